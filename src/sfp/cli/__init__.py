@@ -1,0 +1,5 @@
+"""The ``sfp`` command."""
+
+from sfp.cli.main import main
+
+__all__ = ["main"]

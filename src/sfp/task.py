@@ -1,0 +1,49 @@
+"""What a dataset is judged on: units, event thresholds and its headline metric.
+
+A :class:`TaskSpec` travels from the dataset registry to the Forecaster's metrics, the rewards and the report, so
+that every part agrees on units (storms: 0-255 VIL for thresholds, MSE on VIL/255 like Earthformer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SEVIR_THRESHOLDS: tuple[float, ...] = (16.0, 74.0, 133.0, 160.0, 181.0, 219.0)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Evaluation settings of one dataset family.
+
+    value_scale: MSE and MAE are reported on ``value / value_scale`` (255 for VIL, 1 elsewhere).
+    thresholds: event thresholds in original units (CSI family, FSS); empty when events make no sense.
+    pools: block sizes of pooled CSI.
+    fss_windows: window sizes of FSS.
+    ssim, tke: whether SSIM/PSNR and the TKE spectrum error apply.
+    data_range: the value range used by SSIM and PSNR, in original units.
+    headline: the metric key that selects checkpoints and serves as the planning reward.
+    higher_is_better: the direction of ``headline``.
+    """
+
+    name: str
+    value_scale: float = 1.0
+    thresholds: tuple[float, ...] = ()
+    pools: tuple[int, ...] = ()
+    fss_windows: tuple[int, ...] = ()
+    ssim: bool = False
+    tke: bool = False
+    data_range: float = 1.0
+    headline: str = "mse"
+    higher_is_better: bool = False
+
+
+STORMS = TaskSpec(
+    "storms", value_scale=255.0, thresholds=SEVIR_THRESHOLDS, pools=(4, 16), fss_windows=(5,), ssim=True,
+    data_range=255.0, headline="csi_m", higher_is_better=True,
+)
+NAVIER_STOKES = TaskSpec("navier_stokes", tke=True, ssim=False, headline="tke_error", higher_is_better=False)
+FLAME = TaskSpec("flame", ssim=True, data_range=1.0, headline="ssim", higher_is_better=True)
+SENSORS = TaskSpec("sensors", headline="mse", higher_is_better=False)
+
+TASKS: dict[str, TaskSpec] = {t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS)}
+TASKS["sevir"] = STORMS
