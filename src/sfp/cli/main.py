@@ -1,17 +1,54 @@
-"""Entry point of the ``sfp`` command: dispatch to sub-commands; user mistakes become one line and exit code 2."""
+"""Entry point of the ``sfp`` command.
+
+``fit``, ``validate``, ``test`` and ``predict`` follow Lightning's CLI conventions (``--config``, every key
+overridable); ``data``, ``pipeline`` and ``demo`` are plain sub-commands. User mistakes print one line on stderr
+and exit with code 2, never a stack trace.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from sfp.errors import UserError
 
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage, so every mistake ends as one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(message)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from sfp import __version__
+    from sfp.cli import data
+
+    parser = _Parser(prog="sfp", description="Spatiotemporal forecasting as planning.")
+    parser.add_argument("--version", action="version", version=f"sfp {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                     metavar="{data,fit,validate,test,predict}")
+    data.add_parser(commands)
+    return parser
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``sfp`` command line."""
-    argv = sys.argv[1:] if argv is None else argv
+    """Run the ``sfp`` command line; returns the process exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        raise UserError("no sub-command yet")
+        if argv and argv[0] in LIGHTNING_COMMANDS:
+            from sfp.cli.train import run_lightning
+
+            run_lightning(argv)
+            return 0
+        args = _build_parser().parse_args(argv)
+        args.run(args)
+        return 0
     except UserError as err:
         print(f"sfp: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("sfp: interrupted", file=sys.stderr)
+        return 130
