@@ -1,0 +1,165 @@
+"""Event scores: contingency counts, the CSI family (POD, FAR, HSS, ETS, bias) and the fractions skill score.
+
+An event is ``value >= threshold`` (thresholds in original units, e.g. 0-255 VIL). Target entries that are NaN
+(missing data) are left out of the counts, and count as non-events in both fields for FSS.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sfp.metrics._common import (
+    as_float, check_pair, check_reduction, check_thresholds, per_sample_sum, positive_int,
+)
+
+COUNT_NAMES = ("hits", "misses", "false_alarms", "correct_negatives")
+SCORE_NAMES = ("csi", "pod", "far", "hss", "ets", "bias")
+
+
+def block_max(field: Tensor, size: int) -> Tensor:
+    """Max over non-overlapping ``size × size`` blocks of the last two axes: ``(..., H, W) -> (..., ⌈H/s⌉, ⌈W/s⌉)``.
+
+    When H or W is not a multiple of ``size`` the field is padded with −inf at the bottom and right, so the
+    partial edge blocks are kept and pooled over the pixels they hold (no data are cropped).
+    """
+    *lead, height, width = field.shape
+    images = field.reshape(-1, 1, height, width)
+    images = F.pad(images, (0, -width % size, 0, -height % size), value=-math.inf)
+    pooled = F.max_pool2d(images, size)
+    return pooled.reshape(*lead, *pooled.shape[-2:])
+
+
+def contingency(
+    pred: Tensor,
+    target: Tensor,
+    thresholds: Sequence[float],
+    pool: int | None = None,
+    reduction: str = "sum",
+) -> Tensor:
+    """Hits, misses, false alarms and correct negatives per threshold: ``(K, 4)``, or ``(B, K, 4)`` with "none".
+
+    Inputs share a shape with the sample axis first, e.g. ``(B, T, C, H, W)`` or ``(B, T, N)``. With ``pool = s``
+    both fields are first max-pooled over s×s blocks of the last two axes (see :func:`block_max`); a pooled cell
+    is missing when all of its target pixels are. Counts are float64 holding exact integers, so sums over a whole
+    evaluation set stay exact (up to 2**53).
+    """
+    check_reduction(reduction, ("sum", "none"))
+    check_pair(pred, target, min_dims=3 if pool is not None else 1)
+    levels = check_thresholds(thresholds)
+    pred, target = as_float(pred, target)
+    valid = ~torch.isnan(target)
+    target = torch.where(valid, target, -math.inf)
+    if pool is not None:
+        positive_int("pool", pool)
+        pred, target = block_max(pred, pool), block_max(target, pool)
+        valid = block_max(valid.to(pred.dtype), pool) > 0
+    pred, target, valid = (x.reshape(x.shape[0], -1) for x in (pred, target, valid))
+    n_valid = valid.sum(1)
+    rows = []
+    for level in levels:
+        forecast = (pred >= level) & valid
+        observed = target >= level
+        hits = (forecast & observed).sum(1)
+        misses = observed.sum(1) - hits
+        false_alarms = forecast.sum(1) - hits
+        rows.append(torch.stack([hits, misses, false_alarms, n_valid - hits - misses - false_alarms], dim=-1))
+    counts = torch.stack(rows, dim=1).to(torch.float64)
+    return counts.sum(0) if reduction == "sum" else counts
+
+
+def _ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
+    """``numerator / denominator``, NaN where the denominator is zero (the score is undefined there)."""
+    return torch.where(denominator != 0, numerator / denominator, math.nan)
+
+
+def scores(counts: Tensor) -> dict[str, Tensor]:
+    """Scores per threshold from counts ``(..., 4)`` (hits H, misses M, false alarms F, correct negatives C).
+
+    - csi = H / (H + M + F)
+    - pod = H / (H + M)
+    - far = F / (H + F)
+    - bias = (H + F) / (H + M)
+    - hss = 2 (H·C − M·F) / [(H + M)(M + C) + (H + F)(F + C)]   (Heidke skill score)
+    - ets = (H − H_r) / (H + M + F − H_r),  H_r = (H + M)(H + F) / (H + M + F + C)   (equitable threat score)
+
+    Each is NaN where its denominator is zero (e.g. CSI when H + M + F = 0: no event forecast or observed).
+    """
+    hits, misses, false_alarms, negatives = counts.to(torch.float64).unbind(-1)
+    total = hits + misses + false_alarms + negatives
+    random_hits = _ratio((hits + misses) * (hits + false_alarms), total)
+    return {
+        "csi": _ratio(hits, hits + misses + false_alarms),
+        "pod": _ratio(hits, hits + misses),
+        "far": _ratio(false_alarms, hits + false_alarms),
+        "hss": _ratio(
+            2 * (hits * negatives - misses * false_alarms),
+            (hits + misses) * (misses + negatives) + (hits + false_alarms) * (false_alarms + negatives),
+        ),
+        "ets": _ratio(hits - random_hits, hits + misses + false_alarms - random_hits),
+        "bias": _ratio(hits + false_alarms, hits + misses),
+    }
+
+
+def csi(
+    pred: Tensor, target: Tensor, thresholds: Sequence[float], pool: int | None = None, reduction: str = "sum"
+) -> Tensor:
+    """Critical success index per threshold, ``(K,)`` from counts summed over the batch, or ``(B, K)`` with "none".
+
+    NaN where a threshold has no event forecast or observed (H + M + F = 0).
+    """
+    return scores(contingency(pred, target, thresholds, pool, reduction))["csi"]
+
+
+def csi_m(
+    pred: Tensor, target: Tensor, thresholds: Sequence[float], pool: int | None = None, reduction: str = "sum"
+) -> Tensor:
+    """Mean CSI over the thresholds where it is defined: a scalar, or ``(B,)`` with "none"; NaN if none is."""
+    return torch.nanmean(csi(pred, target, thresholds, pool, reduction), dim=-1)
+
+
+def _box_mean(images: Tensor, window: int) -> Tensor:
+    """Mean over a ``window × window`` box centred on each pixel of ``(F, 1, H, W)`` images, zero outside.
+
+    Same-size output; for even windows the box reaches one pixel further right/down than left/up.
+    """
+    before, after = (window - 1) // 2, window // 2
+    images = F.pad(images, (before, after, before, after))
+    images = F.avg_pool2d(images, (window, 1), stride=1)
+    return F.avg_pool2d(images, (1, window), stride=1)
+
+
+def fss_sums(pred: Tensor, target: Tensor, threshold: float, window: int) -> tuple[Tensor, Tensor]:
+    """Per-sample sums of the fractions Brier score and its reference, ``(B,)`` each.
+
+    With event fractions P_f, P_o from :func:`_box_mean`: ``Σ (P_f − P_o)²`` and ``Σ (P_f² + P_o²)`` over all
+    pixels of all frames and channels of each sample.
+    """
+    check_pair(pred, target, min_dims=3)
+    positive_int("window", window)
+    (level,) = check_thresholds([threshold])
+    pred, target = as_float(pred, target)
+    valid = ~torch.isnan(target)
+    height, width = pred.shape[-2:]
+    events = [((x >= level) & valid).to(pred.dtype).reshape(-1, 1, height, width) for x in (pred, target)]
+    forecast, observed = (_box_mean(e, window).reshape(pred.shape) for e in events)
+    return per_sample_sum((forecast - observed) ** 2), per_sample_sum(forecast**2 + observed**2)
+
+
+def fss(pred: Tensor, target: Tensor, threshold: float, window: int, reduction: str = "mean") -> Tensor:
+    """Fractions skill score (Roberts & Lean 2008) at one threshold and window; inputs ``(B, ..., H, W)``.
+
+    Binary event fields are turned into fractions by a ``window × window`` mean filter with zero padding ('same'
+    size: cells outside the domain count as non-events, the divisor stays window²). FSS = 1 − FBS / FBS_ref with
+    FBS = mean (P_f − P_o)² and FBS_ref = mean (P_f² + P_o²). "mean" takes both means over the whole batch, "none"
+    over each sample, ``(B,)``. NaN where neither field has an event (FBS_ref = 0). Higher is better, 1 is perfect.
+    """
+    check_reduction(reduction)
+    error, reference = fss_sums(pred, target, threshold, window)
+    if reduction == "mean":
+        error, reference = error.sum(), reference.sum()
+    return 1 - _ratio(error, reference)

@@ -1,0 +1,92 @@
+"""Shell-summed energy spectra of periodic fields on the unit torus, and the TKE spectrum error.
+
+A field ``(..., N, N)`` samples ``[0, 1)²`` on a uniform grid (axis −2 is y, axis −1 is x; the spectra do not
+depend on the choice). Fourier coefficients are normalized so that ``f(x) = Σ_k f̂_k exp(2πi k·x)``, i.e.
+``f̂ = fft2(f) / N²``; Parseval then reads ``mean_x f² = Σ_k |f̂_k|²``. The shell of integer radius k collects the
+wavevectors with ``|k| ∈ [k − ½, k + ½)``, k = 0..N/2; the corner wavevectors with ``|k| ≥ N/2 + ½`` belong to no
+shell, so shell sums match the domain means exactly for fields band-limited to ``|k| < N/2 + ½`` (such as
+2/3-de-aliased solver output).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from sfp.errors import UserError
+from sfp.metrics._common import as_float, check_pair, check_reduction, reduce_samples
+
+LOG_EPSILON = 1e-30
+"""Added to E(k) before log10 so an empty shell gives a large finite error instead of inf or NaN."""
+
+
+def _coefficients(field: Tensor) -> Tensor:
+    """Normalized Fourier coefficients of a square periodic field ``(..., N, N)``."""
+    if field.dim() < 2 or field.shape[-1] != field.shape[-2]:
+        raise UserError(f"spectra need square fields (..., N, N), got shape {tuple(field.shape)}")
+    (field,) = as_float(field)
+    return torch.fft.fft2(field, norm="forward")
+
+
+def _wavenumber_magnitude(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``|k|`` of every wavevector of an N×N grid, in cycles per unit length (integers k_x, k_y)."""
+    k = torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype, device=device)
+    return torch.sqrt(k.view(-1, 1) ** 2 + k.view(1, -1) ** 2)
+
+
+def _shell_sum(density: Tensor, magnitude: Tensor) -> Tensor:
+    """Sum ``density (..., N, N)`` over the shells ``|k| ∈ [k − ½, k + ½)``, k = 0..N/2: ``(..., N//2 + 1)``."""
+    n = density.shape[-1]
+    shells = n // 2 + 1
+    index = torch.floor(magnitude + 0.5).long().clamp(max=shells).reshape(-1)  # index `shells` = outside all
+    flat = density.reshape(-1, n * n)
+    out = torch.zeros(flat.shape[0], shells + 1, dtype=flat.dtype, device=flat.device)
+    out.index_add_(1, index, flat)
+    return out[:, :shells].reshape(*density.shape[:-2], shells)
+
+
+def scalar_spectrum(field: Tensor) -> Tensor:
+    """``E(k) = Σ_{|k'| ∈ [k−½, k+½)} |f̂_k'|²`` for k = 0..N/2 of each frame ``(..., N, N) -> (..., N//2 + 1)``.
+
+    No factor ½: the shells sum to the mean of f² over the domain (for band-limited fields).
+    """
+    coefficients = _coefficients(field)
+    magnitude = _wavenumber_magnitude(field.shape[-1], coefficients.real.dtype, field.device)
+    return _shell_sum(coefficients.abs() ** 2, magnitude)
+
+
+def tke_spectrum(vorticity: Tensor) -> Tensor:
+    """Kinetic-energy spectrum of each vorticity frame ``(..., N, N) -> (..., N//2 + 1)`` on the unit torus.
+
+    The stream function solves ``∇²ψ = −ω`` and the velocity is ``u = ∂ψ/∂y, v = −∂ψ/∂x``, spectrally:
+    ``ψ̂ = ω̂ / |2πk|²`` (mean mode set to zero), so ``|û|² + |v̂|² = |ω̂|² / |2πk|²``. Then
+    ``E(k) = Σ_{|k'| ∈ [k−½, k+½)} ½ (|û_k'|² + |v̂_k'|²)``; the shells sum to the mean kinetic energy
+    ``mean_x ½(u² + v²)`` (for band-limited fields), and E(0) = 0.
+    """
+    coefficients = _coefficients(vorticity)
+    magnitude = _wavenumber_magnitude(vorticity.shape[-1], coefficients.real.dtype, vorticity.device)
+    inverse_squared = 1 / (2 * math.pi * magnitude) ** 2
+    inverse_squared[0, 0] = 0.0  # the mean mode carries no velocity
+    return _shell_sum(0.5 * coefficients.abs() ** 2 * inverse_squared, magnitude)
+
+
+def tke_spectrum_error(pred: Tensor, target: Tensor, vorticity: bool = True, reduction: str = "mean") -> Tensor:
+    """Mean over k = 1..N//3 of ``|log10 E_pred(k) − log10 E_true(k)|`` per frame, averaged over frames and samples.
+
+    Inputs ``(B, ..., N, N)``; every ``N × N`` slice (time step, channel) is a frame. ``vorticity=True`` uses
+    :func:`tke_spectrum`, otherwise :func:`scalar_spectrum` of the field itself. ``LOG_EPSILON`` (1e-30) is added to
+    E before the log. "none" gives ``(B,)`` (mean over the frames of each sample); "mean" the mean over samples.
+    Lower is better; the unit is decades of energy.
+    """
+    check_reduction(reduction)
+    check_pair(pred, target, min_dims=3)
+    last = pred.shape[-1] // 3
+    if last < 1:
+        raise UserError(f"the TKE spectrum error needs N >= 3, got frames of shape {tuple(pred.shape[-2:])}")
+    spectrum = tke_spectrum if vorticity else scalar_spectrum
+    log_pred = torch.log10(spectrum(pred)[..., 1 : last + 1] + LOG_EPSILON)
+    log_true = torch.log10(spectrum(target)[..., 1 : last + 1] + LOG_EPSILON)
+    per_frame = (log_pred - log_true).abs().mean(-1)
+    return reduce_samples(per_frame.reshape(pred.shape[0], -1).mean(1), reduction)
