@@ -1,1 +1,21 @@
+"""Forecast metrics: pure functions (per sample for rewards), torchmetrics Metrics, and a task's metric set.
 
+Definitions follow the design document: events are ``value >= threshold``; CSI and its family come from counts
+summed over the whole set; the TKE spectrum error compares log10 shell spectra for k = 1..N/3.
+"""
+
+from sfp.metrics.events import block_max, contingency, csi, csi_m, fss, fss_sums, scores
+from sfp.metrics.functional import crps, mae, mse, psnr, ssim
+from sfp.metrics.modules import (
+    CRPS, FSS, MAE, MSE, PSNR, SSIM, ContingencyScores, MSEPerLead, TKESpectrumError,
+)
+from sfp.metrics.spectrum import scalar_spectrum, tke_spectrum, tke_spectrum_error
+from sfp.metrics.task_metrics import TaskMetrics, build_task_metrics, metric_units, threshold_key
+
+__all__ = [
+    "mse", "mae", "psnr", "ssim", "crps",
+    "contingency", "scores", "csi", "csi_m", "fss", "fss_sums", "block_max",
+    "tke_spectrum", "scalar_spectrum", "tke_spectrum_error",
+    "MSE", "MAE", "MSEPerLead", "ContingencyScores", "FSS", "SSIM", "PSNR", "TKESpectrumError", "CRPS",
+    "TaskMetrics", "build_task_metrics", "metric_units", "threshold_key",
+]

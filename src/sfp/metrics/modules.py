@@ -1,0 +1,195 @@
+"""torchmetrics ``Metric`` classes that accumulate exact sums over a whole evaluation set.
+
+States are float64 tensors on the metric's device, summed across processes (``dist_reduce_fx="sum"``), and
+``update`` never reads a value back to the host, so a training loop keeps the accelerator busy. Ratios are taken
+only in ``compute``: CSI comes from counts summed over the set, not from a mean of per-batch CSIs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from sfp.errors import UserError
+from sfp.metrics._common import check_thresholds, positive_float, positive_int
+from sfp.metrics.events import contingency, fss_sums, scores
+from sfp.metrics.functional import crps_elements, masked_errors, psnr, ssim
+from sfp.metrics.spectrum import tke_spectrum_error
+
+_SUM = torch.float64
+
+
+def _zeros(*shape: int) -> Tensor:
+    return torch.zeros(shape, dtype=_SUM)
+
+
+class _Accumulator(Metric):
+    """Common settings: a non-differentiable sum of values and a count, reported as their ratio."""
+
+    is_differentiable = False
+    full_state_update = False
+
+    def __init__(self, *shape: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("total", default=_zeros(*shape), dist_reduce_fx="sum")
+        self.add_state("count", default=_zeros(*shape), dist_reduce_fx="sum")
+
+    def compute(self) -> Tensor:
+        return self.total / self.count
+
+
+class _MaskedMeanError(_Accumulator):
+    """Mean of ``|pred − target| ** power`` on ``value / value_scale``, ignoring NaN targets."""
+
+    higher_is_better = False
+    power: int
+
+    def __init__(self, value_scale: float = 1.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.value_scale = positive_float("value_scale", value_scale)
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        error, valid = masked_errors(pred / self.value_scale, target / self.value_scale, self.power)
+        self.total += error.sum(dtype=_SUM)
+        self.count += valid.sum()
+
+
+class MSE(_MaskedMeanError):
+    """Mean squared error over the set on ``value / value_scale``."""
+
+    power = 2
+
+
+class MAE(_MaskedMeanError):
+    """Mean absolute error over the set on ``value / value_scale``."""
+
+    power = 1
+
+
+class MSEPerLead(_Accumulator):
+    """MSE of each lead time of ``(B, T, *S)`` forecasts, on ``value / value_scale``: compute gives ``(T,)``."""
+
+    higher_is_better = False
+
+    def __init__(self, target_len: int, value_scale: float = 1.0, **kwargs) -> None:
+        target_len = positive_int("target_len", target_len)
+        super().__init__(target_len, **kwargs)
+        self.target_len = target_len
+        self.value_scale = positive_float("value_scale", value_scale)
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        if pred.dim() < 2 or pred.shape[1] != self.target_len:
+            raise UserError(f"expected forecasts (B, {self.target_len}, ...), got shape {tuple(pred.shape)}")
+        error, valid = masked_errors(pred / self.value_scale, target / self.value_scale, 2)
+        other_axes = [0, *range(2, error.dim())]
+        self.total += error.sum(dim=other_axes, dtype=_SUM)
+        self.count += valid.sum(dim=other_axes)
+
+
+class ContingencyScores(Metric):
+    """Contingency counts summed over the set; compute gives ``scores(counts)``: csi, pod, … each ``(K,)``."""
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, thresholds: Sequence[float], pool: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.thresholds = check_thresholds(thresholds)
+        self.pool = None if pool is None else positive_int("pool", pool)
+        self.add_state("counts", default=_zeros(len(self.thresholds), 4), dist_reduce_fx="sum")
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        self.counts += contingency(pred, target, self.thresholds, self.pool)
+
+    def compute(self) -> dict[str, Tensor]:
+        return scores(self.counts)
+
+
+class FSS(Metric):
+    """Fractions skill score per threshold and window, from error and reference sums over the set: ``(K, W)``."""
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, thresholds: Sequence[float], windows: Sequence[int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.thresholds = check_thresholds(thresholds)
+        self.windows = tuple(positive_int("window", w) for w in windows)
+        if not self.windows:
+            raise UserError("FSS needs at least one window size")
+        shape = (len(self.thresholds), len(self.windows))
+        self.add_state("error", default=_zeros(*shape), dist_reduce_fx="sum")
+        self.add_state("reference", default=_zeros(*shape), dist_reduce_fx="sum")
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        for i, threshold in enumerate(self.thresholds):
+            for j, window in enumerate(self.windows):
+                error, reference = fss_sums(pred, target, threshold, window)
+                self.error[i, j] += error.sum(dtype=_SUM)
+                self.reference[i, j] += reference.sum(dtype=_SUM)
+
+    def compute(self) -> Tensor:
+        return torch.where(self.reference > 0, 1 - self.error / self.reference, torch.nan)
+
+
+class _PerSampleMean(_Accumulator):
+    """Mean over samples of a per-sample score (every sample has the same number of frames)."""
+
+    def _add(self, per_sample: Tensor) -> None:
+        self.total += per_sample.sum(dtype=_SUM)
+        self.count += per_sample.shape[0]
+
+
+class SSIM(_PerSampleMean):
+    """Mean SSIM over all frames and channels of the set (see :func:`sfp.metrics.functional.ssim`)."""
+
+    higher_is_better = True
+
+    def __init__(self, data_range: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.data_range = positive_float("data_range", data_range)
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        self._add(ssim(pred, target, self.data_range, reduction="none"))
+
+
+class PSNR(_PerSampleMean):
+    """Mean over samples of the per-sample PSNR in dB (see :func:`sfp.metrics.functional.psnr`)."""
+
+    higher_is_better = True
+
+    def __init__(self, data_range: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.data_range = positive_float("data_range", data_range)
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        self._add(psnr(pred, target, self.data_range, reduction="none"))
+
+
+class TKESpectrumError(_PerSampleMean):
+    """Mean TKE spectrum error over the frames of the set (see :func:`sfp.metrics.spectrum.tke_spectrum_error`)."""
+
+    higher_is_better = False
+
+    def __init__(self, vorticity: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.vorticity = vorticity
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        self._add(tke_spectrum_error(pred, target, self.vorticity, reduction="none"))
+
+
+class CRPS(_Accumulator):
+    """Ensemble CRPS averaged over every valid target entry of the set; ``update(ensemble (B, M, ...), target)``."""
+
+    higher_is_better = False
+
+    def update(self, ensemble: Tensor, target: Tensor) -> None:
+        values, valid = crps_elements(ensemble, target)
+        self.total += values.sum(dtype=_SUM)
+        self.count += valid.sum()

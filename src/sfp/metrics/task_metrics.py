@@ -1,0 +1,118 @@
+"""The metrics a :class:`~sfp.task.TaskSpec` asks for, as one module with a flat ``dict[str, Tensor]`` result.
+
+``update(preds, target)`` takes forecasts and truth in original units ``(B, T, *S)``; ``compute()`` returns
+scalars keyed ``mse``, ``mae`` (on value/value_scale), ``mse_t1..mse_tT`` (when ``target_len`` is given) and, as
+the task asks, ``csi_m``, ``csi_<thr>``, ``pod_m``, ``far_m``, ``hss_m``, ``ets_m``, ``bias_m``,
+``csi_pool<s>_m``, ``fss``, ``ssim``, ``psnr``, ``tke_error``. A ``*_m`` key is the mean over the thresholds where
+the score is defined and ``fss`` the mean over the defined (threshold, window) pairs; a value with nothing to
+define it (e.g. no event at any threshold) is NaN, never 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from sfp.metrics.events import SCORE_NAMES
+from sfp.metrics.modules import FSS, MAE, MSE, PSNR, SSIM, ContingencyScores, MSEPerLead, TKESpectrumError
+from sfp.task import TaskSpec
+
+Extract = Callable[[Any], Tensor]
+DIMENSIONLESS = "dimensionless"
+
+
+def threshold_key(threshold: float) -> str:
+    """A threshold as it appears in a key: integers without ".0" (``16.0 -> "16"``), others as Python prints them."""
+    threshold = float(threshold)
+    return str(int(threshold)) if threshold.is_integer() else repr(threshold)
+
+
+def _itself(value: Tensor) -> Tensor:
+    return value
+
+
+def _element(index: int) -> Extract:
+    return lambda value: value[index]
+
+
+def _score(name: str, index: int) -> Extract:
+    return lambda scores: scores[name][index]
+
+
+def _defined_mean(name: str | None = None) -> Extract:
+    """Mean over the defined (non-NaN) entries of a score tensor, or of ``scores[name]``; NaN if none is defined."""
+    return lambda value: torch.nanmean(value if name is None else value[name])
+
+
+class TaskMetrics(torch.nn.Module):
+    """Accumulates a task's metrics over an evaluation set; ``.to(device)`` moves the states, ``reset()`` clears them.
+
+    ``units`` maps every key of ``compute()`` to its unit.
+    """
+
+    def __init__(self, task: TaskSpec, target_len: int | None = None) -> None:
+        super().__init__()
+        self.task = task
+        self.metrics = torch.nn.ModuleDict()
+        self.units: dict[str, str] = {}
+        self._extractors: dict[str, tuple[str, Extract]] = {}
+
+        value_unit = "value" if task.value_scale == 1 else f"value/{task.value_scale:g}"
+        squared = f"{value_unit} squared"
+        self._add("mse", MSE(task.value_scale), {"mse": (_itself, squared)})
+        self._add("mae", MAE(task.value_scale), {"mae": (_itself, value_unit)})
+        if target_len is not None:
+            per_lead = MSEPerLead(target_len, task.value_scale)
+            self._add("mse_t", per_lead, {f"mse_t{t + 1}": (_element(t), squared) for t in range(per_lead.target_len)})
+        if task.thresholds:
+            outputs = {f"{name}_m": (_defined_mean(name), DIMENSIONLESS) for name in SCORE_NAMES}
+            for i, threshold in enumerate(task.thresholds):
+                outputs[f"csi_{threshold_key(threshold)}"] = (_score("csi", i), DIMENSIONLESS)
+            self._add("events", ContingencyScores(task.thresholds), outputs)
+            for size in task.pools:
+                key = f"csi_pool{size}_m"
+                pooled = ContingencyScores(task.thresholds, pool=size)
+                self._add(key, pooled, {key: (_defined_mean("csi"), DIMENSIONLESS)})
+            if task.fss_windows:
+                self._add("fss", FSS(task.thresholds, task.fss_windows), {"fss": (_defined_mean(), DIMENSIONLESS)})
+        if task.ssim:
+            self._add("ssim", SSIM(task.data_range), {"ssim": (_itself, DIMENSIONLESS)})
+            self._add("psnr", PSNR(task.data_range), {"psnr": (_itself, "dB")})
+        if task.tke:
+            self._add("tke_error", TKESpectrumError(vorticity=True), {"tke_error": (_itself, "decades of energy")})
+
+    def _add(self, name: str, metric: Metric, outputs: dict[str, tuple[Extract, str]]) -> None:
+        """Register ``metric`` and the keys it reports: key -> (how to read it from ``compute()``, unit)."""
+        self.metrics[name] = metric
+        for key, (extract, unit) in outputs.items():
+            self._extractors[key] = (name, extract)
+            self.units[key] = unit
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        """Add a batch of forecasts and truth in original units, ``(B, T, *S)``."""
+        preds = preds.detach()
+        for metric in self.metrics.values():
+            metric.update(preds, target)
+
+    def compute(self) -> dict[str, Tensor]:
+        """Every key's scalar over all batches since the last reset."""
+        results = {name: metric.compute() for name, metric in self.metrics.items()}
+        return {key: extract(results[name]) for key, (name, extract) in self._extractors.items()}
+
+    def reset(self) -> None:
+        for metric in self.metrics.values():
+            metric.reset()
+
+
+def build_task_metrics(task: TaskSpec, target_len: int | None = None) -> TaskMetrics:
+    """The metrics ``task`` asks for; ``target_len`` adds the per-lead-time MSE keys ``mse_t1..mse_t<target_len>``."""
+    return TaskMetrics(task, target_len)
+
+
+def metric_units(task: TaskSpec, target_len: int | None = None) -> dict[str, str]:
+    """The unit of each key that ``build_task_metrics(task, target_len).compute()`` returns."""
+    return dict(build_task_metrics(task, target_len).units)
