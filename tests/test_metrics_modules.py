@@ -129,3 +129,14 @@ def test_metric_user_errors():
         FSS([1.0], [0])
     with pytest.raises(UserError, match="data_range"):
         SSIM(data_range=-1.0)
+
+
+def test_states_stay_float64_when_the_owner_is_cast():
+    owner = torch.nn.Module()
+    owner.events = ContingencyScores([0.5])
+    owner.to(torch.bfloat16)  # what Lightning's "bf16-true" precision does to the LightningModule
+    pred = torch.ones(1, 1001)
+    owner.events.update(pred, pred)
+    owner.events.update(pred, pred)
+    assert owner.events.counts.dtype == torch.float64
+    assert owner.events.counts[0, 0].item() == 2002  # not representable in bfloat16 (8 significant bits)

@@ -7,7 +7,7 @@ only in ``compute``: CSI comes from counts summed over the set, not from a mean 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -22,20 +22,31 @@ from sfp.metrics.spectrum import tke_spectrum_error
 _SUM = torch.float64
 
 
-def _zeros(*shape: int) -> Tensor:
-    return torch.zeros(shape, dtype=_SUM)
-
-
-class _Accumulator(Metric):
-    """Common settings: a non-differentiable sum of values and a count, reported as their ratio."""
+class _ExactSums(Metric):
+    """Non-differentiable metric whose states are float64 sums, kept float64 even when the owning module is cast
+    (``module.to(torch.bfloat16)``, as Lightning's "16-true" precision does), so counts stay exact integers."""
 
     is_differentiable = False
     full_state_update = False
 
+    def _add_sum(self, name: str, *shape: int) -> None:
+        self.add_state(name, default=torch.zeros(shape, dtype=_SUM), dist_reduce_fx="sum")
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], exclude_state: Sequence[str] = "") -> _ExactSums:
+        this = super()._apply(fn, exclude_state)
+        for key, default in this._defaults.items():
+            this._defaults[key] = default.to(_SUM)
+            setattr(this, key, getattr(this, key).to(_SUM))
+        return this
+
+
+class _Accumulator(_ExactSums):
+    """A sum of values and a count, reported as their ratio."""
+
     def __init__(self, *shape: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.add_state("total", default=_zeros(*shape), dist_reduce_fx="sum")
-        self.add_state("count", default=_zeros(*shape), dist_reduce_fx="sum")
+        self._add_sum("total", *shape)
+        self._add_sum("count", *shape)
 
     def compute(self) -> Tensor:
         return self.total / self.count
@@ -89,18 +100,16 @@ class MSEPerLead(_Accumulator):
         self.count += valid.sum(dim=other_axes)
 
 
-class ContingencyScores(Metric):
+class ContingencyScores(_ExactSums):
     """Contingency counts summed over the set; compute gives ``scores(counts)``: csi, pod, … each ``(K,)``."""
 
-    is_differentiable = False
     higher_is_better = True
-    full_state_update = False
 
     def __init__(self, thresholds: Sequence[float], pool: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.thresholds = check_thresholds(thresholds)
         self.pool = None if pool is None else positive_int("pool", pool)
-        self.add_state("counts", default=_zeros(len(self.thresholds), 4), dist_reduce_fx="sum")
+        self._add_sum("counts", len(self.thresholds), 4)
 
     def update(self, pred: Tensor, target: Tensor) -> None:
         self.counts += contingency(pred, target, self.thresholds, self.pool)
@@ -109,12 +118,10 @@ class ContingencyScores(Metric):
         return scores(self.counts)
 
 
-class FSS(Metric):
+class FSS(_ExactSums):
     """Fractions skill score per threshold and window, from error and reference sums over the set: ``(K, W)``."""
 
-    is_differentiable = False
     higher_is_better = True
-    full_state_update = False
 
     def __init__(self, thresholds: Sequence[float], windows: Sequence[int], **kwargs) -> None:
         super().__init__(**kwargs)
@@ -122,9 +129,8 @@ class FSS(Metric):
         self.windows = tuple(positive_int("window", w) for w in windows)
         if not self.windows:
             raise UserError("FSS needs at least one window size")
-        shape = (len(self.thresholds), len(self.windows))
-        self.add_state("error", default=_zeros(*shape), dist_reduce_fx="sum")
-        self.add_state("reference", default=_zeros(*shape), dist_reduce_fx="sum")
+        self._add_sum("error", len(self.thresholds), len(self.windows))
+        self._add_sum("reference", len(self.thresholds), len(self.windows))
 
     def update(self, pred: Tensor, target: Tensor) -> None:
         for i, threshold in enumerate(self.thresholds):
