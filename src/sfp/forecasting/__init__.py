@@ -1,1 +1,24 @@
+"""The Forecaster LightningModule and its parts, and the concrete forecasters.
 
+``SpatioTemporalPerformerForecaster`` (alias ``SpatioTemporalPerformer_Forecaster``, the seed's name) lives in
+``sfp.forecasting.performer`` and is imported on first access, so this package imports without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sfp.forecasting.forecaster import Forecaster
+from sfp.forecasting.grid import GridForecaster
+
+_LAZY = {"SpatioTemporalPerformerForecaster", "SpatioTemporalPerformer_Forecaster"}
+
+__all__ = ["Forecaster", "GridForecaster", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from sfp.forecasting import performer
+
+        return getattr(performer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,405 @@
+"""The Forecaster: a LightningModule any backbone plugs into by implementing ``forward_model_pass``.
+
+Three value spaces, from the outside in:
+
+- ORIGINAL units: batches, ``forecast``/``predict_step`` outputs and every metric;
+- SCALED: after global normalization (identity without it); the training loss lives here so channels with
+  different units weigh alike;
+- MODEL space: after RevIN (identity without it); missing context values are filled with 0 (the mean) here, and
+  this is what ``forward_model_pass`` sees and returns.
+
+A forecast is produced in chunks of ``step_len`` steps (``ar_step`` in autoregressive mode, else ``target_len``):
+each chunk is predicted from the last ``T_context`` steps of the context followed by what was produced so far,
+so horizons longer than the model's native output are rolled out, and autoregressive training feeds back either
+the truth (with the scheduled-sampling probability) or the model's own prediction. Validation, test and predict
+never pass target values anywhere: they always roll out on the model's own predictions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torchmetrics import MeanMetric
+
+from sfp.errors import UserError
+from sfp.forecasting.decomposition import check_kernel_size, decompose
+from sfp.forecasting.linear_head import LinearHead
+from sfp.forecasting.losses import check_loss_name, l2_penalty, masked_loss, valid_mask
+from sfp.forecasting.normalization import GlobalNorm, RevIN, RevINStats
+from sfp.forecasting.optim import adamw_warmup_plateau, check_schedule
+from sfp.forecasting.sampling import k_for_midpoint, mix_with_truth, teacher_forcing_ratio
+from sfp.task import TaskSpec
+
+STAGES = ("train", "val", "test")
+
+
+class _EpochMetrics:
+    """The mean loss and the task metrics of one stage, accumulated on the device over an epoch.
+
+    Kept outside the module tree so metric buffers never enter checkpoints; moved to the data's device on use.
+    """
+
+    def __init__(self, task: TaskSpec, target_len: int | None):
+        from sfp.metrics.task_metrics import build_task_metrics
+
+        self.loss = MeanMetric()
+        self.task = build_task_metrics(task, target_len)
+        self.device: torch.device | None = None
+        self.updated = False
+
+    def update(self, loss: Tensor, preds: Tensor, target: Tensor) -> None:
+        if self.device != preds.device:
+            self.loss.to(preds.device)
+            self.task.to(preds.device)
+            self.device = preds.device
+        self.loss.update(loss)
+        self.task.update(preds, target)
+        self.updated = True
+
+    def compute_and_reset(self) -> dict[str, Tensor]:
+        """Epoch values (synchronized across processes by torchmetrics); empty when nothing was accumulated."""
+        if not self.updated:
+            return {}
+        values = {"loss": self.loss.compute(), **self.task.compute()}
+        self.loss.reset()
+        self.task.reset()
+        self.updated = False
+        return values
+
+
+def _accepts_keyword(cls: type, name: str) -> bool:
+    """Whether ``cls(...)`` takes ``name`` (itself or through ``**kwargs``), so it may be stored in hparams."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _extend_time_features(context_x: Tensor, target_x: Tensor, length: int) -> Tensor:
+    """Extrapolate ``target_x`` linearly to ``length`` steps (for horizons shorter than one native chunk)."""
+    previous = target_x[:, -2] if target_x.shape[1] > 1 else context_x[:, -1]
+    delta = target_x[:, -1] - previous
+    ahead = torch.arange(1, length - target_x.shape[1] + 1, device=target_x.device, dtype=target_x.dtype)
+    return torch.cat([target_x, target_x[:, -1:] + delta[:, None] * ahead[None, :, None]], 1)
+
+
+class Forecaster(L.LightningModule, ABC):
+    """Training, evaluation and forecasting around a backbone; subclasses implement :meth:`forward_model_pass`.
+
+    Concrete subclasses call ``self.save_hyperparameters()`` at the end of their own ``__init__`` (with plain
+    argument types) so that ``load_from_checkpoint(..., weights_only=True)`` rebuilds them.
+
+    Logged at each epoch end, in original units: ``{train,val,test}/loss`` (the masked data loss, without the L2
+    term), ``/mse``, ``/mae``, ``/mse_t{i}`` and, for val and test, every metric of the data module's task.
+    After ``trainer.test`` the values are also kept, unprefixed, in ``self.test_results``.
+
+    Args:
+        d_y_context, d_y_target: number of variables (series) or channels (fields): axis 2 of ``(B, T, *S)``.
+            The Forecaster forecasts what it observes, so both must be equal.
+        d_x: number of time features in ``*_x``; checked against batches when given.
+        context_len, target_len: window lengths; ``target_len`` is the native output length of one-shot
+            models and is needed by the linear head in one-shot mode.
+        loss: ``"mse"``, ``"mae"`` or ``"huber"`` (``huber_delta``), on scaled values, over valid targets only.
+        l2_regul_factor: weight of the sum of squared parameters added to the training objective.
+        null_value: a value that marks missing data, like NaN (adopted from the data module when None).
+        use_global_norm: normalize with the data module's training-split statistics (kept as buffers).
+        use_revin, revin_affine: per-sample reversible instance normalization over the context's time axis.
+        use_seasonal_decomp, decomp_kernel_size: the model sees the seasonal part of a moving-average
+            decomposition; the trend is forecast by the linear head, or held at its last value without one.
+        linear_window, linear_shared_weights: a linear autoregressive head from the last ``linear_window``
+            steps of the trend (or of the context without decomposition), added to the model's output.
+        autoregressive_training, ar_step: predict ``ar_step`` steps per model call and feed them back.
+        scheduled_sampling_k: teacher forcing with ratio ``k / (k + exp(step / k))``; None derives ``k`` from
+            ``num_training_steps`` (ratio 1/2 at mid-training), or switches teacher forcing off without it.
+        initial_lr, warmup_steps, decay_factor, plateau_patience: AdamW, linear warm-up, reduce-on-plateau
+            on ``val/loss``.
+        num_training_steps: the planned number of optimizer steps (bounds the warm-up; sets the default k).
+    """
+
+    #: Set to True in a subclass whose ``forward_model_pass`` takes a ``context_mask`` keyword: a boolean tensor
+    #: like ``context_y`` that is False where a missing value was filled with 0.
+    accepts_context_mask: bool = False
+
+    def __init__(
+        self,
+        d_y_context: int,
+        d_y_target: int,
+        d_x: int | None = None,
+        context_len: int | None = None,
+        target_len: int | None = None,
+        loss: str = "mse",
+        huber_delta: float = 1.0,
+        l2_regul_factor: float = 0.0,
+        null_value: float | None = None,
+        use_global_norm: bool = False,
+        use_revin: bool = False,
+        revin_affine: bool = True,
+        use_seasonal_decomp: bool = False,
+        decomp_kernel_size: int = 25,
+        linear_window: int = 0,
+        linear_shared_weights: bool = False,
+        autoregressive_training: bool = False,
+        ar_step: int = 1,
+        scheduled_sampling_k: float | None = None,
+        initial_lr: float = 1e-3,
+        warmup_steps: int = 0,
+        decay_factor: float = 0.5,
+        plateau_patience: int = 5,
+        num_training_steps: int | None = None,
+    ):
+        super().__init__()
+        if d_y_context != d_y_target:
+            raise UserError(f"d_y_context ({d_y_context}) must equal d_y_target ({d_y_target}): the Forecaster "
+                            "forecasts the variables it observes")
+        if d_y_context < 1:
+            raise UserError(f"d_y_context must be >= 1, got {d_y_context}")
+        check_loss_name(loss)
+        check_schedule(initial_lr, warmup_steps, decay_factor, plateau_patience, num_training_steps)
+        if autoregressive_training and ar_step < 1:
+            raise UserError(f"ar_step must be >= 1, got {ar_step}")
+        if use_seasonal_decomp:
+            check_kernel_size(decomp_kernel_size)
+        if scheduled_sampling_k is not None and scheduled_sampling_k < 1:
+            raise UserError(f"scheduled_sampling_k must be >= 1, got {scheduled_sampling_k}")
+
+        self.d_y, self.d_x = d_y_context, d_x
+        self.context_len, self.target_len = context_len, target_len
+        self.step_len: int | None = ar_step if autoregressive_training else target_len
+        self.loss_kind, self.huber_delta, self.l2_regul_factor = loss, huber_delta, l2_regul_factor
+        self.null_value = null_value
+        self.global_norm = GlobalNorm() if use_global_norm else None
+        self.revin = RevIN(d_y_context, affine=revin_affine) if use_revin else None
+        self.decomp_kernel_size = decomp_kernel_size if use_seasonal_decomp else None
+        self.linear_head = None
+        if linear_window > 0:
+            if self.step_len is None:
+                raise UserError("linear_window > 0 needs target_len (the horizon of the linear head)")
+            if context_len is not None and linear_window > context_len:
+                raise UserError(f"linear_window={linear_window} is longer than context_len={context_len}")
+            self.linear_head = LinearHead(linear_window, self.step_len, d_y_context, linear_shared_weights)
+        self.autoregressive_training = autoregressive_training
+        if scheduled_sampling_k is None and num_training_steps is not None:
+            scheduled_sampling_k = k_for_midpoint(num_training_steps)
+        self.scheduled_sampling_k = scheduled_sampling_k
+        self.initial_lr, self.warmup_steps = initial_lr, warmup_steps
+        self.decay_factor, self.plateau_patience = decay_factor, plateau_patience
+        self.test_results: dict[str, float] = {}
+        self._epoch_metrics: dict[str, _EpochMetrics] = {}
+
+    # ------------------------------------------------------------------ the model
+    @abstractmethod
+    def forward_model_pass(self, context_x: Tensor, context_y: Tensor, target_x: Tensor, target_y: Tensor) -> Tensor:
+        """Predict ``(B, T_target, *S)`` in MODEL space.
+
+        ``context_y`` is in model space with missing values filled with 0 (the seasonal part when decomposition is
+        on); ``target_x`` has the ``T_target`` steps to predict; ``target_y`` is a zero placeholder of the output's
+        shape: the base class never shows a model the values it must predict (teacher forcing acts through the
+        contexts of autoregressive steps).
+        """
+
+    # ------------------------------------------------------------------ public API
+    def set_normalization_stats(self, mean: Tensor, std: Tensor) -> None:
+        """Set the global normalization statistics by hand (a data module's ``setup`` does this otherwise)."""
+        if self.global_norm is None:
+            raise UserError("set_normalization_stats needs use_global_norm=True")
+        self.global_norm.set_stats(mean, std)
+
+    def teacher_forcing_ratio(self) -> float:
+        """The probability of feeding the truth back at the current global step (0 outside AR training)."""
+        if not self.autoregressive_training or self.scheduled_sampling_k is None:
+            return 0.0
+        return teacher_forcing_ratio(self.global_step, self.scheduled_sampling_k)
+
+    def forecast(self, context_x: Tensor, context_y: Tensor, target_x: Tensor) -> Tensor:
+        """Forecast ``(B, T, *S)`` in original units for the ``T = target_x.shape[1]`` steps of ``target_x``."""
+        self._check_inputs(context_x, context_y, target_x)
+        model_y, valid, stats = self._encode_context(context_y)
+        prediction = self._rollout(context_x, model_y, valid, target_x)
+        return self._unscale(self._from_model(prediction, stats))
+
+    def forward(self, context_x: Tensor, context_y: Tensor, target_x: Tensor) -> Tensor:
+        """Same as :meth:`forecast`."""
+        return self.forecast(context_x, context_y, target_x)
+
+    # ------------------------------------------------------------------ value spaces
+    def _scale(self, y: Tensor) -> Tensor:
+        return self.global_norm.normalize(y) if self.global_norm is not None else y
+
+    def _unscale(self, y: Tensor) -> Tensor:
+        return self.global_norm.denormalize(y) if self.global_norm is not None else y
+
+    def _to_model(self, scaled: Tensor, stats: RevINStats | None) -> Tensor:
+        return self.revin.normalize(scaled, stats) if self.revin is not None else scaled
+
+    def _from_model(self, y: Tensor, stats: RevINStats | None) -> Tensor:
+        return self.revin.denormalize(y, stats) if self.revin is not None else y
+
+    def _encode_context(self, context_y: Tensor) -> tuple[Tensor, Tensor, RevINStats | None]:
+        """Context in model space with missing values set to 0, its validity mask and the RevIN statistics."""
+        valid = valid_mask(context_y, self.null_value)
+        scaled = self._scale(torch.where(valid, context_y, torch.zeros_like(context_y)))
+        stats = self.revin.statistics(scaled, valid) if self.revin is not None else None
+        model_y = self._to_model(scaled, stats)
+        return torch.where(valid, model_y, torch.zeros_like(model_y)), valid, stats
+
+    # ------------------------------------------------------------------ forecasting in model space
+    def _predict_chunk(self, context_x: Tensor, context_y: Tensor, context_valid: Tensor, target_x: Tensor) -> Tensor:
+        """One model call: decomposition, the backbone, then the trend forecast added back."""
+        trend = context_y
+        if self.decomp_kernel_size is not None:
+            context_y, trend = decompose(context_y, self.decomp_kernel_size)
+        placeholder = context_y.new_zeros((context_y.shape[0], target_x.shape[1], *context_y.shape[2:]))
+        extra = {"context_mask": context_valid} if self.accepts_context_mask else {}
+        out = self.forward_model_pass(context_x, context_y, target_x, placeholder, **extra)
+        if out.shape != placeholder.shape:
+            raise ValueError(f"{type(self).__name__}.forward_model_pass returned shape {tuple(out.shape)}, "
+                             f"expected {tuple(placeholder.shape)}")
+        if self.linear_head is not None:
+            out = out + self.linear_head(trend)
+        elif self.decomp_kernel_size is not None:
+            out = out + trend[:, -1:]
+        return out
+
+    def _rollout(self, context_x: Tensor, model_y: Tensor, valid: Tensor, target_x: Tensor,
+                 teacher: Tensor | None = None, teacher_valid: Tensor | None = None, ratio: float = 0.0) -> Tensor:
+        """Predict ``target_x.shape[1]`` steps chunk by chunk, each from the last ``T_context`` steps so far.
+
+        After each chunk the steps still needed by a later chunk are fed back: per sample the teacher values with
+        probability ``ratio`` (where they exist), else the prediction. The last chunk may overlap the previous
+        one (its first steps are then dropped) so that every chunk has the model's native length.
+        """
+        horizon, window = target_x.shape[1], context_x.shape[1]
+        step = self.step_len or horizon
+        total = max(horizon, step)
+        if horizon < step:
+            target_x = _extend_time_features(context_x, target_x, step)
+        all_x = torch.cat([context_x, target_x], 1)
+        series, series_valid = [model_y], [valid]
+        outputs: list[Tensor] = []
+        done = 0
+        while done < total:
+            start = min(done, total - step)
+            history, history_valid = torch.cat(series, 1), torch.cat(series_valid, 1)
+            chunk = self._predict_chunk(all_x[:, start:start + window], history[:, start:start + window],
+                                        history_valid[:, start:start + window],
+                                        all_x[:, start + window:start + window + step])
+            new = chunk[:, done - start:]
+            outputs.append(new)
+            end = done + new.shape[1]
+            if end < total:
+                fed = new if teacher is None else mix_with_truth(new, teacher[:, done:end],
+                                                                 teacher_valid[:, done:end], ratio)
+                series.append(fed)
+                series_valid.append(torch.ones_like(fed, dtype=torch.bool))
+            done = end
+        return torch.cat(outputs, 1)[:, :horizon]
+
+    # ------------------------------------------------------------------ checks
+    def _check_inputs(self, context_x: Tensor, context_y: Tensor, target_x: Tensor,
+                      target_y: Tensor | None = None) -> None:
+        if context_y.ndim < 3:
+            raise UserError(f"values must be (B, T, *S) with a variable axis, got context_y of shape "
+                            f"{tuple(context_y.shape)}")
+        if context_y.shape[2] != self.d_y:
+            raise UserError(f"expected {self.d_y} variables/channels on axis 2 of context_y, got shape "
+                            f"{tuple(context_y.shape)}")
+        batch, steps = context_y.shape[:2]
+        for name, x in (("context_x", context_x), ("target_x", target_x)):
+            if x.ndim != 3 or x.shape[0] != batch:
+                raise UserError(f"{name} must be (B={batch}, T, d_x), got shape {tuple(x.shape)}")
+            if self.d_x is not None and x.shape[2] != self.d_x:
+                raise UserError(f"{name} has {x.shape[2]} time features, the model expects d_x={self.d_x}")
+        if context_x.shape[1] != steps:
+            raise UserError(f"context_x has {context_x.shape[1]} steps but context_y has {steps}")
+        if self.context_len is not None and steps != self.context_len:
+            raise UserError(f"the context has {steps} steps, the model expects context_len={self.context_len}")
+        if target_y is not None and target_y.shape != (batch, target_x.shape[1], *context_y.shape[2:]):
+            raise UserError(f"target_y of shape {tuple(target_y.shape)} does not match target_x "
+                            f"{tuple(target_x.shape)} and samples of shape {tuple(context_y.shape[2:])}")
+
+    # ------------------------------------------------------------------ Lightning
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule
+        if self.global_norm is not None and not self.global_norm.is_set:
+            provide = getattr(datamodule, "normalization_stats", None)
+            if provide is None:
+                raise UserError("use_global_norm=True needs normalization statistics, but there is no data module "
+                                "with normalization_stats(): pass a data module to the Trainer")
+            stats = provide()
+            self.global_norm.set_stats(stats["mean"], stats["std"])
+        self._adopt_null_value(getattr(datamodule, "null_value", None))
+        task = getattr(datamodule, "task", None) or TaskSpec("generic")
+        target_len = self.target_len or getattr(datamodule, "target", None)
+        light = dataclasses.replace(task, thresholds=(), pools=(), fss_windows=(), ssim=False, tke=False)
+        self._epoch_metrics = {"train": _EpochMetrics(light, target_len), "val": _EpochMetrics(task, target_len),
+                               "test": _EpochMetrics(task, target_len)}
+
+    def _adopt_null_value(self, data_null: float | None) -> None:
+        if data_null is None:
+            return
+        if self.null_value is None:
+            self.null_value = data_null
+            if _accepts_keyword(type(self), "null_value"):
+                self.hparams["null_value"] = data_null  # saved with checkpoints for later prediction
+        elif self.null_value != data_null:
+            raise UserError(f"null_value={self.null_value} differs from the data module's null_value={data_null}")
+
+    def _shared_step(self, batch: tuple[Tensor, ...], stage: str) -> Tensor:
+        """Loss on scaled values; metrics accumulated in original units. Only training passes targets on."""
+        context_x, context_y, target_x, target_y = batch[:4]
+        self._check_inputs(context_x, context_y, target_x, target_y)
+        target_valid = valid_mask(target_y, self.null_value)
+        if len(batch) > 4:
+            target_valid &= batch[4].bool()
+        model_y, valid, stats = self._encode_context(context_y)
+        target = self._scale(torch.where(target_valid, target_y, torch.zeros_like(target_y)))
+        ratio = self.teacher_forcing_ratio() if stage == "train" else 0.0
+        teacher = self._to_model(target, stats) if ratio > 0 else None
+        prediction = self._from_model(
+            self._rollout(context_x, model_y, valid, target_x, teacher, target_valid, ratio), stats)
+        loss = masked_loss(prediction, target, target_valid, self.loss_kind, self.huber_delta)
+        if stage in self._epoch_metrics:
+            truth = torch.where(target_valid, target_y, torch.full_like(target_y, float("nan")))
+            self._epoch_metrics[stage].update(loss.detach(), self._unscale(prediction.detach()), truth)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        loss = self._shared_step(batch, "train")
+        if self.l2_regul_factor > 0:
+            loss = loss + self.l2_regul_factor * l2_penalty(self.parameters())
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Forecasts in original units for the ``target_x`` of the batch (targets, if present, are ignored)."""
+        return self.forecast(batch[0], batch[1], batch[2])
+
+    def _log_epoch(self, stage: str) -> dict[str, Tensor]:
+        metrics = self._epoch_metrics.get(stage)
+        values = metrics.compute_and_reset() if metrics is not None else {}
+        if values:
+            self.log_dict({f"{stage}/{name}": value for name, value in values.items()}, sync_dist=False)
+        return values
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        values = self._log_epoch("test")
+        self.test_results = {name: float(value) for name, value in values.items()}
+
+    def configure_optimizers(self) -> Any:
+        return adamw_warmup_plateau(self.parameters(), self.initial_lr, self.warmup_steps, self.decay_factor,
+                                    self.plateau_patience, monitor="val/loss")
