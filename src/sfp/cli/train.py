@@ -1,0 +1,127 @@
+"""``sfp fit | validate | test | predict``: Lightning's CLI with sfp's run-directory conventions.
+
+A run lives in ``trainer.default_root_dir`` (configs set ``runs/<name>``):
+``checkpoints/last.ckpt`` (every ``--checkpoint_every`` steps, for resuming a killed run),
+``checkpoints/best.ckpt`` (best validation value of the dataset's headline metric), ``logs/`` (CSV),
+``config.yaml``, ``metrics.json`` (``sfp test``) and ``predictions.npz`` + ``predictions.gif`` (``sfp predict``).
+``--ckpt_path last`` or ``best`` name those files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from jsonargparse import ArgumentError
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from sfp.errors import UserError
+from sfp.training import resolve_checkpoint, run_callbacks, run_logger
+
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def _format(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.5g}"
+
+
+def print_metrics(metrics: dict[str, float], units: dict[str, str]) -> None:
+    """Print metrics as a two-column table with units."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="test metrics")
+    for column in ("metric", "value", "unit"):
+        table.add_column(column)
+    for key, value in metrics.items():
+        table.add_row(key, _format(value), units.get(key, ""))
+    Console().print(table)
+
+
+class SfpCLI(LightningCLI):
+    """LightningCLI that gives every run the same layout, resumable checkpoints and one-line errors."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--checkpoint_every", type=int, default=50,
+                            help="save checkpoints/last.ckpt every this many training steps")
+        parser.add_argument("--output", type=str, default=None,
+                            help="predict: forecast file (.npz or .nc); default <run>/predictions.npz")
+        parser.add_argument("--gif_samples", type=int, default=3, help="predict: sequences shown in the GIF")
+
+    @property
+    def root(self) -> Path:
+        return Path(self.trainer.default_root_dir)
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> L.Trainer:
+        sub = self.config[self.subcommand]
+        root = Path(config.get("default_root_dir") or "runs/default")
+        config["default_root_dir"] = str(root)
+        callbacks = [*callbacks, *run_callbacks(root, self.datamodule, sub["checkpoint_every"])]
+        if self.subcommand == "predict":
+            from sfp.report.predictions import PredictionWriter
+
+            callbacks.append(PredictionWriter(sub["output"] or root / "predictions.npz", sub["gif_samples"]))
+        if config.get("logger") in (None, True):
+            config["logger"] = run_logger(root)
+        config["use_distributed_sampler"] = False  # sfp's loaders shard and resume themselves
+        return super()._instantiate_trainer(config, callbacks)
+
+    def _checkpoint(self, ckpt_path: str | None, required: bool) -> str | None:
+        path = resolve_checkpoint(self.root, ckpt_path, required)
+        if ckpt_path == "last" and path is None:
+            print(f"no checkpoint in {self.root / 'checkpoints'}; starting a fresh run")
+        return path
+
+    def fit(self, model: L.LightningModule, datamodule: Any = None, ckpt_path: str | None = None, **_: Any) -> None:
+        self.trainer.fit(model, datamodule=datamodule, ckpt_path=self._checkpoint(ckpt_path, required=False),
+                         weights_only=True)
+
+    def validate(self, model: L.LightningModule, datamodule: Any = None, ckpt_path: str | None = None,
+                 **_: Any) -> None:
+        self.trainer.validate(model, datamodule=datamodule, ckpt_path=self._checkpoint(ckpt_path, required=True),
+                              weights_only=True)
+
+    def test(self, model: L.LightningModule, datamodule: Any = None, ckpt_path: str | None = None, **_: Any) -> None:
+        """Evaluate, then write metrics.json (with units) in the run directory and print the table."""
+        from sfp.metrics import metric_units
+
+        self.trainer.test(model, datamodule=datamodule, ckpt_path=self._checkpoint(ckpt_path, required=True),
+                          weights_only=True)
+        if not self.trainer.is_global_zero:
+            return
+        metrics = {k: float(v) for k, v in getattr(model, "test_results", {}).items()}
+        task = getattr(datamodule, "task", None)
+        units = metric_units(task) if task is not None else {}
+        out = self.root / "metrics.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"dataset": getattr(task, "name", None), "metrics": metrics,
+                                   "units": {k: units.get(k, "") for k in metrics}}, indent=2, allow_nan=True))
+        print_metrics(metrics, units)
+        print(f"wrote {out}")
+
+    def predict(self, model: L.LightningModule, datamodule: Any = None, ckpt_path: str | None = None,
+                **_: Any) -> None:
+        self.trainer.predict(model, datamodule=datamodule, ckpt_path=self._checkpoint(ckpt_path, required=True),
+                             return_predictions=False, weights_only=True)
+
+
+def _one_line(err: BaseException) -> str:
+    """jsonargparse errors span lines; keep the lines that say what is wrong."""
+    lines = [line.strip(" -") for line in str(err).splitlines() if line.strip(" -")]
+    keep = [line for line in lines if "Traceback" not in line and not line.startswith("Given value")]
+    return "; ".join(dict.fromkeys(keep))[:600] or type(err).__name__
+
+
+def run_lightning(argv: list[str]) -> None:
+    """Run one of Lightning's sub-commands from `argv` (``fit --config ...``)."""
+    no_exit = {"exit_on_error": False}
+    try:
+        SfpCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+               auto_configure_optimizers=False, save_config_kwargs={"overwrite": True},
+               parser_kwargs={**no_exit, **{sub: no_exit for sub in SUBCOMMANDS}}, args=argv)
+    except ArgumentError as err:
+        raise UserError(_one_line(err)) from err

@@ -1,0 +1,58 @@
+"""The run-directory conventions shared by ``sfp fit`` and the pipeline's stages.
+
+A run directory holds ``checkpoints/last.ckpt`` (every ``checkpoint_every`` steps: what a killed run resumes
+from), ``checkpoints/best.ckpt`` (best validation value of the headline metric) and ``logs/`` (CSV).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger
+
+from sfp.errors import UserError
+
+
+def headline_monitor(datamodule: Any) -> tuple[str, str]:
+    """The validation key and direction that select the best checkpoint: the dataset's headline metric."""
+    task = getattr(datamodule, "task", None)
+    if task is None:
+        return "val/loss", "min"
+    return f"val/{task.headline}", "max" if task.higher_is_better else "min"
+
+
+def run_callbacks(root: str | Path, datamodule: Any, checkpoint_every: int = 50,
+                  progress: bool = True) -> list[Callback]:
+    """Checkpointing (last and best) and a progress bar for a run living in `root`."""
+    monitor, mode = headline_monitor(datamodule)
+    checkpoints = Path(root) / "checkpoints"
+    callbacks: list[Callback] = [
+        ModelCheckpoint(dirpath=checkpoints, filename="last-step", save_last=True,
+                        every_n_train_steps=checkpoint_every, save_top_k=0),
+        ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_top_k=1,
+                        enable_version_counter=False, auto_insert_metric_name=False),
+    ]
+    if progress:
+        callbacks.append(RichProgressBar(leave=True))
+    return callbacks
+
+
+def run_logger(root: str | Path) -> CSVLogger:
+    """CSV metrics under ``root/logs``."""
+    return CSVLogger(save_dir=str(root), name="logs")
+
+
+def resolve_checkpoint(root: str | Path, ckpt_path: str | None, required: bool) -> str | None:
+    """Map ``last``/``best`` to the run's files; a missing one is an error unless a fresh start is allowed."""
+    if ckpt_path in ("last", "best"):
+        path = Path(root) / "checkpoints" / f"{ckpt_path}.ckpt"
+        if path.is_file():
+            return str(path)
+        if required:
+            raise UserError(f"{path}: no such checkpoint; train first with `sfp fit` (same --config)")
+        return None
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise UserError(f"{ckpt_path}: no such checkpoint")
+    return ckpt_path
