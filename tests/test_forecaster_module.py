@@ -1,6 +1,5 @@
 """The Forecaster as a module: missing values, value spaces, decomposition, linear head, rollout, teacher forcing."""
 
-import math
 
 import pytest
 import torch
@@ -204,4 +203,21 @@ def test_grid_forecaster_steps_its_backbone_natively_in_autoregressive_mode():
     with pytest.raises(UserError, match=r"\(B, T, C, H, W\)"):
         GridForecaster(backbone="forecaster-test-conv", context_len=3, target_len=4, channels=2).forecast(
             context_x, torch.randn(2, 3, 2, 5), target_x)
-    assert math.isfinite(float(forecast.sum()))
+    assert torch.isfinite(forecast).all()
+
+
+class _MaskReader(Scripted):
+    accepts_context_mask = True
+
+    def forward_model_pass(self, context_x, context_y, target_x, target_y, context_mask=None):
+        self.masks = [*getattr(self, "masks", []), context_mask]
+        return super().forward_model_pass(context_x, context_y, target_x, target_y)
+
+
+def test_filled_context_values_are_flagged_to_models_that_ask():
+    model = _MaskReader(rule="last_plus_one", context_len=4, target_len=1)
+    context_y = torch.tensor([1.0, float("nan"), 3.0, 4.0]).view(1, 4, 1)
+    model.forecast(torch.zeros(1, 4, 1), context_y, torch.zeros(1, 2, 1))
+    assert model.masks[0][0, :, 0].tolist() == [True, False, True, True]
+    assert model.masks[1][0, :, 0].tolist() == [False, True, True, True]  # the produced step counts as observed
+    assert model.calls[0][1][0, 1, 0] == 0.0
