@@ -1,6 +1,5 @@
 """The Forecaster as a module: missing values, value spaces, decomposition, linear head, rollout, teacher forcing."""
 
-
 import pytest
 import torch
 from forecaster_helpers import Scripted, TimeLinear, series_batch
