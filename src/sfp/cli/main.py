@@ -24,13 +24,14 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> argparse.ArgumentParser:
     from sfp import __version__
-    from sfp.cli import data
+    from sfp.cli import data, pipeline
 
     parser = _Parser(prog="sfp", description="Spatiotemporal forecasting as planning.")
     parser.add_argument("--version", action="version", version=f"sfp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                     metavar="{data,fit,validate,test,predict}")
+                                     metavar="{data,fit,validate,test,predict,pipeline,demo}")
     data.add_parser(commands)
+    pipeline.add_parsers(commands)
     return parser
 
 

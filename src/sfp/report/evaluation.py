@@ -1,0 +1,65 @@
+"""Evaluate forecasters on a test set with one set of task metrics, and shape the results for metrics.json."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sfp.metrics.task_metrics import build_task_metrics
+from sfp.task import TaskSpec
+
+REPORTED = ("mse", "mae", "ssim", "csi_m", "csi_pool4_m", "csi_pool16_m", "fss", "tke_error")
+Forecast = Callable[[tuple[Tensor, ...]], Tensor]
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def shape_metrics(flat: dict[str, float], task: TaskSpec) -> dict[str, Any]:
+    """Flat task metrics -> the report's keys, with per-threshold CSI as ``{"16": ..., "74": ...}``."""
+    shaped: dict[str, Any] = {key: _number(flat[key]) for key in REPORTED if key in flat}
+    if task.thresholds:
+        shaped["csi"] = {f"{t:g}": _number(flat[f"csi_{t:g}"]) for t in task.thresholds if f"csi_{t:g}" in flat}
+    return shaped
+
+
+@torch.no_grad()
+def evaluate_forecasts(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, ...]], task: TaskSpec,
+                       target_len: int | None = None) -> dict[str, dict[str, float]]:
+    """Run every forecaster over the same batches; flat metrics per forecaster (original units)."""
+    metrics = {name: build_task_metrics(task, target_len) for name in forecasts}
+    for batch in batches:
+        truth = batch[3]
+        for name, forecast in forecasts.items():
+            metrics[name].update(forecast(batch), truth)
+    return {name: {k: float(v) for k, v in m.compute().items()} for name, m in metrics.items()}
+
+
+def pipeline_forecasters(pipeline: Any) -> dict[str, Forecast]:
+    """Persistence, the MSE-continued baseline and the SFP agent of a finished pipeline."""
+    from sfp.models.baselines import persistence
+    from sfp.planning.self_training import SFPModule
+
+    def agent_of(stage: str) -> Forecast:
+        module = SFPModule.load_from_checkpoint(pipeline.checkpoint(stage), map_location="cpu", weights_only=True,
+                                                pseudo_weight=0.0, world_model_checkpoint=None)
+        agent = module.agent.eval()
+        return lambda batch: agent.forecast(batch[0], batch[1], batch[2])
+
+    return {"persistence": lambda batch: persistence(batch[1], batch[3].shape[1]),
+            "baseline": agent_of("baseline"), "sfp": agent_of("sfp")}
+
+
+def evaluate_pipeline(pipeline: Any) -> dict[str, Any]:
+    """metrics.json content: ``{"dataset", "models": {name: metrics}, "flat": {...}}`` on the test split."""
+    datamodule = pipeline.datamodule
+    flat = evaluate_forecasts(pipeline_forecasters(pipeline), datamodule.test_dataloader(), datamodule.task,
+                              datamodule.target)
+    return {"dataset": datamodule.task.name,
+            "models": {name: shape_metrics(values, datamodule.task) for name, values in flat.items()},
+            "flat": flat}

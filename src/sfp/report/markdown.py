@@ -1,0 +1,119 @@
+"""The pipeline's report: ``report.md`` and ``metrics.json`` in the run directory, with plots and GIFs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sfp.report.gif import animate
+
+LOWER_IS_BETTER = {"mse", "mae", "tke_error"}
+MODELS = ("persistence", "baseline", "sfp")
+
+
+def _rows(models: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, float | None]]]:
+    """(metric name, {model: value}) in report order, per-threshold CSI expanded."""
+    names: list[str] = []
+    for values in models.values():
+        for key, value in values.items():
+            keys = [f"csi_{t}" for t in value] if isinstance(value, dict) else [key]
+            names += [k for k in keys if k not in names]
+
+    def value(model: str, name: str) -> float | None:
+        values = models.get(model, {})
+        if name.startswith("csi_") and name[4:] in values.get("csi", {}):
+            return values["csi"][name[4:]]
+        return values.get(name)
+
+    return [(name, {m: value(m, name) for m in models}) for name in names]
+
+
+def relative_change(name: str, baseline: float | None, sfp: float | None) -> str:
+    """SFP against the baseline in percent, marked better or worse by the metric's direction."""
+    if baseline is None or sfp is None or baseline == 0:
+        return "n/a"
+    change = (sfp - baseline) / abs(baseline) * 100
+    better = change < 0 if name.split("_t")[0] in LOWER_IS_BETTER else change > 0
+    return f"{change:+.1f}% ({'better' if better else 'worse' if change else 'same'})"
+
+
+def comparison_table(models: dict[str, dict[str, Any]]) -> str:
+    """A markdown table: one row per metric, a column per model, and SFP's change against the baseline."""
+    present = [m for m in MODELS if m in models]
+    lines = ["| metric | " + " | ".join(present) + " | SFP vs baseline |",
+             "|---" * (len(present) + 2) + "|"]
+    for name, values in _rows(models):
+        cells = ["n/a" if values[m] is None else f"{values[m]:.4g}" for m in present]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {relative_change(name, values.get('baseline'), values.get('sfp'))} |")
+    return "\n".join(lines)
+
+
+def _training_curves(log_dir: Path, out: Path) -> Path | None:
+    """Plot acceptance rate and reward gain per step from the SFP stage's CSV log."""
+    rows = [row for path in sorted(log_dir.rglob("metrics.csv")) for row in csv.DictReader(path.open())]
+    series = {key: [(int(r["step"]), float(r[key])) for r in rows if r.get(key)]
+              for key in ("train/acceptance_step", "train/reward_gain_step")}
+    if not any(series.values()):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for axis, (key, points) in zip(axes, series.items()):
+        if points:
+            steps, values = zip(*points)
+            axis.plot(steps, values, lw=1)
+        axis.set_title(key.removeprefix("train/").removesuffix("_step").replace("_", " "))
+        axis.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _gifs(pipeline: Any, forecasters: dict[str, Any], count: int) -> list[Path]:
+    """Context | truth | baseline | SFP for the first `count` test sequences (fields only)."""
+    batch = next(iter(pipeline.datamodule.test_dataloader()))
+    if batch[1].ndim != 5 or count < 1:
+        return []
+    batch = tuple(part[:count] for part in batch)
+    with torch.no_grad():
+        panels = {"truth": batch[3], **{name: forecasters[name](batch) for name in ("baseline", "sfp")}}
+    context = batch[1][:, :, 0].numpy()
+    frames = {name: value[:, :, 0].numpy() for name, value in panels.items()}
+    return [animate(pipeline.root / "forecasts.gif", context, frames, vmin=float(np.nanmin(context)),
+                    vmax=float(np.nanmax([np.nanmax(context), np.nanmax(frames["truth"])])))]
+
+
+def write_report(pipeline: Any) -> dict[str, Any]:
+    """Write ``metrics.json`` and ``report.md`` (table, changes, curves, GIFs) into the run directory."""
+    from sfp.report.evaluation import pipeline_forecasters
+
+    results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())
+    seconds = {stage: entry.get("seconds") for stage, entry in pipeline.manifest.stages.items()}
+    metrics = {"dataset": results["dataset"], "models": results["models"], "seconds": seconds}
+    (pipeline.root / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    count = int(pipeline.config.get("report", {}).get("gif_samples", 3))
+    gifs = _gifs(pipeline, pipeline_forecasters(pipeline), count)
+    curves = _training_curves(pipeline.stage_dir("sfp") / "logs", pipeline.root / "training.png")
+    steps = pipeline.manifest.stages.get("sfp", {}).get("outputs", {}).get("steps")
+    lines = [f"# SFP report: {results['dataset']}", "",
+             f"Test split. The baseline is the same agent trained on with MSE alone for the SFP stage's {steps} "
+             "steps; SFP adds planned pseudo-labels. Units: see `metrics.json` of `sfp test` runs "
+             "(MSE/MAE on value/value_scale; CSI, FSS, SSIM dimensionless; TKE error in log10 decades).", "",
+             comparison_table(results["models"]), "",
+             "Stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in seconds.items() if v is not None), ""]
+    if curves:
+        lines += ["## Self-training", "", f"![acceptance and reward gain]({curves.name})", ""]
+    if gifs:
+        lines += ["## Forecasts", "", "Context | truth | baseline | SFP, test sequences:", "",
+                  *[f"![forecasts]({gif.name})" for gif in gifs], ""]
+    (pipeline.root / "report.md").write_text("\n".join(lines))
+    return {"report": str(pipeline.root / "report.md"), "metrics": str(pipeline.root / "metrics.json")}
