@@ -1,0 +1,254 @@
+"""Per-sample rewards of forecasts against the truth (higher is better), and their registry.
+
+A :class:`Reward` maps a forecast ``(B, *S, T, C, H, W)`` and the truth ``(B, T, C, H, W)`` to ``(B, *S)``: the
+``*S`` axes are candidate stacks (e.g. n imagined futures per sample), scored against their sample's truth in one
+vectorized call. Everything is in original units (e.g. 0-255 VIL for CSI thresholds).
+
+Partial forecasts: a reward scores whatever frames it is given, so the planner's cumulative reward of frames
+0..t is the reward of ``pred[..., : t + 1, :, :, :]`` against ``target[:, : t + 1]``.
+
+Undefined values: a threshold at which neither field has an event scores a perfect 1 (CSI, FSS), so a sample with
+no events anywhere scores 1; any other NaN score (no valid target value, a NaN forecast) becomes -inf so that it
+never wins a comparison.
+
+Rewards are built by name from configs: :func:`get_reward` takes a registered name, a dict ``{"name": ...,
+**options}``, or an import path ``"package.module:function"`` naming a user function ``function(pred, target,
+**options) -> (N,)`` that scores ``N`` forecasts against ``N`` truths of the same shape.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import torch
+from torch import Tensor
+
+from sfp.errors import UserError
+from sfp.metrics._common import check_thresholds, positive_float, positive_int
+from sfp.metrics.events import contingency, fss as fss_score
+from sfp.metrics.functional import mse, ssim as ssim_score
+from sfp.metrics.spectrum import tke_spectrum_error
+from sfp.task import TaskSpec
+
+ScoreFunction = Callable[[Tensor, Tensor], Tensor]
+"""``(pred (N, ...), target (N, ...)) -> (N,)``: one score per forecast, inputs of the same shape."""
+
+
+class Reward:
+    """A per-sample score (higher is better) with a readable name; call it on forecasts and the truth."""
+
+    def __init__(self, score: ScoreFunction, name: str) -> None:
+        self.score = score
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Reward({self.name})"
+
+    def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
+        """Score ``pred (B, *S, T, ...)`` against ``target (B, T, ...)``: ``(B, *S)``, NaN replaced by -inf."""
+        extra = pred.ndim - target.ndim
+        if extra < 0 or pred.shape[0] != target.shape[0] or pred.shape[1 + extra:] != target.shape[1:]:
+            raise UserError(f"reward {self.name}: forecasts {tuple(pred.shape)} do not match the truth "
+                            f"{tuple(target.shape)}; expected (B, *S, {', '.join(map(str, target.shape[1:]))})")
+        samples = pred.shape[: 1 + extra]
+        flat_pred = pred.reshape(-1, *target.shape[1:])
+        flat_target = target.reshape(target.shape[0], *([1] * extra), *target.shape[1:]).expand(pred.shape)
+        scores = self.score(flat_pred, flat_target.reshape(flat_pred.shape))
+        if scores.shape != flat_pred.shape[:1]:
+            raise UserError(f"reward {self.name} returned shape {tuple(scores.shape)} for {flat_pred.shape[0]} "
+                            f"forecasts; a reward must return one value per forecast")
+        scores = scores.to(torch.promote_types(pred.dtype, torch.float32))
+        return torch.where(torch.isnan(scores), -math.inf, scores).reshape(samples)
+
+
+class WeightedSum(Reward):
+    """``Σ weight · reward`` over ``terms``, a sequence of ``(reward, weight)`` pairs (weights finite)."""
+
+    def __init__(self, terms: Sequence[tuple[Reward, float]]) -> None:
+        if not terms:
+            raise UserError("a weighted reward needs at least one term")
+        self.terms = [(reward, _finite_weight(reward, weight)) for reward, weight in terms]
+        name = " + ".join(f"{weight:g}*{reward.name}" for reward, weight in self.terms)
+        super().__init__(self._weighted_score, name)
+
+    def _weighted_score(self, pred: Tensor, target: Tensor) -> Tensor:
+        return sum(weight * reward.score(pred, target).to(torch.float64) for reward, weight in self.terms)
+
+
+def _finite_weight(reward: object, weight: object) -> float:
+    """``weight`` as a finite float, after checking that ``reward`` is a Reward."""
+    try:
+        value = float(weight)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = math.nan
+    if not isinstance(reward, Reward) or not math.isfinite(value):
+        raise UserError(f"weighted reward terms must be (Reward, finite weight) pairs, got {(reward, weight)!r}")
+    return value
+
+
+RewardFactory = TypeVar("RewardFactory", bound=Callable[..., Reward])
+_REGISTRY: dict[str, Callable[..., Reward]] = {}
+
+
+def register_reward(name: str) -> Callable[[RewardFactory], RewardFactory]:
+    """Decorator adding a reward factory ``factory(**options) -> Reward`` under ``name`` (once per name)."""
+    if ":" in name:
+        raise ValueError(f"reward name {name!r} must not contain ':' (that marks an import path)")
+
+    def add(factory: RewardFactory) -> RewardFactory:
+        if name in _REGISTRY:
+            raise ValueError(f"reward {name!r} is already registered by {_REGISTRY[name].__qualname__}")
+        _REGISTRY[name] = factory
+        return factory
+
+    return add
+
+
+def available_rewards() -> list[str]:
+    """Names of all registered rewards, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_reward(spec: str | Mapping[str, Any] | Reward) -> Reward:
+    """A reward from a name, a dict ``{"name": ..., **options}``, an import path, or a Reward (returned as is)."""
+    if isinstance(spec, Reward):
+        return spec
+    if isinstance(spec, str):
+        name, options = spec, {}
+    elif isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
+        options = {key: value for key, value in spec.items() if key != "name"}
+        name = spec["name"]
+    else:
+        raise UserError(f"a reward is a name, a dict with a 'name' key, or an import path; got {spec!r}")
+    if ":" in name:
+        return _import_reward(name, options)
+    if name not in _REGISTRY:
+        raise UserError(f"unknown reward {name!r}; known: {', '.join(available_rewards())}, "
+                        f"or an import path 'package.module:function'")
+    factory = _REGISTRY[name]
+    _check_options(factory, name, (), options)
+    return factory(**options)
+
+
+def _check_options(function: Callable[..., Any], name: str, positional: tuple[Any, ...], options: dict) -> None:
+    """Raise UserError if ``function(*positional, **options)`` does not match its signature."""
+    try:
+        inspect.signature(function).bind(*positional, **options)
+    except TypeError as error:
+        raise UserError(f"reward {name!r} does not accept the options {sorted(options)}: {error}") from None
+
+
+def _import_reward(path: str, options: dict[str, Any]) -> Reward:
+    """The user reward at ``"package.module:function"``, with ``options`` bound as keyword arguments."""
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UserError(f"cannot import the module of reward {path!r}: {error}") from None
+    function = getattr(module, attribute, None)
+    if isinstance(function, Reward) and not options:
+        return function
+    if not callable(function) or isinstance(function, Reward):
+        raise UserError(f"reward {path!r} must name a function (pred, target, **options) -> per-sample scores "
+                        f"(or a Reward, without options); found {function!r}")
+    _check_options(function, path, (None, None), options)
+    return Reward(partial(function, **options) if options else function, path)
+
+
+# ----- built-in rewards -----
+
+
+def _csi_score(pred: Tensor, target: Tensor, thresholds: tuple[float, ...], pool: int | None) -> Tensor:
+    hits, misses, false_alarms, _ = contingency(pred, target, thresholds, pool, reduction="none").unbind(-1)
+    events = hits + misses + false_alarms
+    per_threshold = torch.where(events > 0, hits / events.clamp_min(1), 1.0)
+    return per_threshold.mean(-1)
+
+
+@register_reward("csi")
+def csi(thresholds: Sequence[float], pool: int | None = None) -> Reward:
+    """Mean CSI over ``thresholds`` per sample (optionally after ``pool``×``pool`` max-pooling); no events = 1."""
+    levels = check_thresholds(thresholds)
+    if pool is not None:
+        positive_int("pool", pool)
+    suffix = f", pool={pool}" if pool is not None else ""
+    return Reward(partial(_csi_score, thresholds=levels, pool=pool),
+                  f"csi({', '.join(f'{t:g}' for t in levels)}{suffix})")
+
+
+def _fss_score(pred: Tensor, target: Tensor, threshold: float, window: int) -> Tensor:
+    # FSS is NaN exactly where neither field has an event (missing targets count as non-events): perfect
+    return torch.nan_to_num(fss_score(pred, target, threshold, window, reduction="none"), nan=1.0)
+
+
+@register_reward("fss")
+def fss(threshold: float, window: int) -> Reward:
+    """Fractions skill score at one threshold and window per sample; a sample with no event in either field = 1."""
+    (level,) = check_thresholds([threshold])
+    positive_int("window", window)
+    return Reward(partial(_fss_score, threshold=level, window=window), f"fss({level:g}, window={window})")
+
+
+def _neg_mse_score(pred: Tensor, target: Tensor, scale: float) -> Tensor:
+    return -mse(pred, target, reduction="none") / scale**2
+
+
+@register_reward("neg_mse")
+def neg_mse(scale: float = 1.0) -> Reward:
+    """Minus the MSE of ``value / scale`` per sample (NaN targets left out), e.g. scale 255 for VIL."""
+    positive_float("scale", scale)
+    return Reward(partial(_neg_mse_score, scale=float(scale)), "neg_mse" if scale == 1 else f"neg_mse(/{scale:g})")
+
+
+@register_reward("ssim")
+def ssim(data_range: float = 1.0) -> Reward:
+    """SSIM per sample (mean over frames and channels) with the value range ``data_range``."""
+    positive_float("data_range", data_range)
+    return Reward(partial(ssim_score, data_range=float(data_range), reduction="none"), f"ssim({data_range:g})")
+
+
+def _neg_tke_score(pred: Tensor, target: Tensor, vorticity: bool) -> Tensor:
+    return -tke_spectrum_error(pred, target, vorticity=vorticity, reduction="none")
+
+
+@register_reward("neg_tke_error")
+def neg_tke_error(vorticity: bool = True) -> Reward:
+    """Minus the TKE spectrum error per sample (square frames; vorticity fields, or the scalar spectrum)."""
+    return Reward(partial(_neg_tke_score, vorticity=bool(vorticity)), "neg_tke_error")
+
+
+@register_reward("weighted")
+def weighted(**terms: float | Mapping[str, Any]) -> WeightedSum:
+    """A weighted sum of rewards by name: ``weighted(neg_mse=0.1, csi={"weight": 1.0, "thresholds": [16, 74]})``.
+
+    A number is the weight of the reward of that name with its default options; a dict holds ``weight`` and the
+    reward's options. Names may be import paths. Use :class:`WeightedSum` directly to repeat a reward.
+    """
+    pairs = []
+    for name, term in terms.items():
+        if isinstance(term, Mapping):
+            options = {key: value for key, value in term.items() if key != "weight"}
+            if "weight" not in term:
+                raise UserError(f"weighted reward term {name!r} needs a 'weight'")
+            pairs.append((get_reward({"name": name, **options}), term["weight"]))
+        else:
+            pairs.append((get_reward(name), term))
+    return WeightedSum(pairs)
+
+
+def reward_for_task(task: TaskSpec) -> Reward:
+    """The reward of a task's headline metric: CSI-M over its thresholds, -TKE error, SSIM, otherwise -MSE."""
+    if task.headline == "csi_m":
+        if not task.thresholds:
+            raise UserError(f"task {task.name!r} has the headline csi_m but no thresholds")
+        return csi(task.thresholds)
+    if task.headline == "tke_error":
+        return neg_tke_error()
+    if task.headline == "ssim":
+        return ssim(task.data_range)
+    return neg_mse(task.value_scale)
