@@ -171,7 +171,8 @@ class WindowDataset(Dataset):
         return x[:c], values[:c], x[c:], values[c:]
 
 
-def _check_fractions(val_fraction: float, test_fraction: float) -> None:
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Both fractions in [0, 1) and leaving room for a training split, else a UserError."""
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0 <= value < 1:
             raise UserError(f"{name} must lie in [0, 1), got {value}")
@@ -181,7 +182,7 @@ def _check_fractions(val_fraction: float, test_fraction: float) -> None:
 
 def _split_counts(total: int, val_fraction: float, test_fraction: float, what: str) -> tuple[int, int, int]:
     """Sizes (train, val, test) of ``total`` items; a non-zero fraction gets at least one item."""
-    _check_fractions(val_fraction, test_fraction)
+    check_fractions(val_fraction, test_fraction)
     n_val, n_test = (max(1, round(total * f)) if f > 0 else 0 for f in (val_fraction, test_fraction))
     n_train = total - n_val - n_test
     if n_train < 1:

@@ -29,15 +29,15 @@ TRAIN_END = "2019-01-01"
 VAL_END = "2019-06-01"
 
 
-def block_mean(frames: np.ndarray, factor: int) -> np.ndarray:
-    """Mean of each ``factor x factor`` block of ``(T, H, W)`` frames, ignoring NaN (all-NaN blocks stay NaN)."""
-    if factor == 1:
-        return frames
-    t, h, w = frames.shape
-    blocks = frames.reshape(t, h // factor, factor, w // factor, factor)
-    valid = ~np.isnan(blocks)
-    total = np.where(valid, blocks, 0).sum(axis=(2, 4))
-    count = valid.sum(axis=(2, 4))
+def block_mean(values: np.ndarray, valid: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of the valid pixels of each ``factor x factor`` block of ``(T, H, W)`` frames, float32; NaN where a
+    block has none. Works on the raw uint8 values, so no full-resolution float copy is ever made."""
+    t, h, w = values.shape
+    shape = (t, h // factor, factor, w // factor, factor)
+    if valid.all():  # the usual case (events with pct_missing == 0): no counting needed
+        return (values.reshape(shape).sum(axis=(2, 4), dtype=np.float64) / factor**2).astype(np.float32)
+    total = np.where(valid, values, 0).reshape(shape).sum(axis=(2, 4), dtype=np.float64)
+    count = valid.reshape(shape).sum(axis=(2, 4))
     with np.errstate(invalid="ignore", divide="ignore"):
         return (total / count).astype(np.float32)
 
@@ -126,9 +126,13 @@ class SEVIRReader:
         path = self.files[sequence]
         vil = self._handles.get(path)["vil"]
         raw = read_hdf5(vil, (int(self.file_indices[sequence]), slice(None), slice(None), slice(start, stop)))
-        raw = np.moveaxis(raw, -1, 0)
-        frames = np.where(raw == MISSING, np.float32(np.nan), raw.astype(np.float32))
-        return block_mean(frames, self.factor)[:, None]
+        raw = np.ascontiguousarray(np.moveaxis(raw, -1, 0))
+        valid = raw != MISSING
+        if self.factor > 1:
+            return block_mean(raw, valid, self.factor)[:, None]
+        frames = raw.astype(np.float32)
+        frames[~valid] = np.nan
+        return frames[:, None]
 
     def timestamps(self, sequence: int) -> np.ndarray:
         return self.times[sequence] + self.offsets[sequence].astype("timedelta64[m]")
