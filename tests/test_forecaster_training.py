@@ -79,9 +79,9 @@ def fitted_storms(tmp_path_factory):
     trainer = tiny_trainer(max_epochs=2)
     trainer.fit(model, datamodule=data)
     fit_metrics = dict(trainer.callback_metrics)
-    trainer.test(model, datamodule=data)
     path = tmp_path_factory.mktemp("ckpt") / "model.ckpt"
-    trainer.save_checkpoint(path)
+    trainer.save_checkpoint(path)  # with optimizer and scheduler states
+    trainer.test(model, datamodule=data)
     return model, data, fit_metrics, path
 
 
@@ -131,3 +131,11 @@ def test_predict_returns_forecasts_in_original_units(fitted_storms):
     context_x, context_y, target_x, _ = data.splits["test"]
     with torch.no_grad():
         torch.testing.assert_close(torch.cat(batches), model.forecast(context_x, context_y, target_x))
+
+
+def test_training_resumes_from_a_weights_only_checkpoint(fitted_storms):
+    _, data, _, path = fitted_storms
+    model = GridForecaster.load_from_checkpoint(path, weights_only=True)
+    trainer = tiny_trainer(max_epochs=3)
+    trainer.fit(model, datamodule=data, ckpt_path=path, weights_only=True)
+    assert trainer.current_epoch == 3 and trainer.global_step == 6  # two batches per epoch, one epoch more
