@@ -39,7 +39,7 @@ from sfp.task import TaskSpec
 STAGES = ("train", "val", "test")
 
 
-class _EpochMetrics:
+class EpochMetrics:
     """The mean loss and the task metrics of one stage, accumulated on the device over an epoch.
 
     Kept outside the module tree so metric buffers never enter checkpoints; moved to the data's device on use.
@@ -188,7 +188,7 @@ class Forecaster(L.LightningModule, ABC):
         self.initial_lr, self.warmup_steps = initial_lr, warmup_steps
         self.decay_factor, self.plateau_patience = decay_factor, plateau_patience
         self.test_results: dict[str, float] = {}
-        self._epoch_metrics: dict[str, _EpochMetrics] = {}
+        self._epoch_metrics: dict[str, EpochMetrics] = {}
 
     # ------------------------------------------------------------------ the model
     @abstractmethod
@@ -335,8 +335,8 @@ class Forecaster(L.LightningModule, ABC):
         task = getattr(datamodule, "task", None) or TaskSpec("generic")
         target_len = self.target_len or getattr(datamodule, "target", None)
         light = dataclasses.replace(task, thresholds=(), pools=(), fss_windows=(), ssim=False, tke=False)
-        self._epoch_metrics = {"train": _EpochMetrics(light, target_len), "val": _EpochMetrics(task, target_len),
-                               "test": _EpochMetrics(task, target_len)}
+        self._epoch_metrics = {"train": EpochMetrics(light, target_len), "val": EpochMetrics(task, target_len),
+                               "test": EpochMetrics(task, target_len)}
 
     def _adopt_null_value(self, data_null: float | None) -> None:
         if data_null is None:
