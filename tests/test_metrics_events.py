@@ -150,3 +150,29 @@ def test_event_user_errors():
         fss(x, x, 1.0, window=2.5)
     with pytest.raises(UserError, match="reduction"):
         contingency(x, x, [1], reduction="mean")
+
+
+def test_contingency_matches_a_pixel_loop_with_missing_values_and_pooling():
+    gen = torch.Generator().manual_seed(2)
+    pred = torch.rand(2, 3, 6, 6, generator=gen) * 100
+    target = torch.rand(2, 3, 6, 6, generator=gen) * 100
+    target[torch.rand(target.shape, generator=gen) < 0.2] = NAN
+    thresholds = [60.0, 20.0]  # any order
+    column = {(True, True): 0, (False, True): 1, (True, False): 2, (False, False): 3}  # H, M, F, C
+    expected = torch.zeros(2, 2, 4, dtype=torch.float64)
+    for b, t, i, j in torch.cartesian_prod(*(torch.arange(n) for n in pred.shape)).tolist():
+        if not math.isnan(target[b, t, i, j]):
+            for k, level in enumerate(thresholds):
+                expected[b, k, column[bool(pred[b, t, i, j] >= level), bool(target[b, t, i, j] >= level)]] += 1
+    assert torch.equal(contingency(pred, target, thresholds, reduction="none"), expected)
+
+    # pool 3: a block is an event where its maximum (over the valid truth pixels) reaches the level
+    def blocks(x):
+        return x.reshape(2, 3, 2, 3, 2, 3).permute(0, 1, 2, 4, 3, 5).reshape(2, 3, 2, 2, 9)
+
+    assert not blocks(target).isnan().all(-1).any()
+    pooled_pred = blocks(pred).amax(-1)
+    pooled_target = blocks(target).nan_to_num(nan=-1.0).amax(-1)
+    assert torch.equal(
+        contingency(pred, target, thresholds, pool=3), contingency(pooled_pred, pooled_target, thresholds)
+    )

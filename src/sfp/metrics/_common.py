@@ -11,6 +11,7 @@ import numbers
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from sfp.errors import UserError
@@ -81,3 +82,17 @@ def masked_mean(values: Tensor, valid: Tensor, reduction: str) -> Tensor:
 def reduce_samples(per_sample: Tensor, reduction: str) -> Tensor:
     """Return per-sample values as they are ("none") or their mean over samples ("mean")."""
     return per_sample.mean() if reduction == "mean" else per_sample
+
+
+def separable_filter(images: Tensor, taps: Tensor) -> Tensor:
+    """Correlate the last two axes of ``(..., H, W)`` with the outer product of the 1-D ``taps`` ('valid' size).
+
+    The images become the channels of one depthwise (grouped) convolution per axis, which on CPU is an order of
+    magnitude faster than a batch of single-channel images.
+    """
+    *lead, height, width = images.shape
+    channels = images.reshape(1, -1, height, width)
+    count, size = channels.shape[1], taps.numel()
+    channels = F.conv2d(channels, taps.view(1, 1, size, 1).repeat(count, 1, 1, 1), groups=count)
+    channels = F.conv2d(channels, taps.view(1, 1, 1, size).repeat(count, 1, 1, 1), groups=count)
+    return channels.reshape(*lead, *channels.shape[-2:])

@@ -14,10 +14,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sfp.metrics._common import (
-    as_float, check_pair, check_reduction, check_thresholds, per_sample_sum, positive_int,
+    as_float, check_pair, check_reduction, check_thresholds, positive_int, separable_filter,
 )
 
-COUNT_NAMES = ("hits", "misses", "false_alarms", "correct_negatives")
 SCORE_NAMES = ("csi", "pod", "far", "hss", "ets", "bias")
 
 
@@ -28,10 +27,9 @@ def block_max(field: Tensor, size: int) -> Tensor:
     partial edge blocks are kept and pooled over the pixels they hold (no data are cropped).
     """
     *lead, height, width = field.shape
-    images = field.reshape(-1, 1, height, width)
-    images = F.pad(images, (0, -width % size, 0, -height % size), value=-math.inf)
-    pooled = F.max_pool2d(images, size)
-    return pooled.reshape(*lead, *pooled.shape[-2:])
+    padded = F.pad(field, (0, -width % size, 0, -height % size), value=-math.inf)
+    blocks = padded.reshape(*lead, padded.shape[-2] // size, size, padded.shape[-1] // size, size)
+    return blocks.amax(dim=(-3, -1))
 
 
 def contingency(
@@ -53,21 +51,21 @@ def contingency(
     levels = check_thresholds(thresholds)
     pred, target = as_float(pred, target)
     valid = ~torch.isnan(target)
-    target = torch.where(valid, target, -math.inf)
     if pool is not None:
         positive_int("pool", pool)
-        pred, target = block_max(pred, pool), block_max(target, pool)
+        pred = block_max(pred, pool)
+        target = block_max(torch.where(valid, target, -math.inf), pool)
         valid = block_max(valid.to(pred.dtype), pool) > 0
     pred, target, valid = (x.reshape(x.shape[0], -1) for x in (pred, target, valid))
-    n_valid = valid.sum(1)
+    total = valid.sum(1)
     rows = []
     for level in levels:
         forecast = (pred >= level) & valid
-        observed = target >= level
+        observed = (target >= level) & valid
         hits = (forecast & observed).sum(1)
         misses = observed.sum(1) - hits
         false_alarms = forecast.sum(1) - hits
-        rows.append(torch.stack([hits, misses, false_alarms, n_valid - hits - misses - false_alarms], dim=-1))
+        rows.append(torch.stack([hits, misses, false_alarms, total - hits - misses - false_alarms], dim=-1))
     counts = torch.stack(rows, dim=1).to(torch.float64)
     return counts.sum(0) if reduction == "sum" else counts
 
@@ -122,32 +120,35 @@ def csi_m(
     return torch.nanmean(csi(pred, target, thresholds, pool, reduction), dim=-1)
 
 
-def _box_mean(images: Tensor, window: int) -> Tensor:
-    """Mean over a ``window × window`` box centred on each pixel of ``(F, 1, H, W)`` images, zero outside.
+def _box_mean(events: Tensor, window: int) -> Tensor:
+    """Mean over a ``window × window`` box centred on each pixel of the last two axes, zero outside the domain.
 
     Same-size output; for even windows the box reaches one pixel further right/down than left/up.
     """
     before, after = (window - 1) // 2, window // 2
-    images = F.pad(images, (before, after, before, after))
-    images = F.avg_pool2d(images, (window, 1), stride=1)
-    return F.avg_pool2d(images, (1, window), stride=1)
+    ones = torch.ones(window, dtype=events.dtype, device=events.device)
+    return separable_filter(F.pad(events, (before, after, before, after)), ones) / window**2
 
 
-def fss_sums(pred: Tensor, target: Tensor, threshold: float, window: int) -> tuple[Tensor, Tensor]:
-    """Per-sample sums of the fractions Brier score and its reference, ``(B,)`` each.
+def fss_sums(pred: Tensor, target: Tensor, thresholds: Sequence[float], window: int) -> tuple[Tensor, Tensor]:
+    """Per-sample, per-threshold sums of the fractions Brier score and its reference, ``(B, K)`` each.
 
     With event fractions P_f, P_o from :func:`_box_mean`: ``Σ (P_f − P_o)²`` and ``Σ (P_f² + P_o²)`` over all
     pixels of all frames and channels of each sample.
     """
     check_pair(pred, target, min_dims=3)
     positive_int("window", window)
-    (level,) = check_thresholds([threshold])
     pred, target = as_float(pred, target)
-    valid = ~torch.isnan(target)
-    height, width = pred.shape[-2:]
-    events = [((x >= level) & valid).to(pred.dtype).reshape(-1, 1, height, width) for x in (pred, target)]
-    forecast, observed = (_box_mean(e, window).reshape(pred.shape) for e in events)
-    return per_sample_sum((forecast - observed) ** 2), per_sample_sum(forecast**2 + observed**2)
+    levels = torch.tensor(check_thresholds(thresholds), dtype=pred.dtype, device=pred.device)
+    levels = levels.view(1, -1, *[1] * (pred.dim() - 1))
+    valid = ~torch.isnan(target).unsqueeze(1)
+    forecast, observed = (
+        _box_mean(((x.unsqueeze(1) >= levels) & valid).to(pred.dtype), window) for x in (pred, target)
+    )
+    samples, count = pred.shape[0], levels.shape[1]
+    error = ((forecast - observed) ** 2).reshape(samples, count, -1).sum(-1)
+    reference = (forecast**2 + observed**2).reshape(samples, count, -1).sum(-1)
+    return error, reference
 
 
 def fss(pred: Tensor, target: Tensor, threshold: float, window: int, reduction: str = "mean") -> Tensor:
@@ -159,7 +160,7 @@ def fss(pred: Tensor, target: Tensor, threshold: float, window: int, reduction: 
     over each sample, ``(B,)``. NaN where neither field has an event (FBS_ref = 0). Higher is better, 1 is perfect.
     """
     check_reduction(reduction)
-    error, reference = fss_sums(pred, target, threshold, window)
+    error, reference = (sums[:, 0] for sums in fss_sums(pred, target, [threshold], window))
     if reduction == "mean":
         error, reference = error.sum(), reference.sum()
     return 1 - _ratio(error, reference)

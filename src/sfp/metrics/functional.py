@@ -13,7 +13,7 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.metrics._common import (
-    as_float, check_pair, check_reduction, masked_mean, positive_float, reduce_samples,
+    as_float, check_pair, check_reduction, masked_mean, positive_float, reduce_samples, separable_filter,
 )
 from sfp.metrics.events import contingency, csi, csi_m, fss, fss_sums, scores
 from sfp.metrics.spectrum import scalar_spectrum, tke_spectrum, tke_spectrum_error
@@ -36,7 +36,7 @@ def masked_errors(pred: Tensor, target: Tensor, power: int) -> tuple[Tensor, Ten
     pred, target = as_float(pred, target)
     valid = ~torch.isnan(target)
     error = (pred - target).abs().pow(power)
-    return torch.where(valid, error, torch.zeros((), dtype=error.dtype, device=error.device)), valid
+    return torch.where(valid, error, 0.0), valid
 
 
 def mse(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -70,12 +70,10 @@ def _gaussian_window(dtype: torch.dtype, device: torch.device) -> Tensor:
 
 
 def _gaussian_blur(images: Tensor) -> Tensor:
-    """Gaussian-weighted local means of ``(F, 1, H, W)`` images, same size, with reflected borders."""
-    g = _gaussian_window(images.dtype, images.device)
+    """Gaussian-weighted local means of ``(F, H, W)`` images, same size, with reflected borders."""
     pad = SSIM_WINDOW // 2
-    images = F.pad(images, (pad, pad, pad, pad), mode="reflect")
-    images = F.conv2d(images, g.view(1, 1, -1, 1))
-    return F.conv2d(images, g.view(1, 1, 1, -1))
+    padded = F.pad(images[None], (pad, pad, pad, pad), mode="reflect")[0]
+    return separable_filter(padded, _gaussian_window(images.dtype, images.device))
 
 
 def ssim(pred: Tensor, target: Tensor, data_range: float, reduction: str = "mean") -> Tensor:
@@ -93,8 +91,8 @@ def ssim(pred: Tensor, target: Tensor, data_range: float, reduction: str = "mean
     if min(height, width) <= SSIM_WINDOW // 2:
         raise UserError(f"SSIM needs frames larger than {SSIM_WINDOW // 2} pixels, got {height}x{width}")
     pred, target = as_float(pred, target)
-    x = pred.reshape(-1, 1, height, width)
-    y = target.reshape(-1, 1, height, width)
+    x = pred.reshape(-1, height, width)
+    y = target.reshape(-1, height, width)
     stats = _gaussian_blur(torch.cat([x, y, x * x, y * y, x * y])).chunk(5)
     mu_x, mu_y, xx, yy, xy = stats
     var_x = (xx - mu_x**2).clamp(min=0)
@@ -127,7 +125,7 @@ def crps_elements(ensemble: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     weights = ((2 * rank - members - 1) / members**2).view(1, members, *([1] * (ensemble.dim() - 2)))
     half_spread = (ensemble.sort(dim=1).values * weights).sum(1)
     value = skill - half_spread
-    return torch.where(valid, value, torch.zeros((), dtype=value.dtype, device=value.device)), valid
+    return torch.where(valid, value, 0.0), valid
 
 
 def crps(ensemble: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

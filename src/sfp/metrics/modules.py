@@ -133,11 +133,10 @@ class FSS(_ExactSums):
         self._add_sum("reference", len(self.thresholds), len(self.windows))
 
     def update(self, pred: Tensor, target: Tensor) -> None:
-        for i, threshold in enumerate(self.thresholds):
-            for j, window in enumerate(self.windows):
-                error, reference = fss_sums(pred, target, threshold, window)
-                self.error[i, j] += error.sum(dtype=_SUM)
-                self.reference[i, j] += reference.sum(dtype=_SUM)
+        for j, window in enumerate(self.windows):
+            error, reference = fss_sums(pred, target, self.thresholds, window)
+            self.error[:, j] += error.sum(0, dtype=_SUM)
+            self.reference[:, j] += reference.sum(0, dtype=_SUM)
 
     def compute(self) -> Tensor:
         return torch.where(self.reference > 0, 1 - self.error / self.reference, torch.nan)
