@@ -1,0 +1,166 @@
+"""The SFP planner: search the world model's imagination near the agent's forecast for the best-scoring future.
+
+The action (the agent's forecast ``(B, T, C, H, W)``) is encoded once; at every latent position of every lead time
+its ``k`` nearest codes are the candidates, drawn with probability ``softmax(-distance / temperature)``
+(:meth:`WorldModel.sample_codes`). Two searches over those draws, both scored against the truth by a
+:class:`~sfp.planning.rewards.Reward`:
+
+- :class:`BestOfKPlanner` (depth one): draw K full code maps, decode them all, keep the best per sample;
+- :class:`BeamSearchPlanner`: grow the forecast frame by frame. A beam is a forecast of lead times < t; each beam
+  is extended by ``expansions`` code maps drawn for frame t, only frame t is decoded (the world model decodes
+  each lead time independently), every extension is scored by the cumulative reward of its frames 0..t, and the
+  ``beam_width`` best are kept per sample. Frame 0 starts from a single (empty) beam.
+
+Both are batched over samples and candidates (no Python loop over either), decode at most ``max_batch_frames``
+frames per call (bounding memory), run without gradients, and are reproducible with a seeded ``generator``.
+All frames are in original units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from sfp.errors import UserError
+from sfp.planning.rewards import Reward, get_reward
+from sfp.planning.world_model import WorldModel
+
+
+class PlanResult(NamedTuple):
+    """The planner's output: the best imagined future ``(B, T, C, H, W)``, its reward ``(B,)``, and the reward of
+    the raw action ``(B,)`` (the comparison that decides whether the plan is worth a pseudo-label)."""
+
+    best: Tensor
+    reward: Tensor
+    action_reward: Tensor
+
+
+def _blocks(batch: int, candidates: int, frames_each: int, max_frames: int) -> Iterator[tuple[slice, slice]]:
+    """Slices ``(samples, candidates)`` tiling a ``batch x candidates`` grid, each block decoding at most
+    ``max_frames`` frames of ``frames_each`` per candidate (but always at least one candidate of one sample)."""
+    per_call = max(1, max_frames // frames_each)
+    candidate_step = min(candidates, per_call)
+    sample_step = max(1, per_call // candidate_step)
+    for start in range(0, batch, sample_step):
+        for first in range(0, candidates, candidate_step):
+            yield slice(start, start + sample_step), slice(first, first + candidate_step)
+
+
+def _pick(values: Tensor, index: Tensor) -> Tensor:
+    """``values[b, index[b, j]]`` for every sample b: ``(B, N, ...)`` with ``(B, M)`` indices -> ``(B, M, ...)``."""
+    return values[torch.arange(values.shape[0], device=values.device)[:, None], index]
+
+
+class Planner:
+    """What both searches share: the world model, the reward, the candidate draw and the memory bound.
+
+    reward: a :class:`Reward` or anything :func:`get_reward` accepts. k: nearest codes per latent position that
+    may be drawn; temperature: of the draw (0 always takes the nearest code); max_batch_frames: frames decoded
+    per world-model call.
+    """
+
+    def __init__(self, world_model: WorldModel, reward: Reward | str | Mapping[str, Any], k: int = 8,
+                 temperature: float = 1.0, max_batch_frames: int = 512) -> None:
+        if not 1 <= k <= world_model.codebook_size:
+            raise UserError(f"k must be between 1 and the codebook size {world_model.codebook_size}, got {k}")
+        if not math.isfinite(temperature) or temperature < 0:
+            raise UserError(f"temperature must be finite and >= 0, got {temperature}")
+        if max_batch_frames < 1:
+            raise UserError(f"max_batch_frames must be >= 1, got {max_batch_frames}")
+        self.world_model = world_model
+        self.reward = get_reward(reward)
+        self.k = k
+        self.temperature = temperature
+        self.max_batch_frames = max_batch_frames
+
+    @torch.no_grad()
+    def plan(self, context: Tensor, action: Tensor, target: Tensor,
+             generator: torch.Generator | None = None) -> PlanResult:
+        """Search near ``action (B, T, C, H, W)`` given ``context (B, T_in, C, H, W)`` for the future that scores
+        best against ``target`` (same shape as the action)."""
+        if action.ndim != 5 or target.shape != action.shape:
+            raise UserError(f"action and target must share a shape (B, T, C, H, W), "
+                            f"got {tuple(action.shape)} and {tuple(target.shape)}")
+        latents = self.world_model.encode(action, context)
+        best, reward = self._search(latents, context, target, generator)
+        return PlanResult(best, reward, self.reward(action, target))
+
+    def _search(self, latents: Tensor, context: Tensor, target: Tensor,
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """The best future ``(B, T, C, H, W)`` near the action's ``latents`` and its reward ``(B,)``."""
+        raise NotImplementedError
+
+    def _draw(self, latents: Tensor, n: int, generator: torch.Generator | None) -> Tensor:
+        """``n`` code maps per sample near ``latents (B, T, h, w, D)``: ``(B, n, T, h, w)``."""
+        return self.world_model.sample_codes(latents, n, self.k, self.temperature, generator)
+
+
+class BestOfKPlanner(Planner):
+    """Depth-one search: ``k_samples`` full code maps drawn at once, decoded, the best kept per sample.
+
+    The K maps are one :meth:`WorldModel.sample_codes` draw, so a seeded generator reproduces them; ties go to
+    the first candidate.
+    """
+
+    def __init__(self, world_model: WorldModel, reward: Reward | str | Mapping[str, Any], k_samples: int = 16,
+                 k: int = 8, temperature: float = 1.0, max_batch_frames: int = 512) -> None:
+        if k_samples < 1:
+            raise UserError(f"k_samples must be >= 1, got {k_samples}")
+        super().__init__(world_model, reward, k, temperature, max_batch_frames)
+        self.k_samples = k_samples
+
+    def _search(self, latents: Tensor, context: Tensor, target: Tensor,
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        codes = self._draw(latents, self.k_samples, generator)
+        batch, lead_times = codes.shape[0], codes.shape[2]
+        best = context.new_empty(target.shape)
+        best_reward = torch.empty(batch, dtype=torch.promote_types(best.dtype, torch.float32), device=best.device)
+        for samples, candidates in _blocks(batch, self.k_samples, lead_times, self.max_batch_frames):
+            futures = self.world_model.decode(codes[samples, candidates], context[samples])
+            top, index = self.reward(futures, target[samples]).max(dim=1)
+            better = top > best_reward[samples] if candidates.start else torch.ones_like(top, dtype=torch.bool)
+            chosen = _pick(futures, index[:, None])[:, 0]
+            best[samples] = torch.where(better[:, None, None, None, None], chosen, best[samples])
+            best_reward[samples] = torch.where(better, top, best_reward[samples])
+        return best, best_reward
+
+
+class BeamSearchPlanner(Planner):
+    """Beam search over forecast frames: ``beam_width`` beams, each extended by ``expansions`` draws per frame.
+
+    Frame t is drawn for all beams x expansions of all samples at once (one :meth:`WorldModel.sample_codes`
+    call per frame), decoded alone (``lead_times=[t]``), and each extension is scored by the reward of its frames
+    0..t against the truth's; ``torch.topk`` keeps the best ``beam_width`` per sample.
+    """
+
+    def __init__(self, world_model: WorldModel, reward: Reward | str | Mapping[str, Any], beam_width: int = 4,
+                 expansions: int = 4, k: int = 8, temperature: float = 1.0, max_batch_frames: int = 512) -> None:
+        if beam_width < 1 or expansions < 1:
+            raise UserError(f"beam_width and expansions must be >= 1, got {beam_width} and {expansions}")
+        super().__init__(world_model, reward, k, temperature, max_batch_frames)
+        self.beam_width = beam_width
+        self.expansions = expansions
+
+    def _search(self, latents: Tensor, context: Tensor, target: Tensor,
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        batch, lead_times = latents.shape[:2]
+        beams = context.new_empty(batch, 1, 0, *target.shape[2:])  # (B, beams, frames so far, C, H, W)
+        for t in range(lead_times):
+            extensions = beams.shape[1] * self.expansions
+            codes = self._draw(latents[:, t : t + 1], extensions, generator)  # (B, extensions, 1, h, w)
+            parent = torch.arange(extensions, device=codes.device) // self.expansions
+            frames = context.new_empty(batch, extensions, *target.shape[2:])
+            scores = torch.empty(batch, extensions, dtype=torch.promote_types(frames.dtype, torch.float32),
+                                 device=frames.device)
+            for samples, candidates in _blocks(batch, extensions, 1, self.max_batch_frames):
+                decoded = self.world_model.decode(codes[samples, candidates], context[samples], lead_times=[t])
+                partial = torch.cat([beams[samples][:, parent[candidates]], decoded], dim=2)
+                scores[samples, candidates] = self.reward(partial, target[samples, : t + 1])
+                frames[samples, candidates] = decoded[:, :, 0]
+            top, keep = scores.topk(min(self.beam_width, extensions), dim=1)
+            beams = torch.cat([_pick(beams, parent[keep]), _pick(frames, keep).unsqueeze(2)], dim=2)
+        return beams[:, 0], top[:, 0]
