@@ -83,9 +83,10 @@ def orthogonal_gaussian_features(n_features: int, dim: int, generator: torch.Gen
 class FavorAttention(nn.Module):
     """FAVOR+ linear attention with the positive softmax kernel or the ReLU kernel.
 
-    softmax: ``phi(x) = exp(w.x - |x|^2 / 2) / sqrt(m)`` on ``x / d^(1/4)``, an unbiased estimate of
-    ``exp(q.k / sqrt(d))``; each query's features are divided by their largest value and all keys' by the largest
-    over the valid keys (a stabiliser that cancels between numerator and normaliser).
+    softmax: ``phi(x) = exp(w.x - |x|^2 / 2) / sqrt(m)`` on ``x / d^(1/4)``, so that ``phi(q).phi(k)`` is an
+    unbiased estimate of ``exp(q.k / sqrt(d))``. Factors common to a query's numerator and normaliser cancel and
+    are not computed (``1 / sqrt(m)``, a query's ``|q|^2`` term); as stabilisers, each query's features are divided
+    by their largest value and all keys' by the largest over the valid keys.
     relu: ``phi(x) = relu(w.x) + epsilon`` (a different, non-softmax kernel).
     """
 
@@ -126,26 +127,33 @@ class FavorAttention(nn.Module):
             self.redraw()
 
     def features(self, x: Tensor, key_valid: Tensor | None = None, is_query: bool = True) -> Tensor:
-        """``phi(x)`` of shape ``(B, H, L, m)``; for keys, padded positions get all-zero features."""
+        """``phi(x)`` of shape ``(B, H, L, m)``; for keys, padded positions get all-zero features.
+
+        A query's ``|x|^2`` term is a factor common to its numerator and normaliser, so it is left out; a key's
+        enters the same product as ``w.x`` through one more input column.
+        """
         scale = self.dim_head**-0.25
-        projected = x @ (self.projection.to(x.dtype) * scale).T
+        projection = self.projection.to(x.dtype) * scale
         if self.kernel == "relu":
-            phi = F.relu(projected) + RELU_KERNEL_EPSILON
+            phi = F.relu(x @ projection.T) + RELU_KERNEL_EPSILON
+        elif is_query:
+            logits = x @ projection.T
+            phi = logits.sub_(logits.detach().amax(-1, keepdim=True)).exp_()  # in place: mm keeps no output
         else:
-            logits = projected - (0.5 * scale * scale) * (x * x).sum(-1, keepdim=True)
-            phi = torch.exp(logits - self._stabiliser(logits, key_valid, is_query) - 0.5 * math.log(self.n_features))
+            x = torch.cat([x, x.square().sum(-1, keepdim=True)], dim=-1)
+            projection = F.pad(projection, (0, 1), value=-0.5 * scale * scale)
+            logits = x @ projection.T
+            phi = logits.sub_(self._key_stabiliser(logits.detach(), key_valid)).exp_()
         if key_valid is not None:
             phi = torch.where(key_valid[:, None, :, None], phi, 0.0)
         return phi
 
-    @staticmethod
-    def _stabiliser(logits: Tensor, key_valid: Tensor | None, is_query: bool) -> Tensor:
-        with torch.no_grad():  # the output does not depend on it, so neither does the gradient
-            if is_query:
-                return logits.amax(-1, keepdim=True)
-            if key_valid is not None:
-                logits = logits.masked_fill(~key_valid[:, None, :, None], -torch.inf)
-            return logits.amax((-2, -1), keepdim=True)
+    def _key_stabiliser(self, logits: Tensor, key_valid: Tensor | None) -> Tensor:
+        """The largest logit over the valid keys: a constant factor of every feature, so it cancels."""
+        largest = logits.amax(-1)
+        if key_valid is not None:
+            largest = largest.masked_fill(~key_valid[:, None, :], -torch.inf)
+        return largest.amax(-1)[..., None, None]
 
     def forward(
         self, q: Tensor, k: Tensor, v: Tensor, key_valid: Tensor | None = None, causal_steps: int | None = None
