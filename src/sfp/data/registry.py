@@ -1,0 +1,55 @@
+"""The embedded datasets by name: generator, evaluation task, channel count and the standard dataset's arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from sfp.data import flame, navier_stokes, sensors, storms
+from sfp.errors import UserError
+from sfp.task import TASKS, TaskSpec
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One embedded dataset.
+
+    kind: ``"field"`` (generate returns ``(n, T, C, H, W)``) or ``"series"`` (``(T, N)``, one long series).
+    channels: C for fields, N for series.
+    defaults: keyword arguments of ``generate`` for the standard dataset (read-only; ``seed`` and ``cache`` are
+        left to the caller).
+    """
+
+    name: str
+    kind: str
+    task: TaskSpec
+    generate: Callable[..., np.ndarray]
+    channels: int
+    defaults: Mapping[str, object]
+
+
+def _spec(name: str, kind: str, generate: Callable[..., np.ndarray], channels: int, **defaults: object) -> DatasetSpec:
+    return DatasetSpec(name, kind, TASKS[name], generate, channels, MappingProxyType(defaults))
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        _spec("storms", "field", storms.generate, 1, n=256, frames=25, size=64),
+        _spec("navier_stokes", "field", navier_stokes.generate, 1, n=256, frames=20, size=64, viscosity=1e-4),
+        _spec("flame", "field", flame.generate, 2, n=256, frames=25, size=64),
+        _spec("sensors", "series", sensors.generate, sensors.LATTICE**2, length=20000, size=32, viscosity=1e-3,
+              dt_sample=0.05),
+    )
+}
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    """The embedded dataset called ``name``; an unknown name raises :class:`UserError` listing the known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise UserError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
