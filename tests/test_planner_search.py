@@ -8,7 +8,7 @@ import torch
 
 from sfp.errors import UserError
 from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, PlanResult
-from sfp.planning.rewards import csi, neg_mse
+from sfp.planning.rewards import AdditiveReward, Reward, csi, neg_mse, neg_tke_error, ssim
 from sfp.planning.world_model import WorldModel
 
 IN_FRAMES, OUT_FRAMES = 2, 3
@@ -110,6 +110,19 @@ def test_beam_search_beats_best_of_one():
     single = BestOfKPlanner(world_model, neg_mse(), k_samples=1).plan(context, action, target, seeded(2))
     assert beam.reward.mean() > single.reward.mean()
     assert (beam.reward >= single.reward).float().mean() >= 0.8
+
+
+@pytest.mark.parametrize("reward", [csi([0.0, 0.5, 1.0], pool=2), neg_mse(), ssim(2.0), neg_tke_error()])
+def test_running_totals_score_like_rescoring_every_frame(reward):
+    # the same reward without its totals (a plain Reward) makes the beam search rescore frames 0..t each step
+    world_model = tiny_world_model()
+    context, action, target = batch(3, pixels=12)
+    rescoring = Reward(reward.score, reward.name)
+    assert not isinstance(rescoring, AdditiveReward)
+    fast, slow = (BeamSearchPlanner(world_model, r, beam_width=3, expansions=3).plan(context, action, target, seeded(4))
+                  for r in (reward, rescoring))
+    assert torch.allclose(fast.best, slow.best, atol=1e-6)
+    assert torch.allclose(fast.reward, slow.reward, atol=1e-5)
 
 
 @pytest.mark.parametrize("planner", [BeamSearchPlanner, BestOfKPlanner])

@@ -93,6 +93,17 @@ def test_partial_forecasts_score_the_frames_given():
     assert neg_mse()(pred[:, :2], target[:, :2]).item() == pytest.approx(-(1 + 4) / 2)
 
 
+def test_totals_of_split_frames_add_up_to_the_whole():
+    generator = torch.Generator().manual_seed(4)
+    target = 255 * torch.rand(2, 3, 1, 12, 12, generator=generator)
+    target[0, 1, 0, :2] = math.nan
+    stack = 255 * torch.rand(2, 4, 3, 1, 12, 12, generator=generator)
+    for reward in (csi([16, 74, 133], pool=4), fss(74, 3), neg_mse(255.0), ssim(255.0), neg_tke_error()):
+        head = reward.frame_totals(stack[:, :, :1], target[:, :1])
+        tail = reward.frame_totals(stack[:, :, 1:], target[:, 1:])
+        assert torch.allclose(reward.from_totals(head + tail).float(), reward(stack, target), atol=1e-5), reward
+
+
 def test_weighted_sums_by_hand():
     combined = weighted(neg_mse=2.0, csi={"weight": 0.5, "thresholds": [10]})
     mse = ((FORECAST - TRUTH) ** 2).mean().item()

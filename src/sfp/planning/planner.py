@@ -9,7 +9,9 @@ its ``k`` nearest codes are the candidates, drawn with probability ``softmax(-di
 - :class:`BeamSearchPlanner`: grow the forecast frame by frame. A beam is a forecast of lead times < t; each beam
   is extended by ``expansions`` code maps drawn for frame t, only frame t is decoded (the world model decodes
   each lead time independently), every extension is scored by the cumulative reward of its frames 0..t, and the
-  ``beam_width`` best are kept per sample. Frame 0 starts from a single (empty) beam.
+  ``beam_width`` best are kept per sample. Frame 0 starts from a single (empty) beam. An
+  :class:`~sfp.planning.rewards.AdditiveReward` is scored from running totals (each beam carries the totals of
+  its frames, an extension adds those of its new frame); any other reward rescores frames 0..t.
 
 Both are batched over samples and candidates (no Python loop over either), decode at most ``max_batch_frames``
 frames per call (bounding memory), run without gradients, and are reproducible with a seeded ``generator``.
@@ -26,7 +28,7 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
-from sfp.planning.rewards import Reward, get_reward
+from sfp.planning.rewards import AdditiveReward, Reward, get_reward
 from sfp.planning.world_model import WorldModel
 
 
@@ -148,19 +150,27 @@ class BeamSearchPlanner(Planner):
     def _search(self, latents: Tensor, context: Tensor, target: Tensor,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         batch, lead_times = latents.shape[:2]
+        additive = isinstance(self.reward, AdditiveReward)
         beams = context.new_empty(batch, 1, 0, *target.shape[2:])  # (B, beams, frames so far, C, H, W)
+        totals = context.new_zeros(batch, 1, 1, dtype=torch.float64)  # (B, beams, m) reward totals; 0 broadcasts
         for t in range(lead_times):
             extensions = beams.shape[1] * self.expansions
             codes = self._draw(latents[:, t : t + 1], extensions, generator)  # (B, extensions, 1, h, w)
             parent = torch.arange(extensions, device=codes.device) // self.expansions
-            frames = context.new_empty(batch, extensions, *target.shape[2:])
+            frames = context.new_empty(batch, extensions, 1, *target.shape[2:])
             scores = torch.empty(batch, extensions, dtype=torch.promote_types(frames.dtype, torch.float32),
                                  device=frames.device)
             for samples, candidates in _blocks(batch, extensions, 1, self.max_batch_frames):
                 decoded = self.world_model.decode(codes[samples, candidates], context[samples], lead_times=[t])
-                partial = torch.cat([beams[samples][:, parent[candidates]], decoded], dim=2)
-                scores[samples, candidates] = self.reward(partial, target[samples, : t + 1])
-                frames[samples, candidates] = decoded[:, :, 0]
+                frames[samples, candidates] = decoded
+                if not additive:  # rescore frames 0..t; block by block to bound memory
+                    partial = torch.cat([beams[samples][:, parent[candidates]], decoded], dim=2)
+                    scores[samples, candidates] = self.reward(partial, target[samples, : t + 1])
+            if additive:  # frame t's totals (one frame per candidate, like ``frames``) plus the parent's
+                totals = totals[:, parent] + self.reward.frame_totals(frames, target[:, t : t + 1])
+                scores = self.reward.from_totals(totals).to(scores.dtype)
             top, keep = scores.topk(min(self.beam_width, extensions), dim=1)
-            beams = torch.cat([_pick(beams, parent[keep]), _pick(frames, keep).unsqueeze(2)], dim=2)
+            beams = torch.cat([_pick(beams, parent[keep]), _pick(frames, keep)], dim=2)
+            if additive:
+                totals = _pick(totals, keep)
         return beams[:, 0], top[:, 0]

@@ -5,7 +5,9 @@ A :class:`Reward` maps a forecast ``(B, *S, T, C, H, W)`` and the truth ``(B, T,
 vectorized call. Everything is in original units (e.g. 0-255 VIL for CSI thresholds).
 
 Partial forecasts: a reward scores whatever frames it is given, so the planner's cumulative reward of frames
-0..t is the reward of ``pred[..., : t + 1, :, :, :]`` against ``target[:, : t + 1]``.
+0..t is the reward of ``pred[..., : t + 1, :, :, :]`` against ``target[:, : t + 1]``. The built-in rewards are
+:class:`AdditiveReward` objects, functions of per-sample totals that add up over frames (event counts, squared errors,
+per-frame scores), so the planner updates a beam's totals with each new frame instead of rescoring all of them.
 
 Undefined values: a threshold at which neither field has an event scores a perfect 1 (CSI, FSS), so a sample with
 no events anywhere scores 1; any other NaN score (no valid target value, a NaN forecast) becomes -inf so that it
@@ -29,14 +31,31 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
-from sfp.metrics._common import check_thresholds, positive_float, positive_int
-from sfp.metrics.events import contingency, fss as fss_score
-from sfp.metrics.functional import mse, ssim as ssim_score
+from sfp.metrics._common import check_thresholds, per_sample_sum, positive_float, positive_int
+from sfp.metrics.events import contingency, fss_sums
+from sfp.metrics.functional import masked_errors, ssim as ssim_score
 from sfp.metrics.spectrum import tke_spectrum_error
 from sfp.task import TaskSpec
 
 ScoreFunction = Callable[[Tensor, Tensor], Tensor]
 """``(pred (N, ...), target (N, ...)) -> (N,)``: one score per forecast, inputs of the same shape."""
+
+
+def _pairs(pred: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, torch.Size]:
+    """Forecasts ``(B, *S, T, ...)`` and the truth ``(B, T, ...)`` as ``N = B·|S|`` pairs of one shape, and
+    ``(B, *S)``."""
+    extra = pred.ndim - target.ndim
+    if extra < 0 or pred.shape[0] != target.shape[0] or pred.shape[1 + extra:] != target.shape[1:]:
+        raise UserError(f"reward {name}: forecasts {tuple(pred.shape)} do not match the truth "
+                        f"{tuple(target.shape)}; expected (B, *S, {', '.join(map(str, target.shape[1:]))})")
+    flat_pred = pred.reshape(-1, *target.shape[1:])
+    flat_target = target.reshape(target.shape[0], *([1] * extra), *target.shape[1:]).expand(pred.shape)
+    return flat_pred, flat_target.reshape(flat_pred.shape), pred.shape[: 1 + extra]
+
+
+def _undefined_loses(scores: Tensor) -> Tensor:
+    """NaN scores replaced by -inf."""
+    return torch.where(torch.isnan(scores), -math.inf, scores)
 
 
 class Reward:
@@ -47,27 +66,53 @@ class Reward:
         self.name = name
 
     def __repr__(self) -> str:
-        return f"Reward({self.name})"
+        return f"{type(self).__name__}({self.name})"
 
     def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
         """Score ``pred (B, *S, T, ...)`` against ``target (B, T, ...)``: ``(B, *S)``, NaN replaced by -inf."""
-        extra = pred.ndim - target.ndim
-        if extra < 0 or pred.shape[0] != target.shape[0] or pred.shape[1 + extra:] != target.shape[1:]:
-            raise UserError(f"reward {self.name}: forecasts {tuple(pred.shape)} do not match the truth "
-                            f"{tuple(target.shape)}; expected (B, *S, {', '.join(map(str, target.shape[1:]))})")
-        samples = pred.shape[: 1 + extra]
-        flat_pred = pred.reshape(-1, *target.shape[1:])
-        flat_target = target.reshape(target.shape[0], *([1] * extra), *target.shape[1:]).expand(pred.shape)
-        scores = self.score(flat_pred, flat_target.reshape(flat_pred.shape))
+        flat_pred, flat_target, samples = _pairs(pred, target, self.name)
+        scores = self.score(flat_pred, flat_target)
         if scores.shape != flat_pred.shape[:1]:
             raise UserError(f"reward {self.name} returned shape {tuple(scores.shape)} for {flat_pred.shape[0]} "
                             f"forecasts; a reward must return one value per forecast")
-        scores = scores.to(torch.promote_types(pred.dtype, torch.float32))
-        return torch.where(torch.isnan(scores), -math.inf, scores).reshape(samples)
+        return _undefined_loses(scores.to(torch.promote_types(pred.dtype, torch.float32))).reshape(samples)
+
+
+def _score_from_totals(pred: Tensor, target: Tensor, totals: ScoreFunction,
+                       finish: Callable[[Tensor], Tensor]) -> Tensor:
+    return finish(totals(pred, target).to(torch.float64))
+
+
+class AdditiveReward(Reward):
+    """A reward that is a function of per-sample totals adding up over frames: ``finish(totals(pred, target))``.
+
+    totals: ``N`` pairs ``(N, T, ...)`` -> ``(N, m)`` sums over their frames (event counts, squared errors and
+    valid counts, per-frame scores and frame counts); finish: ``(N, m)`` -> ``(N,)``. The totals of frames 0..t
+    are those of frames 0..t-1 plus those of frame t, so the beam search scores an extension from its newest
+    frame alone: O(T) reward work per forecast instead of O(T²), with the same scores.
+    """
+
+    def __init__(self, totals: ScoreFunction, finish: Callable[[Tensor], Tensor], name: str) -> None:
+        super().__init__(partial(_score_from_totals, totals=totals, finish=finish), name)
+        self.totals = totals
+        self.finish = finish
+
+    def frame_totals(self, pred: Tensor, target: Tensor) -> Tensor:
+        """The totals ``(B, *S, m)`` (float64) of forecasts ``(B, *S, T, ...)`` against ``target (B, T, ...)``."""
+        flat_pred, flat_target, samples = _pairs(pred, target, self.name)
+        return self.totals(flat_pred, flat_target).to(torch.float64).reshape(*samples, -1)
+
+    def from_totals(self, totals: Tensor) -> Tensor:
+        """Scores ``(...)`` (float64) of totals ``(..., m)``, NaN replaced by -inf."""
+        scores = self.finish(totals.reshape(-1, totals.shape[-1]))
+        return _undefined_loses(scores).reshape(totals.shape[:-1])
 
 
 class WeightedSum(Reward):
-    """``Σ weight · reward`` over ``terms``, a sequence of ``(reward, weight)`` pairs (weights finite)."""
+    """``Σ weight · reward`` over ``terms``, a sequence of ``(reward, weight)`` pairs (weights finite).
+
+    Not additive over frames even when its terms are: the beam search rescores its partial forecasts.
+    """
 
     def __init__(self, terms: Sequence[tuple[Reward, float]]) -> None:
         if not terms:
@@ -163,63 +208,91 @@ def _import_reward(path: str, options: dict[str, Any]) -> Reward:
 # ----- built-in rewards -----
 
 
-def _csi_score(pred: Tensor, target: Tensor, thresholds: tuple[float, ...], pool: int | None) -> Tensor:
-    hits, misses, false_alarms, _ = contingency(pred, target, thresholds, pool, reduction="none").unbind(-1)
+def _csi_totals(pred: Tensor, target: Tensor, thresholds: tuple[float, ...], pool: int | None) -> Tensor:
+    """Hits, misses and false alarms per threshold: ``(N, 3K)``."""
+    return contingency(pred, target, thresholds, pool, reduction="none")[..., :3].flatten(1)
+
+
+def _csi_finish(totals: Tensor) -> Tensor:
+    hits, misses, false_alarms = totals.unflatten(1, (-1, 3)).unbind(-1)
     events = hits + misses + false_alarms
-    per_threshold = torch.where(events > 0, hits / events.clamp_min(1), 1.0)
-    return per_threshold.mean(-1)
+    return torch.where(events > 0, hits / events.clamp_min(1), 1.0).mean(-1)
 
 
 @register_reward("csi")
-def csi(thresholds: Sequence[float], pool: int | None = None) -> Reward:
+def csi(thresholds: Sequence[float], pool: int | None = None) -> AdditiveReward:
     """Mean CSI over ``thresholds`` per sample (optionally after ``pool``×``pool`` max-pooling); no events = 1."""
     levels = check_thresholds(thresholds)
     if pool is not None:
         positive_int("pool", pool)
     suffix = f", pool={pool}" if pool is not None else ""
-    return Reward(partial(_csi_score, thresholds=levels, pool=pool),
-                  f"csi({', '.join(f'{t:g}' for t in levels)}{suffix})")
+    return AdditiveReward(partial(_csi_totals, thresholds=levels, pool=pool), _csi_finish,
+                          f"csi({', '.join(f'{t:g}' for t in levels)}{suffix})")
 
 
-def _fss_score(pred: Tensor, target: Tensor, threshold: float, window: int) -> Tensor:
-    # FSS is NaN exactly where neither field has an event (missing targets count as non-events): perfect
-    return torch.nan_to_num(fss_score(pred, target, threshold, window, reduction="none"), nan=1.0)
+def _fss_totals(pred: Tensor, target: Tensor, threshold: float, window: int) -> Tensor:
+    """The fractions Brier score and its reference, summed: ``(N, 2)``."""
+    return torch.cat(fss_sums(pred, target, [threshold], window), dim=1)
+
+
+def _fss_finish(totals: Tensor) -> Tensor:
+    error, reference = totals.unbind(1)
+    return torch.where(reference > 0, 1 - error / reference.clamp_min(1e-300), 1.0)
 
 
 @register_reward("fss")
-def fss(threshold: float, window: int) -> Reward:
+def fss(threshold: float, window: int) -> AdditiveReward:
     """Fractions skill score at one threshold and window per sample; a sample with no event in either field = 1."""
     (level,) = check_thresholds([threshold])
     positive_int("window", window)
-    return Reward(partial(_fss_score, threshold=level, window=window), f"fss({level:g}, window={window})")
+    return AdditiveReward(partial(_fss_totals, threshold=level, window=window), _fss_finish,
+                          f"fss({level:g}, window={window})")
 
 
-def _neg_mse_score(pred: Tensor, target: Tensor, scale: float) -> Tensor:
-    return -mse(pred, target, reduction="none") / scale**2
+def _squared_error_totals(pred: Tensor, target: Tensor) -> Tensor:
+    """Squared errors and valid (non-NaN target) values, summed: ``(N, 2)``."""
+    errors, valid = masked_errors(pred, target, 2)
+    return torch.stack([per_sample_sum(errors).double(), per_sample_sum(valid).double()], dim=1)
+
+
+def _neg_mse_finish(totals: Tensor, scale: float) -> Tensor:
+    return -totals[:, 0] / totals[:, 1] / scale**2
 
 
 @register_reward("neg_mse")
-def neg_mse(scale: float = 1.0) -> Reward:
+def neg_mse(scale: float = 1.0) -> AdditiveReward:
     """Minus the MSE of ``value / scale`` per sample (NaN targets left out), e.g. scale 255 for VIL."""
     positive_float("scale", scale)
-    return Reward(partial(_neg_mse_score, scale=float(scale)), "neg_mse" if scale == 1 else f"neg_mse(/{scale:g})")
+    name = "neg_mse" if scale == 1 else f"neg_mse(/{scale:g})"
+    return AdditiveReward(_squared_error_totals, partial(_neg_mse_finish, scale=float(scale)), name)
+
+
+def _frame_mean_totals(pred: Tensor, target: Tensor, metric: ScoreFunction) -> Tensor:
+    """For a metric that is a per-sample mean over frames (every ``H x W`` slice): its sum and the frame count."""
+    frames = pred[0].numel() // (pred.shape[-2] * pred.shape[-1])
+    per_sample = metric(pred, target).double()
+    return torch.stack([per_sample * frames, torch.full_like(per_sample, frames)], dim=1)
+
+
+def _mean_finish(totals: Tensor, sign: float) -> Tensor:
+    return sign * totals[:, 0] / totals[:, 1]
 
 
 @register_reward("ssim")
-def ssim(data_range: float = 1.0) -> Reward:
+def ssim(data_range: float = 1.0) -> AdditiveReward:
     """SSIM per sample (mean over frames and channels) with the value range ``data_range``."""
     positive_float("data_range", data_range)
-    return Reward(partial(ssim_score, data_range=float(data_range), reduction="none"), f"ssim({data_range:g})")
-
-
-def _neg_tke_score(pred: Tensor, target: Tensor, vorticity: bool) -> Tensor:
-    return -tke_spectrum_error(pred, target, vorticity=vorticity, reduction="none")
+    metric = partial(ssim_score, data_range=float(data_range), reduction="none")
+    return AdditiveReward(partial(_frame_mean_totals, metric=metric), partial(_mean_finish, sign=1.0),
+                          f"ssim({data_range:g})")
 
 
 @register_reward("neg_tke_error")
-def neg_tke_error(vorticity: bool = True) -> Reward:
+def neg_tke_error(vorticity: bool = True) -> AdditiveReward:
     """Minus the TKE spectrum error per sample (square frames; vorticity fields, or the scalar spectrum)."""
-    return Reward(partial(_neg_tke_score, vorticity=bool(vorticity)), "neg_tke_error")
+    metric = partial(tke_spectrum_error, vorticity=bool(vorticity), reduction="none")
+    return AdditiveReward(partial(_frame_mean_totals, metric=metric), partial(_mean_finish, sign=-1.0),
+                          "neg_tke_error")
 
 
 @register_reward("weighted")
