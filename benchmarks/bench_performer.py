@@ -1,25 +1,34 @@
 """SpatioTemporal Performer speed: FAVOR+ against exact attention, and one training step of the seed's setup.
 
-Attention: forward + backward of one attention call (batch 1, 8 heads, d_head 64; FAVOR+ with the softmax kernel
-and 256 features) at 1k, 4k and 16k tokens. Each case runs in a fresh process so that its peak memory is the growth
-of the process's maximum resident set size (``ru_maxrss``) over its resident size before the call: tensors live
-in the C allocator, which ``tracemalloc`` does not see. Times are the best of a few repeats (one for the slow exact
-16k case); the ratios compare cases of this one run.
+Every case runs in a fresh process (2 threads), so that its peak memory is the growth of the process's maximum
+resident set size (``ru_maxrss``) over its resident size before the work: tensors live in the C allocator, which
+``tracemalloc`` does not see.
+
+Allocator: glibc returns every freed block above its mmap threshold (at most 32 MiB) to the system, so each large
+activation is a fresh mapping whose pages fault in one by one; on this virtual machine that costs as much as the
+arithmetic. "tuned" cases first call ``mallopt`` to keep freed memory (mmap and trim thresholds of 1 GiB, what the
+environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` do); "default" cases do not.
+
+Attention: forward + backward of one call (batch 1, 8 heads, d_head 64; FAVOR+ with the softmax kernel and 256
+features; 128 features and the default allocator as variants at 16k) at 1k, 4k and 16k tokens, tuned allocator;
+best of 3 after a warm-up call (one run for the slow exact 16k case).
 
 Training step: forward + backward + AdamW of the seed's configuration (d_model 128, 4 encoder + 4 decoder layers,
-8 heads, d_ff 512, no dropout, exact local / FAVOR+ global attention; 49 variables, context 80, target 4, batch 4).
-Its model FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and attention, forward and
-backward) and are set against the rate of a 2048^3 float32 matmul timed in the same run.
-Everything uses 2 threads; other work on the machine makes the times noisy.
+8 heads, d_ff 512, no dropout, exact local / FAVOR+ global attention; 49 variables, context 80, target 4,
+batch 4), median of 5. Its model FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and
+attention, forward and backward) and are set against the rate of a 2048^3 float32 matmul timed in the same
+process. Other work on the machine makes all times noisy; the ratios compare cases of one run.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -29,6 +38,7 @@ HEADS, DIM_HEAD, FEATURES = 8, 64, 256
 SEED_SETUP = dict(d_y_context=49, d_y_target=49, d_x=4, d_model=128, n_heads=8, n_encoder_layers=4,
                   n_decoder_layers=4, d_ff=512)
 BATCH, CONTEXT, TARGET = 4, 80, 4
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
 
 def _log(message: str) -> None:
@@ -40,59 +50,59 @@ def _resident_mb() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def _attention_case(kind: str, tokens: int, repeats: int) -> tuple[float, float]:
-    """Best seconds and peak MiB of one forward + backward (run in a child process)."""
-    from sfp.models.performer.attention import make_attention
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
+
+def _prepare(tuned: bool) -> None:
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
-    kernel = make_attention(kind, DIM_HEAD, n_features=FEATURES)
-    q, k, v = (torch.randn(1, HEADS, tokens, DIM_HEAD, requires_grad=True) for _ in range(3))
-    before = _resident_mb()
+    if tuned:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
+        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+
+
+def _best_seconds(work: Callable[[], None], repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        kernel(q, k, v).sum().backward()
+        work()
         best = min(best, time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return best, max(peak - before, 0.0)
+    return best
 
 
-def attention_rows() -> list[dict]:
-    rows, seconds = [], {}
-    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
-        for tokens in TOKENS:
-            for kind in ("favor", "exact"):
-                repeats = 1 if (kind, tokens) == ("exact", TOKENS[-1]) else 3
-                _log(f"{kind} attention, {tokens} tokens ...")
-                secs, peak_mb = pool.apply(_attention_case, (kind, tokens, repeats))
-                seconds[kind, tokens] = secs
-                rows.append({"name": f"attention {kind} {tokens} tokens fwd+bwd", "value": secs, "unit": "s",
-                             "note": f"peak +{peak_mb:.0f} MiB RSS"})
-            rows.append({"name": f"attention speed-up favor vs exact at {tokens} tokens",
-                         "value": seconds["exact", tokens] / seconds["favor", tokens], "unit": "x",
-                         "note": "target >= 50x at 16384" if tokens == TOKENS[-1] else ""})
-    return rows
+def _attention_case(
+    kind: str, tokens: int, repeats: int, tuned: bool, n_features: int = FEATURES
+) -> tuple[float, float]:
+    """Best seconds and peak MiB of one forward + backward, after a warm-up call on 1024 tokens."""
+    from sfp.models.performer.attention import make_attention
+
+    _prepare(tuned)
+    kernel = make_attention(kind, DIM_HEAD, n_features=n_features)
+    for length in (TOKENS[0], tokens):
+        q, k, v = (torch.randn(1, HEADS, length, DIM_HEAD, requires_grad=True) for _ in range(3))
+        if length == TOKENS[0]:
+            kernel(q, k, v).sum().backward()
+    before = _resident_mb()
+    seconds = _best_seconds(lambda: kernel(q, k, v).sum().backward(), repeats)
+    return seconds, max(_peak_mb() - before, 0.0)
 
 
-def matmul_rate() -> float:
+def _matmul_rate() -> float:
     """FLOP/s of a 2048^3 float32 matrix product (best of 5)."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     a @ b
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * 2048**3 / best
+    return 2 * 2048**3 / _best_seconds(lambda: a @ b, 5)
 
 
-def training_step_rows() -> list[dict]:
+def _training_case(tuned: bool) -> dict[str, float]:
+    """Median step seconds (and all five), model FLOPs per step, matmul FLOP/s, peak MiB."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from sfp.models.performer import SpatioTemporalPerformer, attach_feature_redraw
 
-    torch.manual_seed(0)
+    _prepare(tuned)
     model = SpatioTemporalPerformer(**SEED_SETUP)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     attach_feature_redraw(model, optimizer)
@@ -104,29 +114,63 @@ def training_step_rows() -> list[dict]:
         torch.nn.functional.mse_loss(model(context_x, context_y, target_x), target_y).backward()
         optimizer.step()
 
+    before = _resident_mb()
     with FlopCounterMode(display=False) as counter:
         step()
-    flops = counter.get_total_flops()
     step()
     times = []
-    for i in range(5):
+    for _ in range(5):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-        _log(f"training step {i + 1}/5: {times[-1]:.2f} s")
-    step_s = statistics.median(times)
-    rate = matmul_rate()
-    return [
-        {"name": "seed setup training step (fwd+bwd+AdamW)", "value": step_s, "unit": "s",
-         "note": f"median of 5, best {min(times):.2f} s; target <= 0.6 s on 2 cores"},
-        {"name": "seed setup model FLOPs per step", "value": flops / 1e9, "unit": "GFLOP"},
-        {"name": "matmul rate (2048^3 float32)", "value": rate / 1e9, "unit": "GFLOP/s"},
-        {"name": "seed setup step at full matmul rate", "value": flops / rate, "unit": "s",
-         "note": "the floor for this machine"},
-        {"name": "seed setup FLOP/s as a fraction of matmul rate", "value": flops / step_s / rate, "unit": "x"},
+    return {"median": statistics.median(times), "best": min(times), "flops": counter.get_total_flops(),
+            "rate": _matmul_rate(), "peak_mb": max(_peak_mb() - before, 0.0)}
+
+
+def training_step_rows(pool: multiprocessing.pool.Pool) -> list[dict]:
+    rows = []
+    for tuned in (False, True):
+        allocator = "tuned" if tuned else "default"
+        _log(f"seed setup training steps, {allocator} allocator ...")
+        case = pool.apply(_training_case, (tuned,))
+        fraction = case["flops"] / case["median"] / case["rate"]
+        rows.append({"name": f"seed setup training step, {allocator} allocator", "value": case["median"],
+                     "unit": "s", "note": f"median of 5, best {case['best']:.2f} s; {fraction:.0%} of the matmul "
+                                          f"rate; peak +{case['peak_mb']:.0f} MiB; target <= 0.6 s"})
+    rows += [
+        {"name": "seed setup model FLOPs per step", "value": case["flops"] / 1e9, "unit": "GFLOP"},
+        {"name": "matmul rate (2048^3 float32, 2 threads)", "value": case["rate"] / 1e9, "unit": "GFLOP/s"},
+        {"name": "seed setup step at the full matmul rate", "value": case["flops"] / case["rate"], "unit": "s",
+         "note": "a floor on this machine"},
+        {"name": "seed setup FLOP/s / matmul rate, tuned allocator", "value": fraction, "unit": "x"},
     ]
+    return rows
+
+
+def attention_rows(pool: multiprocessing.pool.Pool) -> list[dict]:
+    rows, seconds = [], {}
+    for tokens in TOKENS:
+        for kind in ("favor", "exact"):
+            repeats = 1 if (kind, tokens) == ("exact", TOKENS[-1]) else 3
+            _log(f"{kind} attention, {tokens} tokens ...")
+            secs, peak_mb = pool.apply(_attention_case, (kind, tokens, repeats, True))
+            seconds[kind, tokens] = secs
+            rows.append({"name": f"attention {kind} {tokens} tokens fwd+bwd", "value": secs, "unit": "s",
+                         "note": f"peak +{peak_mb:.0f} MiB RSS"})
+        rows.append({"name": f"attention speed-up favor vs exact at {tokens} tokens",
+                     "value": seconds["exact", tokens] / seconds["favor", tokens], "unit": "x",
+                     "note": "target >= 50x" if tokens == TOKENS[-1] else ""})
+    _log("favor attention variants ...")
+    secs, peak_mb = pool.apply(_attention_case, ("favor", TOKENS[-1], 3, True, FEATURES // 2))
+    rows.append({"name": f"attention favor {TOKENS[-1]} tokens fwd+bwd, {FEATURES // 2} features", "value": secs,
+                 "unit": "s", "note": f"{seconds['exact', TOKENS[-1]] / secs:.0f}x faster than exact; "
+                                      f"peak +{peak_mb:.0f} MiB RSS"})
+    secs, peak_mb = pool.apply(_attention_case, ("favor", TOKENS[-1], 3, False))
+    rows.append({"name": f"attention favor {TOKENS[-1]} tokens fwd+bwd, default allocator", "value": secs,
+                 "unit": "s", "note": f"peak +{peak_mb:.0f} MiB RSS"})
+    return rows
 
 
 def run() -> list[dict]:
-    torch.set_num_threads(THREADS)
-    return training_step_rows() + attention_rows()
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        return training_step_rows(pool) + attention_rows(pool)

@@ -142,3 +142,16 @@ def test_grid_backbone_maps_any_size_to_the_future_frames():
     assert backbone.patch_positions.weight.grad.abs().sum() > 0
     with pytest.raises(UserError, match="expects input of shape"):
         backbone(torch.randn(2, 4, 2, 8, 8))
+
+
+def test_grid_backbone_weights_and_features_follow_the_torch_seed():
+    def build(seed):
+        torch.manual_seed(seed)
+        return PerformerGridBackbone(in_frames=2, out_frames=1, channels=1, patch=4, d_model=16, n_heads=2,
+                                     n_encoder_layers=1, n_decoder_layers=1, n_features=16)
+
+    first, again, other = build(0), build(0), build(1)
+    frames = torch.randn(1, 2, 1, 8, 8)
+    assert torch.equal(first(frames), again(frames))
+    projections = [[m.projection for m in b.modules() if isinstance(m, FavorAttention)] for b in (first, other)]
+    assert all(not torch.equal(a, b) for a, b in zip(*projections))

@@ -164,7 +164,8 @@ class FavorAttention(nn.Module):
         phi_k = self.features(k, key_valid, is_query=False)
         v_one = F.pad(v, (0, 1), value=1.0)  # a column of ones yields the normaliser in the same products
         if causal_steps is None:
-            out = phi_q @ (phi_k.transpose(-2, -1) @ v_one)
+            state = (v_one.transpose(-2, -1) @ phi_k).transpose(-2, -1)  # phi_k's gradient comes out row-major
+            out = phi_q @ state
         else:
             out = causal_linear_attention(phi_q, phi_k, v_one, causal_steps)
         return out[..., :-1] / out[..., -1:].clamp_min(torch.finfo(out.dtype).tiny)

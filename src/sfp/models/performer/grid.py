@@ -34,14 +34,15 @@ class PerformerGridBackbone(PerformerEncoderDecoder):
     """``(B, in_frames, channels, H, W) -> (B, out_frames, channels, H, W)`` with patch tokens.
 
     ``dropout`` applies to the embedding and the feed-forward blocks; the cross-attention slots use the same
-    kinds as the self-attention slots. Other options: see :class:`PerformerEncoderDecoder`.
+    kinds as the self-attention slots. The random features are seeded from torch's global generator, like the
+    weights, so ``sfp.models.build(..., seed=s)`` fixes both. Other options: see :class:`PerformerEncoderDecoder`.
     """
 
     def __init__(
         self, in_frames: int, out_frames: int, channels: int, patch: int = 8, d_model: int = 64, n_heads: int = 4,
         n_encoder_layers: int = 2, n_decoder_layers: int = 2, d_ff: int | None = None, dropout: float = 0.0,
         local_attention: str = "exact", global_attention: str = "favor", n_features: int | None = None,
-        kernel: str = "softmax", redraw_interval: int = 1000, seed: int = 0,
+        kernel: str = "softmax", redraw_interval: int = 1000,
     ) -> None:
         require_positive(in_frames=in_frames, out_frames=out_frames, channels=channels, patch=patch)
         super().__init__(
@@ -49,7 +50,7 @@ class PerformerGridBackbone(PerformerEncoderDecoder):
             n_encoder_layers=n_encoder_layers, n_decoder_layers=n_decoder_layers, d_ff=d_ff, dropout_emb=dropout,
             dropout_ff=dropout, local_attention=local_attention, global_attention=global_attention,
             local_cross_attention=local_attention, global_cross_attention=global_attention, n_features=n_features,
-            kernel=kernel, redraw_interval=redraw_interval, seed=seed,
+            kernel=kernel, redraw_interval=redraw_interval,
         )
         self.in_frames, self.out_frames, self.channels, self.patch = in_frames, out_frames, channels, patch
         self.patch_positions = nn.Linear(d_model, d_model)

@@ -28,7 +28,8 @@ class PerformerEncoderDecoder(nn.Module):
 
     d_q_k, d_v: per-head sizes (default ``d_model // n_heads``); d_ff: feed-forward width (default 4 d_model).
     *_attention: ``"exact"`` or ``"favor"`` for each slot. n_features, kernel, redraw_interval, seed: FAVOR+
-    settings (features per head, ``"softmax"`` or ``"relu"``, optimizer steps between redraws, 0 = never).
+    settings (features per head, ``"softmax"`` or ``"relu"``, optimizer steps between redraws, 0 = never; the
+    seed of the random features, drawn from torch's global generator when None).
     causal_decoder: the decoder's self-attention sees only earlier or equal time steps, so a forecast of step t
     does not depend on later steps' tokens.
     """
@@ -40,9 +41,11 @@ class PerformerEncoderDecoder(nn.Module):
         dropout_ff: float = 0.0, dropout_attn_out: float = 0.0, local_attention: str = "exact",
         global_attention: str = "favor", local_cross_attention: str = "exact", global_cross_attention: str = "favor",
         n_features: int | None = None, kernel: str = "softmax", redraw_interval: int = 1000,
-        causal_decoder: bool = False, seed: int = 0,
+        causal_decoder: bool = False, seed: int | None = None,
     ) -> None:
         super().__init__()
+        if seed is None:  # drawn like the initial weights, so torch.manual_seed fixes both
+            seed = int(torch.randint(0, 2**31 - 1, ()))
         d_q_k = d_q_k or d_model // max(n_heads, 1)
         d_v = d_v or d_model // max(n_heads, 1)
         require_positive(
