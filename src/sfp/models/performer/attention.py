@@ -104,9 +104,16 @@ class FavorAttention(nn.Module):
         self.kernel = kernel
         self.redraw_interval = redraw_interval
         self.seed = seed
-        self.register_buffer("draws", torch.zeros((), dtype=torch.long))
-        self.register_buffer("optimizer_steps", torch.zeros((), dtype=torch.long))
+        self.draws = 0
+        self.optimizer_steps = 0
         self.register_buffer("projection", self._draw(0))
+
+    def get_extra_state(self) -> dict[str, int]:
+        """The counters travel in the state dict as plain ints (no device sync on each optimizer step)."""
+        return {"draws": self.draws, "optimizer_steps": self.optimizer_steps}
+
+    def set_extra_state(self, state: dict[str, int]) -> None:
+        self.draws, self.optimizer_steps = int(state["draws"]), int(state["optimizer_steps"])
 
     def _draw(self, number: int) -> Tensor:
         seed = int(np.random.SeedSequence((self.seed, number)).generate_state(1)[0])
@@ -117,13 +124,13 @@ class FavorAttention(nn.Module):
     def redraw(self) -> None:
         """Replace the projection by the next draw of this module's seeded sequence."""
         self.draws += 1
-        self.projection.copy_(self._draw(int(self.draws)))
+        self.projection.copy_(self._draw(self.draws))
 
     @torch.no_grad()
     def note_optimizer_step(self) -> None:
         """Count one optimizer step; redraw the features when the interval is reached."""
         self.optimizer_steps += 1
-        if self.redraw_interval and int(self.optimizer_steps) % self.redraw_interval == 0:
+        if self.redraw_interval and self.optimizer_steps % self.redraw_interval == 0:
             self.redraw()
 
     def features(self, x: Tensor, key_valid: Tensor | None = None, is_query: bool = True) -> Tensor:
