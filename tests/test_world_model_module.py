@@ -28,9 +28,16 @@ def test_usage_statistics_by_hand():
     assert stats["dead_codes"].item() == 2
 
 
-def test_training_takes_the_data_modules_statistics_and_logs_the_codebook():
+def test_training_takes_the_data_modules_statistics_and_logs_the_codebook(tmp_path):
     module = tiny_module()
     trainer = fit(module, FramesDataModule(mean=127.0, std=74.0))
+    # The checkpoint carries the statistics and the codebook, and loads with weights_only=True.
+    trainer.save_checkpoint(tmp_path / "wm.ckpt")
+    loaded = WorldModelModule.load_from_checkpoint(tmp_path / "wm.ckpt", weights_only=True).eval()
+    module.eval()
+    context, future = random_frames(2, 3), random_frames(2, 2, seed=1)
+    torch.testing.assert_close(loaded.world_model.reconstruct(future, context),
+                               module.world_model.reconstruct(future, context))
     assert module.world_model.mean.item() == 127.0 and module.world_model.std.item() == 74.0
     logged = trainer.logged_metrics
     for stage in ("train", "val"):
@@ -42,7 +49,7 @@ def test_training_takes_the_data_modules_statistics_and_logs_the_codebook():
     assert bool(module.world_model.quantizer.initialized)
 
 
-@pytest.mark.filterwarnings("ignore:You are trying to `self.log()`")
+@pytest.mark.filterwarnings("ignore:You are trying to")
 def test_loss_is_normalized_mse_plus_weighted_commitment_and_skips_missing_values():
     module = tiny_module(commitment_weight=0.5, leads_per_step=None)
     module.world_model.set_normalization(100.0, 50.0)
