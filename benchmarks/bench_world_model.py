@@ -74,7 +74,8 @@ def _step_rows() -> list[dict]:
             loss.backward()
             optimizer.step()
 
-        rows.append({"name": f"training steps/s, {leads} of {FRAMES} lead times per step", "value": 1 / _seconds(step, 3),
+        rows.append({"name": f"training steps/s, {leads} of {FRAMES} lead times per step",
+                     "value": 1 / _seconds(step, 3),
                      "unit": "steps/s", "note": f"batch {BATCH}, {SIZE}x{SIZE}, default architecture"})
     model = WorldModel(FRAMES, FRAMES).eval()
     with torch.no_grad():

@@ -19,7 +19,7 @@ def negative_mse(pred, target):
 def batches():
     context, target = random_frames(4, 3), random_frames(4, 2, seed=1)
     times = torch.zeros(4, 5, 1)
-    return [(times[:2, :3], context[:2], times[:2, 3:], target[:2]), (times[2:, :3], context[2:], times[2:, 3:], target[2:])]
+    return [(times[half, :3], context[half], times[half, 3:], target[half]) for half in (slice(0, 2), slice(2, 4))]
 
 
 def test_temperature_zero_with_the_truth_as_action():

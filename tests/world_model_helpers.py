@@ -29,7 +29,8 @@ class FramesDataModule(L.LightningDataModule):
         frames = random_frames(sequences, 5)
         times = torch.zeros(sequences, 5, 1)
         self.dataset = TensorDataset(times[:, :3], frames[:, :3], times[:, 3:], frames[:, 3:])
-        self.batch_size, self.stats = batch_size, {"mean": torch.full((1, 1, 1), mean), "std": torch.full((1, 1, 1), std)}
+        self.batch_size = batch_size
+        self.stats = {"mean": torch.full((1, 1, 1), mean), "std": torch.full((1, 1, 1), std)}
 
     def normalization_stats(self) -> dict[str, torch.Tensor]:
         return self.stats

@@ -2,7 +2,7 @@
 
 Why our own and not ``vector_quantize_pytorch.VectorQuantize``: that class fixes ``sync_codebook`` when it is
 constructed, which under Lightning is before the process group exists, so its codebooks silently stop syncing;
-and on this CPU it costs about 3x our step (one-hot einsums over every code; ``benchmarks/bench_world_model.py``
+and on this CPU its step costs 2-3x ours (one-hot einsums over every code; ``benchmarks/bench_world_model.py``
 measures the ratio). This one decides at call time whether a process group is running.
 
 The rules, all on the NEAREST code:

@@ -7,8 +7,8 @@ Data flow (the default ``downsample=4`` maps 64x64 frames to 16x16 latents):
     latents --nearest code--> indices (B, T_out, h, w) --decoder(codes, condition, lead time)--> frames
 
 All three networks work at the latent resolution: frames enter by pixel-unshuffle (each 4x4 patch becomes 16
-channels) and leave by pixel-shuffle. On a CPU this is several times cheaper than convolutions at full resolution
-for the same reconstruction quality at this code rate (one code per 4x4 patch bounds the detail anyway).
+channels) and leave by pixel-shuffle. On a CPU this is far cheaper than a convolutional pyramid at full
+resolution, and one code per 4x4 patch bounds the detail a decoder can restore anyway.
 
 Each future frame is encoded and decoded on its own (given the condition and its lead time), so a code map of
 any subset of lead times decodes without the others; the decoder sees only codes and the context, never the
@@ -134,7 +134,8 @@ class WorldModel(nn.Module):
     ) -> None:
         super().__init__()
         if min(in_frames, out_frames, channels) < 1:
-            raise UserError(f"in_frames, out_frames and channels must be >= 1, got {in_frames}, {out_frames}, {channels}")
+            raise UserError(
+                f"in_frames, out_frames and channels must be >= 1, got {in_frames}, {out_frames}, {channels}")
         if min(width, downsample) < 1 or min(encoder_blocks, decoder_blocks) < 0:
             raise UserError(f"width and downsample must be >= 1 and block counts >= 0, got width={width}, "
                             f"downsample={downsample}, blocks={encoder_blocks}/{decoder_blocks}")
@@ -271,7 +272,8 @@ class WorldModel(nn.Module):
             raise UserError(f"code maps of {height}x{width} frames are {self.latent_size(height, width)}, "
                             f"got {tuple(indices.shape[-2:])}")
         if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.codebook_size):
-            raise UserError(f"code indices must lie in [0, {self.codebook_size}), got {int(indices.min())}..{int(indices.max())}")
+            raise UserError(f"code indices must lie in [0, {self.codebook_size}), "
+                            f"got {int(indices.min())}..{int(indices.max())}")
         condition = self.condition(context)
         batch, maps = indices.shape[0], math.prod(indices.shape[1:-2])
         flat = indices.reshape(batch, maps, *indices.shape[-2:])
@@ -319,8 +321,9 @@ class WorldModel(nn.Module):
                 generator: torch.Generator | None = None, k: int = 8) -> Tensor:
         """``n`` imagined futures ``(B, n, T_out, C, H, W)`` near the action (a forecast ``(B, T_out, C, H, W)``).
 
-        The action is encoded like a true future, ``n`` code maps are drawn around it (:meth:`sample_codes`)
-        and decoded, batched over B and n in chunks of ``max_frames``. All in original units.
+        The action is encoded like a true future, ``n`` code maps are drawn among the ``k`` nearest codes of
+        each position (:meth:`sample_codes`) and decoded, batched over B and n in chunks of ``max_frames``
+        frames. All in original units.
         """
         latents = self.encode(action, context)
         return self.decode(self.sample_codes(latents, n, k, temperature, generator), context)

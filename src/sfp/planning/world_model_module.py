@@ -108,8 +108,9 @@ class WorldModelModule(L.LightningModule):
         counts = torch.bincount(out.indices.flatten(), minlength=self.world_model.codebook_size)
         self._epoch_counts[stage] = self._epoch_counts.get(stage, 0) + counts
         on_step = stage == "train"
-        self.log_dict({f"{stage}/loss": loss, f"{stage}/recon_mse": recon, f"{stage}/commitment": out.commitment},
-                      on_step=on_step, on_epoch=True, prog_bar=on_step, batch_size=target.shape[0], sync_dist=not on_step)
+        losses = {f"{stage}/loss": loss, f"{stage}/recon_mse": recon, f"{stage}/commitment": out.commitment}
+        self.log_dict(losses, on_step=on_step, on_epoch=True, prog_bar=on_step, batch_size=target.shape[0],
+                      sync_dist=not on_step)
         if on_step:
             self.log("train/restarts", out.restarts.float(), on_step=True, on_epoch=False, batch_size=target.shape[0])
         return loss
