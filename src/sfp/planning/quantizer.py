@@ -1,8 +1,9 @@
 """EMA vector quantizer with data-driven init, error-weighted dead-code restarts and cross-process sync.
 
-Why our own and not ``vector_quantize_pytorch.VectorQuantize``: that class fixes ``sync_codebook`` when it is
-constructed, which under Lightning is before the process group exists, so its codebooks silently stop syncing;
-and on this CPU its step costs 2-3x ours (one-hot einsums over every code; ``benchmarks/bench_world_model.py``
+Why our own and not ``vector_quantize_pytorch.VectorQuantize``: that class decides ``sync_codebook`` when it is
+constructed (by default: whether a process group runs), which under Lightning is before the process group exists,
+so by default its codebooks do not sync, and forcing sync on breaks single-process use; and on this CPU its step
+costs 2-3x ours (one-hot einsums over every code; ``benchmarks/bench_world_model.py``
 measures the ratio). This one decides at call time whether a process group is running.
 
 The rules, all on the NEAREST code:
