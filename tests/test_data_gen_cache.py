@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from sfp.data import cache
 from sfp.errors import UserError
@@ -130,3 +131,33 @@ def test_bad_overrides_raise_user_error_naming_the_parameter(overrides, message)
 def test_unknown_override_lists_the_known_names():
     with pytest.raises(UserError, match="known: rate, span"):
         _Knobs.from_overrides({"speed": 1.0})
+
+
+def test_map_chunks_keeps_order_runs_ops_single_threaded_and_restores_the_setting():
+    torch.set_num_threads(2)
+    try:
+        seen = cache.map_chunks(lambda chunk: (chunk, torch.get_num_threads()), [3, 1, 2])
+        assert seen == [(3, 1), (1, 1), (2, 1)]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_generators_give_the_same_bits_whatever_the_thread_count():
+    from sfp.data import flame, navier_stokes, storms
+
+    def all_generated() -> list[np.ndarray]:
+        return [
+            storms.generate(40, 3, size=16, cache=False),  # more sequences than one chunk
+            flame.generate(40, 3, size=16, cache=False),
+            navier_stokes.generate(40, 1, size=16, cache=False),
+        ]
+
+    single = all_generated()
+    torch.set_num_threads(2)
+    try:
+        double = all_generated()
+    finally:
+        torch.set_num_threads(1)
+    for a, b in zip(single, double):
+        np.testing.assert_array_equal(a, b)

@@ -1,6 +1,6 @@
-"""Generated datasets' parameters and their on-disk cache, keyed by a hash of generator name, parameters, version.
+"""What the dataset generators share: validated parameters, a deterministic parallel map, and the on-disk cache.
 
-Files are written atomically (a temporary file in the cache folder, then ``os.replace``), so a run killed while
+The cache is keyed by a hash of generator name, parameters and version. Files are written atomically (a temporary file in the cache folder, then ``os.replace``), so a run killed while
 writing leaves no partial file under the final name; a file that is nevertheless unreadable or has the wrong shape
 is regenerated. The folder is ``$SFP_CACHE`` or ``~/.cache/sfp``.
 """
@@ -13,16 +13,23 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+import torch
 
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1"  # bump when any generator's output changes for the same parameters
+
+Chunk = TypeVar("Chunk")
+Result = TypeVar("Result")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +59,32 @@ class GeneratorParams:
                 raise UserError(f"{field.name} must be a (low, high) pair, got {value!r}")
             if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in values):
                 raise UserError(f"{field.name} must be non-negative numbers, got {value!r}")
+
+
+def map_chunks(function: Callable[[Chunk], Result], chunks: Sequence[Chunk]) -> list[Result]:
+    """``[function(c) for c in chunks]``, run on as many Python threads as torch's thread setting allows.
+
+    Each chunk runs with single-threaded torch operations, so results are bit-identical whatever the number of
+    threads (torch's own intra-op threads can change round-off, and stall badly on cores shared with other work).
+    Torch releases the GIL inside its kernels, so the threads do run in parallel.
+    """
+    workers = min(torch.get_num_threads(), len(chunks))
+    with single_threaded_torch():
+        if workers <= 1:
+            return [function(chunk) for chunk in chunks]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(function, chunks))
+
+
+@contextmanager
+def single_threaded_torch() -> Iterator[None]:
+    """Run torch operations on one thread inside the block (the process-wide setting is restored after)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def cache_dir() -> Path:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sfp.data.cache import GeneratorParams, cached_array
+from sfp.data.cache import GeneratorParams, cached_array, map_chunks
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -141,15 +141,16 @@ def _build(n: int, frames: int, size: int, seed: int, p: FlameParams) -> np.ndar
     speed = rng.uniform(p.wind[0], p.wind[1], n)
     wind = torch.from_numpy(speed[:, None] * np.stack([np.cos(heading), np.sin(heading)], -1)).float()
     fires = _ignitions(rng, n, frames, p)
-    out = np.empty((n, frames, 2, size, size), dtype=np.float32)
-    for start in range(0, n, _CHUNK):
+
+    def burn(start: int) -> np.ndarray:
         stop = min(start + _CHUNK, n)
         chunk_fires = fires[(fires[:, 0] >= start) & (fires[:, 0] < stop)] - [start, 0, 0, 0]
         spots = [_hot_spots(chunk_fires[chunk_fires[:, 1] == f], stop - start, size, p.ignition_radius)
                  for f in range(frames)]
-        out[start:stop] = simulate(fuel[start:stop], wind[start:stop], spots, p).numpy()
-        log.info("flame: %d of %d sequences", stop, n)
-    return out
+        log.info("flame: burning sequences %d-%d of %d", start, stop, n)
+        return simulate(fuel[start:stop], wind[start:stop], spots, p).numpy()
+
+    return np.concatenate(map_chunks(burn, range(0, n, _CHUNK)))
 
 
 def generate(n: int, frames: int, size: int = 64, seed: int = 0, cache: bool = True, **params) -> np.ndarray:

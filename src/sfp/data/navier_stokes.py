@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sfp.data.cache import cached_array
+from sfp.data.cache import cached_array, map_chunks
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -221,11 +221,13 @@ def solve(
     the de-aliased modes.
     """
     _check_initial(w0)
-    chunks = []
-    for index, chunk in enumerate(w0.split(_CHUNK)):
-        log.info("navier_stokes: solving samples %d-%d of %d", index * _CHUNK, index * _CHUNK + len(chunk), len(w0))
-        chunks.append(torch.stack(list(trajectory(chunk, viscosity, t_final, record_every, forcing, dt)), dim=1))
-    return torch.cat(chunks)
+
+    def solve_chunk(chunk: Tensor) -> Tensor:
+        records = list(trajectory(chunk, viscosity, t_final, record_every, forcing, dt))
+        log.info("navier_stokes: solved %d samples to t=%g", len(chunk), t_final)
+        return torch.stack(records, dim=1)
+
+    return torch.cat(map_chunks(solve_chunk, w0.split(_CHUNK)))
 
 
 def generate(

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from sfp.data import navier_stokes
-from sfp.data.cache import cached_array
+from sfp.data.cache import cached_array, single_threaded_torch
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -81,15 +81,16 @@ def generate(
 
     def build() -> np.ndarray:
         skipped = round(spin_up / dt_sample)
-        w0 = navier_stokes.grf(1, size, seed=seed).to(torch.float32)
-        states = navier_stokes.trajectory(w0, viscosity, (skipped + length) * dt_sample, dt_sample)
         lattice = lattice_indices(size)
         series = np.empty((length, LATTICE * LATTICE), dtype=np.float32)
-        for index, state in enumerate(states):
-            if index >= skipped:
-                series[index - skipped] = extract_datapoints(state[..., None].numpy(), lattice, lattice)[0]
-            if (index + 1) % 5000 == 0:
-                log.info("sensors: %d of %d samples", index + 1, skipped + length)
+        with single_threaded_torch():  # one small run: more threads only add overhead
+            w0 = navier_stokes.grf(1, size, seed=seed).to(torch.float32)
+            states = navier_stokes.trajectory(w0, viscosity, (skipped + length) * dt_sample, dt_sample)
+            for index, state in enumerate(states):
+                if index >= skipped:
+                    series[index - skipped] = extract_datapoints(state[..., None].numpy(), lattice, lattice)[0]
+                if (index + 1) % 5000 == 0:
+                    log.info("sensors: %d of %d samples", index + 1, skipped + length)
         return series
 
     return cached_array("sensors", params, build, cache, shape=(length, LATTICE * LATTICE))

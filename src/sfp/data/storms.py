@@ -20,12 +20,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sfp.data.cache import GeneratorParams, cached_array
+from sfp.data.cache import GeneratorParams, cached_array, map_chunks
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
 
 Range = tuple[float, float]
+
+_CHUNK = 32  # sequences rendered together
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class Cells:
     core_offset: np.ndarray  # (n, K, 2) core centre in the cell's (major, minor) frame, in minor-axis units
     core_radius: np.ndarray  # (n, K) core standard deviation in minor-axis units
     drift: np.ndarray  # (n, 2) steering velocity per frame
+
+    def select(self, sequences: slice) -> Cells:
+        """The cells of some of the sequences."""
+        return Cells(**{f.name: getattr(self, f.name)[sequences] for f in dataclasses.fields(self)})
 
 
 def life_envelope(frame: np.ndarray, birth: np.ndarray, lifetime: np.ndarray) -> np.ndarray:
@@ -190,34 +196,46 @@ def _render(cells: Cells, frame: int, size: int) -> Tensor:
     return field.index_add_(0, torch.from_numpy(seq), body + core)
 
 
-def _textures(rng: np.random.Generator, n: int, frames: int, size: int, drift: np.ndarray, p: StormParams):
-    """Per frame, the multiplicative log-normal texture ``(n, size, size)``, advected by the steering drift."""
+def _texture_noise(rng: np.random.Generator, n: int, size: int, p: StormParams) -> tuple[Tensor, np.ndarray]:
+    """Two smooth unit-variance noise fields per sequence (rfft2 layout) and the rate at which they are mixed."""
     k = np.fft.fftfreq(size, 1.0 / size)
     kr = np.fft.rfftfreq(size, 1.0 / size)
-    k2 = k[:, None] ** 2 + kr[None, :] ** 2
-    spectrum = np.exp(-2 * (np.pi * p.texture_scale) ** 2 * k2)
+    spectrum = np.exp(-2 * (np.pi * p.texture_scale) ** 2 * (k[:, None] ** 2 + kr[None, :] ** 2))
     noise = np.fft.rfft2(rng.standard_normal((2, n, size, size))) * spectrum
-    noise /= np.sqrt((np.fft.irfft2(noise, s=(size, size)) ** 2).mean(axis=(-2, -1), keepdims=True))[..., :1, :1]
-    noise = torch.from_numpy(noise.astype(np.complex64))
-    ky, kx = torch.from_numpy(k)[:, None].float(), torch.from_numpy(kr)[None, :].float()
+    noise /= np.sqrt((np.fft.irfft2(noise, s=(size, size)) ** 2).mean(axis=(-2, -1), keepdims=True))
     evolution = rng.uniform(0.02, 0.06, n)  # radians per frame: the texture slowly changes as it moves
-    for frame in range(frames):
-        shift = torch.from_numpy(drift * frame).float()  # (n, 2) in domain units, x along the last axis
-        phase = torch.exp(-2j * math.pi * (shift[:, 0, None, None] * kx + shift[:, 1, None, None] * ky))
-        turn = torch.from_numpy(evolution * frame).float()[:, None, None]
-        mixed = torch.cos(turn) * noise[0] + torch.sin(turn) * noise[1]
-        field = torch.fft.irfft2(mixed * phase, s=(size, size))
-        yield torch.exp(p.texture * field - 0.5 * p.texture**2)
+    return torch.from_numpy(noise.astype(np.complex64)), evolution
+
+
+def _texture(noise: Tensor, evolution: np.ndarray, drift: np.ndarray, frame: int, p: StormParams) -> Tensor:
+    """The multiplicative log-normal texture ``(n, size, size)`` at ``frame``, carried along by the drift."""
+    size = noise.shape[-2]
+    ky = torch.fft.fftfreq(size, 1.0 / size)[:, None]
+    kx = torch.fft.rfftfreq(size, 1.0 / size)[None, :]
+    shift = torch.from_numpy(drift * frame).float()  # (n, 2) in domain units, x along the last axis
+    phase = torch.exp(-2j * math.pi * (shift[:, 0, None, None] * kx + shift[:, 1, None, None] * ky))
+    turn = torch.from_numpy(evolution * frame).float()[:, None, None]
+    mixed = torch.cos(turn) * noise[0] + torch.sin(turn) * noise[1]
+    field = torch.fft.irfft2(mixed * phase, s=(size, size))
+    return torch.exp(p.texture * field - 0.5 * p.texture**2)
 
 
 def _build(n: int, frames: int, size: int, seed: int, p: StormParams) -> np.ndarray:
     rng = np.random.default_rng(seed)
     cells = sample_cells(n, frames, rng, p)
-    out = np.empty((n, frames, 1, size, size), dtype=np.float32)
-    for frame, texture in enumerate(_textures(rng, n, frames, size, cells.drift, p)):
-        intensity = _render(cells, frame, size) * texture
-        out[:, frame, 0] = (255.0 * torch.tanh(intensity / 255.0)).numpy()
-    return out
+    noise, evolution = _texture_noise(rng, n, size, p)
+
+    def render(start: int) -> np.ndarray:
+        part = slice(start, min(start + _CHUNK, n))
+        chunk = cells.select(part)
+        out = np.empty((len(chunk.drift), frames, 1, size, size), dtype=np.float32)
+        for frame in range(frames):
+            intensity = _render(chunk, frame, size) * _texture(noise[:, part], evolution[part], chunk.drift, frame, p)
+            out[:, frame, 0] = (255.0 * torch.tanh(intensity / 255.0)).numpy()
+        log.info("storms: rendered sequences %d-%d of %d", part.start, part.stop, n)
+        return out
+
+    return np.concatenate(map_chunks(render, range(0, n, _CHUNK)))
 
 
 def generate(n: int, frames: int, size: int = 64, seed: int = 0, cache: bool = True, **params) -> np.ndarray:
