@@ -1,8 +1,9 @@
 """What the dataset generators share: validated parameters, a deterministic parallel map, and the on-disk cache.
 
-The cache is keyed by a hash of generator name, parameters and version. Files are written atomically (a temporary file in the cache folder, then ``os.replace``), so a run killed while
-writing leaves no partial file under the final name; a file that is nevertheless unreadable or has the wrong shape
-is regenerated. The folder is ``$SFP_CACHE`` or ``~/.cache/sfp``.
+The cache is keyed by a hash of generator name, parameters and version. Files are written atomically (a temporary
+file in the cache folder, then ``os.replace``), so a run killed while writing leaves no partial file under the final
+name; a file that is nevertheless unreadable or has the wrong shape is regenerated. The folder is ``$SFP_CACHE`` or
+``~/.cache/sfp``.
 """
 
 from __future__ import annotations

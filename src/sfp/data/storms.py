@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,7 +93,9 @@ def _uniform(rng: np.random.Generator, bounds: Range, shape: tuple[int, ...]) ->
     return rng.uniform(bounds[0], bounds[1], shape)
 
 
-def _steering(rng: np.random.Generator, n: int, p: StormParams):
+def _steering(
+    rng: np.random.Generator, n: int, p: StormParams
+) -> tuple[np.ndarray, Callable[[np.ndarray, int], np.ndarray]]:
     """Per sequence: a drift vector and a velocity field ``(position (n,K,2), frame) -> (n,K,2)`` around it."""
     heading = rng.uniform(0, 2 * np.pi, n)
     drift = _uniform(rng, p.speed, (n,))[:, None] * np.stack([np.cos(heading), np.sin(heading)], -1)
@@ -149,9 +152,7 @@ def sample_cells(n: int, frames: int, rng: np.random.Generator, p: StormParams) 
     )
 
 
-def _gaussians(
-    centre: Tensor, sigma: Tensor, angle: Tensor, amplitude: Tensor, grid: Tensor
-) -> Tensor:
+def _gaussians(centre: Tensor, sigma: Tensor, angle: Tensor, amplitude: Tensor, grid: Tensor) -> Tensor:
     """``amplitude * exp(-q/2)`` of rotated elliptic Gaussians, ``(M, H, W)`` from per-cell ``(M, ...)`` values.
 
     ``q`` is split into a column term, a row term and their cross term so only one product is formed on the grid.
@@ -189,9 +190,8 @@ def _render(cells: Cells, frame: int, size: int) -> Tensor:
     core_centre = centre + torch.stack(
         [cos * offset[:, 0] - sin * offset[:, 1], sin * offset[:, 0] + cos * offset[:, 1]], -1
     )
-    core_sigma = torch.from_numpy(cells.core_radius[seq, slot]).float()[:, None] * sigma[:, 1:] * torch.tensor(
-        [1.5, 1.0]
-    )
+    elongation = torch.tensor([1.5, 1.0])  # the core is stretched along the cell's major axis
+    core_sigma = torch.from_numpy(cells.core_radius[seq, slot]).float()[:, None] * sigma[:, 1:] * elongation
     core = _gaussians(core_centre, core_sigma, angle, per_cell(cells.core), grid)
     return field.index_add_(0, torch.from_numpy(seq), body + core)
 
