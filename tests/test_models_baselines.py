@@ -61,6 +61,12 @@ def test_optical_flow_recovers_the_translation():
     assert flow_error < 0.02 * persistence_error
 
 
+def test_darts_motion_also_beats_persistence():
+    context, truth = blob_frames(0, 5), blob_frames(5, 2)
+    forecast = optical_flow_forecast(context, 2, method="darts")
+    assert (forecast - truth).square().mean() < 0.8 * (persistence(context, 2) - truth).square().mean()
+
+
 def test_optical_flow_treats_samples_and_channels_separately():
     moving = blob_frames(0, 3)
     still = blob_frames(0, 1).repeat(1, 3, 1, 1, 1)
@@ -89,6 +95,8 @@ def test_unknown_motion_method_and_short_context_are_user_errors():
         optical_flow_forecast(torch.zeros(1, 1, 1, 8, 8), 2)
     with pytest.raises(UserError, match="darts motion needs at least 3 context frames, got 2"):
         optical_flow_forecast(torch.zeros(1, 2, 1, 8, 8), 2, method="darts")
+    with pytest.raises(UserError, match=r"optical flow needs a grid of at least 8x8, got \(7, 30\)"):
+        optical_flow_forecast(torch.zeros(1, 3, 1, 7, 30), 2)
     with pytest.raises(UserError, match=r"shape \(B, T, C, H, W\)"):
         optical_flow_forecast(torch.zeros(2, 8, 8), 2)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -25,6 +26,7 @@ from sfp.models.common import require_positive
 
 MOTION_METHODS = ("proesmans", "lucaskanade", "darts")
 _MIN_FRAMES = {"proesmans": 2, "lucaskanade": 2, "darts": 3}
+MIN_GRID = 8  # smallest side on which motion is estimated (pysteps' Proesmans corrupts memory on tiny grids)
 
 
 def _check_context(context: Tensor) -> None:
@@ -73,10 +75,17 @@ def _pysteps() -> SimpleNamespace:
     )
 
 
+def _pyramid_levels(size: tuple[int, ...]) -> int:
+    """Proesmans pyramid depth (at most its default 6) that keeps the coarsest level at least MIN_GRID a side."""
+    return min(6, 1 + int(math.log2(min(size) / MIN_GRID)))
+
+
 def _motion_estimator(method: str, steps: SimpleNamespace) -> Callable[[np.ndarray], np.ndarray]:
     """A function ``(T, H, W) finite frames -> (2, H, W)`` velocity in pixels per frame (x then y)."""
     if method == "proesmans":
-        return lambda frames: steps.proesmans(frames[-2:], verbose=False)
+        return lambda frames: steps.proesmans(
+            frames[-2:], num_levels=_pyramid_levels(frames.shape[1:]), verbose=False
+        )
     if method == "darts":
         return lambda frames: steps.darts(
             frames, verbose=False, N_t=min(4, len(frames) - 2),
@@ -120,6 +129,8 @@ def optical_flow_forecast(context: Tensor, out_frames: int, method: str = "proes
         raise UserError(
             f"{method} motion needs at least {_MIN_FRAMES[method]} context frames, got {context.shape[1]}"
         )
+    if min(context.shape[-2:]) < MIN_GRID:
+        raise UserError(f"optical flow needs a grid of at least {MIN_GRID}x{MIN_GRID}, got {tuple(context.shape[-2:])}")
     steps = _pysteps()
     estimate = _motion_estimator(method, steps)
     frames = context.detach().to("cpu", torch.float64).numpy()
