@@ -42,6 +42,11 @@ def test_sizes_must_be_positive_integers(kwargs, bad):
         build("resnet", **kwargs)
 
 
+def test_simvp_mlp_ratio_must_be_positive():
+    with pytest.raises(UserError, match="mlp_ratio must be positive, got 0"):
+        build("simvp", in_frames=2, out_frames=2, channels=1, mlp_ratio=0)
+
+
 def test_seeded_build_leaves_the_global_random_stream_alone():
     torch.manual_seed(0)
     expected = torch.rand(3)

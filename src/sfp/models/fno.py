@@ -20,8 +20,8 @@ class SpectralConv2d(nn.Module):
     """Multiply the low-frequency Fourier coefficients by learnt complex matrices (``in -> out`` channels).
 
     ``rfft2`` keeps non-negative frequencies along W, so along H both the lowest positive and the lowest negative
-    frequencies are kept, each band with its own weights; a grid with fewer frequencies uses the ones it has. Weights are stored as real pairs (``view_as_complex``)
-    so optimizers and distributed all-reduce only ever see real tensors.
+    frequencies are kept, each band with its own weights; a grid with fewer frequencies uses the ones it has.
+    Weights are stored as real pairs (``view_as_complex``) so optimizers and all-reduce only see real tensors.
     """
 
     def __init__(self, in_channels: int, out_channels: int, modes_h: int, modes_w: int) -> None:
@@ -34,13 +34,13 @@ class SpectralConv2d(nn.Module):
         batch, _, height, width = x.shape
         spectrum = torch.fft.rfft2(x, norm="ortho")
         weight = torch.view_as_complex(self.weight)
-        modes, modes_w = weight.shape[-2], min(weight.shape[-1], width // 2 + 1)
-        positive = min(modes, (height + 1) // 2)  # frequencies 0 .. positive-1 along H
-        negative = min(modes, height // 2)  # frequencies -negative .. -1, weights aligned so -1 is always last
+        modes_h, modes_w = weight.shape[-2], min(weight.shape[-1], width // 2 + 1)
+        positive = min(modes_h, (height + 1) // 2)  # frequencies 0 .. positive-1 along H
+        negative = min(modes_h, height // 2)  # frequencies -negative .. -1, weights aligned so -1 is always last
         out = spectrum.new_zeros(batch, self.out_channels, height, width // 2 + 1)
         bands = (
             (slice(0, positive), weight[0, :, :, :positive, :modes_w]),
-            (slice(height - negative, height), weight[1, :, :, modes - negative :, :modes_w]),
+            (slice(height - negative, height), weight[1, :, :, modes_h - negative :, :modes_w]),
         )
         for rows, band_weight in bands:
             out[:, :, rows, :modes_w] = torch.einsum("bixy,ioxy->boxy", spectrum[:, :, rows, :modes_w], band_weight)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from sfp.errors import UserError
 from sfp.models.common import (
     check_frames, conv_block, crop, fold_time, group_norm, pad_to_multiple, require_positive, unfold_time,
 )
@@ -92,6 +93,8 @@ class SimVP(nn.Module):
             hidden_spatial=hidden_spatial, hidden_temporal=hidden_temporal, spatial_layers=spatial_layers,
             temporal_blocks=temporal_blocks, kernel_size=kernel_size,
         )
+        if not mlp_ratio > 0:
+            raise UserError(f"mlp_ratio must be positive, got {mlp_ratio!r}")
         self.in_frames, self.out_frames, self.channels = in_frames, out_frames, channels
         downsamples = [i % 2 == 1 for i in range(spatial_layers)]  # stride 1, 2, 1, 2, ...
         self.multiple = 2 ** sum(downsamples)
