@@ -328,3 +328,15 @@ def test_netcdf_reads_lazily_and_never_writes(tmp_path):
     assert peak < values.nbytes / 10
     np.testing.assert_array_equal(reader.read(0, 200, 220)[:, 0], values[200:220])
     assert digest(path) == before
+
+
+def test_readers_survive_pickling_as_spawned_loader_workers_need(tmp_path, sevir, sst_file, fno_u):
+    import pickle
+
+    root, _, _ = sevir
+    readers = [SEVIRReader(root, size=6), FNOReader(write_mat73(tmp_path / "ns.mat", fno_u)),
+               NetCDFReader(sst_file[0], "sst")]
+    for reader in readers:
+        expected = reader.read(0, 1, 3)  # opens the files in this process first
+        copy = pickle.loads(pickle.dumps(reader))
+        np.testing.assert_array_equal(copy.read(0, 1, 3), expected)

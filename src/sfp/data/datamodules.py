@@ -1,0 +1,357 @@
+"""LightningDataModules for the generated datasets and the real-data readers, configurable from YAML.
+
+Every data module cuts windows (:class:`~sfp.data.windows.WindowDataset`) out of a source, splits the source
+without overlap, fits normalization statistics on the training split only, and exposes what a Forecaster needs:
+
+- ``task``: the :class:`~sfp.task.TaskSpec` the data is judged on;
+- ``normalization_stats()``: ``{"mean", "std"}`` per channel (fields) or variable (series), shaped to broadcast
+  against one time step ``*S``;
+- ``null_value`` (missing values are NaN unless this is set), ``d_x`` (time features), ``context``, ``target``,
+  ``sample_shape`` (``*S``).
+
+Batches are ``(context_x, context_y, target_x, target_y)`` of shapes ``(B, T, d_x)`` and ``(B, T, *S)``.
+``prepare_data`` generates (and caches) data; ``setup`` opens it, splits it and fits the statistics. Loaders are
+:class:`~sfp.data.loader.ResumableLoader` s: they shard across DDP processes themselves (train with
+``use_distributed_sampler=False``), shuffle the training split by ``seed + epoch`` and replay the order on resume;
+loader-worker seeds come from a generator seeded with ``seed``. So a run is reproducible from ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import get_worker_info
+
+from sfp.data.files import open_array
+from sfp.data.loader import ResumableLoader
+from sfp.data.readers import FNOReader, NetCDFReader, SEVIRReader
+from sfp.data.readers.sevir import TRAIN_END, VAL_END
+from sfp.data.registry import DatasetSpec, get_dataset
+from sfp.data.scalers import fit_moments
+from sfp.data.sensors import extract_datapoints
+from sfp.data.windows import (
+    ArraySource, Position, Segment, SequenceSource, WindowDataset, check_fractions, feature_dim, full_segments,
+    split_by_sequence, split_by_time,
+)
+from sfp.errors import UserError
+from sfp.task import NAVIER_STOKES, TASKS, TaskSpec
+
+SPLITS = ("train", "val", "test")
+
+
+class WindowDataModule(pl.LightningDataModule):
+    """Shared machinery; a subclass says how to open its source (``_open``) and split it (``_split``)."""
+
+    task: TaskSpec
+    position: Position = "sequence"
+
+    def __init__(self, context: int, target: int, stride: int | None, batch_size: int, seed: int,
+                 num_workers: int, calendar: bool = False, null_value: float | None = None) -> None:
+        super().__init__()
+        for name, value in (("context", context), ("target", target), ("batch_size", batch_size)):
+            if value < 1:
+                raise UserError(f"{name} must be at least 1, got {value}")
+        if stride is not None and stride < 1:
+            raise UserError(f"stride must be at least 1, got {stride}")
+        if num_workers < 0:
+            raise UserError(f"num_workers must be 0 or more, got {num_workers}")
+        self.context, self.target, self.stride = context, target, stride
+        self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
+        self.calendar, self.null_value = calendar, null_value
+        self.datasets: dict[str, WindowDataset] = {}
+        self._source: SequenceSource | None = None
+        self._stats: dict[str, torch.Tensor] | None = None
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def _open(self) -> SequenceSource:
+        raise NotImplementedError
+
+    def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
+        raise NotImplementedError
+
+    def _train_transform(self):
+        """What augments training windows (None: nothing); called after the statistics are fit."""
+        return None
+
+    @property
+    def source(self) -> SequenceSource:
+        """The opened data (opened on first use)."""
+        if self._source is None:
+            self._source = self._open()
+        return self._source
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.source.sample_shape)
+
+    @property
+    def d_x(self) -> int:
+        return feature_dim(self.calendar)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        source = self.source
+        splits = self._split(source)
+        moments = fit_moments(source, splits["train"], null_value=self.null_value)
+        self._stats = moments.stats(len(source.sample_shape))
+        transform = self._train_transform()
+        for name in SPLITS:
+            self.datasets[name] = WindowDataset(
+                source, self.context, self.target, self.stride, splits[name], self.position, self.calendar,
+                transform if name == "train" else None)
+
+    def normalization_stats(self) -> dict[str, torch.Tensor]:
+        """``{"mean", "std"}`` fit on the training split (runs ``setup`` if it has not run)."""
+        self.setup()
+        return {key: value.clone() for key, value in self._stats.items()}
+
+    def _loader(self, split: str) -> ResumableLoader:
+        """A loader that shards across DDP ranks itself, shuffles the training split anew each epoch
+        (``seed + epoch``) and replays its order on resume; worker seeds come from a generator seeded here."""
+        self.setup()
+        train = split == "train"
+        return ResumableLoader(self.datasets[split], batch_size=self.batch_size, shuffle=train, seed=self.seed,
+                               generator=self._generator if train else torch.Generator().manual_seed(self.seed),
+                               num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> ResumableLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> ResumableLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> ResumableLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> ResumableLoader:
+        return self._loader("test")
+
+
+def _generate(spec: DatasetSpec, params: dict) -> np.ndarray:
+    try:
+        return spec.generate(**{**spec.defaults, **params})
+    except TypeError as err:
+        raise UserError(f"{spec.name}: {err}") from err
+
+
+class FieldDataModule(WindowDataModule):
+    """A generated field dataset (storms, navier_stokes, flame) of ``n_sequences`` sequences ``(T, C, H, W)``.
+
+    Sequences are dealt into train/val/test whole. ``seed`` seeds the generator, the split and the shuffling;
+    ``dataset_kwargs`` go to the dataset's generator (e.g. ``{"viscosity": 1e-3}``).
+    """
+
+    def __init__(self, dataset: str = "storms", n_sequences: int = 256, frames: int = 20, size: int = 64,
+                 context: int = 10, target: int = 10, stride: int | None = None, batch_size: int = 8,
+                 val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0, num_workers: int = 0,
+                 dataset_kwargs: dict | None = None) -> None:
+        super().__init__(context, target, stride, batch_size, seed, num_workers)
+        self.save_hyperparameters()
+        self.spec = get_dataset(dataset)
+        if self.spec.kind != "field":
+            raise UserError(f"{dataset} is a {self.spec.kind} dataset; use SeriesDataModule")
+        if context + target > frames:
+            raise UserError(f"context + target = {context + target} is longer than the {frames} frames per sequence")
+        check_fractions(val_fraction, test_fraction)
+        self.task = self.spec.task
+        self.n_sequences, self.frames, self.size = n_sequences, frames, size
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.params = {"n": n_sequences, "frames": frames, "size": size, "seed": seed, **(dataset_kwargs or {})}
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.spec.channels, self.size, self.size)
+
+    def prepare_data(self) -> None:
+        _generate(self.spec, self.params)
+
+    def _open(self) -> SequenceSource:
+        return ArraySource(_generate(self.spec, self.params))
+
+    def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
+        return split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
+
+
+class SeriesAugment:
+    """Training-time noise on a window ``(T, N)``: frequency-domain noise, then Gaussian noise.
+
+    The spectrum along time (``torch.fft.rfft``) is multiplied by ``1 + freq_noise_std * z`` with ``z`` complex
+    standard normal, except the mean (frequency 0), and turned back (``irfft``); then Gaussian noise of
+    ``noise_std`` training standard deviations is added per variable. The whole window (context and target) is
+    perturbed, so it stays one coherent trajectory. Missing values stay missing. Noise is drawn fresh on every
+    call: in the main process from a generator seeded with ``seed``; in a loader worker from the worker's seed,
+    which the loader draws anew every epoch.
+    """
+
+    def __init__(self, std: torch.Tensor, noise_std: float, freq_noise_std: float, seed: int) -> None:
+        self.std, self.noise_std, self.freq_noise_std, self.seed = std, noise_std, freq_noise_std, seed
+        self._generator: torch.Generator | None = None
+        self._owner: tuple[int, int | None] | None = None
+
+    def _draws(self) -> torch.Generator:
+        worker = get_worker_info()
+        owner = (os.getpid(), None if worker is None else worker.seed)
+        if self._owner != owner:
+            self._generator = torch.Generator().manual_seed(self.seed if worker is None else worker.seed)
+            self._owner = owner
+        return self._generator
+
+    def __call__(self, values: torch.Tensor) -> torch.Tensor:
+        generator = self._draws()
+        missing = torch.isnan(values)
+        values = torch.where(missing, torch.nanmean(values, dim=0, keepdim=True).nan_to_num(), values)
+        if self.freq_noise_std > 0:
+            spectrum = torch.fft.rfft(values, dim=0)
+            noise = torch.randn(spectrum.shape, dtype=spectrum.dtype, generator=generator) * self.freq_noise_std
+            noise[0] = 0
+            values = torch.fft.irfft(spectrum * (1 + noise), n=values.shape[0], dim=0)
+        if self.noise_std > 0:
+            values = values + torch.randn(values.shape, generator=generator) * (self.noise_std * self.std)
+        return values.masked_fill(missing, math.nan)
+
+
+class SeriesDataModule(WindowDataModule):
+    """One long multivariate series ``(T, N)``, split by time, windows every ``stride`` steps.
+
+    The series is the generated ``dataset`` (``sensors``; ``length`` and ``dataset_kwargs`` go to its generator),
+    or, with ``path``, a file: a ``(T, N)`` array, or a seed-style ``(T, X, Y, 2)`` velocity array whose probes at
+    the lattice of ``x_indices`` x ``y_indices`` are read by :func:`sfp.data.sensors.extract_datapoints`. Splits
+    are consecutive blocks ``context + target`` steps apart. With ``augment``, training windows get
+    :class:`SeriesAugment` noise, fresh every epoch; validation and test windows never do.
+    """
+
+    position: Position = "window"
+
+    def __init__(self, dataset: str = "sensors", path: str | None = None, x_indices: list[int] | None = None,
+                 y_indices: list[int] | None = None, variable: str | None = None, length: int | None = None,
+                 context: int = 80, target: int = 4, stride: int = 1, batch_size: int = 32,
+                 val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0, num_workers: int = 0,
+                 augment: bool = True, noise_std: float = 0.02, freq_noise_std: float = 0.05,
+                 null_value: float | None = None, dataset_kwargs: dict | None = None) -> None:
+        super().__init__(context, target, stride, batch_size, seed, num_workers, null_value=null_value)
+        self.save_hyperparameters()
+        check_fractions(val_fraction, test_fraction)
+        if noise_std < 0 or freq_noise_std < 0:
+            raise UserError(f"noise_std and freq_noise_std must be 0 or more, got {noise_std}, {freq_noise_std}")
+        self.path, self.x_indices, self.y_indices, self.variable = path, x_indices, y_indices, variable
+        self.spec = None if path else get_dataset(dataset)
+        if self.spec is not None and self.spec.kind != "series":
+            raise UserError(f"{dataset} is a {self.spec.kind} dataset; use FieldDataModule")
+        self.task = self.spec.task if self.spec else TASKS["sensors"]
+        self.params = {"seed": seed, **({} if length is None else {"length": length}), **(dataset_kwargs or {})}
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.augment, self.noise_std, self.freq_noise_std = augment, noise_std, freq_noise_std
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.spec.channels,) if self.spec is not None else tuple(self.source.sample_shape)
+
+    def prepare_data(self) -> None:
+        if self.spec is not None:
+            _generate(self.spec, self.params)
+
+    def _open(self) -> SequenceSource:
+        if self.spec is not None:
+            return ArraySource(_generate(self.spec, self.params), series=True)
+        array = open_array(self.path, self.variable)
+        if len(array.shape) == 4:
+            if self.x_indices is None or self.y_indices is None:
+                raise UserError(f"{self.path}: a (T, X, Y, 2) array needs x_indices and y_indices of the probes")
+            array = extract_datapoints(array, self.x_indices, self.y_indices)
+        elif len(array.shape) != 2:
+            raise UserError(f"{self.path}: expected a (T, N) or (T, X, Y, 2) array, got shape {tuple(array.shape)}")
+        return ArraySource(np.asarray(array, dtype=np.float32), series=True)
+
+    def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
+        return split_by_time(source, self.val_fraction, self.test_fraction, gap=self.context + self.target)
+
+    def _train_transform(self) -> SeriesAugment | None:
+        if not self.augment or (self.noise_std == 0 and self.freq_noise_std == 0):
+            return None
+        return SeriesAugment(self._stats["std"], self.noise_std, self.freq_noise_std, self.seed)
+
+
+class SEVIRDataModule(WindowDataModule):
+    """SEVIR VIL events (see :class:`~sfp.data.readers.SEVIRReader`), split by time at ``train_end``/``val_end``.
+
+    Defaults follow the standard benchmark: 13 frames in, 12 out, stride 12; ``size=128`` shrinks the 384x384
+    frames by block means so CPUs can train. Time features include the calendar (``d_x = 5``).
+    """
+
+    def __init__(self, root: str, catalog: str | None = None, size: int | None = 128, context: int = 13,
+                 target: int = 12, stride: int = 12, batch_size: int = 8, seed: int = 0, num_workers: int = 0,
+                 calendar: bool = True, train_end: str = TRAIN_END, val_end: str = VAL_END) -> None:
+        super().__init__(context, target, stride, batch_size, seed, num_workers, calendar=calendar)
+        self.save_hyperparameters()
+        self.task = TASKS["sevir"]
+        self.root, self.catalog, self.size = root, catalog, size
+        self.train_end, self.val_end = train_end, val_end
+
+    def _open(self) -> SEVIRReader:
+        return SEVIRReader(self.root, self.catalog, self.size)
+
+    def _split(self, source: SEVIRReader) -> dict[str, list[Segment]]:
+        indices = source.split_indices(self.train_end, self.val_end)
+        if not indices["train"]:
+            raise UserError(f"{self.root}: no SEVIR event before {self.train_end} to train on")
+        return {name: full_segments(source, indices[name]) for name in SPLITS}
+
+
+class FNODataModule(WindowDataModule):
+    """Navier–Stokes trajectories from an FNO-style ``.mat``/HDF5 file, split by trajectory."""
+
+    def __init__(self, path: str, variable: str = "u", context: int = 10, target: int = 10,
+                 stride: int | None = None, batch_size: int = 8, val_fraction: float = 0.1,
+                 test_fraction: float = 0.1, seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__(context, target, stride, batch_size, seed, num_workers)
+        self.save_hyperparameters()
+        check_fractions(val_fraction, test_fraction)
+        self.task = NAVIER_STOKES
+        self.path, self.variable = path, variable
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+
+    def _open(self) -> FNOReader:
+        return FNOReader(self.path, self.variable)
+
+    def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
+        return split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
+
+
+class NetCDFDataModule(WindowDataModule):
+    """A gridded NetCDF variable (e.g. daily SST) as one long series of frames, split by time.
+
+    ``time_start``/``time_end`` and ``lat_range``/``lon_range`` select the data (see
+    :class:`~sfp.data.readers.NetCDFReader`); land is NaN and ``mask`` is True where there is data.
+    """
+
+    position: Position = "window"
+
+    def __init__(self, path: str, variable: str, time_start: str | None = None, time_end: str | None = None,
+                 lat_range: tuple[float, float] | None = None, lon_range: tuple[float, float] | None = None,
+                 context: int = 10, target: int = 10, stride: int = 1, batch_size: int = 8,
+                 val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0, num_workers: int = 0,
+                 calendar: bool = True) -> None:
+        super().__init__(context, target, stride, batch_size, seed, num_workers, calendar=calendar)
+        self.save_hyperparameters()
+        check_fractions(val_fraction, test_fraction)
+        self.task = TaskSpec(f"netcdf:{variable}")
+        self.path, self.variable = path, variable
+        self.time_range = None if time_start is None and time_end is None else (time_start, time_end)
+        self.lat_range, self.lon_range = lat_range, lon_range
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """``(H, W)`` bool, True where the grid has data (sea), False on land."""
+        return torch.from_numpy(self.source.mask)
+
+    def _open(self) -> NetCDFReader:
+        return NetCDFReader(self.path, self.variable, self.time_range, self.lat_range, self.lon_range)
+
+    def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
+        return split_by_time(source, self.val_fraction, self.test_fraction, gap=self.context + self.target)
