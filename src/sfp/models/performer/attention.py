@@ -7,11 +7,11 @@ Every kernel maps ``q (B, H, Lq, dk), k (B, H, Lk, dk), v (B, H, Lk, dv) -> (B, 
   order, so tokens of the same time step see each other. Needs ``Lq == Lk``.
 
 FAVOR+ (Choromanski et al., "Rethinking Attention with Performers", 2021) replaces ``softmax(q k^T / sqrt(d))``
-by ``phi(q) phi(k)^T`` with positive orthogonal random features. Its projection matrix is a buffer, so the state
-dict carries it and a reloaded model predicts identically; it is redrawn every ``redraw_interval`` optimizer
-steps from a generator seeded by ``(seed, draw number)`` (through numpy's SeedSequence). Steps are counted by hooking the optimizer
-(:func:`attach_feature_redraw`), so gradient accumulation and several forward passes per step (autoregressive
-training) do not distort the interval.
+by ``phi(q) phi(k)^T`` with positive orthogonal random features. Its projection matrix is a buffer and its
+counters are extra state, so the state dict carries them and a reloaded model predicts identically. The features
+are redrawn every ``redraw_interval`` optimizer steps from a generator seeded by ``(seed, draw number)`` (through
+numpy's SeedSequence). Steps are counted by hooking the optimizer (:func:`attach_feature_redraw`), so gradient
+accumulation and several forward passes per step (autoregressive training) do not distort the interval.
 """
 
 from __future__ import annotations
