@@ -86,9 +86,9 @@ def _netcdf_rows(root: Path) -> list[dict]:
     values = np.random.default_rng(1).normal(15, 5, size=(days, lat, lon)).astype(np.float32)
     values[:, :20, :40] = np.nan
     path = root / "sst.nc"
-    xr.Dataset({"sst": (("time", "lat", "lon"), values)},
-               coords={"time": pd.date_range("2015-01-01", periods=days, freq="D"),
-                       "lat": np.linspace(89, -89, lat), "lon": np.linspace(0, 358, lon)}).to_netcdf(path, engine="h5netcdf")
+    coords = {"time": pd.date_range("2015-01-01", periods=days, freq="D"), "lat": np.linspace(89, -89, lat),
+              "lon": np.linspace(0, 358, lon)}
+    xr.Dataset({"sst": (("time", "lat", "lon"), values)}, coords=coords).to_netcdf(path, engine="h5netcdf")
     reader = NetCDFReader(path, "sst")
     data = WindowDataset(reader, context=10, target=10, stride=5, position="window", calendar=True)
     count = min(len(data), 100)

@@ -301,3 +301,38 @@ def test_loader_workers_read_the_same_batches(tmp_path):
         return torch.cat([b[1] for b in dm.test_dataloader()])
 
     assert torch.equal(batches(1), batches(0))
+
+
+def test_trainer_fits_validates_and_predicts_through_the_module():
+    import lightning.pytorch as pl
+
+    class Persistence(pl.LightningModule):
+        """Repeats the last context frame, times a learned scale."""
+
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, cy, steps):
+            return self.scale * cy[:, -1:].expand(-1, steps, *cy.shape[2:])
+
+        def training_step(self, batch, _):
+            cx, cy, tx, ty = batch
+            return torch.nn.functional.mse_loss(self(cy, ty.shape[1]), ty)
+
+        def validation_step(self, batch, _):
+            self.log("val_loss", self.training_step(batch, _))
+
+        def predict_step(self, batch, _):
+            return self(batch[1], batch[3].shape[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=1e-6)
+
+    dm = FieldDataModule(**SMALL_STORMS)
+    trainer = pl.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, use_distributed_sampler=False, accelerator="cpu")
+    trainer.fit(Persistence(), datamodule=dm)
+    predictions = trainer.predict(Persistence(), datamodule=dm)
+    assert sum(len(p) for p in predictions) == len(dm.datasets["test"]) == 2
+    assert predictions[0].shape[1:] == (3, 1, 16, 16)

@@ -10,21 +10,23 @@ without overlap, fits normalization statistics on the training split only, and e
   ``sample_shape`` (``*S``).
 
 Batches are ``(context_x, context_y, target_x, target_y)`` of shapes ``(B, T, d_x)`` and ``(B, T, *S)``.
-``prepare_data`` generates (and caches) data; ``setup`` opens it, splits it and fits the statistics. Loaders are
-:class:`~sfp.data.loader.ResumableLoader` s: they shard across DDP processes themselves (train with
-``use_distributed_sampler=False``), shuffle the training split by ``seed + epoch`` and replay the order on resume;
-loader-worker seeds come from a generator seeded with ``seed``. So a run is reproducible from ``seed``.
+``prepare_data`` generates (and caches) data; ``setup`` opens it, splits it and fits the statistics. The train,
+val and test loaders are :class:`~sfp.data.loader.ResumableLoader` objects: they shard across DDP processes
+themselves (train with ``use_distributed_sampler=False``), shuffle the training split by ``seed + epoch`` and replay
+the order on resume; loader-worker seeds come from a generator seeded with ``seed``. So a run is reproducible from
+``seed``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import get_worker_info
+from torch.utils.data import DataLoader, get_worker_info
 
 from sfp.data.files import open_array
 from sfp.data.loader import ResumableLoader
@@ -73,7 +75,7 @@ class WindowDataModule(pl.LightningDataModule):
     def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
         raise NotImplementedError
 
-    def _train_transform(self):
+    def _train_transform(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """What augments training windows (None: nothing); called after the statistics are fit."""
         return None
 
@@ -128,8 +130,10 @@ class WindowDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> ResumableLoader:
         return self._loader("test")
 
-    def predict_dataloader(self) -> ResumableLoader:
-        return self._loader("test")
+    def predict_dataloader(self) -> DataLoader:
+        """The test windows in order, in a plain loader: prediction re-creates its loader to track indices."""
+        self.setup()
+        return DataLoader(self.datasets["test"], batch_size=self.batch_size, num_workers=self.num_workers)
 
 
 def _generate(spec: DatasetSpec, params: dict) -> np.ndarray:

@@ -30,7 +30,8 @@ class RunningMoments:
         """Add a chunk; moments are kept for each index of ``channel_axis`` over all other axes."""
         if isinstance(values, torch.Tensor):
             values = values.detach().cpu().numpy()
-        flat = np.moveaxis(np.asarray(values, dtype=np.float64), channel_axis, 0).reshape(values.shape[channel_axis], -1)
+        values = np.asarray(values, dtype=np.float64)
+        flat = np.moveaxis(values, channel_axis, 0).reshape(values.shape[channel_axis], -1)
         valid = np.isfinite(flat)
         if null_value is not None:
             valid &= flat != null_value

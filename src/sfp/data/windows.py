@@ -65,7 +65,8 @@ class ArraySource:
         if isinstance(array, torch.Tensor):
             array = array.detach().cpu().numpy()
         if len(array.shape) < (1 if series else 2):
-            raise UserError(f"expected an array {'(T, *S)' if series else '(N, T, *S)'}, got shape {tuple(array.shape)}")
+            expected = "(T, *S)" if series else "(N, T, *S)"
+            raise UserError(f"expected an array {expected}, got shape {tuple(array.shape)}")
         self.array = array[None] if series else array
         self.num_sequences, self.sequence_length, *rest = self.array.shape
         self.sample_shape = tuple(rest)
@@ -141,7 +142,8 @@ class WindowDataset(Dataset):
         self.source, self.context, self.target, self.stride = source, int(context), int(target), int(stride)
         self.position, self.calendar, self.transform = position, calendar, transform
         self.window = self.context + self.target
-        starts = [(seg.sequence, s) for seg in segments for s in range(seg.start, seg.stop - self.window + 1, self.stride)]
+        starts = [(seg.sequence, start) for seg in segments
+                  for start in range(seg.start, seg.stop - self.window + 1, self.stride)]
         if segments and not starts:
             longest = max(seg.stop - seg.start for seg in segments)
             raise UserError(f"context + target = {self.window} steps is longer than the data "

@@ -38,6 +38,18 @@ def _find_dim(dims: tuple[str, ...], names: tuple[str, ...], what: str, variable
     raise UserError(f"{variable!r} has no {what} axis (looked for {', '.join(names)}); its axes: {', '.join(dims)}")
 
 
+def _axes(array: xr.DataArray, variable: str) -> tuple[tuple[str, str, str], dict[str, int]]:
+    """The (time, lat, lon) axis names, and the other axes (each of length 1) with the index that drops them."""
+    dims = tuple(map(str, array.dims))
+    axes = (_find_dim(dims, TIME_NAMES, "time", variable), _find_dim(dims, LAT_NAMES, "latitude", variable),
+            _find_dim(dims, LON_NAMES, "longitude", variable))
+    extra = {d: 0 for d in dims if d not in axes}
+    long_extra = [f"{d} ({array.sizes[d]})" for d in extra if array.sizes[d] != 1]
+    if long_extra:
+        raise UserError(f"{variable!r} has further axes {', '.join(long_extra)}; only axes of length 1 are dropped")
+    return axes, extra
+
+
 def _selection(values: np.ndarray, bounds: tuple[Any, Any] | None, what: str) -> slice | np.ndarray:
     """Indices of coordinate values within inclusive bounds (None = open), as a slice when contiguous."""
     if bounds is None:
@@ -83,19 +95,16 @@ class NetCDFReader:
         dataset = _open(self.path)
         try:
             if variable not in dataset.data_vars:
-                raise UserError(f"{self.path}: no variable {variable!r}; it has: {', '.join(map(str, dataset.data_vars))}")
+                names = ", ".join(map(str, dataset.data_vars))
+                raise UserError(f"{self.path}: no variable {variable!r}; it has: {names}")
             array = dataset[variable]
-            dims = tuple(map(str, array.dims))
-            self.axes = (_find_dim(dims, TIME_NAMES, "time", variable), _find_dim(dims, LAT_NAMES, "latitude", variable),
-                         _find_dim(dims, LON_NAMES, "longitude", variable))
-            extra = {d: 0 for d in dims if d not in self.axes}
-            long_extra = [f"{d} ({array.sizes[d]})" for d in extra if array.sizes[d] != 1]
-            if long_extra:
-                raise UserError(f"{variable!r} has further axes {', '.join(long_extra)}; only axes of length 1 are dropped")
-            coords = [np.asarray(dataset[a].values) if a in dataset.coords else np.arange(array.sizes[a]) for a in self.axes]
+            self.axes, extra = _axes(array, variable)
+            coords = [np.asarray(dataset[a].values) if a in dataset.coords else np.arange(array.sizes[a])
+                      for a in self.axes]
             time_bounds = _as_times(time_range) if np.issubdtype(coords[0].dtype, np.datetime64) else time_range
-            self.index = {**extra, **{axis: _selection(values, bounds, what) for axis, values, bounds, what in zip(
-                self.axes, coords, (time_bounds, lat_range, lon_range), ("times", "latitudes", "longitudes"))}}
+            bounds = (time_bounds, lat_range, lon_range)
+            self.index = {**extra, **{axis: _selection(values, bound, what) for axis, values, bound, what in zip(
+                self.axes, coords, bounds, ("times", "latitudes", "longitudes"))}}
             times = coords[0][self.index[self.axes[0]]]
             self.times = times.astype("datetime64[ns]") if np.issubdtype(times.dtype, np.datetime64) else None
             selected = array.variable.isel(self.index)
