@@ -10,7 +10,7 @@ from sfp.models import available, build, options, registry
 
 def test_all_grid_backbones_are_registered_in_sorted_order():
     names = available()
-    assert {"convlstm", "fno", "resnet", "simvp", "unet"} <= set(names)
+    assert {"convlstm", "fno", "performer", "resnet", "simvp", "unet"} <= set(names)
     assert names == sorted(names)
 
 

@@ -1,12 +1,12 @@
-"""SpatioTemporalPerformerForecaster: the seed's README example, training under Lightning, redraws, checkpoints."""
+"""Performer forecasters: the seed's README example, training under Lightning, redraws, checkpoints, grid backbone."""
 
 import torch
-from forecaster_helpers import TinyDataModule, series_batch, tiny_trainer
+from forecaster_helpers import TinyDataModule, field_batch, series_batch, tiny_trainer
 
-from sfp.forecasting import Forecaster
+from sfp.forecasting import Forecaster, GridForecaster
 from sfp.forecasting.performer import SpatioTemporalPerformerForecaster
 from sfp.models.performer import FavorAttention
-from sfp.task import SENSORS
+from sfp.task import SENSORS, TaskSpec
 
 TINY = dict(d_model=16, d_q_k=4, d_v=4, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32, n_features=8)
 
@@ -65,3 +65,17 @@ def test_autoregressive_training_with_scheduled_sampling_runs():
     trainer.fit(model, datamodule=_data(n_vars=2))
     assert trainer.global_step == 2
     assert torch.isfinite(trainer.callback_metrics["val/loss"])
+
+
+def test_grid_forecaster_trains_the_registered_performer_backbone_and_redraws_its_features():
+    torch.manual_seed(0)
+    model = GridForecaster(backbone="performer", context_len=3, target_len=2, backbone_kwargs=dict(
+        patch=4, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, n_features=8, redraw_interval=1))
+    splits = [field_batch(4, context=3, target=2, size=10, seed=s) for s in range(3)]
+    trainer = tiny_trainer(max_steps=3, limit_val_batches=0)
+    trainer.fit(model, datamodule=TinyDataModule(*splits, task=TaskSpec("generic")))
+    assert trainer.global_step == 3
+    favor = [m for m in model.modules() if isinstance(m, FavorAttention)]
+    assert len(favor) == 3 and all(int(m.draws) == 3 for m in favor)  # encoder global, decoder global + cross
+    forecast = model.forecast(*splits[2][:3])
+    assert forecast.shape == (4, 2, 1, 10, 10) and torch.isfinite(forecast).all()

@@ -401,5 +401,11 @@ class Forecaster(L.LightningModule, ABC):
         self.test_results = {name: float(value) for name, value in values.items()}
 
     def configure_optimizers(self) -> Any:
-        return adamw_warmup_plateau(self.parameters(), self.initial_lr, self.warmup_steps, self.decay_factor,
-                                    self.plateau_patience, monitor="val/loss")
+        """AdamW with warm-up and plateau schedules; FAVOR+ features anywhere in the model redraw on its steps."""
+        from sfp.models.performer import FavorAttention, attach_feature_redraw  # lazy: loads every backbone
+
+        optimizers, schedulers = adamw_warmup_plateau(self.parameters(), self.initial_lr, self.warmup_steps,
+                                                      self.decay_factor, self.plateau_patience, monitor="val/loss")
+        if any(isinstance(module, FavorAttention) for module in self.modules()):
+            attach_feature_redraw(self, optimizers[0])
+        return optimizers, schedulers

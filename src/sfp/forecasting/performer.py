@@ -3,7 +3,7 @@
 Keeps the seed's constructor arguments (alias ``SpatioTemporalPerformer_Forecaster``, the seed's name). Missing
 context values reach the model as "not given" tokens rather than as zeros, the model decodes any number of
 target steps in one call, and the FAVOR+ features are redrawn every ``redraw_interval`` optimizer steps through
-a hook on the optimizer that :meth:`configure_optimizers` builds.
+a hook that :meth:`Forecaster.configure_optimizers` puts on the optimizer.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from sfp.forecasting.forecaster import Forecaster
-from sfp.models.performer import SpatioTemporalPerformer, attach_feature_redraw
+from sfp.models.performer import SpatioTemporalPerformer
 
 
 class SpatioTemporalPerformerForecaster(Forecaster):
@@ -61,11 +61,6 @@ class SpatioTemporalPerformerForecaster(Forecaster):
         if context_mask is not None:
             context_y = context_y.masked_fill(~context_mask, torch.nan)  # NaN enters the model as "not given"
         return self.model(context_x, context_y, target_x)
-
-    def configure_optimizers(self) -> Any:
-        optimizers, schedulers = super().configure_optimizers()
-        attach_feature_redraw(self.model, optimizers[0])
-        return optimizers, schedulers
 
 
 SpatioTemporalPerformer_Forecaster = SpatioTemporalPerformerForecaster

@@ -3,6 +3,7 @@
 Frames are padded to multiples of the patch size and the output cropped back, so any ``H, W`` works; the
 patches' embeddings come from a fixed 2-D encoding of their grid position through a learned linear map, so the
 same weights serve every grid size. The time feature of a frame is its index divided by ``in_frames``.
+Registered as the grid backbone ``"performer"`` (``sfp.models.build("performer", ...)``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from torch import Tensor, nn
 from sfp.models.common import check_frames, crop, pad_to_multiple, require_positive
 from sfp.models.performer.embedding import grid_encoding
 from sfp.models.performer.model import PerformerEncoderDecoder
+from sfp.models.registry import register
 
 
 def to_patches(frames: Tensor, patch: int) -> Tensor:
@@ -30,6 +32,7 @@ def from_patches(tokens: Tensor, rows: int, cols: int, channels: int, patch: int
     return grid.reshape(batch, steps, channels, rows * patch, cols * patch)
 
 
+@register("performer")
 class PerformerGridBackbone(PerformerEncoderDecoder):
     """``(B, in_frames, channels, H, W) -> (B, out_frames, channels, H, W)`` with patch tokens.
 
