@@ -1,4 +1,4 @@
-"""The Forecaster LightningModule and its parts, and the concrete forecasters.
+"""The Forecaster LightningModule and its parts, and the concrete forecasters (grid, DLinear, Performer).
 
 ``SpatioTemporalPerformerForecaster`` (alias ``SpatioTemporalPerformer_Forecaster``, the seed's name) lives in
 ``sfp.forecasting.performer`` and is imported on first access, so this package imports without it.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sfp.forecasting.dlinear import DLinearForecaster
 from sfp.forecasting.forecaster import Forecaster
 from sfp.forecasting.grid import GridForecaster
 
 _LAZY = {"SpatioTemporalPerformerForecaster", "SpatioTemporalPerformer_Forecaster"}
 
-__all__ = ["Forecaster", "GridForecaster", *sorted(_LAZY)]
+__all__ = ["DLinearForecaster", "Forecaster", "GridForecaster", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:
