@@ -17,7 +17,7 @@ from typing import Any
 import lightning as L
 from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from sfp.errors import UserError
 from sfp.training import resolve_checkpoint, run_callbacks, run_logger
@@ -40,6 +40,19 @@ def print_metrics(metrics: dict[str, float], units: dict[str, str]) -> None:
     for key, value in metrics.items():
         table.add_row(key, _format(value), units.get(key, ""))
     Console().print(table)
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """Save the resolved config as ``<run>/config.yaml`` (Lightning's default is the logger's version folder)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **{**kwargs, "save_to_log_dir": False})
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        root = Path(trainer.default_root_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, str(root / self.config_filename), skip_none=False, overwrite=True,
+                         multifile=self.multifile)
 
 
 class SfpCLI(LightningCLI):
@@ -95,7 +108,7 @@ class SfpCLI(LightningCLI):
             return
         metrics = {k: float(v) for k, v in getattr(model, "test_results", {}).items()}
         task = getattr(datamodule, "task", None)
-        units = metric_units(task) if task is not None else {}
+        units = metric_units(task, getattr(datamodule, "target", None)) if task is not None else {}
         out = self.root / "metrics.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"dataset": getattr(task, "name", None), "metrics": metrics,
@@ -109,11 +122,21 @@ class SfpCLI(LightningCLI):
                              return_predictions=False, weights_only=True)
 
 
+_NOISE = ("Traceback", "Given value", "Subtypes:", "Errors:", "Expected a <class 'NoneType'>")
+
+
 def _one_line(err: BaseException) -> str:
     """jsonargparse errors span lines; keep the lines that say what is wrong."""
     lines = [line.strip(" -") for line in str(err).splitlines() if line.strip(" -")]
-    keep = [line for line in lines if "Traceback" not in line and not line.startswith("Given value")]
+    keep = [line for line in lines if not line.startswith(_NOISE)]
     return "; ".join(dict.fromkeys(keep))[:600] or type(err).__name__
+
+
+def _user_error_in(err: BaseException) -> UserError | None:
+    """The UserError a class raised while jsonargparse instantiated it (it wraps it in a ValueError)."""
+    while err is not None and not isinstance(err, UserError):
+        err = err.__cause__ or err.__context__
+    return err
 
 
 def run_lightning(argv: list[str]) -> None:
@@ -121,7 +144,14 @@ def run_lightning(argv: list[str]) -> None:
     no_exit = {"exit_on_error": False}
     try:
         SfpCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-               auto_configure_optimizers=False, save_config_kwargs={"overwrite": True},
+               auto_configure_optimizers=False, save_config_callback=RunConfigSaver,
                parser_kwargs={**no_exit, **{sub: no_exit for sub in SUBCOMMANDS}}, args=argv)
     except ArgumentError as err:
         raise UserError(_one_line(err)) from err
+    except ValueError as err:
+        cause = _user_error_in(err)
+        if cause is not None:
+            raise UserError(str(cause)) from err
+        if str(err).startswith("Does not validate"):  # a config value no class accepts
+            raise UserError(_one_line(err)) from err
+        raise
