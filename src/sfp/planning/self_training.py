@@ -1,0 +1,196 @@
+"""SFP stage 2: self-training a forecaster toward planned futures (and, with planning off, its honest baseline).
+
+Each training step the agent forecasts (the action); a planner searches the frozen world model for the imagined
+future that scores best against the truth on the reward; that future becomes a pseudo-label only for the samples
+where it beats the agent's own forecast. The loss is
+
+    MSE(forecast, truth) + lambda * MSE(forecast, pseudo-label)   (accepted samples only)
+
+on values divided by the training split's standard deviation, with lambda ramped linearly over
+``lambda_warmup_steps``. ``pseudo_weight=0`` turns planning off and leaves plain MSE fine-tuning of the same agent
+with the same optimizer and steps: the baseline SFP is compared against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from sfp.errors import UserError
+from sfp.forecasting.forecaster import Forecaster, EpochMetrics
+from sfp.forecasting.losses import valid_mask
+from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner
+from sfp.planning.rewards import get_reward, reward_for_task
+from sfp.planning.world_model import WorldModel
+from sfp.planning.world_model_module import WorldModelModule
+from sfp.task import TaskSpec
+from sfp.utils import import_object
+
+PLANNERS = ("beam", "best_of_k")
+
+
+def _fingerprint(context: Tensor) -> str:
+    """A key for one sample's context, so cached pseudo-labels find their sample again."""
+    return hashlib.blake2b(context.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
+
+
+class SFPModule(L.LightningModule):
+    """Self-training of a trained agent with pseudo-labels planned in a frozen world model.
+
+    agent_class/agent_checkpoint: the supervised agent (stage 0); world_model_checkpoint: the trained
+    ``WorldModelModule`` (stage 1). planner: ``beam`` (beam_width x expansions per frame) or ``best_of_k``
+    (``samples`` full futures); candidates: nearest codes per latent position; temperature: sampling temperature.
+    reward: a reward spec for :func:`sfp.planning.rewards.get_reward` (default: the dataset's headline).
+    pseudo_weight: lambda (0 = baseline: no planning); refresh_every: >0 caches pseudo-labels and re-plans every
+    that many epochs. lr: AdamW learning rate of the fine-tuning, constant.
+    """
+
+    def __init__(self, agent_checkpoint: str, world_model_checkpoint: str | None = None,
+                 agent_class: str = "sfp.forecasting.GridForecaster", planner: str = "beam", beam_width: int = 4,
+                 expansions: int = 4, samples: int = 16, candidates: int = 8, temperature: float = 1.0,
+                 reward: str | dict | None = None, pseudo_weight: float = 1.0, lambda_warmup_steps: int = 0,
+                 refresh_every: int = 0, lr: float = 3e-4, weight_decay: float = 0.0, seed: int = 0):
+        super().__init__()
+        if planner not in PLANNERS:
+            raise UserError(f"planner must be one of {', '.join(PLANNERS)}, got {planner!r}")
+        if pseudo_weight < 0 or lambda_warmup_steps < 0 or refresh_every < 0:
+            raise UserError("pseudo_weight, lambda_warmup_steps and refresh_every must be >= 0")
+        if pseudo_weight > 0 and world_model_checkpoint is None:
+            raise UserError("pseudo_weight > 0 plans in a world model: give world_model_checkpoint")
+        self.save_hyperparameters()
+        agent_type = import_object(agent_class)
+        if not (isinstance(agent_type, type) and issubclass(agent_type, Forecaster)):
+            raise UserError(f"agent_class {agent_class!r} is not a Forecaster")
+        self.agent: Forecaster = agent_type.load_from_checkpoint(agent_checkpoint, map_location="cpu",
+                                                                 weights_only=True)
+        self.world_model: WorldModel | None = None
+        if pseudo_weight > 0:
+            module = WorldModelModule.load_from_checkpoint(world_model_checkpoint, map_location="cpu",
+                                                           weights_only=True)
+            self.world_model = module.world_model.eval().requires_grad_(False)
+        self.planner: BeamSearchPlanner | BestOfKPlanner | None = None
+        self.reward_fn = None
+        self._cache: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
+        self._generator = torch.Generator().manual_seed(seed)  # re-seeded per process in setup
+        self.scale = torch.ones(())  # the training split's std, from the data module in setup (not saved)
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule
+        task: TaskSpec = getattr(datamodule, "task", None) or TaskSpec("generic")
+        self.reward_fn = get_reward(self.hparams.reward) if self.hparams.reward is not None else reward_for_task(task)
+        std = datamodule.normalization_stats()["std"] if hasattr(datamodule, "normalization_stats") else None
+        if std is not None:
+            self.scale = torch.as_tensor(std, dtype=torch.float32)
+        target_len = getattr(datamodule, "target", None)
+        self._metrics = {s: EpochMetrics(task, target_len) for s in ("val", "test")}
+        if self.world_model is not None:
+            self.world_model.eval()
+            hp = self.hparams
+            if hp.planner == "beam":
+                self.planner = BeamSearchPlanner(self.world_model, self.reward_fn, beam_width=hp.beam_width,
+                                                 expansions=hp.expansions, k=hp.candidates, temperature=hp.temperature)
+            else:
+                self.planner = BestOfKPlanner(self.world_model, self.reward_fn, k_samples=hp.samples,
+                                              k=hp.candidates, temperature=hp.temperature)
+        self._generator = torch.Generator().manual_seed(self.hparams.seed + self.global_rank)
+
+    def pseudo_lambda(self, step: int) -> float:
+        """lambda at optimizer step `step`: linear from ``pseudo_weight / warmup`` to ``pseudo_weight`` over
+        ``lambda_warmup_steps``, then constant."""
+        warmup = self.hparams.lambda_warmup_steps
+        ramp = 1.0 if warmup == 0 else min(1.0, (step + 1) / warmup)
+        return self.hparams.pseudo_weight * ramp
+
+    # ------------------------------------------------------------------ planning
+    @torch.no_grad()
+    def _plan(self, context: Tensor, action: Tensor, truth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Pseudo-labels, their acceptance mask (B,) and the reward gain (B,) over the action."""
+        result = self.planner.plan(context, action, truth, generator=self._generator)
+        accepted = result.reward > result.action_reward
+        return result.best, accepted, result.reward - result.action_reward
+
+    def _pseudo_labels(self, context: Tensor, action: Tensor, truth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        refresh = self.hparams.refresh_every
+        if refresh == 0:
+            return self._plan(context, action, truth)
+        if self.current_epoch % refresh == 0 and getattr(self, "_cache_epoch", None) != self.current_epoch:
+            self._cache, self._cache_epoch = {}, self.current_epoch
+        keys = [_fingerprint(c) for c in context]
+        missing = [i for i, key in enumerate(keys) if key not in self._cache]
+        if missing:
+            best, accepted, gain = self._plan(context[missing], action[missing], truth[missing])
+            for j, i in enumerate(missing):
+                self._cache[keys[i]] = (best[j], accepted[j], gain[j])
+        best, accepted, gain = (torch.stack(parts) for parts in zip(*(self._cache[k] for k in keys)))
+        return best, accepted, gain
+
+    # ------------------------------------------------------------------ steps
+    def _scaled_mse(self, pred: Tensor, target: Tensor, valid: Tensor) -> Tensor:
+        scale = self.scale.to(pred.device)
+        residual = torch.where(valid, (pred - target) / scale, torch.zeros_like(pred))
+        return residual.pow(2).sum() / valid.sum().clamp_min(1)
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        context_x, context_y, target_x, target_y = batch[:4]
+        forecast = self.agent.forecast(context_x, context_y, target_x)
+        valid = valid_mask(target_y, self.agent.null_value)
+        truth = torch.where(valid, target_y, torch.zeros_like(target_y))
+        loss = self._scaled_mse(forecast, truth, valid)
+        weight = self.pseudo_lambda(self.global_step)
+        if weight > 0:
+            pseudo, accepted, gain = self._pseudo_labels(context_y, forecast.detach(), target_y)
+            keep = accepted.reshape(-1, *([1] * (forecast.ndim - 1))).expand_as(forecast) & valid
+            loss = loss + weight * self._scaled_mse(forecast, pseudo, keep)
+            self.log_dict({"train/acceptance": accepted.float().mean(), "train/reward_gain": gain.mean(),
+                           "train/lambda": torch.tensor(weight)}, on_step=True, on_epoch=True)
+        self.log("train/loss", loss.detach(), on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch: tuple[Tensor, ...], stage: str) -> None:
+        context_x, context_y, target_x, target_y = batch[:4]
+        forecast = self.agent.forecast(context_x, context_y, target_x)
+        valid = valid_mask(target_y, self.agent.null_value)
+        truth = torch.where(valid, target_y, torch.full_like(target_y, float("nan")))
+        loss = self._scaled_mse(forecast, torch.nan_to_num(truth), valid)
+        self._metrics[stage].update(loss, forecast, truth)
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        return self.agent.forecast(batch[0], batch[1], batch[2])
+
+    def _log_epoch(self, stage: str) -> dict[str, Tensor]:
+        values = self._metrics[stage].compute_and_reset()
+        if values:
+            self.log_dict({f"{stage}/{name}": value for name, value in values.items()})
+        return values
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.test_results = {name: float(value) for name, value in self._log_epoch("test").items()}
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.AdamW(self.agent.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Only the agent: the frozen world model is reloaded from its own checkpoint."""
+        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("world_model.")}
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """Load the agent strictly; the world model's keys are the only ones allowed to be absent."""
+        result = super().load_state_dict(state_dict, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if not k.startswith("world_model.")]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(f"SFPModule checkpoint mismatch: missing {missing}, unexpected {result.unexpected_keys}")
+        return result

@@ -1,0 +1,146 @@
+"""SFPModule: the loss on accepted pseudo-labels, the lambda ramp, the cache, and training under Lightning."""
+
+import csv
+from types import SimpleNamespace
+
+import lightning as L
+import pytest
+import torch
+
+from sfp.data import FieldDataModule
+from sfp.errors import UserError
+from sfp.forecasting import GridForecaster
+from sfp.planning.planner import PlanResult
+from sfp.planning.self_training import SFPModule
+from sfp.planning.world_model_module import WorldModelModule
+
+SIMVP = {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}
+WORLD = dict(width=8, encoder_blocks=1, decoder_blocks=1, code_dim=4, codebook_size=16)
+
+
+def _data() -> FieldDataModule:
+    return FieldDataModule(dataset="storms", n_sequences=12, frames=6, size=16, context=3, target=3, batch_size=4,
+                           val_fraction=0.25, test_fraction=0.25)
+
+
+def _trainer(root, steps: int, **kwargs) -> L.Trainer:
+    return L.Trainer(accelerator="cpu", devices=1, max_steps=steps, default_root_dir=str(root),
+                     enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                     use_distributed_sampler=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """A tiny trained agent and world model, saved as checkpoints the way the pipeline saves them."""
+    root = tmp_path_factory.mktemp("sfp")
+    L.seed_everything(0, verbose=False)
+    agent = GridForecaster(backbone="simvp", backbone_kwargs=SIMVP, context_len=3, target_len=3,
+                           use_global_norm=True)
+    trainer = _trainer(root / "agent", 2, logger=False)
+    trainer.fit(agent, datamodule=_data())
+    trainer.save_checkpoint(root / "agent.ckpt")
+    world = WorldModelModule(in_frames=3, out_frames=3, **WORLD)
+    trainer = _trainer(root / "world", 2, logger=False)
+    trainer.fit(world, datamodule=_data())
+    trainer.save_checkpoint(root / "world.ckpt")
+    return str(root / "agent.ckpt"), str(root / "world.ckpt")
+
+
+def _batch(seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    frames = 255 * torch.rand(2, 6, 1, 16, 16, generator=generator) ** 3
+    steps = torch.arange(6.0).view(1, 6, 1).expand(2, 6, 1)
+    return [steps[:, :3], frames[:, :3], steps[:, 3:], frames[:, 3:]]
+
+
+class ScriptedPlanner:
+    """Returns a fixed plan and counts its calls."""
+
+    def __init__(self, best, reward, action_reward):
+        self.result, self.calls = PlanResult(best, reward, action_reward), 0
+
+    def plan(self, context, action, target, generator=None):
+        self.calls += 1
+        index = torch.arange(context.shape[0])
+        return PlanResult(*(part[index] for part in self.result))
+
+
+def test_loss_adds_lambda_times_mse_to_accepted_pseudo_labels_only(checkpoints):
+    agent_ckpt, world_ckpt = checkpoints
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_weight=0.5)
+    context_x, context_y, target_x, truth = _batch()
+    pseudo = truth + 10.0
+    # sample 0's plan beats its action (accepted), sample 1's does not
+    module.planner = ScriptedPlanner(pseudo, torch.tensor([0.9, 0.2]), torch.tensor([0.5, 0.5]))
+    module.scale = torch.tensor(4.0)
+    loss = module.training_step([context_x, context_y, target_x, truth], 0)
+    with torch.no_grad():
+        forecast = module.agent.forecast(context_x, context_y, target_x)
+    expected = ((forecast - truth) / 4).pow(2).mean() + 0.5 * ((forecast[0] - pseudo[0]) / 4).pow(2).mean()
+    torch.testing.assert_close(loss, expected)
+    assert module.planner.calls == 1
+
+
+def test_no_plan_is_accepted_when_none_beats_the_action(checkpoints):
+    agent_ckpt, world_ckpt = checkpoints
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_weight=3.0)
+    context_x, context_y, target_x, truth = _batch()
+    module.planner = ScriptedPlanner(truth - 50.0, torch.tensor([0.5, 0.1]), torch.tensor([0.5, 0.2]))
+    loss = module.training_step([context_x, context_y, target_x, truth], 0)
+    with torch.no_grad():
+        forecast = module.agent.forecast(context_x, context_y, target_x)
+    torch.testing.assert_close(loss, (forecast - truth).pow(2).mean())  # scale 1: no data module here
+
+
+def test_lambda_ramps_linearly_then_holds(checkpoints):
+    module = SFPModule(checkpoints[0], checkpoints[1], pseudo_weight=2.0, lambda_warmup_steps=4)
+    assert [module.pseudo_lambda(step) for step in range(6)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    assert SFPModule(checkpoints[0], checkpoints[1], pseudo_weight=2.0).pseudo_lambda(0) == 2.0
+
+
+def test_cached_pseudo_labels_are_planned_once_per_refresh(checkpoints):
+    module = SFPModule(checkpoints[0], checkpoints[1], refresh_every=2)
+    context_x, context_y, target_x, truth = _batch()
+    module.planner = ScriptedPlanner(truth, torch.tensor([1.0, 1.0]), torch.tensor([0.0, 0.0]))
+    for epoch, expected_calls in [(0, 1), (0, 1), (1, 1), (2, 2), (3, 2)]:
+        module._trainer = SimpleNamespace(current_epoch=epoch)
+        best, accepted, _ = module._pseudo_labels(context_y, truth, truth)
+        assert module.planner.calls == expected_calls and accepted.all()
+        torch.testing.assert_close(best, truth)
+    module._trainer = SimpleNamespace(current_epoch=3)
+    module._pseudo_labels(_batch(seed=1)[1], truth, truth)  # a new sample is planned at once
+    assert module.planner.calls == 3
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"planner": "greedy"}, "planner"),
+    ({"pseudo_weight": -1.0}, ">= 0"),
+    ({"world_model_checkpoint": None}, "world_model_checkpoint"),
+    ({"agent_class": "sfp.planning.WorldModelModule"}, "not a Forecaster"),
+])
+def test_bad_options_are_user_errors(checkpoints, kwargs, words):
+    options = {"world_model_checkpoint": checkpoints[1], **kwargs}
+    with pytest.raises(UserError, match=words):
+        SFPModule(checkpoints[0], **options)
+
+
+@pytest.mark.parametrize("pseudo_weight", [0.0, 1.0])
+def test_trains_under_lightning_and_reloads_without_the_world_model(checkpoints, tmp_path, pseudo_weight):
+    agent_ckpt, world_ckpt = checkpoints
+    module = SFPModule(agent_ckpt, world_ckpt if pseudo_weight else None, pseudo_weight=pseudo_weight,
+                       planner="best_of_k", samples=4, candidates=2)
+    before = {k: v.clone() for k, v in module.agent.state_dict().items()}
+    trainer = _trainer(tmp_path, 3, logger=L.pytorch.loggers.CSVLogger(tmp_path, name="logs"), log_every_n_steps=1)
+    trainer.fit(module, datamodule=_data())
+    assert any(not torch.equal(before[k], v) for k, v in module.agent.state_dict().items())
+    rows = list(csv.DictReader(open(next(tmp_path.rglob("metrics.csv")))))
+    acceptance = [float(r["train/acceptance_step"]) for r in rows if r.get("train/acceptance_step")]
+    assert len(acceptance) == (3 if pseudo_weight else 0) and all(0.0 <= a <= 1.0 for a in acceptance)
+    assert any(r.get("val/csi_m") for r in rows)
+    trainer.save_checkpoint(tmp_path / "sfp.ckpt")
+    state = torch.load(tmp_path / "sfp.ckpt", weights_only=True)["state_dict"]
+    assert state and not any(k.startswith("world_model.") for k in state)
+    reloaded = SFPModule.load_from_checkpoint(tmp_path / "sfp.ckpt", weights_only=True)
+    batch = _batch()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.agent.forecast(*batch[:3]), module.agent.forecast(*batch[:3]))
