@@ -8,7 +8,9 @@ and exit with code 2, never a stack trace.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import warnings
 
 from sfp.errors import UserError
 
@@ -35,9 +37,17 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_library_chatter() -> None:
+    """Hide third-party notices that say nothing about the user's run (product tips, Lightning's own
+    deprecation of a torch internal)."""
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "Tip:" not in r.getMessage())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``sfp`` command line; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    _quiet_library_chatter()
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
             from sfp.cli.train import run_lightning
