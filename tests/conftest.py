@@ -1,7 +1,5 @@
 """Shared test set-up: small thread counts (two xdist workers share two cores) and an isolated data cache."""
 
-import os
-
 import pytest
 import torch
 

@@ -25,7 +25,6 @@ from sfp.forecasting.forecaster import Forecaster, EpochMetrics
 from sfp.forecasting.losses import valid_mask
 from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner
 from sfp.planning.rewards import get_reward, reward_for_task
-from sfp.planning.world_model import WorldModel
 from sfp.planning.world_model_module import WorldModelModule
 from sfp.task import TaskSpec
 from sfp.utils import import_object
@@ -67,11 +66,13 @@ class SFPModule(L.LightningModule):
             raise UserError(f"agent_class {agent_class!r} is not a Forecaster")
         self.agent: Forecaster = agent_type.load_from_checkpoint(agent_checkpoint, map_location="cpu",
                                                                  weights_only=True)
-        self.world_model: WorldModel | None = None
+        world_model = None
         if pseudo_weight > 0:
             module = WorldModelModule.load_from_checkpoint(world_model_checkpoint, map_location="cpu",
                                                            weights_only=True)
-            self.world_model = module.world_model.eval().requires_grad_(False)
+            world_model = module.world_model.eval().requires_grad_(False)
+        # a plain attribute, not a submodule: frozen, never trained, and not saved (it has its own checkpoint)
+        object.__setattr__(self, "world_model", world_model)
         self.planner: BeamSearchPlanner | BestOfKPlanner | None = None
         self.reward_fn = None
         self._cache: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
@@ -89,7 +90,7 @@ class SFPModule(L.LightningModule):
         target_len = getattr(datamodule, "target", None)
         self._metrics = {s: EpochMetrics(task, target_len) for s in ("val", "test")}
         if self.world_model is not None:
-            self.world_model.eval()
+            self.world_model.to(self.device)
             hp = self.hparams
             if hp.planner == "beam":
                 self.planner = BeamSearchPlanner(self.world_model, self.reward_fn, beam_width=hp.beam_width,
@@ -182,15 +183,3 @@ class SFPModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return torch.optim.AdamW(self.agent.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Only the agent: the frozen world model is reloaded from its own checkpoint."""
-        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("world_model.")}
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
-        """Load the agent strictly; the world model's keys are the only ones allowed to be absent."""
-        result = super().load_state_dict(state_dict, strict=False, assign=assign)
-        missing = [k for k in result.missing_keys if not k.startswith("world_model.")]
-        if strict and (missing or result.unexpected_keys):
-            raise RuntimeError(f"SFPModule checkpoint mismatch: missing {missing}, unexpected {result.unexpected_keys}")
-        return result
