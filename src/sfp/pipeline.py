@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ class Manifest:
 class Pipeline:
     """Runs the stages of one configuration; `run()` does what is not done yet."""
 
-    def __init__(self, config: dict[str, Any], log: Callable[[str], None] = print):
+    def __init__(self, config: dict[str, Any], log: Callable[[str], None] = partial(print, flush=True)):
         self.config, self.log = config, log
         self.root = Path(config["run_dir"])
         self.seed = int(config.get("seed", 0))

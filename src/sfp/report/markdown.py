@@ -69,7 +69,7 @@ def _training_curves(log_dir: Path, out: Path) -> Path | None:
     for axis, (key, points) in zip(axes, series.items()):
         if points:
             steps, values = zip(*points)
-            axis.plot(steps, values, lw=1)
+            axis.plot(steps, values, lw=1, marker="o", ms=2)
         axis.set_title(key.removeprefix("train/").removesuffix("_step").replace("_", " "))
         axis.set_xlabel("step")
     fig.tight_layout()
