@@ -1,0 +1,74 @@
+"""`sfp pipeline` end to end on a tiny storms config: every stage's output, metrics.json, report and re-run."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from sfp.cli.main import main
+from sfp.data import FieldDataModule
+
+DATA = {"dataset": "storms", "n_sequences": 16, "frames": 6, "size": 16, "context": 3, "target": 3,
+        "batch_size": 4, "val_fraction": 0.25, "test_fraction": 0.25}
+CONFIG = {
+    "seed": 0,
+    "data": {"class_path": "sfp.data.FieldDataModule", "init_args": DATA},
+    "agent": {"class_path": "sfp.forecasting.GridForecaster", "init_args": {
+        "backbone": "simvp", "context_len": 3, "target_len": 3, "use_global_norm": True,
+        "backbone_kwargs": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}}},
+    "agent_trainer": {"max_steps": 3},
+    "world_model": {"in_frames": 3, "out_frames": 3, "width": 8, "encoder_blocks": 1, "decoder_blocks": 1,
+                    "code_dim": 4, "codebook_size": 16},
+    "world_model_trainer": {"max_steps": 3},
+    "sfp": {"planner": "best_of_k", "samples": 4, "candidates": 2, "pseudo_weight": 1.0},
+    "sfp_trainer": {"max_steps": 2},
+    "report": {"gif_samples": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    path = root / "tiny_sfp.yaml"
+    path.write_text(yaml.safe_dump({**CONFIG, "run_dir": str(root / "run")}))
+    assert main(["pipeline", "--config", str(path)]) == 0
+    return root / "run", path
+
+
+def test_metrics_json_has_every_model_and_key(run):
+    results = json.loads((run[0] / "metrics.json").read_text())
+    assert results["dataset"] == "storms" and set(results["models"]) == {"persistence", "baseline", "sfp"}
+    for metrics in results["models"].values():
+        assert {"mse", "mae", "ssim", "csi_m", "csi_pool4_m", "csi_pool16_m", "fss"} <= set(metrics)
+        assert set(metrics["csi"]) == {"16", "74", "133", "160", "181", "219"}
+    assert set(results["seconds"]) >= {"data", "agent", "baseline", "world_model", "sfp", "evaluate"}
+
+
+def test_persistence_row_matches_a_direct_computation(run):
+    """Persistence repeats the last context frame; its MSE on VIL/255 over the test split, computed here."""
+    datamodule = FieldDataModule(**DATA)
+    datamodule.setup("test")
+    squared, count = 0.0, 0
+    for _, context, _, truth in datamodule.test_dataloader():
+        squared += ((context[:, -1:] - truth) / 255).pow(2).sum().item()
+        count += truth.numel()
+    results = json.loads((run[0] / "metrics.json").read_text())
+    assert results["models"]["persistence"]["mse"] == pytest.approx(squared / count, rel=1e-5)
+
+
+def test_baseline_and_sfp_train_the_same_steps_and_report_is_written(run):
+    manifest = json.loads((run[0] / "manifest.json").read_text())["stages"]
+    assert all(manifest[stage]["status"] == "done" for stage in manifest)
+    assert manifest["baseline"]["outputs"]["steps"] == manifest["sfp"]["outputs"]["steps"] == 2
+    report = (run[0] / "report.md").read_text()
+    assert "| metric | persistence | baseline | sfp | SFP vs baseline |" in report
+    assert (run[0] / "forecasts.gif").stat().st_size > 0
+    sfp_state = torch.load(run[0] / "sfp" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert sfp_state and all(key.startswith("agent.") for key in sfp_state)
+
+
+def test_rerun_skips_every_finished_stage(run, capsys):
+    assert main(["pipeline", "--config", str(run[1])]) == 0
+    out = capsys.readouterr().out
+    assert out.count("done before, skipped") == 7 and "running" not in out
