@@ -65,9 +65,13 @@ def test_rerun_skips_finished_stages_and_redoes_changed_ones(tmp_path):
     assert _run(config) == list(STAGES)
     assert _run(config) == []  # everything done
     config["world_model_trainer"]["max_steps"] = 2
-    assert _run(config) == ["world_model", "sfp", "evaluate", "report"]  # the change and all after it
-    config["sfp"]["pseudo_weight"] = 0.3  # sfp settings also shape the baseline
-    assert _run(config) == ["baseline", "world_model", "sfp", "evaluate", "report"]
+    assert _run(config) == ["world_model", "sfp", "evaluate", "report"]  # the change and what uses its output
+    config["sfp"]["pseudo_weight"] = 0.3  # a planning setting: the baseline does not plan
+    assert _run(config) == ["sfp", "evaluate", "report"]
+    config["sfp"]["lr"] = 1e-4  # the fine-tuning's own settings shape the baseline too
+    assert _run(config) == ["baseline", "sfp", "evaluate", "report"]
+    config["agent_trainer"]["max_steps"] = 3
+    assert _run(config) == ["agent", "baseline", "sfp", "evaluate", "report"]
 
 
 def test_interrupted_stage_runs_again(tmp_path):

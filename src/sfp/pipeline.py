@@ -28,10 +28,15 @@ from sfp.training import resolve_checkpoint, run_callbacks, run_logger
 from sfp.utils import import_object
 
 STAGES = ("data", "agent", "baseline", "world_model", "sfp", "evaluate", "report")
-SECTIONS = {  # the config sections each stage depends on (later stages inherit their predecessors' changes)
-    "data": ("data", "seed"), "agent": ("agent", "agent_trainer"), "baseline": ("sfp", "sfp_trainer"),
+SECTIONS = {  # the config keys each stage reads itself (dotted for one key of a section)
+    "data": ("data", "seed"), "agent": ("agent", "agent_trainer"),
+    "baseline": ("sfp.lr", "sfp.weight_decay", "sfp_trainer"),  # planning settings do not touch the baseline
     "world_model": ("world_model", "world_model_trainer"), "sfp": ("sfp", "sfp_trainer"),
     "evaluate": ("evaluate",), "report": ("report",),
+}
+NEEDS = {  # the stages whose outputs each stage uses: a change there re-runs it
+    "data": (), "agent": ("data",), "baseline": ("agent",), "world_model": ("data",),
+    "sfp": ("agent", "world_model"), "evaluate": ("baseline", "sfp"), "report": ("evaluate",),
 }
 REQUIRED = ("run_dir", "data", "agent", "agent_trainer", "world_model", "world_model_trainer", "sfp", "sfp_trainer")
 
@@ -107,12 +112,17 @@ class Pipeline:
         self._datamodule = None
 
     # ------------------------------------------------------------------ bookkeeping
+    def _setting(self, key: str) -> Any:
+        section, _, option = key.partition(".")
+        value = self.config.get(section)
+        return value.get(option) if option and isinstance(value, dict) else value
+
     def _digests(self) -> dict[str, str]:
-        """Each stage's hash covers its own sections and those of every stage before it."""
-        digests, seen = {}, []
+        """Each stage's hash covers its own settings and the hashes of the stages it needs."""
+        digests: dict[str, str] = {}
         for stage in STAGES:
-            seen += [self.config.get(section) for section in SECTIONS[stage]]
-            digests[stage] = hashlib.sha256(json.dumps(seen, sort_keys=True, default=str).encode()).hexdigest()[:16]
+            parts = [[self._setting(key) for key in SECTIONS[stage]], [digests[need] for need in NEEDS[stage]]]
+            digests[stage] = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return digests
 
     @property
