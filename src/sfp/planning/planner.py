@@ -2,10 +2,14 @@
 
 The action (the agent's forecast ``(B, T, C, H, W)``) is encoded once; at every latent position of every lead time
 its ``k`` nearest codes are the candidates, drawn with probability ``softmax(-distance / temperature)``
-(:meth:`WorldModel.sample_codes`). Two searches over those draws, both scored against the truth by a
+(:meth:`WorldModel.sample_codes`). Three searches over those draws, all scored against the truth by a
 :class:`~sfp.planning.rewards.Reward`:
 
 - :class:`BestOfKPlanner` (depth one): draw K full code maps, decode them all, keep the best per sample;
+- :class:`MosaicPlanner`: best-of-K, plus one more future composed patch by patch: at every latent position the
+  code of the draw whose decoded patch scores best there (the reward's per-pixel ``local`` score), decoded and
+  kept where its full reward is higher. Rewards add up over pixels (event counts, squared errors), so choosing
+  per patch reaches futures that K whole-map draws almost never hit, at the cost of one extra decode;
 - :class:`BeamSearchPlanner`: grow the forecast frame by frame. A beam is a forecast of lead times < t; each beam
   is extended by ``expansions`` code maps drawn for frame t, only frame t is decoded (the world model decodes
   each lead time independently), every extension is scored by the cumulative reward of its frames 0..t, and the
@@ -117,18 +121,55 @@ class BestOfKPlanner(Planner):
 
     def _search(self, latents: Tensor, context: Tensor, target: Tensor,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        codes = self._draw(latents, self.k_samples, generator)
+        best, best_reward, _ = self._scan(self._draw(latents, self.k_samples, generator), context, target)
+        return best, best_reward
+
+    def _scan(self, codes: Tensor, context: Tensor, target: Tensor,
+              patch_scores: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Decode code maps ``(B, K, T, h, w)`` block by block: the best future per sample, its reward and, if
+        asked, every draw's local score summed over each latent position's patch ``(B, K, T, h, w)``."""
         batch, lead_times = codes.shape[0], codes.shape[2]
         best = context.new_empty(target.shape)
         best_reward = torch.empty(batch, dtype=torch.promote_types(best.dtype, torch.float32), device=best.device)
-        for samples, candidates in _blocks(batch, self.k_samples, lead_times, self.max_batch_frames):
+        patches = context.new_empty(codes.shape) if patch_scores else None
+        for samples, candidates in _blocks(batch, codes.shape[1], lead_times, self.max_batch_frames):
             futures = self.world_model.decode(codes[samples, candidates], context[samples])
             top, index = self.reward(futures, target[samples]).max(dim=1)
             better = top > best_reward[samples] if candidates.start else torch.ones_like(top, dtype=torch.bool)
             chosen = _pick(futures, index[:, None])[:, 0]
             best[samples] = torch.where(better[:, None, None, None, None], chosen, best[samples])
             best_reward[samples] = torch.where(better, top, best_reward[samples])
-        return best, best_reward
+            if patches is not None:
+                patches[samples, candidates] = self._patch_scores(futures, target[samples], codes.shape[-2:])
+        return best, best_reward, patches
+
+    def _patch_scores(self, futures: Tensor, target: Tensor, grid: torch.Size) -> Tensor:
+        """The reward's local score of futures ``(b, K, T, C, H, W)`` summed per latent patch: ``(b, K, T, h, w)``."""
+        b, k = futures.shape[:2]
+        flat, flat_target = futures.flatten(0, 1), target[:, None].expand_as(futures).flatten(0, 1)
+        local = self.reward.local(flat, flat_target)  # (b·K, T, H, W)
+        factor = self.world_model.factor
+        pad_h, pad_w = grid[0] * factor - local.shape[-2], grid[1] * factor - local.shape[-1]
+        local = torch.nn.functional.pad(local, (0, pad_w, 0, pad_h))
+        return torch.nn.functional.avg_pool2d(local, factor).unflatten(0, (b, k))
+
+
+class MosaicPlanner(BestOfKPlanner):
+    """Best-of-K and a mosaic of its K draws: per latent position (and lead time) the code of the draw whose
+    decoded patch has the highest local score; the mosaic replaces the best draw where its full reward is higher.
+
+    The decoder mixes neighbouring positions, so patch scores are a guide, not a guarantee: the full reward of
+    the decoded mosaic decides. Costs one decode more than :class:`BestOfKPlanner`.
+    """
+
+    def _search(self, latents: Tensor, context: Tensor, target: Tensor,
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        codes = self._draw(latents, self.k_samples, generator)
+        best, best_reward, patches = self._scan(codes, context, target, patch_scores=True)
+        mosaic_codes = codes.gather(1, patches.argmax(dim=1, keepdim=True))  # (B, 1, T, h, w)
+        mosaic, mosaic_reward, _ = self._scan(mosaic_codes, context, target)
+        better = (mosaic_reward > best_reward)[:, None, None, None, None]
+        return torch.where(better, mosaic, best), torch.maximum(mosaic_reward, best_reward)
 
 
 class BeamSearchPlanner(Planner):

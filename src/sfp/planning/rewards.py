@@ -58,12 +58,25 @@ def _undefined_loses(scores: Tensor) -> Tensor:
     return torch.where(torch.isnan(scores), -math.inf, scores)
 
 
-class Reward:
-    """A per-sample score (higher is better) with a readable name; call it on forecasts and the truth."""
+def negative_squared_error(pred: Tensor, target: Tensor) -> Tensor:
+    """Per-pixel local score ``-(pred - target)²`` summed over channels: ``(N, T, C, H, W) -> (N, T, H, W)``;
+    missing (NaN) truth scores 0."""
+    error = (pred - target).pow(2)
+    return -torch.where(torch.isnan(error), torch.zeros_like(error), error).sum(2)
 
-    def __init__(self, score: ScoreFunction, name: str) -> None:
+
+class Reward:
+    """A per-sample score (higher is better) with a readable name; call it on forecasts and the truth.
+
+    local: a per-pixel score ``(N, T, C, H, W) x 2 -> (N, T, H, W)`` whose sum over a region says how much that
+    region adds to the reward (to first order); the mosaic planner picks codes patch by patch with it. Rewards
+    without one use :func:`negative_squared_error`.
+    """
+
+    def __init__(self, score: ScoreFunction, name: str, local: ScoreFunction | None = None) -> None:
         self.score = score
         self.name = name
+        self.local = local or negative_squared_error
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name})"
@@ -92,8 +105,9 @@ class AdditiveReward(Reward):
     frame alone: O(T) reward work per forecast instead of O(T²), with the same scores.
     """
 
-    def __init__(self, totals: ScoreFunction, finish: Callable[[Tensor], Tensor], name: str) -> None:
-        super().__init__(partial(_score_from_totals, totals=totals, finish=finish), name)
+    def __init__(self, totals: ScoreFunction, finish: Callable[[Tensor], Tensor], name: str,
+                 local: ScoreFunction | None = None) -> None:
+        super().__init__(partial(_score_from_totals, totals=totals, finish=finish), name, local)
         self.totals = totals
         self.finish = finish
 
@@ -119,10 +133,13 @@ class WeightedSum(Reward):
             raise UserError("a weighted reward needs at least one term")
         self.terms = [(reward, _finite_weight(reward, weight)) for reward, weight in terms]
         name = " + ".join(f"{weight:g}*{reward.name}" for reward, weight in self.terms)
-        super().__init__(self._weighted_score, name)
+        super().__init__(self._weighted_score, name, self._weighted_local)
 
     def _weighted_score(self, pred: Tensor, target: Tensor) -> Tensor:
         return sum(weight * reward.score(pred, target).to(torch.float64) for reward, weight in self.terms)
+
+    def _weighted_local(self, pred: Tensor, target: Tensor) -> Tensor:
+        return sum(weight * reward.local(pred, target) for reward, weight in self.terms)
 
 
 def _finite_weight(reward: object, weight: object) -> float:
@@ -219,6 +236,21 @@ def _csi_finish(totals: Tensor) -> Tensor:
     return torch.where(events > 0, hits / events.clamp_min(1), 1.0).mean(-1)
 
 
+def _csi_local(pred: Tensor, target: Tensor, thresholds: tuple[float, ...]) -> Tensor:
+    """Minus each pixel's wrong events (misses and false alarms), per threshold divided by the forecast's events
+    in either field there (the CSI denominator), summed over thresholds and channels: ``(N, T, H, W)``.
+
+    A pixel that turns a miss or false alarm into a hit or correct negative raises CSI at that threshold by about
+    the inverse of that denominator, so rare high thresholds weigh as much in the sum as they do in CSI-M."""
+    levels = torch.tensor(thresholds, dtype=pred.dtype, device=pred.device)
+    valid = ~torch.isnan(target)[..., None]
+    forecast_events, true_events = pred[..., None] >= levels, target[..., None] >= levels
+    wrong = (forecast_events ^ true_events) & valid
+    either = ((forecast_events | true_events) & valid).flatten(1, -2).sum(1).clamp_min(1)  # (N, K)
+    weights = 1.0 / either.to(pred.dtype)
+    return -(wrong.to(pred.dtype) * weights[:, None, None, None, None, :]).sum((-1, 2))
+
+
 @register_reward("csi")
 def csi(thresholds: Sequence[float], pool: int | None = None) -> AdditiveReward:
     """Mean CSI over ``thresholds`` per sample (optionally after ``pool``×``pool`` max-pooling); no events = 1."""
@@ -227,7 +259,8 @@ def csi(thresholds: Sequence[float], pool: int | None = None) -> AdditiveReward:
         positive_int("pool", pool)
     suffix = f", pool={pool}" if pool is not None else ""
     return AdditiveReward(partial(_csi_totals, thresholds=levels, pool=pool), _csi_finish,
-                          f"csi({', '.join(f'{t:g}' for t in levels)}{suffix})")
+                          f"csi({', '.join(f'{t:g}' for t in levels)}{suffix})",
+                          local=partial(_csi_local, thresholds=levels))
 
 
 def _fss_totals(pred: Tensor, target: Tensor, threshold: float, window: int) -> Tensor:

@@ -23,13 +23,13 @@ from torch import Tensor
 from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster, EpochMetrics
 from sfp.forecasting.losses import valid_mask
-from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner
+from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, MosaicPlanner
 from sfp.planning.rewards import get_reward, reward_for_task
 from sfp.planning.world_model_module import WorldModelModule
 from sfp.task import TaskSpec
 from sfp.utils import import_object
 
-PLANNERS = ("beam", "best_of_k")
+PLANNERS = {"beam": BeamSearchPlanner, "best_of_k": BestOfKPlanner, "mosaic": MosaicPlanner}
 
 
 def _fingerprint(context: Tensor) -> str:
@@ -41,8 +41,8 @@ class SFPModule(L.LightningModule):
     """Self-training of a trained agent with pseudo-labels planned in a frozen world model.
 
     agent_class/agent_checkpoint: the supervised agent (stage 0); world_model_checkpoint: the trained
-    ``WorldModelModule`` (stage 1). planner: ``beam`` (beam_width x expansions per frame) or ``best_of_k``
-    (``samples`` full futures); candidates: nearest codes per latent position; temperature: sampling temperature.
+    ``WorldModelModule`` (stage 1). planner: ``beam`` (beam_width x expansions per frame), ``best_of_k``
+    (``samples`` full futures) or ``mosaic`` (best-of-``samples`` plus their patch-by-patch best mosaic); candidates: nearest codes per latent position; temperature: sampling temperature.
     reward: a reward spec for :func:`sfp.planning.rewards.get_reward` (default: the dataset's headline).
     pseudo_weight: lambda (0 = baseline: no planning); refresh_every: >0 caches pseudo-labels and re-plans every
     that many epochs. lr: AdamW learning rate of the fine-tuning, constant.
@@ -73,7 +73,7 @@ class SFPModule(L.LightningModule):
             world_model = module.world_model.eval().requires_grad_(False)
         # a plain attribute, not a submodule: frozen, never trained, and not saved (it has its own checkpoint)
         object.__setattr__(self, "world_model", world_model)
-        self.planner: BeamSearchPlanner | BestOfKPlanner | None = None
+        self.planner: BeamSearchPlanner | BestOfKPlanner | MosaicPlanner | None = None
         self.reward_fn = None
         self._cache: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
         self._generator = torch.Generator().manual_seed(seed)  # re-seeded per process in setup
@@ -96,8 +96,8 @@ class SFPModule(L.LightningModule):
                 self.planner = BeamSearchPlanner(self.world_model, self.reward_fn, beam_width=hp.beam_width,
                                                  expansions=hp.expansions, k=hp.candidates, temperature=hp.temperature)
             else:
-                self.planner = BestOfKPlanner(self.world_model, self.reward_fn, k_samples=hp.samples,
-                                              k=hp.candidates, temperature=hp.temperature)
+                self.planner = PLANNERS[hp.planner](self.world_model, self.reward_fn, k_samples=hp.samples,
+                                                    k=hp.candidates, temperature=hp.temperature)
         self._generator = torch.Generator().manual_seed(self.hparams.seed + self.global_rank)
 
     def pseudo_lambda(self, step: int) -> float:
