@@ -1,4 +1,5 @@
-"""The world model's imagination API: shapes, temperature 0, no future leak, sampling law, reproducibility."""
+"""The world model's imagination API: shapes, temperature 0, no future leak, sampling law and coherence,
+reproducibility."""
 
 import pytest
 import torch
@@ -74,6 +75,19 @@ def test_codes_are_drawn_from_the_softmax_of_negative_distances(model):
     frequencies = torch.stack([(drawn == index).float().mean() for index in indices.flatten()])
     torch.testing.assert_close(frequencies, expected, atol=0.015, rtol=0)  # 3 sigma of 20 000 draws is <= 0.011
     assert set(drawn.tolist()) <= set(indices.flatten().tolist())
+
+
+def test_a_drawn_map_is_coherent_across_positions_and_lead_times(model):
+    # Every position and lead time holds the same latent: one map prefers one code everywhere it is a candidate,
+    # so each map is constant, while across maps the code still follows the softmax of one position.
+    latents = torch.randn(1, 1, 1, 1, 4).expand(1, 3, 2, 2, 4)
+    indices, distances = model.candidates(latents[:, :1, :1, :1], 3)
+    drawn = model.sample_codes(latents, 4000, k=3, temperature=0.7, generator=torch.Generator().manual_seed(1))
+    per_map = drawn.flatten(2)
+    assert torch.equal(per_map, per_map[..., :1].expand_as(per_map))
+    expected = torch.softmax(-distances.flatten() / 0.7, 0)
+    frequencies = torch.stack([(per_map[0, :, 0] == index).float().mean() for index in indices.flatten()])
+    torch.testing.assert_close(frequencies, expected, atol=0.025, rtol=0)  # 3 sigma of 4000 draws is <= 0.024
 
 
 def test_seeded_imagination_is_reproducible(model):
