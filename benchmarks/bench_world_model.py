@@ -104,8 +104,9 @@ def _training_rows() -> list[dict]:
     trainer.fit(module, datamodule=data)
     seconds = time.perf_counter() - start
     logged = trainer.logged_metrics
+    hp = module.hparams
     result = diagnose(module.world_model, data.val_dataloader(), _persistence, data.task,
-                      reward_for_task(data.task), n=16)
+                      reward_for_task(data.task), n=hp.samples, temperature=hp.temperature, k=hp.candidates)
     rows = [
         {"name": "storms world model training time", "value": seconds, "unit": "s",
          "note": f"{EPOCHS} epochs, {len(data.datasets['train'])} windows; target <= 300 s"},
@@ -117,7 +118,8 @@ def _training_rows() -> list[dict]:
     ]
     units = {"recon_mse": "(VIL/255)^2", "recon_csi_m": "CSI", "candidate_spread": "(VIL/255)^2",
              "oracle_win_rate": "fraction", "oracle_gain": "reward"}
-    rows += [{"name": f"diagnostics {name} (val, persistence agent, n=16)", "value": result[name], "unit": unit}
+    settings = f"n={hp.samples}, k={hp.candidates}, temperature {hp.temperature:g}"
+    rows += [{"name": f"diagnostics {name} (val, persistence agent, {settings})", "value": result[name], "unit": unit}
              for name, unit in units.items()]
     return rows
 

@@ -1,13 +1,17 @@
-"""Is the world model good enough to plan in? Diagnostics on held-out batches.
+"""Is the world model good enough to plan in? Diagnostics on held-out batches, accumulated batch by batch.
 
-- reconstruction: MSE (on value / value_scale) and CSI-M (counts summed over the whole set, the design's
-  definition) of the nearest-code decode of the TRUE future: the best the codebook can do;
+- reconstruction: MSE (on value / value_scale), CSI-M (counts summed over the whole set, the design's definition)
+  and mean task reward of the nearest-code decode of the TRUE future: the best the codebook can do;
+- agent: CSI-M and mean task reward of the action (the agent's forecast) itself, the bar to clear;
 - codebook: usage fraction, perplexity and unused codes, over the true futures' nearest codes;
 - candidate spread: mean pairwise MSE (value / value_scale) among the n imagined futures of one action, i.e.
   how much the imagination explores (0 means every sample is the same);
 - oracle gain: with the truth known, does the best of n imagined futures beat the action itself on the
   reward? ``oracle_win_rate`` is the fraction of samples where it does, ``oracle_gain`` the mean of
   ``max_j reward(imagined_j) - reward(action)``. Planning can only help where this is positive.
+
+:class:`Diagnostics` accumulates on the data's device (``update`` per batch) and reduces once (``compute``, with an
+optional sum over processes); :func:`diagnose` runs it over an iterable of batches.
 """
 
 from __future__ import annotations
@@ -20,10 +24,80 @@ from torch import Tensor
 from sfp.errors import UserError
 from sfp.metrics import contingency, mse, scores
 from sfp.planning.world_model import WorldModel
-from sfp.planning.world_model_module import usage_statistics
+from sfp.planning.quantizer import usage_statistics
 from sfp.task import TaskSpec
 
 Batch = Sequence[Tensor]
+SUMS = ("samples", "recon_mse", "recon_reward", "agent_reward", "candidate_spread", "oracle_win_rate", "oracle_gain")
+
+
+class Diagnostics:
+    """Running sums of the diagnostics of ``world_model`` for ``task`` with ``reward(pred, target) -> (B,)``.
+
+    ``n`` futures per action are imagined with ``temperature`` among ``k`` candidates, from a generator seeded
+    with ``seed`` on the first batch's device.
+    """
+
+    def __init__(self, world_model: WorldModel, task: TaskSpec, reward: Callable[[Tensor, Tensor], Tensor],
+                 n: int = 16, temperature: float = 1.0, k: int = 8, seed: int = 0) -> None:
+        if n < 1:
+            raise UserError(f"n must be >= 1, got {n}")
+        self.world_model, self.task, self.reward = world_model, task, reward
+        self.n, self.temperature, self.k, self.seed = n, temperature, k, seed
+        self._generator: torch.Generator | None = None
+        self._sums: Tensor | None = None
+        self._counts: Tensor | None = None
+        self._tables: Tensor | None = None
+
+    def reset(self) -> None:
+        """Forget every batch seen (the generator keeps its state)."""
+        self._sums = self._counts = self._tables = None
+
+    @torch.no_grad()
+    def update(self, context: Tensor, target: Tensor, action: Tensor) -> None:
+        """Add one batch: context ``(B, T_in, C, H, W)``, the true future and the action ``(B, T_out, C, H, W)``."""
+        model, device, n = self.world_model, context.device, self.n
+        if self._sums is None:
+            self._sums = torch.zeros(len(SUMS), dtype=torch.float64, device=device)
+            self._counts = torch.zeros(model.codebook_size, dtype=torch.float64, device=device)
+            self._tables = torch.zeros(2, len(self.task.thresholds), 4, dtype=torch.float64, device=device)
+        if self._generator is None:
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+        nearest = model.nearest(model.encode(target, context))
+        self._counts += torch.bincount(nearest.flatten(), minlength=model.codebook_size)
+        reconstruction = model.decode(nearest, context)
+        scale = self.task.value_scale
+        if self.task.thresholds:
+            for row, forecast in enumerate((reconstruction, action)):
+                self._tables[row] += contingency(forecast, target, self.task.thresholds)
+        imagined = model.imagine(context, action, n, self.temperature, self._generator, self.k)
+        spread = 2 * (imagined / scale).var(dim=1).flatten(1).mean(1) if n > 1 else target.new_zeros(len(target))
+        action_reward = self.reward(action, target)
+        gain = self.reward(imagined.flatten(0, 1), target.repeat_interleave(n, 0)).reshape(-1, n).amax(1)
+        gain = gain - action_reward
+        values = (torch.tensor(float(len(target)), device=device),
+                  mse(reconstruction / scale, target / scale, reduction="none"), self.reward(reconstruction, target),
+                  action_reward, spread, (gain > 0).double(), gain)
+        self._sums += torch.stack([value.double().sum() for value in values])
+
+    def compute(self, reduce: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
+        """The diagnostics as plain floats; ``reduce`` sums a tensor over processes (e.g. the strategy's reduce).
+
+        ``recon_csi_m`` and ``agent_csi_m`` only when the task has thresholds (NaN when no threshold had an event).
+        """
+        if self._sums is None:
+            raise UserError("diagnostics need at least one batch")
+        state = torch.cat([self._sums, self._counts, self._tables.flatten()])
+        if reduce is not None:
+            state = reduce(state)
+        sums, counts, tables = state.split([len(SUMS), len(self._counts), self._tables.numel()])
+        samples = float(sums[0])
+        result = {name: float(total) / samples for name, total in zip(SUMS[1:], sums[1:])}
+        if self.task.thresholds:
+            csi = scores(tables.reshape(self._tables.shape))["csi"]
+            result["recon_csi_m"], result["agent_csi_m"] = (float(value) for value in torch.nanmean(csi, dim=-1))
+        result.update({name: float(value) for name, value in usage_statistics(counts).items()})
+        return result
 
 
 @torch.no_grad()
@@ -38,43 +112,15 @@ def diagnose(
     k: int = 8,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Diagnostics of ``world_model`` over ``batches`` ``(context_x, context_y, target_x, target_y[, mask])``.
-
-    agent_forecast(batch) gives the action ``(B, T_out, C, H, W)`` in original units; reward(pred, target) gives
-    one value per sample, higher is better. ``n`` futures per action are imagined with ``temperature`` among
-    ``k`` candidates, from a generator seeded with ``seed``. Returns plain floats; ``recon_csi_m`` only when the
-    task has thresholds (NaN when no threshold had an event).
-    """
+    """:class:`Diagnostics` of ``world_model`` (in eval mode) over ``batches`` ``(context_x, context_y, target_x,
+    target_y[, mask])``; agent_forecast(batch) gives the action ``(B, T_out, C, H, W)`` in original units."""
     device = world_model.mean.device
-    generator = torch.Generator(device=device).manual_seed(seed)
+    diagnostics = Diagnostics(world_model, task, reward, n, temperature, k, seed)
     was_training = world_model.training
     world_model.eval()
-    counts = torch.zeros(world_model.codebook_size, dtype=torch.float64, device=device)
-    table = torch.zeros(len(task.thresholds), 4, dtype=torch.float64, device=device)
-    sums = {"recon_mse": 0.0, "candidate_spread": 0.0, "oracle_win_rate": 0.0, "oracle_gain": 0.0}
-    samples = 0
-    for batch in batches:
-        context, target = batch[1].to(device), batch[3].to(device)
-        action = agent_forecast(batch).to(device)
-        nearest = world_model.nearest(world_model.encode(target, context))
-        counts += torch.bincount(nearest.flatten(), minlength=world_model.codebook_size)
-        reconstruction = world_model.decode(nearest, context)
-        scale = task.value_scale
-        sums["recon_mse"] += float(mse(reconstruction / scale, target / scale, reduction="none").sum())
-        if task.thresholds:
-            table += contingency(reconstruction, target, task.thresholds)
-        imagined = world_model.imagine(context, action, n, temperature, generator, k)
-        sums["candidate_spread"] += float(2 * (imagined / scale).var(dim=1).flatten(1).mean(1).sum()) if n > 1 else 0.0
-        best = reward(imagined.flatten(0, 1), target.repeat_interleave(n, 0)).reshape(-1, n).amax(1)
-        gain = best - reward(action, target)
-        sums["oracle_win_rate"] += float((gain > 0).sum())
-        sums["oracle_gain"] += float(gain.sum())
-        samples += target.shape[0]
-    world_model.train(was_training)
-    if samples == 0:
-        raise UserError("diagnose needs at least one batch")
-    result = {name: total / samples for name, total in sums.items()}
-    if task.thresholds:
-        result["recon_csi_m"] = float(torch.nanmean(scores(table)["csi"]))
-    result.update({name: float(value) for name, value in usage_statistics(counts).items()})
-    return result
+    try:
+        for batch in batches:
+            diagnostics.update(batch[1].to(device), batch[3].to(device), agent_forecast(batch).to(device))
+    finally:
+        world_model.train(was_training)
+    return diagnostics.compute()

@@ -227,3 +227,16 @@ class VectorQuantizer(nn.Module):
             self.ema_count[dead] = self.dead_code_threshold
             self.ema_sum[dead] = replacements * self.dead_code_threshold
         return torch.tensor(n_dead, device=flat.device)
+
+
+def usage_statistics(counts: Tensor) -> dict[str, Tensor]:
+    """Usage fraction, perplexity and dead-code count from per-code assignment counts ``(K,)``."""
+    total = counts.sum().clamp_min(1)
+    probabilities = counts / total
+    entropy = -(probabilities * probabilities.clamp_min(1e-30).log()).sum()
+    used = (counts > 0).sum()
+    return {
+        "codebook_usage": used / counts.numel(),
+        "perplexity": entropy.exp(),
+        "dead_codes": (counts.numel() - used).to(counts.dtype),
+    }

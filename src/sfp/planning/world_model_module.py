@@ -8,32 +8,39 @@ loss; missing target values (NaN, or False in the optional mask) take no part in
 Logged per step: ``train/loss``, ``train/recon_mse`` (normalized units), ``train/commitment``, ``train/restarts``
 (dead codes restarted); per epoch, for train and val: ``{stage}/codebook_usage`` (fraction of codes that were the
 nearest code of some latent vector in the epoch, over all processes), ``{stage}/perplexity`` (exp of the entropy
-of the epoch's code frequencies) and ``{stage}/dead_codes`` (codes never used in the epoch).
+of the epoch's code frequencies) and ``{stage}/dead_codes`` (codes never used in the epoch); per validation epoch,
+every metric of the data module's task on the nearest-code decode of the true future (``val/csi_m`` for storms),
+so the run's best checkpoint is the one whose codebook reproduces the headline metric best.
+
+``trainer.test`` runs the :mod:`~sfp.planning.diagnostics` on the test data, with the actions of a trained agent
+(``agent_checkpoint``; persistence without one): the values are logged as ``test/...``, kept in ``test_results``
+(so ``sfp test`` writes them to ``metrics.json``) and written with their settings to
+``world_model_report.json`` in ``trainer.default_root_dir``.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
 from torch import Tensor
 
 from sfp.errors import UserError
+from sfp.planning.diagnostics import Diagnostics
+from sfp.planning.quantizer import usage_statistics
 from sfp.planning.world_model import WorldModel
+from sfp.task import TaskSpec
 
+if TYPE_CHECKING:
+    from sfp.forecasting.forecaster import EpochMetrics
 
-def usage_statistics(counts: Tensor) -> dict[str, Tensor]:
-    """Usage fraction, perplexity and dead-code count from per-code assignment counts ``(K,)``."""
-    total = counts.sum().clamp_min(1)
-    probabilities = counts / total
-    entropy = -(probabilities * probabilities.clamp_min(1e-30).log()).sum()
-    used = (counts > 0).sum()
-    return {
-        "codebook_usage": used / counts.numel(),
-        "perplexity": entropy.exp(),
-        "dead_codes": (counts.numel() - used).to(counts.dtype),
-    }
+Policy = Callable[[Tensor, Tensor, Tensor], Tensor]
+"""``(context_x, context_y, target_x) -> forecast`` in original units: the agent whose actions are diagnosed."""
 
 
 class WorldModelModule(L.LightningModule):
@@ -43,6 +50,12 @@ class WorldModelModule(L.LightningModule):
     l1_weight: weight of an extra L1 reconstruction term; leads_per_step: train each step on this many random
     lead times (all when None or >= out_frames), a cheaper unbiased estimate of the full loss; lr, weight_decay:
     AdamW; warmup_steps: linear warm-up, then cosine decay to ``lr / 10`` over the run.
+
+    Test diagnostics: agent_checkpoint, agent_class: the trained :class:`~sfp.forecasting.Forecaster` whose
+    forecasts are the actions (loaded when testing starts, never stored in this module's checkpoint; persistence,
+    the last context frame repeated, when None); samples: futures imagined per action; candidates: nearest codes
+    per latent position that may be drawn (at most the codebook size); temperature: of the draw (see
+    :meth:`WorldModel.sample_codes`). The defaults (16, 64, 10) were tuned on storms with a SimVP agent.
     """
 
     def __init__(
@@ -64,12 +77,21 @@ class WorldModelModule(L.LightningModule):
         lr: float = 2e-3,
         weight_decay: float = 0.0,
         warmup_steps: int = 20,
+        agent_checkpoint: str | None = None,
+        agent_class: str = "sfp.forecasting.GridForecaster",
+        samples: int = 16,
+        candidates: int = 64,
+        temperature: float = 10.0,
     ) -> None:
         super().__init__()
         if commitment_weight < 0 or l1_weight < 0 or lr <= 0 or weight_decay < 0 or warmup_steps < 0:
             raise UserError("commitment_weight, l1_weight, weight_decay and warmup_steps must be >= 0 and lr > 0")
         if leads_per_step is not None and leads_per_step < 1:
             raise UserError(f"leads_per_step must be >= 1 or None, got {leads_per_step}")
+        if samples < 1 or candidates < 1:
+            raise UserError(f"samples and candidates must be >= 1, got {samples} and {candidates}")
+        if not math.isfinite(temperature) or temperature < 0:
+            raise UserError(f"temperature must be finite and >= 0, got {temperature}")
         self.save_hyperparameters()
         self.world_model = WorldModel(
             in_frames, out_frames, channels, width=width, encoder_blocks=encoder_blocks,
@@ -77,21 +99,43 @@ class WorldModelModule(L.LightningModule):
             decay=decay, dead_code_threshold=dead_code_threshold,
         )
         self._epoch_counts: dict[str, Tensor] = {}
+        self._val_metrics: EpochMetrics | None = None  # the task's metrics of validation reconstructions
+        self._diagnostics: Diagnostics | None = None
+        self._policy: Policy | None = None
+        self.test_results: dict[str, float] = {}
+
+    @property
+    def _datamodule(self) -> object | None:
+        return getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+
+    @property
+    def _task(self) -> TaskSpec | None:
+        return getattr(self._datamodule, "task", None)
 
     def setup(self, stage: str) -> None:
-        """Take the normalization statistics of the training split from the data module, when there is one."""
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        """Take the normalization statistics of the training split from the data module, when there is one, and
+        the task whose metrics score the validation reconstructions."""
+        datamodule = self._datamodule
         if datamodule is not None and hasattr(datamodule, "normalization_stats"):
             stats = datamodule.normalization_stats()
             self.world_model.set_normalization(stats["mean"], stats["std"])
+        if self._task is not None and stage in ("fit", "validate"):
+            from sfp.forecasting.forecaster import EpochMetrics
 
-    def _loss(self, batch: tuple[Tensor, ...], stage: str) -> Tensor:
+            self._val_metrics = EpochMetrics(self._task, self.world_model.out_frames)
+
+    def _check_batch(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         if len(batch) not in (4, 5):
             raise UserError(f"a batch is (context_x, context_y, target_x, target_y[, mask]), got {len(batch)} items")
-        context, target = batch[1], batch[3]
-        out_frames = self.world_model.out_frames
+        out_frames, target = self.world_model.out_frames, batch[3]
         if target.ndim != 5 or target.shape[1] != out_frames:
             raise UserError(f"target_y must be (B, {out_frames}, C, H, W) frames, got {tuple(target.shape)}")
+        return batch
+
+    def _loss(self, batch: tuple[Tensor, ...], stage: str) -> Tensor:
+        batch = self._check_batch(batch)
+        context, target = batch[1], batch[3]
+        out_frames = self.world_model.out_frames
         valid = torch.isfinite(target) if len(batch) == 4 else torch.isfinite(target) & batch[4].bool()
         lead = torch.arange(out_frames, device=target.device)
         leads = self.hparams.leads_per_step
@@ -113,6 +157,9 @@ class WorldModelModule(L.LightningModule):
                       sync_dist=not on_step)
         if on_step:
             self.log("train/restarts", out.restarts.float(), on_step=True, on_epoch=False, batch_size=target.shape[0])
+        elif self._val_metrics is not None:
+            truth = torch.where(valid, target, math.nan)
+            self._val_metrics.update(recon.detach(), out.reconstruction.detach(), truth)
         return loss
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
@@ -134,6 +181,59 @@ class WorldModelModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_usage("val")
+        values = self._val_metrics.compute_and_reset() if self._val_metrics is not None else {}
+        self.log_dict({f"val/{name}": value for name, value in values.items() if name != "loss"})
+
+    # ----- test: diagnostics with the agent's actions -----
+
+    def _load_policy(self) -> Policy:
+        """The agent's forecast, or persistence when no agent is given."""
+        from sfp.forecasting import Forecaster
+        from sfp.models.baselines import persistence
+        from sfp.utils import import_object
+
+        path, out_frames = self.hparams.agent_checkpoint, self.world_model.out_frames
+        if path is None:
+            return lambda context_x, context_y, target_x: persistence(context_y, out_frames)
+        agent_type = import_object(self.hparams.agent_class)
+        if not (isinstance(agent_type, type) and issubclass(agent_type, Forecaster)):
+            raise UserError(f"agent_class {self.hparams.agent_class!r} is not a Forecaster")
+        if not Path(path).is_file():
+            raise UserError(f"{path}: no such agent checkpoint")
+        agent = agent_type.load_from_checkpoint(path, map_location=self.device, weights_only=True)
+        return agent.eval().requires_grad_(False).forecast
+
+    def on_test_start(self) -> None:
+        from sfp.planning.rewards import reward_for_task
+
+        task = self._task or TaskSpec("generic")
+        hp = self.hparams
+        self._policy = self._load_policy()
+        candidates = min(hp.candidates, self.world_model.codebook_size)
+        self._diagnostics = Diagnostics(self.world_model, task, reward_for_task(task), hp.samples, hp.temperature,
+                                        candidates, seed=self.global_rank)
+
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        context_x, context, target_x, target = self._check_batch(batch)[:4]
+        self._diagnostics.update(context, target, self._policy(context_x, context, target_x))
+
+    def on_test_epoch_end(self) -> None:
+        """Diagnostics over all processes: logged, kept in ``test_results`` and written to the run's report."""
+        results = self._diagnostics.compute(lambda state: self.trainer.strategy.reduce(state, reduce_op="sum"))
+        self.test_results = results
+        self.log_dict({f"test/{name}": value for name, value in results.items()})
+        if self.trainer.is_global_zero:
+            self._write_report(results)
+
+    def _write_report(self, results: dict[str, float]) -> None:
+        hp, task = self.hparams, self._diagnostics.task
+        report = {"dataset": task.name, "agent": hp.agent_checkpoint or "persistence",
+                  "agent_class": hp.agent_class if hp.agent_checkpoint else None,
+                  "reward": getattr(self._diagnostics.reward, "name", None), "samples": hp.samples,
+                  "candidates": self._diagnostics.k, "temperature": hp.temperature, "diagnostics": results}
+        out = Path(self.trainer.default_root_dir) / "world_model_report.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, allow_nan=True))
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
