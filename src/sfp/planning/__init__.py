@@ -1,11 +1,37 @@
-"""The SFP parts: the generative world model (stage 1), rewards, the planner and self-training."""
+"""The SFP parts: the generative world model (stage 1), rewards, the planner and self-training.
 
-from sfp.planning.diagnostics import diagnose
-from sfp.planning.quantizer import Quantized, VectorQuantizer
-from sfp.planning.world_model import WorldModel, WorldModelOutput
-from sfp.planning.world_model_module import WorldModelModule, usage_statistics
+Names are imported from their modules on first access (PEP 562), so ``import sfp.planning`` stays cheap and a
+module here may import its siblings (``self_training`` imports ``world_model_module``) without a cycle.
+"""
 
-__all__ = [
-    "Quantized", "VectorQuantizer", "WorldModel", "WorldModelOutput", "WorldModelModule", "diagnose",
-    "usage_statistics",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "quantizer": ("Quantized", "VectorQuantizer", "usage_statistics"),
+    "world_model": ("WorldModel", "WorldModelOutput"),
+    "world_model_module": ("WorldModelModule",),
+    "diagnostics": ("Diagnostics", "diagnose"),
+    "rewards": ("AdditiveReward", "Reward", "WeightedSum", "available_rewards", "get_reward", "register_reward",
+                "reward_for_task"),
+    "planner": ("BeamSearchPlanner", "BestOfKPlanner", "PlanResult"),
+    "self_training": ("SFPModule",),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    """Import an exported name from its module on first access (then cached in this module)."""
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """Exported names show up before their first access."""
+    return sorted({*globals(), *__all__})
