@@ -15,7 +15,7 @@ DEFINED_IN = {
     "diagnostics": ["Diagnostics", "diagnose"],
     "rewards": ["AdditiveReward", "Reward", "WeightedSum", "available_rewards", "get_reward", "register_reward",
                 "reward_for_task"],
-    "planner": ["BeamSearchPlanner", "BestOfKPlanner", "PlanResult"],
+    "planner": ["BeamSearchPlanner", "BestOfKPlanner", "MosaicPlanner", "PlanResult"],
     "self_training": ["SFPModule"],
 }
 

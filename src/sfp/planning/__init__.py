@@ -16,7 +16,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "diagnostics": ("Diagnostics", "diagnose"),
     "rewards": ("AdditiveReward", "Reward", "WeightedSum", "available_rewards", "get_reward", "register_reward",
                 "reward_for_task"),
-    "planner": ("BeamSearchPlanner", "BestOfKPlanner", "PlanResult"),
+    "planner": ("BeamSearchPlanner", "BestOfKPlanner", "MosaicPlanner", "PlanResult"),
     "self_training": ("SFPModule",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
