@@ -24,8 +24,9 @@ class SpatioTemporalPerformerForecaster(Forecaster):
     n_encoder_layers, n_decoder_layers, d_ff (default 4 d_model), time_emb_dim, the dropout rates,
     redraw_interval (optimizer steps between FAVOR+ redraws; 0 never redraws) and performer_attention_kernel
     (``"softmax"`` or ``"relu"``). Beyond the seed: n_features (FAVOR+ features per head), the attention kind of
-    each slot (``"exact"`` or ``"favor"``), causal_decoder and seed (of the random features; from torch's global
-    generator when None).
+    each slot (``"exact"`` or ``"favor"``), causal_decoder and feature_seed (of the random features; from torch's
+    global generator when None; not ``seed``, which Lightning would confuse with the data module's ``seed`` when it
+    merges both modules' hyperparameters for the logger).
     ``forecaster_options`` are the :class:`Forecaster` options (context_len, target_len, loss, l2_regul_factor,
     normalization, decomposition, linear head, autoregressive training and scheduled sampling, optimizer and
     schedule, num_training_steps).
@@ -40,7 +41,7 @@ class SpatioTemporalPerformerForecaster(Forecaster):
         dropout_ff: float = 0.1, dropout_attn_out: float = 0.0, redraw_interval: int = 1000,
         performer_attention_kernel: str = "softmax", n_features: int | None = None, local_attention: str = "exact",
         global_attention: str = "favor", local_cross_attention: str = "exact", global_cross_attention: str = "favor",
-        causal_decoder: bool = False, seed: int | None = None, **forecaster_options: Any,
+        causal_decoder: bool = False, feature_seed: int | None = None, **forecaster_options: Any,
     ) -> None:
         super().__init__(d_y_context=d_y_context, d_y_target=d_y_target, d_x=d_x, **forecaster_options)
         self.model = SpatioTemporalPerformer(
@@ -50,7 +51,7 @@ class SpatioTemporalPerformerForecaster(Forecaster):
             dropout_attn_out=dropout_attn_out, local_attention=local_attention, global_attention=global_attention,
             local_cross_attention=local_cross_attention, global_cross_attention=global_cross_attention,
             n_features=n_features, kernel=performer_attention_kernel, redraw_interval=redraw_interval,
-            causal_decoder=causal_decoder, seed=seed,
+            causal_decoder=causal_decoder, seed=feature_seed,
         )
         self.save_hyperparameters()
 
