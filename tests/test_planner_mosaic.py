@@ -19,6 +19,9 @@ class PatchWorld:
         batch, frames, _, height, width = action.shape
         return action.new_zeros(batch, frames, height // 2, width // 2, 1)
 
+    def nearest(self, latents):
+        return torch.zeros(latents.shape[:-1], dtype=torch.long)  # the action: code 0 everywhere
+
     def sample_codes(self, latents, n, k, temperature, generator):
         return torch.randint(0, self.codebook_size, (latents.shape[0], n, *latents.shape[1:4]), generator=generator)
 
@@ -47,7 +50,7 @@ def test_mosaic_is_the_per_patch_optimum_on_a_patch_separable_world():
     target = torch.rand(2, 3, 1, 4, 6, generator=generator) * 7
     context = torch.zeros(2, 1, 1, 4, 6)
     draws = world.sample_codes(world.encode(target, context), 5, 8, 1.0, torch.Generator().manual_seed(0))
-    values = draws.float()  # (B, K, T, h, w): each draw's patch value
+    values = torch.cat([torch.zeros_like(draws[:, :1]), draws], 1).float()  # (B, 1 + K, T, h, w): patch values
     patch_truth = target[:, None, :, 0].unfold(-2, 2, 2).unfold(-2, 2, 2)  # (B, 1, T, h, w, 2, 2)
     errors = (values[..., None, None] - patch_truth).pow(2).sum((-1, -2))
     optimum = -errors.min(dim=1).values.sum((1, 2, 3)) / target[0].numel()  # brute force, patch by patch

@@ -7,9 +7,10 @@ its ``k`` nearest codes are the candidates, drawn with probability ``softmax(-di
 
 - :class:`BestOfKPlanner` (depth one): draw K full code maps, decode them all, keep the best per sample;
 - :class:`MosaicPlanner`: best-of-K, plus one more future composed patch by patch: at every latent position the
-  code of the draw whose decoded patch scores best there (the reward's per-pixel ``local`` score), decoded and
-  kept where its full reward is higher. Rewards add up over pixels (event counts, squared errors), so choosing
-  per patch reaches futures that K whole-map draws almost never hit, at the cost of one extra decode;
+  code (the action's nearest, or one of the draws) whose decoded patch scores best there (the reward's per-pixel
+  ``local`` score), decoded and kept where its full reward is higher. Rewards add up over pixels (event counts,
+  squared errors), so choosing per patch reaches futures that K whole-map draws almost never hit; staying at
+  the action's codes where no draw gains keeps the pseudo-label's changes to the places that earn reward;
 - :class:`BeamSearchPlanner`: grow the forecast frame by frame. A beam is a forecast of lead times < t; each beam
   is extended by ``expansions`` code maps drawn for frame t, only frame t is decoded (the world model decodes
   each lead time independently), every extension is scored by the cumulative reward of its frames 0..t, and the
@@ -155,16 +156,19 @@ class BestOfKPlanner(Planner):
 
 
 class MosaicPlanner(BestOfKPlanner):
-    """Best-of-K and a mosaic of its K draws: per latent position (and lead time) the code of the draw whose
-    decoded patch has the highest local score; the mosaic replaces the best draw where its full reward is higher.
+    """Best-of-K and a mosaic of the action's nearest codes and the K draws: per latent position (and lead time)
+    the code whose decoded patch has the highest local score, the nearest code on ties, so the mosaic departs from
+    the action only where a patch gains; it replaces the best draw where its full reward is higher.
 
     The decoder mixes neighbouring positions, so patch scores are a guide, not a guarantee: the full reward of
-    the decoded mosaic decides. Costs one decode more than :class:`BestOfKPlanner`.
+    the decoded mosaic decides. Costs two decodes more than :class:`BestOfKPlanner` (the nearest-code map and the
+    mosaic).
     """
 
     def _search(self, latents: Tensor, context: Tensor, target: Tensor,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        codes = self._draw(latents, self.k_samples, generator)
+        nearest = self.world_model.nearest(latents)[:, None]  # (B, 1, T, h, w): the action itself, first
+        codes = torch.cat([nearest, self._draw(latents, self.k_samples, generator)], dim=1)
         best, best_reward, patches = self._scan(codes, context, target, patch_scores=True)
         mosaic_codes = codes.gather(1, patches.argmax(dim=1, keepdim=True))  # (B, 1, T, h, w)
         mosaic, mosaic_reward, _ = self._scan(mosaic_codes, context, target)
