@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from sfp.models import build
-from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner
+from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, MosaicPlanner
 from sfp.planning.rewards import reward_for_task
 from sfp.planning.world_model import WorldModel
 from sfp.task import STORMS
@@ -67,6 +67,7 @@ def run() -> list[dict]:
     planners = {
         "best-of-16": BestOfKPlanner(world_model, reward, k_samples=16),
         "beam 4x4": BeamSearchPlanner(world_model, reward, beam_width=4, expansions=4),
+        "mosaic of 16": MosaicPlanner(world_model, reward, k_samples=16, k=64, temperature=10.0),
     }
 
     seconds = _fastest({"train": training_step, **{
