@@ -11,6 +11,7 @@ from sfp.data import FieldDataModule
 from sfp.errors import UserError
 from sfp.forecasting import GridForecaster
 from sfp.planning.planner import PlanResult
+from sfp.planning.rewards import get_reward
 from sfp.planning.self_training import SFPModule
 from sfp.planning.world_model_module import WorldModelModule
 
@@ -92,6 +93,25 @@ def test_no_plan_is_accepted_when_none_beats_the_action(checkpoints):
     torch.testing.assert_close(loss, (forecast - truth).pow(2).mean())  # scale 1: no data module here
 
 
+def test_raise_labels_keep_the_planners_increases_only_where_they_help(checkpoints):
+    agent_ckpt, world_ckpt = checkpoints
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_weight=0.5, pseudo_label="raise")
+    context_x, context_y, target_x, _ = _batch()
+    with torch.no_grad():
+        forecast = module.agent.forecast(context_x, context_y, target_x)
+    truth = forecast + 8.0
+    change = torch.full_like(forecast, -8.0)  # the plan lowers the bottom right quarter (no raise),
+    change[..., :8] = 8.0  # raises the left half to the truth (kept),
+    change[..., :8, 8:] = 20.0  # and overshoots the top right quarter (worse than the forecast: dropped)
+    # the world model decodes the action 5 higher everywhere: only the plan's change against that counts
+    object.__setattr__(module, "world_model", SimpleNamespace(reconstruct=lambda action, context: action + 5.0))
+    module.planner = ScriptedPlanner(forecast + 5.0 + change, torch.tensor([0.0, 0.0]), torch.tensor([-1e9, 1e9]))
+    module.reward_fn = get_reward("neg_mse")  # local score: minus the squared error; sample 1 is not accepted
+    loss = module.training_step([context_x, context_y, target_x, truth], 0)
+    # 64 to the truth everywhere, plus sample 0 pulled toward forecast + 8 on half its pixels: 0.5 * 8**2 / 2
+    torch.testing.assert_close(loss, torch.tensor(64.0 + 16.0))
+
+
 def test_lambda_ramps_linearly_then_holds(checkpoints):
     module = SFPModule(checkpoints[0], checkpoints[1], pseudo_weight=2.0, lambda_warmup_steps=4)
     assert [module.pseudo_lambda(step) for step in range(6)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
@@ -115,6 +135,7 @@ def test_cached_pseudo_labels_are_planned_once_per_refresh(checkpoints):
 @pytest.mark.parametrize("kwargs, words", [
     ({"planner": "greedy"}, "planner"),
     ({"pseudo_weight": -1.0}, ">= 0"),
+    ({"pseudo_label": "truth"}, "pseudo_label"),
     ({"world_model_checkpoint": None}, "world_model_checkpoint"),
     ({"agent_class": "sfp.planning.WorldModelModule"}, "not a Forecaster"),
 ])

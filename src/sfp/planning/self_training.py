@@ -7,7 +7,21 @@ where it beats the agent's own forecast. The loss is
     MSE(forecast, truth) + lambda * MSE(forecast, pseudo-label)   (accepted samples only)
 
 on values divided by the training split's standard deviation, with lambda ramped linearly over
-``lambda_warmup_steps``. ``pseudo_weight=0`` turns planning off and leaves plain MSE fine-tuning of the same agent
+``lambda_warmup_steps``.
+
+Two kinds of pseudo-label (``pseudo_label``):
+
+- ``future``: the planned future itself;
+- ``raise``: the agent's forecast raised where the plan is higher than the world model's decode of the action
+  (its reconstruction, so the decoder's own blur does not count), at the pixels where the raise improves the
+  reward's local score against the truth (a miss turned into a hit), the forecast elsewhere.
+
+Why ``raise``: MSE to the truth already removes false alarms; its blind spot is that regression to the mean
+flattens intense cores, and the planner's raises where the truth has events are what it cannot learn alone.
+Pulling toward the planned future instead re-learns the conditional mean of the plans and scores like the
+baseline. On the storms demo's agent and world model, 100 fine-tuning steps with lambda 2: CSI-M 0.217 and
+MSE +2.6% for ``raise``, 0.217 and +4.5% raising at every pixel, against 0.195 for plain MSE and 0.190 for
+``future`` labels (lambda 3). ``pseudo_weight=0`` turns planning off and leaves plain MSE fine-tuning of the same agent
 with the same optimizer and steps: the baseline SFP is compared against.
 """
 
@@ -30,6 +44,7 @@ from sfp.task import TaskSpec
 from sfp.utils import import_object
 
 PLANNERS = {"beam": BeamSearchPlanner, "best_of_k": BestOfKPlanner, "mosaic": MosaicPlanner}
+PSEUDO_LABELS = ("future", "raise")
 
 
 def _fingerprint(context: Tensor) -> str:
@@ -44,6 +59,7 @@ class SFPModule(L.LightningModule):
     ``WorldModelModule`` (stage 1). planner: ``beam`` (beam_width x expansions per frame), ``best_of_k``
     (``samples`` full futures) or ``mosaic`` (best-of-``samples`` plus their patch-by-patch best mosaic); candidates: nearest codes per latent position; temperature: sampling temperature.
     reward: a reward spec for :func:`sfp.planning.rewards.get_reward` (default: the dataset's headline).
+    pseudo_label: ``future`` or ``raise`` (see the module's docstring); acceptance is judged on the label itself.
     pseudo_weight: lambda (0 = baseline: no planning); refresh_every: >0 caches pseudo-labels and re-plans every
     that many epochs. lr: AdamW learning rate of the fine-tuning, constant.
     """
@@ -51,11 +67,14 @@ class SFPModule(L.LightningModule):
     def __init__(self, agent_checkpoint: str, world_model_checkpoint: str | None = None,
                  agent_class: str = "sfp.forecasting.GridForecaster", planner: str = "beam", beam_width: int = 4,
                  expansions: int = 4, samples: int = 16, candidates: int = 8, temperature: float = 1.0,
-                 reward: str | dict | None = None, pseudo_weight: float = 1.0, lambda_warmup_steps: int = 0,
+                 reward: str | dict | None = None, pseudo_label: str = "future", pseudo_weight: float = 1.0,
+                 lambda_warmup_steps: int = 0,
                  refresh_every: int = 0, lr: float = 3e-4, weight_decay: float = 0.0, seed: int = 0):
         super().__init__()
         if planner not in PLANNERS:
             raise UserError(f"planner must be one of {', '.join(PLANNERS)}, got {planner!r}")
+        if pseudo_label not in PSEUDO_LABELS:
+            raise UserError(f"pseudo_label must be one of {', '.join(PSEUDO_LABELS)}, got {pseudo_label!r}")
         if pseudo_weight < 0 or lambda_warmup_steps < 0 or refresh_every < 0:
             raise UserError("pseudo_weight, lambda_warmup_steps and refresh_every must be >= 0")
         if pseudo_weight > 0 and world_model_checkpoint is None:
@@ -112,8 +131,13 @@ class SFPModule(L.LightningModule):
     def _plan(self, context: Tensor, action: Tensor, truth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Pseudo-labels, their acceptance mask (B,) and the reward gain (B,) over the action."""
         result = self.planner.plan(context, action, truth, generator=self._generator)
-        accepted = result.reward > result.action_reward
-        return result.best, accepted, result.reward - result.action_reward
+        label, reward = result.best, result.reward
+        if self.hparams.pseudo_label == "raise":
+            raised = action + (result.best - self.world_model.reconstruct(action, context)).clamp_min(0)
+            helps = self.reward_fn.local(raised, truth) > self.reward_fn.local(action, truth)  # (B, T, H, W)
+            label = torch.where(helps.unsqueeze(2), raised, action)
+            reward = self.reward_fn(label, truth)
+        return label, reward > result.action_reward, reward - result.action_reward
 
     def _pseudo_labels(self, context: Tensor, action: Tensor, truth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         refresh = self.hparams.refresh_every
