@@ -86,6 +86,13 @@ def test_override_on_the_command_line(tmp_path):
     assert torch.load(tmp_path / "other" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
 
 
+def test_progress_bar_can_be_turned_off(tmp_path, capsys):
+    config = _config(tmp_path)
+    assert main(["fit", "--config", str(config), "--trainer.max_steps", "1",
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    assert "Epoch 0" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--model.init_args.backbon", "simvp"], "backbon"),
     (["--trainer.max_stepz", "3"], "max_stepz"),

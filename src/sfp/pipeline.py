@@ -173,7 +173,8 @@ class Pipeline:
         kwargs = {"enable_model_summary": False, "log_every_n_steps": 10, **trainer_kwargs}
         checkpoint_every = kwargs.pop("checkpoint_every", 50)
         trainer = L.Trainer(default_root_dir=str(root), logger=run_logger(root), use_distributed_sampler=False,
-                            callbacks=run_callbacks(root, self.datamodule, checkpoint_every), **kwargs)
+                            callbacks=run_callbacks(root, self.datamodule, checkpoint_every,
+                                                    kwargs.get("enable_progress_bar") is not False), **kwargs)
         trainer.fit(model, datamodule=self.datamodule, ckpt_path=resolve_checkpoint(root, "last", required=False),
                     weights_only=True)
         return {"checkpoint": self.checkpoint(stage), "steps": trainer.global_step}

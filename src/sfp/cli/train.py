@@ -73,7 +73,8 @@ class SfpCLI(LightningCLI):
         sub = self.config[self.subcommand]
         root = Path(config.get("default_root_dir") or "runs/default")
         config["default_root_dir"] = str(root)
-        callbacks = [*callbacks, *run_callbacks(root, self.datamodule, sub["checkpoint_every"])]
+        progress = config.get("enable_progress_bar") is not False
+        callbacks = [*callbacks, *run_callbacks(root, self.datamodule, sub["checkpoint_every"], progress)]
         if self.subcommand == "predict":
             from sfp.report.predictions import PredictionWriter
 
