@@ -21,8 +21,10 @@ flattens intense cores, and the planner's raises where the truth has events are 
 Pulling toward the planned future instead re-learns the conditional mean of the plans and scores like the
 baseline. On the storms demo's agent and world model, 100 fine-tuning steps with lambda 2: CSI-M 0.217 and
 MSE +2.6% for ``raise``, 0.217 and +4.5% raising at every pixel, against 0.195 for plain MSE and 0.190 for
-``future`` labels (lambda 3). ``pseudo_weight=0`` turns planning off and leaves plain MSE fine-tuning of the same agent
-with the same optimizer and steps: the baseline SFP is compared against.
+``future`` labels (lambda 3).
+
+``pseudo_weight=0`` turns planning off and leaves plain MSE fine-tuning of the same agent with the same optimizer
+and steps: the baseline SFP is compared against.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class SFPModule(L.LightningModule):
 
     agent_class/agent_checkpoint: the supervised agent (stage 0); world_model_checkpoint: the trained
     ``WorldModelModule`` (stage 1). planner: ``beam`` (beam_width x expansions per frame), ``best_of_k``
-    (``samples`` full futures) or ``mosaic`` (best-of-``samples`` plus their patch-by-patch best mosaic); candidates: nearest codes per latent position; temperature: sampling temperature.
+    (``samples`` full futures) or ``mosaic`` (best-of-``samples`` plus their patch-by-patch best mosaic);
+    candidates: nearest codes per latent position; temperature: sampling temperature.
     reward: a reward spec for :func:`sfp.planning.rewards.get_reward` (default: the dataset's headline).
     pseudo_label: ``future`` or ``raise`` (see the module's docstring); acceptance is judged on the label itself.
     pseudo_weight: lambda (0 = baseline: no planning); refresh_every: >0 caches pseudo-labels and re-plans every
@@ -68,8 +71,8 @@ class SFPModule(L.LightningModule):
                  agent_class: str = "sfp.forecasting.GridForecaster", planner: str = "beam", beam_width: int = 4,
                  expansions: int = 4, samples: int = 16, candidates: int = 8, temperature: float = 1.0,
                  reward: str | dict | None = None, pseudo_label: str = "future", pseudo_weight: float = 1.0,
-                 lambda_warmup_steps: int = 0,
-                 refresh_every: int = 0, lr: float = 3e-4, weight_decay: float = 0.0, seed: int = 0):
+                 lambda_warmup_steps: int = 0, refresh_every: int = 0, lr: float = 3e-4, weight_decay: float = 0.0,
+                 seed: int = 0):
         super().__init__()
         if planner not in PLANNERS:
             raise UserError(f"planner must be one of {', '.join(PLANNERS)}, got {planner!r}")
