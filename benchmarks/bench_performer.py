@@ -9,9 +9,10 @@ activation is a fresh mapping whose pages fault in one by one; on this virtual m
 arithmetic. "tuned" cases first call ``mallopt`` to keep freed memory (mmap and trim thresholds of 1 GiB, what the
 environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` do); "default" cases do not.
 
-Attention: forward + backward of one call (batch 1, 8 heads, d_head 64; FAVOR+ with the softmax kernel and 256
-features; 128 features and the default allocator as variants at 16k) at 1k, 4k and 16k tokens, tuned allocator;
-best of 3 after a warm-up call (one run for the slow exact 16k case).
+Attention: forward + backward of one call at 1k, 4k and 16k tokens, tuned allocator, best of 3 after a warm-up
+call (one run for the slow exact 16k cases). Main shape: the seed configuration's global attention (batch 1,
+8 heads of d_head 16 = d_model 128; FAVOR+ with the softmax kernel and its default d log d = 44 features).
+Variants at 16k: wide heads (d_head 64, 256 features, and 128), and the default allocator.
 
 Training step: forward + backward + AdamW of the seed's configuration (d_model 128, 4 encoder + 4 decoder layers,
 8 heads, d_ff 512, no dropout, exact local / FAVOR+ global attention; 49 variables, context 80, target 4,
@@ -36,7 +37,8 @@ import torch
 
 THREADS = 2
 TOKENS = (1024, 4096, 16384)
-HEADS, DIM_HEAD, FEATURES = 8, 64, 256
+HEADS = 8
+SEED_HEAD, WIDE_HEAD, WIDE_FEATURES = 16, 64, 256  # d_head of the seed setup (d_model 128 / 8 heads), wide heads
 SEED_SETUP = dict(d_y_context=49, d_y_target=49, d_x=4, d_model=128, n_heads=8, n_encoder_layers=4,
                   n_decoder_layers=4, d_ff=512)
 BATCH, CONTEXT, TARGET = 4, 80, 4
@@ -75,16 +77,17 @@ def _best_seconds(work: Callable[[], None], repeats: int) -> float:
 
 
 def _attention_case(
-    kind: str, tokens: int, repeats: int, tuned: bool, n_features: int = FEATURES
+    kind: str, tokens: int, tuned: bool, dim_head: int = SEED_HEAD, n_features: int | None = None
 ) -> tuple[float, float]:
     """Best seconds and peak MiB of one forward + backward, after a warm-up call on 1024 tokens."""
     from sfp.models.performer.attention import make_attention
 
     _prepare(tuned)
-    kernel = make_attention(kind, DIM_HEAD, n_features=n_features)
+    kernel = make_attention(kind, dim_head, n_features=n_features)
+    repeats = 1 if (kind, tokens) == ("exact", TOKENS[-1]) else 3
     before = _resident_mb()
     for length in (TOKENS[0], tokens):
-        q, k, v = (torch.randn(1, HEADS, length, DIM_HEAD, requires_grad=True) for _ in range(3))
+        q, k, v = (torch.randn(1, HEADS, length, dim_head, requires_grad=True) for _ in range(3))
         if length == TOKENS[0]:
             kernel(q, k, v).sum().backward()
     seconds = _best_seconds(lambda: kernel(q, k, v).sum().backward(), repeats)
@@ -153,22 +156,24 @@ def attention_rows(pool: multiprocessing.pool.Pool) -> list[dict]:
     rows, seconds = [], {}
     for tokens in TOKENS:
         for kind in ("favor", "exact"):
-            repeats = 1 if (kind, tokens) == ("exact", TOKENS[-1]) else 3
             _log(f"{kind} attention, {tokens} tokens ...")
-            secs, peak_mb = pool.apply(_attention_case, (kind, tokens, repeats, True))
+            secs, peak_mb = pool.apply(_attention_case, (kind, tokens, True))
             seconds[kind, tokens] = secs
             rows.append({"name": f"attention {kind} {tokens} tokens fwd+bwd", "value": secs, "unit": "s",
-                         "note": f"peak +{peak_mb:.0f} MiB RSS"})
+                         "note": f"8 heads of d_head {SEED_HEAD}; peak +{peak_mb:.0f} MiB RSS"})
         rows.append({"name": f"attention speed-up favor vs exact at {tokens} tokens",
                      "value": seconds["exact", tokens] / seconds["favor", tokens], "unit": "x",
                      "note": "target >= 50x" if tokens == TOKENS[-1] else ""})
-    _log("favor attention variants ...")
-    secs, peak_mb = pool.apply(_attention_case, ("favor", TOKENS[-1], 3, True, FEATURES // 2))
-    rows.append({"name": f"attention favor {TOKENS[-1]} tokens fwd+bwd, {FEATURES // 2} features", "value": secs,
-                 "unit": "s", "note": f"{seconds['exact', TOKENS[-1]] / secs:.0f}x faster than exact; "
-                                      f"peak +{peak_mb:.0f} MiB RSS"})
-    secs, peak_mb = pool.apply(_attention_case, ("favor", TOKENS[-1], 3, False))
-    rows.append({"name": f"attention favor {TOKENS[-1]} tokens fwd+bwd, default allocator", "value": secs,
+    tokens = TOKENS[-1]
+    _log("attention variants: wide heads, default allocator ...")
+    wide_exact, _ = pool.apply(_attention_case, ("exact", tokens, True, WIDE_HEAD))
+    for n_features in (WIDE_FEATURES, WIDE_FEATURES // 2):
+        secs, peak_mb = pool.apply(_attention_case, ("favor", tokens, True, WIDE_HEAD, n_features))
+        rows.append({"name": f"attention speed-up favor vs exact at {tokens} tokens, d_head {WIDE_HEAD}, "
+                             f"{n_features} features", "value": wide_exact / secs, "unit": "x",
+                     "note": f"favor {secs:.3f} s, exact {wide_exact:.2f} s; favor peak +{peak_mb:.0f} MiB RSS"})
+    secs, peak_mb = pool.apply(_attention_case, ("favor", tokens, False))
+    rows.append({"name": f"attention favor {tokens} tokens fwd+bwd, default allocator", "value": secs,
                  "unit": "s", "note": f"peak +{peak_mb:.0f} MiB RSS"})
     return rows
 
