@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sfp.errors import UserError
-from sfp.metrics import scalar_spectrum, tke_spectrum, tke_spectrum_error
+from sfp.metrics import rescale_shells, scalar_spectrum, tke_spectrum, tke_spectrum_error
 
 N = 32
 
@@ -64,6 +64,19 @@ def test_scalar_spectrum_parseval_and_batch_shape():
     assert spectrum.shape == (1, 2, N // 2 + 1)
     assert spectrum[0, 0].sum().item() == pytest.approx((field[0, 0] ** 2).mean().item(), rel=1e-9)
     assert spectrum[0, 1, 0].item() == pytest.approx(4.0) and spectrum[0, 1, 1:].abs().max().item() < 1e-20
+
+
+def test_rescale_shells_scales_each_shells_modes_by_the_root_of_its_gain():
+    x, y = _grid()
+    field = 1.5 + torch.cos(2 * math.pi * 3 * x) + 0.5 * torch.sin(2 * math.pi * (4 * x + 3 * y))  # shells 0, 3, 5
+    corner = 0.25 * torch.cos(2 * math.pi * (N // 2) * (x + y))  # |k| = N/sqrt(2): outside every shell
+    gain = torch.ones(2, N // 2 + 1, dtype=torch.float64)
+    gain[0, 3], gain[0, 5], gain[0, 0] = 4.0, 0.25, 9.0  # frame 0: shell 3 doubled, 5 halved, mean tripled
+    out = rescale_shells(torch.stack([field + corner, field]), gain)
+    expected = 4.5 + 2 * torch.cos(2 * math.pi * 3 * x) + 0.25 * torch.sin(2 * math.pi * (4 * x + 3 * y)) + corner
+    torch.testing.assert_close(out[0], expected)
+    torch.testing.assert_close(out[1], field)  # frame 1: unit gains
+    torch.testing.assert_close(scalar_spectrum(out[:1]), scalar_spectrum(field + corner) * gain[:1])
 
 
 def test_tke_error_of_scaled_fields_is_log10_of_the_energy_ratio():

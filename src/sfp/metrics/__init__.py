@@ -9,13 +9,13 @@ from sfp.metrics.functional import crps, mae, mse, psnr, ssim
 from sfp.metrics.modules import (
     CRPS, FSS, MAE, MSE, PSNR, SSIM, ContingencyScores, MSEPerLead, TKESpectrumError,
 )
-from sfp.metrics.spectrum import scalar_spectrum, tke_spectrum, tke_spectrum_error
+from sfp.metrics.spectrum import rescale_shells, scalar_spectrum, tke_spectrum, tke_spectrum_error
 from sfp.metrics.task_metrics import TaskMetrics, build_task_metrics, metric_units, threshold_key
 
 __all__ = [
     "mse", "mae", "psnr", "ssim", "crps",
     "contingency", "scores", "csi", "csi_m", "fss", "fss_sums", "block_max",
-    "tke_spectrum", "scalar_spectrum", "tke_spectrum_error",
+    "tke_spectrum", "scalar_spectrum", "tke_spectrum_error", "rescale_shells",
     "MSE", "MAE", "MSEPerLead", "ContingencyScores", "FSS", "SSIM", "PSNR", "TKESpectrumError", "CRPS",
     "TaskMetrics", "build_task_metrics", "metric_units", "threshold_key",
 ]

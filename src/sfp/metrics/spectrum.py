@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from sfp.errors import UserError
@@ -36,11 +37,16 @@ def _wavenumber_magnitude(n: int, dtype: torch.dtype, device: torch.device) -> T
     return torch.sqrt(k.view(-1, 1) ** 2 + k.view(1, -1) ** 2)
 
 
+def _shell_index(magnitude: Tensor) -> Tensor:
+    """The shell of every wavevector of an N×N grid, ``round(|k|)``; ``N//2 + 1`` for the corners outside all."""
+    return torch.floor(magnitude + 0.5).long().clamp(max=magnitude.shape[-1] // 2 + 1)
+
+
 def _shell_sum(density: Tensor, magnitude: Tensor) -> Tensor:
     """Sum ``density (..., N, N)`` over the shells ``|k| ∈ [k − ½, k + ½)``, k = 0..N/2: ``(..., N//2 + 1)``."""
     n = density.shape[-1]
     shells = n // 2 + 1
-    index = torch.floor(magnitude + 0.5).long().clamp(max=shells).reshape(-1)  # index `shells` = outside all
+    index = _shell_index(magnitude).reshape(-1)
     flat = density.reshape(-1, n * n)
     out = torch.zeros(flat.shape[0], shells + 1, dtype=flat.dtype, device=flat.device)
     out.index_add_(1, index, flat)
@@ -55,6 +61,20 @@ def scalar_spectrum(field: Tensor) -> Tensor:
     coefficients = _coefficients(field)
     magnitude = _wavenumber_magnitude(field.shape[-1], coefficients.real.dtype, field.device)
     return _shell_sum(coefficients.abs() ** 2, magnitude)
+
+
+def rescale_shells(field: Tensor, energy_gain: Tensor) -> Tensor:
+    """``field (..., N, N)`` with each shell's energy multiplied by ``energy_gain (..., N//2 + 1)``.
+
+    Every Fourier coefficient of shell k is scaled by ``sqrt(energy_gain[k])`` (a real factor: phases are kept), so
+    :func:`scalar_spectrum` and :func:`tke_spectrum` of the result are those of ``field`` times the gain, shell by
+    shell; the corner wavevectors outside every shell are left as they are.
+    """
+    coefficients = _coefficients(field)
+    index = _shell_index(_wavenumber_magnitude(field.shape[-1], coefficients.real.dtype, field.device))
+    amplitude = F.pad(energy_gain.to(coefficients.real.dtype).clamp_min(0).sqrt(), (0, 1), value=1.0)
+    scaled = coefficients * amplitude[..., index]
+    return torch.fft.ifft2(scaled, norm="forward").real.to(field.dtype)
 
 
 def tke_spectrum(vorticity: Tensor) -> Tensor:
