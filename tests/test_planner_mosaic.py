@@ -73,3 +73,17 @@ def test_never_worse_than_best_of_k_on_the_same_draws(reward):
     assert (mosaic.reward >= best_of.reward).all()
     torch.testing.assert_close(mosaic.reward, reward(mosaic.best, target).to(mosaic.reward.dtype))
     torch.testing.assert_close(mosaic.action_reward, best_of.action_reward)
+
+
+def test_mosaic_hands_back_the_actions_reconstruction_at_every_chunk_size():
+    torch.manual_seed(0)
+    world = WorldModel(2, 3, channels=1, width=8, decoder_blocks=1, code_dim=4, codebook_size=16).eval()
+    generator = torch.Generator().manual_seed(1)
+    context, action, target = (torch.randn(3, frames, 1, 8, 8, generator=generator) for frames in (2, 3, 3))
+    expected = world.reconstruct(action, context)
+    for max_batch_frames in (512, 3):  # one block of every sample, and one candidate of one sample per block
+        planner = MosaicPlanner(world, neg_mse(), k_samples=4, max_batch_frames=max_batch_frames)
+        result = planner.plan(context, action, target, torch.Generator().manual_seed(0))
+        torch.testing.assert_close(result.reconstruction, expected)
+    best_of = BestOfKPlanner(world, neg_mse(), k_samples=4).plan(context, action, target)
+    assert best_of.reconstruction is None

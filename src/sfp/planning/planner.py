@@ -38,12 +38,14 @@ from sfp.planning.world_model import WorldModel
 
 
 class PlanResult(NamedTuple):
-    """The planner's output: the best imagined future ``(B, T, C, H, W)``, its reward ``(B,)``, and the reward of
-    the raw action ``(B,)`` (the comparison that decides whether the plan is worth a pseudo-label)."""
+    """The planner's output: the best imagined future ``(B, T, C, H, W)``, its reward ``(B,)``, the reward of
+    the raw action ``(B,)`` (the comparison that decides whether the plan is worth a pseudo-label) and, where the
+    search decoded it anyway, the world model's reconstruction of the action (its nearest-code decode)."""
 
     best: Tensor
     reward: Tensor
     action_reward: Tensor
+    reconstruction: Tensor | None = None
 
 
 def _blocks(batch: int, candidates: int, frames_each: int, max_frames: int) -> Iterator[tuple[slice, slice]]:
@@ -93,12 +95,13 @@ class Planner:
             raise UserError(f"action and target must share a shape (B, T, C, H, W), "
                             f"got {tuple(action.shape)} and {tuple(target.shape)}")
         latents = self.world_model.encode(action, context)
-        best, reward = self._search(latents, context, target, generator)
-        return PlanResult(best, reward, self.reward(action, target))
+        best, reward, reconstruction = self._search(latents, context, target, generator)
+        return PlanResult(best, reward, self.reward(action, target), reconstruction)
 
     def _search(self, latents: Tensor, context: Tensor, target: Tensor,
-                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        """The best future ``(B, T, C, H, W)`` near the action's ``latents`` and its reward ``(B,)``."""
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The best future ``(B, T, C, H, W)`` near the action's ``latents``, its reward ``(B,)`` and the
+        action's reconstruction if the search decoded it (else None)."""
         raise NotImplementedError
 
     def _draw(self, latents: Tensor, n: int, generator: torch.Generator | None) -> Tensor:
@@ -121,20 +124,23 @@ class BestOfKPlanner(Planner):
         self.k_samples = k_samples
 
     def _search(self, latents: Tensor, context: Tensor, target: Tensor,
-                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        best, best_reward, _ = self._scan(self._draw(latents, self.k_samples, generator), context, target)
-        return best, best_reward
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor, None]:
+        best, best_reward, _, _ = self._scan(self._draw(latents, self.k_samples, generator), context, target)
+        return best, best_reward, None
 
-    def _scan(self, codes: Tensor, context: Tensor, target: Tensor,
-              patch_scores: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Decode code maps ``(B, K, T, h, w)`` block by block: the best future per sample, its reward and, if
-        asked, every draw's local score summed over each latent position's patch ``(B, K, T, h, w)``."""
+    def _scan(self, codes: Tensor, context: Tensor, target: Tensor, patch_scores: bool = False,
+              ) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
+        """Decode code maps ``(B, K, T, h, w)`` block by block: the best future per sample, its reward, if asked
+        every draw's local score summed over each latent position's patch ``(B, K, T, h, w)``, and the decode
+        of each sample's first code map ``(B, T, C, H, W)``."""
         batch, lead_times = codes.shape[0], codes.shape[2]
-        best = context.new_empty(target.shape)
+        best, first = context.new_empty(target.shape), context.new_empty(target.shape)
         best_reward = torch.empty(batch, dtype=torch.promote_types(best.dtype, torch.float32), device=best.device)
         patches = context.new_empty(codes.shape) if patch_scores else None
         for samples, candidates in _blocks(batch, codes.shape[1], lead_times, self.max_batch_frames):
             futures = self.world_model.decode(codes[samples, candidates], context[samples])
+            if candidates.start == 0:
+                first[samples] = futures[:, 0]
             top, index = self.reward(futures, target[samples]).max(dim=1)
             better = top > best_reward[samples] if candidates.start else torch.ones_like(top, dtype=torch.bool)
             chosen = _pick(futures, index[:, None])[:, 0]
@@ -142,7 +148,7 @@ class BestOfKPlanner(Planner):
             best_reward[samples] = torch.where(better, top, best_reward[samples])
             if patches is not None:
                 patches[samples, candidates] = self._patch_scores(futures, target[samples], codes.shape[-2:])
-        return best, best_reward, patches
+        return best, best_reward, patches, first
 
     def _patch_scores(self, futures: Tensor, target: Tensor, grid: torch.Size) -> Tensor:
         """The reward's local score of futures ``(b, K, T, C, H, W)`` summed per latent patch: ``(b, K, T, h, w)``."""
@@ -166,14 +172,14 @@ class MosaicPlanner(BestOfKPlanner):
     """
 
     def _search(self, latents: Tensor, context: Tensor, target: Tensor,
-                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
         nearest = self.world_model.nearest(latents)[:, None]  # (B, 1, T, h, w): the action itself, first
         codes = torch.cat([nearest, self._draw(latents, self.k_samples, generator)], dim=1)
-        best, best_reward, patches = self._scan(codes, context, target, patch_scores=True)
+        best, best_reward, patches, reconstruction = self._scan(codes, context, target, patch_scores=True)
         mosaic_codes = codes.gather(1, patches.argmax(dim=1, keepdim=True))  # (B, 1, T, h, w)
-        mosaic, mosaic_reward, _ = self._scan(mosaic_codes, context, target)
+        mosaic, mosaic_reward, _, _ = self._scan(mosaic_codes, context, target)
         better = (mosaic_reward > best_reward)[:, None, None, None, None]
-        return torch.where(better, mosaic, best), torch.maximum(mosaic_reward, best_reward)
+        return torch.where(better, mosaic, best), torch.maximum(mosaic_reward, best_reward), reconstruction
 
 
 class BeamSearchPlanner(Planner):
@@ -218,4 +224,4 @@ class BeamSearchPlanner(Planner):
             beams = torch.cat([_pick(beams, parent[keep]), _pick(frames, keep)], dim=2)
             if additive:
                 totals = _pick(totals, keep)
-        return beams[:, 0], top[:, 0]
+        return beams[:, 0], top[:, 0], None
