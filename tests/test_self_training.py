@@ -1,6 +1,7 @@
 """SFPModule: the loss on accepted pseudo-labels, the lambda ramp, the cache, and training under Lightning."""
 
 import csv
+import math
 from types import SimpleNamespace
 
 import lightning as L
@@ -12,7 +13,7 @@ from sfp.errors import UserError
 from sfp.forecasting import GridForecaster
 from sfp.planning.planner import PlanResult
 from sfp.planning.rewards import get_reward
-from sfp.planning.self_training import SFPModule
+from sfp.planning.self_training import SFPModule, spectrum_label
 from sfp.planning.world_model_module import WorldModelModule
 
 SIMVP = {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}
@@ -63,7 +64,7 @@ class ScriptedPlanner:
     def plan(self, context, action, target, generator=None):
         self.calls += 1
         index = torch.arange(context.shape[0])
-        return PlanResult(*(part[index] for part in self.result))
+        return PlanResult(*(None if part is None else part[index] for part in self.result))
 
 
 def test_loss_adds_lambda_times_mse_to_accepted_pseudo_labels_only(checkpoints):
@@ -110,6 +111,24 @@ def test_raise_labels_keep_the_planners_increases_only_where_they_help(checkpoin
     loss = module.training_step([context_x, context_y, target_x, truth], 0)
     # 64 to the truth everywhere, plus sample 0 pulled toward forecast + 8 on half its pixels: 0.5 * 8**2 / 2
     torch.testing.assert_close(loss, torch.tensor(64.0 + 16.0))
+
+
+def _wave(kx: int, ky: int, n: int = 16) -> torch.Tensor:
+    """cos(2π (kx x + ky y)) on an n×n grid of the unit torus: all its energy in shell round(|k|)."""
+    coords = torch.arange(n, dtype=torch.float64) / n
+    y, x = torch.meshgrid(coords, coords, indexing="ij")
+    return torch.cos(2 * math.pi * (kx * x + ky * y))
+
+
+def test_spectrum_labels_take_the_plans_shell_energies_where_they_are_closer_to_the_truths():
+    action = 2.0 + _wave(3, 0) + _wave(3, 4) + _wave(0, 7) + _wave(6, 0)  # shells 0, 3, 5, 7, 6
+    truth = 1.0 + 3 * _wave(0, 3) + 0.25 * _wave(4, 3) + 2 * _wave(0, 7)  # and nothing in shell 6
+    # the plan: shell 3 x4 energy (closer), shell 5 /4 (closer), shell 7 /4 (further), shell 6 x4 (further)
+    plan = 5.0 + 2 * _wave(3, 0) + 0.5 * _wave(4, 3) + 0.5 * _wave(7, 0) + 2 * _wave(0, 6)
+    label = spectrum_label(*(f.reshape(1, 1, 1, 16, 16) for f in (action, plan, truth)))
+    # the action's mean and phases; shell 3 doubled, shell 5 halved; shells 6 and 7 unchanged
+    expected = 2.0 + 2 * _wave(3, 0) + 0.5 * _wave(3, 4) + _wave(0, 7) + _wave(6, 0)
+    torch.testing.assert_close(label.reshape(16, 16), expected)
 
 
 def test_lambda_ramps_linearly_then_holds(checkpoints):

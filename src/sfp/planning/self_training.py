@@ -9,12 +9,15 @@ where it beats the agent's own forecast. The loss is
 on values divided by the training split's standard deviation, with lambda ramped linearly over
 ``lambda_warmup_steps``.
 
-Two kinds of pseudo-label (``pseudo_label``):
+Three kinds of pseudo-label (``pseudo_label``):
 
 - ``future``: the planned future itself;
 - ``raise``: the agent's forecast raised where the plan is higher than the world model's decode of the action
   (its reconstruction, so the decoder's own blur does not count), at the pixels where the raise improves the
-  reward's local score against the truth (a miss turned into a hit), the forecast elsewhere.
+  reward's local score against the truth (a miss turned into a hit), the forecast elsewhere;
+- ``spectrum``: the agent's forecast with each frame's shell energies set to the plan's (phases kept), at the
+  shells where the plan's energy is closer to the truth's: the shell is a spectral reward's local unit, as the
+  pixel is CSI's.
 
 Why ``raise``: MSE to the truth already removes false alarms; its blind spot is that regression to the mean
 flattens intense cores, and the planner's raises where the truth has events are what it cannot learn alone.
@@ -22,6 +25,10 @@ Pulling toward the planned future instead re-learns the conditional mean of the 
 baseline. On the storms demo's agent and world model, 100 fine-tuning steps with lambda 2: CSI-M 0.217 and
 MSE +2.6% for ``raise``, 0.217 and +4.5% raising at every pixel, against 0.195 for plain MSE and 0.190 for
 ``future`` labels (lambda 3).
+
+Why ``spectrum``: the same idea for spectra. The MSE-trained forecast has too little energy at middle scales;
+a label that differs from it only in shell amplitudes is one the agent can learn, where another sample's phases
+average away (Navier-Stokes, TKE error: -2.3% with ``future`` labels, -12% with ``spectrum``, both at MSE < +5%).
 
 ``pseudo_weight=0`` turns planning off and leaves plain MSE fine-tuning of the same agent with the same optimizer
 and steps: the baseline SFP is compared against.
@@ -39,6 +46,7 @@ from torch import Tensor
 from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster, EpochMetrics
 from sfp.forecasting.losses import valid_mask
+from sfp.metrics.spectrum import LOG_EPSILON, rescale_shells, scalar_spectrum
 from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, MosaicPlanner
 from sfp.planning.rewards import get_reward, reward_for_task
 from sfp.planning.world_model_module import WorldModelModule
@@ -46,7 +54,25 @@ from sfp.task import TaskSpec
 from sfp.utils import import_object
 
 PLANNERS = {"beam": BeamSearchPlanner, "best_of_k": BestOfKPlanner, "mosaic": MosaicPlanner}
-PSEUDO_LABELS = ("future", "raise")
+PSEUDO_LABELS = ("future", "raise", "spectrum")
+
+
+def spectrum_label(action: Tensor, plan: Tensor, truth: Tensor) -> Tensor:
+    """The action with the plan's shell energies at the shells where they are closer to the truth's (in log).
+
+    ``(B, T, C, N, N)`` fields, frame by frame: each such shell of the action is rescaled to the plan's energy,
+    its phases kept; the mean, and the shells where the plan is no closer, stay the action's.
+    """
+    action_energy, plan_energy, true_energy = (scalar_spectrum(field) for field in (action, plan, truth))
+
+    def log_distance(energy: Tensor) -> Tensor:
+        return (torch.log10(energy + LOG_EPSILON) - torch.log10(true_energy + LOG_EPSILON)).abs()
+
+    # shells holding no more than round-off of the frame's energy have nothing to rescale
+    empty = action_energy.sum(-1, keepdim=True) * torch.finfo(action_energy.dtype).eps
+    closer = (log_distance(plan_energy) < log_distance(action_energy)) & (action_energy > empty)
+    closer[..., 0] = False
+    return rescale_shells(action, torch.where(closer, plan_energy / action_energy.clamp_min(LOG_EPSILON), 1.0))
 
 
 def _fingerprint(context: Tensor) -> str:
@@ -62,7 +88,8 @@ class SFPModule(L.LightningModule):
     (``samples`` full futures) or ``mosaic`` (best-of-``samples`` plus their patch-by-patch best mosaic);
     candidates: nearest codes per latent position; temperature: sampling temperature.
     reward: a reward spec for :func:`sfp.planning.rewards.get_reward` (default: the dataset's headline).
-    pseudo_label: ``future`` or ``raise`` (see the module's docstring); acceptance is judged on the label itself.
+    pseudo_label: ``future``, ``raise`` or ``spectrum`` (see the module's docstring); acceptance is judged on
+    the label itself.
     pseudo_weight: lambda (0 = baseline: no planning); refresh_every: >0 caches pseudo-labels and re-plans every
     that many epochs. lr: AdamW learning rate of the fine-tuning, constant.
     """
@@ -136,9 +163,15 @@ class SFPModule(L.LightningModule):
         result = self.planner.plan(context, action, truth, generator=self._generator)
         label, reward = result.best, result.reward
         if self.hparams.pseudo_label == "raise":
-            raised = action + (result.best - self.world_model.reconstruct(action, context)).clamp_min(0)
+            reconstruction = result.reconstruction
+            if reconstruction is None:  # a search that did not decode the action's nearest codes itself
+                reconstruction = self.world_model.reconstruct(action, context)
+            raised = action + (result.best - reconstruction).clamp_min(0)
             helps = self.reward_fn.local(raised, truth) > self.reward_fn.local(action, truth)  # (B, T, H, W)
             label = torch.where(helps.unsqueeze(2), raised, action)
+            reward = self.reward_fn(label, truth)
+        elif self.hparams.pseudo_label == "spectrum":
+            label = spectrum_label(action, result.best, truth)
             reward = self.reward_fn(label, truth)
         return label, reward > result.action_reward, reward - result.action_reward
 
