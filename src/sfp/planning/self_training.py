@@ -28,7 +28,8 @@ MSE +2.6% for ``raise``, 0.217 and +4.5% raising at every pixel, against 0.195 f
 
 Why ``spectrum``: the same idea for spectra. The MSE-trained forecast has too little energy at middle scales;
 a label that differs from it only in shell amplitudes is one the agent can learn, where another sample's phases
-average away (Navier-Stokes, TKE error: -2.3% with ``future`` labels, -12% with ``spectrum``, both at MSE < +5%).
+average away (Navier-Stokes TKE error, 100 steps on the same agent and world model: -2.3% with ``future``
+labels, -10% with ``spectrum``, both at MSE < +5%).
 
 ``pseudo_weight=0`` turns planning off and leaves plain MSE fine-tuning of the same agent with the same optimizer
 and steps: the baseline SFP is compared against.
