@@ -1,6 +1,7 @@
 """`sfp pipeline` end to end on a tiny storms config: every stage's output, metrics.json, report and re-run."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -72,3 +73,22 @@ def test_rerun_skips_every_finished_stage(run, capsys):
     assert main(["pipeline", "--config", str(run[1])]) == 0
     out = capsys.readouterr().out
     assert out.count("done before, skipped") == 7 and "running" not in out
+
+
+def test_a_moved_run_directory_evaluates_again(run, tmp_path):
+    moved, away = tmp_path / "moved", run[0].with_name("away")
+    shutil.copytree(run[0], moved)
+    manifest_path = moved / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for stage in ("evaluate", "report"):
+        del manifest["stages"][stage]
+    manifest_path.write_text(json.dumps(manifest))
+    config = tmp_path / "moved.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, "run_dir": str(moved)}))
+    run[0].rename(away)  # the checkpoints' saved paths point here: gone
+    try:
+        assert main(["pipeline", "--config", str(config)]) == 0
+    finally:
+        away.rename(run[0])
+    moved_models, models = (json.loads((root / "metrics.json").read_text())["models"] for root in (moved, run[0]))
+    assert moved_models == models

@@ -46,8 +46,11 @@ def pipeline_forecasters(pipeline: Any) -> dict[str, Forecast]:
     from sfp.planning.self_training import SFPModule
 
     def agent_of(stage: str) -> Forecast:
+        # the agent is rebuilt from this run's agent checkpoint, not the path saved in the stage's checkpoint (the
+        # run directory may have moved since); its weights then come from the stage's checkpoint
         module = SFPModule.load_from_checkpoint(pipeline.checkpoint(stage), map_location="cpu", weights_only=True,
-                                                pseudo_weight=0.0, world_model_checkpoint=None)
+                                                agent_checkpoint=pipeline.checkpoint("agent"), pseudo_weight=0.0,
+                                                world_model_checkpoint=None)
         agent = module.agent.eval()
         return lambda batch: agent.forecast(batch[0], batch[1], batch[2])
 
