@@ -124,6 +124,27 @@ def test_shared_linear_head_uses_one_map_for_every_channel_and_pixel():
         LinearHead(window=6, horizon=1, num_variables=2)(context)
 
 
+@pytest.mark.parametrize("shared", [True, False])
+def test_least_squares_recovers_the_linear_maps_that_generated_the_data_from_streamed_batches(shared):
+    generator = torch.Generator().manual_seed(0)
+    maps = 1 if shared else 2
+    weight = torch.randn(maps, 2, 3, generator=generator, dtype=torch.float64)  # (maps, horizon, window)
+    bias = torch.randn(maps, 2, generator=generator, dtype=torch.float64)
+    head = LinearHead(window=3, horizon=2, num_variables=2, shared_weights=shared).double()
+    gram = moment = 0
+    for _ in range(3):  # three batches of fields (B, T, V, H, W)
+        context = torch.randn(4, 5, 2, 2, 3, generator=generator, dtype=torch.float64)
+        target = torch.einsum("vhw,bwvxy->bhvxy", weight.expand(2, -1, -1), context[:, -3:])
+        target = target + bias.expand(2, -1).T.reshape(1, 2, 2, 1, 1)
+        valid = torch.rand(target.shape, generator=generator) > 0.1
+        target = torch.where(valid, target, torch.full_like(target, float("nan")))  # invalid rows are left out
+        g, m = head.normal_equations(context, target, valid)
+        gram, moment = gram + g, moment + m
+    head.solve(gram, moment)
+    torch.testing.assert_close(head.weight.data, weight)
+    torch.testing.assert_close(head.bias.data, bias)
+
+
 # ---------------------------------------------------------------- losses
 @pytest.mark.parametrize("kind", ["mse", "mae", "huber"])
 def test_masked_loss_equals_the_loss_on_the_unmasked_subset(kind):

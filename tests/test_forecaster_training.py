@@ -139,3 +139,46 @@ def test_training_resumes_from_a_weights_only_checkpoint(fitted_storms):
     trainer = tiny_trainer(max_epochs=3)
     trainer.fit(model, datamodule=data, ckpt_path=path, weights_only=True)
     assert trainer.current_epoch == 3 and trainer.global_step == 6  # two batches per epoch, one epoch more
+
+
+def _sinusoids(n: int, seed: int) -> list[torch.Tensor]:
+    """Windows (4 in, 2 out) of two cosines of frequencies 0.3 and 0.7 rad per step, random amplitude and phase:
+    each obeys x[t+1] = 2 cos(w) x[t] - x[t-1] exactly."""
+    generator = torch.Generator().manual_seed(seed)
+    amplitude = 1 + torch.rand(n, 1, 2, generator=generator)
+    phase = 2 * math.pi * torch.rand(n, 1, 2, generator=generator)
+    steps = torch.arange(6.0).view(1, 6, 1)
+    y = 1.0 + amplitude * torch.cos(torch.tensor([0.3, 0.7]) * steps + phase)
+    x = steps.expand(n, 6, 1)
+    return [x[:, :4], y[:, :4], x[:, 4:], y[:, 4:]]
+
+
+def test_least_squares_linear_head_is_solved_before_training_held_fixed_and_not_solved_again_on_resume(tmp_path):
+    stats = {"mean": torch.tensor([1.0, 1.0]), "std": torch.tensor([2.0, 2.0])}
+    data = TinyDataModule(*(_sinusoids(16, seed) for seed in range(3)), task=SENSORS, stats=stats)
+    options = dict(rule="zeros", n_vars=2, context_len=4, target_len=2, linear_window=2, linear_fit="least_squares",
+                   use_global_norm=True, initial_lr=0.1)
+    model = Scripted(**options)
+    trainer = tiny_trainer(max_steps=2)
+    trainer.fit(model, datamodule=data)
+    cos = torch.cos(torch.tensor([0.3, 0.7]))
+    # one step: -x[t-1] + 2c x[t]; two steps: -2c x[t-1] + (4c^2 - 1) x[t] (window oldest first)
+    expected = torch.stack([torch.stack([-torch.ones(2), 2 * cos], -1),
+                            torch.stack([-2 * cos, 4 * cos**2 - 1], -1)], 1)
+    torch.testing.assert_close(model.linear_head.weight.data, expected, atol=1e-4, rtol=0)
+    context_x, context_y, target_x, target_y = data.splits["test"]
+    with torch.no_grad():
+        torch.testing.assert_close(model.forecast(context_x, context_y, target_x), target_y, atol=1e-4, rtol=0)
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+    resumed = Scripted(**options)
+    resumed.fit_linear_head = None  # calling it again would fail
+    tiny_trainer(max_steps=3).fit(resumed, datamodule=data, ckpt_path=path, weights_only=True)
+    torch.testing.assert_close(resumed.linear_head.weight.data, model.linear_head.weight.data)
+
+
+@pytest.mark.parametrize("options, words", [({"linear_fit": "ridge", "linear_window": 2}, "linear_fit"),
+                                            ({"linear_fit": "least_squares"}, "linear_window")])
+def test_bad_linear_fit_options_are_user_errors(options, words):
+    with pytest.raises(UserError, match=words):
+        Scripted(**options)

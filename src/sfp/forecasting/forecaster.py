@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
 import torch
 from torch import Tensor
 from torchmetrics import MeanMetric
@@ -37,6 +38,7 @@ from sfp.forecasting.sampling import k_for_midpoint, mix_with_truth, teacher_for
 from sfp.task import TaskSpec
 
 STAGES = ("train", "val", "test")
+LINEAR_FITS = ("joint", "least_squares")
 
 
 class EpochMetrics:
@@ -112,6 +114,9 @@ class Forecaster(L.LightningModule, ABC):
             decomposition; the trend is forecast by the linear head, or held at its last value without one.
         linear_window, linear_shared_weights: a linear autoregressive head from the last ``linear_window``
             steps of the trend (or of the context without decomposition), added to the model's output.
+        linear_fit: ``"joint"`` trains the head with the model; ``"least_squares"`` solves it once, exactly, on the
+            training windows at the start of fitting and keeps it fixed, so the model learns what a linear
+            forecast leaves (gradient steps on the model's learning rate land near, not on, a linear optimum).
         autoregressive_training, ar_step: predict ``ar_step`` steps per model call and feed them back.
         scheduled_sampling_k: teacher forcing with ratio ``k / (k + exp(step / k))``; None derives ``k`` from
             ``num_training_steps`` (ratio 1/2 at mid-training), or switches teacher forcing off without it.
@@ -142,6 +147,7 @@ class Forecaster(L.LightningModule, ABC):
         decomp_kernel_size: int = 25,
         linear_window: int = 0,
         linear_shared_weights: bool = False,
+        linear_fit: str = "joint",
         autoregressive_training: bool = False,
         ar_step: int = 1,
         scheduled_sampling_k: float | None = None,
@@ -163,6 +169,10 @@ class Forecaster(L.LightningModule, ABC):
             raise UserError(f"ar_step must be >= 1, got {ar_step}")
         if use_seasonal_decomp:
             check_kernel_size(decomp_kernel_size)
+        if linear_fit not in LINEAR_FITS:
+            raise UserError(f"linear_fit must be one of {', '.join(LINEAR_FITS)}, got {linear_fit!r}")
+        if linear_fit == "least_squares" and linear_window < 1:
+            raise UserError("linear_fit='least_squares' fits the linear head: set linear_window >= 1")
         if scheduled_sampling_k is not None and scheduled_sampling_k < 1:
             raise UserError(f"scheduled_sampling_k must be >= 1, got {scheduled_sampling_k}")
 
@@ -181,6 +191,10 @@ class Forecaster(L.LightningModule, ABC):
             if context_len is not None and linear_window > context_len:
                 raise UserError(f"linear_window={linear_window} is longer than context_len={context_len}")
             self.linear_head = LinearHead(linear_window, self.step_len, d_y_context, linear_shared_weights)
+        self.linear_fit = linear_fit
+        self._linear_head_fitted = False
+        if linear_fit == "least_squares":
+            self.linear_head.requires_grad_(False)
         self.autoregressive_training = autoregressive_training
         if scheduled_sampling_k is None and num_training_steps is not None:
             scheduled_sampling_k = k_for_midpoint(num_training_steps)
@@ -297,6 +311,50 @@ class Forecaster(L.LightningModule, ABC):
                 series_valid.append(torch.ones_like(fed, dtype=torch.bool))
             done = end
         return torch.cat(outputs, 1)[:, :horizon]
+
+    @torch.no_grad()
+    def fit_linear_head(self, batches: Any) -> None:
+        """Solve the linear head by least squares on ``batches`` (the training loader), in model space.
+
+        The head reads what it reads when forecasting (the trend, or the context, of the zero-filled context) and
+        is fit to the first native chunk of each target; the sums are added across processes before solving.
+        """
+        gram = moment = None
+        for batch in batches:
+            context_y, target_y = (values.to(self.device) for values in (batch[1], batch[3]))
+            model_y, _, stats = self._encode_context(context_y)
+            trend = decompose(model_y, self.decomp_kernel_size)[1] if self.decomp_kernel_size is not None else model_y
+            target_valid = valid_mask(target_y, self.null_value)
+            if len(batch) > 4:
+                target_valid &= batch[4].to(self.device).bool()
+            target = self._to_model(self._scale(torch.where(target_valid, target_y, torch.zeros_like(target_y))),
+                                    stats)
+            step = self.linear_head.horizon
+            parts = self.linear_head.normal_equations(trend, target[:, :step], target_valid[:, :step])
+            gram, moment = parts if gram is None else (gram + parts[0], moment + parts[1])
+        if gram is None:
+            raise UserError("linear_fit='least_squares': the training loader gave no batches")
+        if self._trainer is not None:
+            gram = self.trainer.strategy.reduce(gram, reduce_op="sum")
+            moment = self.trainer.strategy.reduce(moment, reduce_op="sum")
+        self.linear_head.solve(gram, moment)
+        self._linear_head_fitted = True
+
+    def on_fit_start(self) -> None:
+        if self.linear_fit != "least_squares" or self._linear_head_fitted:
+            return
+        datamodule = self.trainer.datamodule
+        if datamodule is None:
+            raise UserError("linear_fit='least_squares' reads the training windows from a data module: pass one "
+                            "to the Trainer")
+        rank_zero_info("fitting the linear head by least squares on the training windows")
+        self.fit_linear_head(datamodule.train_dataloader())
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["linear_head_fitted"] = self._linear_head_fitted  # a resumed fit does not solve it again
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._linear_head_fitted = checkpoint.get("linear_head_fitted", False)
 
     # ------------------------------------------------------------------ checks
     def _check_inputs(self, context_x: Tensor, context_y: Tensor, target_x: Tensor,

@@ -3,7 +3,8 @@
 Each forecast step is a weighted sum of the last ``window`` context values of the same variable plus a bias. With
 ``shared_weights`` one map serves every variable; otherwise each variable (the channel of a field, the variable
 of a series) has its own. Spatial positions of a field always share their channel's map. The weights start as a
-plain average of the window, a sensible level forecast before training.
+plain average of the window, a sensible level forecast before training; :meth:`LinearHead.normal_equations` and
+:meth:`LinearHead.solve` fit them by least squares instead, in one pass over the data.
 """
 
 from __future__ import annotations
@@ -36,3 +37,41 @@ class LinearHead(nn.Module):
         bias = self.bias.expand(variables, -1).transpose(0, 1)  # (horizon, V)
         out = torch.einsum("vhw,bwv...->bhv...", weight, context[:, -self.window:])
         return out + bias.view(1, self.horizon, variables, *([1] * (context.ndim - 3)))
+
+    def normal_equations(self, context: Tensor, target: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        """``(XᵀX, XᵀY)`` in float64 over the rows whose ``horizon`` targets are all valid, one system per map.
+
+        A row is one sample, variable and spatial position: its last ``window`` context values and a 1 (the bias)
+        against its ``horizon`` target values. ``context (B, T, V, *rest)``; ``target`` and ``valid`` (bool)
+        ``(B, horizon, V, *rest)``. Sums over batches add up, so the fit can stream through a data loader.
+        """
+        if target.shape[1] != self.horizon:
+            raise UserError(f"least-squares fit of the linear head needs {self.horizon} target steps, "
+                            f"got {target.shape[1]}")
+        self(context)  # the forward pass checks the context's shape
+
+        def rows(values: Tensor) -> Tensor:  # (B, S, V, *rest) -> (V, B * prod(rest), S)
+            return values.movedim(2, 0).movedim(2, -1).reshape(values.shape[2], -1, values.shape[1]).double()
+
+        inputs = rows(context[:, -self.window:])
+        inputs = torch.cat([inputs, torch.ones_like(inputs[..., :1])], -1)
+        outputs = rows(target)
+        weight = rows(valid).all(-1, keepdim=True).double()
+        gram = torch.einsum("vni,vnj->vij", inputs * weight, inputs)
+        moment = torch.einsum("vni,vnh->vih", inputs * weight, outputs.nan_to_num())
+        if self.weight.shape[0] == 1:
+            gram, moment = gram.sum(0, keepdim=True), moment.sum(0, keepdim=True)
+        return gram, moment
+
+    @torch.no_grad()
+    def solve(self, gram: Tensor, moment: Tensor, ridge: float = 1e-8) -> None:
+        """Set the weights and bias to the least-squares solution of summed :meth:`normal_equations`.
+
+        ``ridge`` times the mean diagonal of each ``XᵀX`` is added to it, so a window that is constant over the data
+        (or a map that saw no rows) still gives a finite solution.
+        """
+        scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1.0)
+        eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+        solution = torch.linalg.solve(gram + ridge * scale[:, None, None] * eye, moment)  # (maps, window + 1, H)
+        self.weight.copy_(solution[:, :-1].transpose(1, 2))
+        self.bias.copy_(solution[:, -1])
