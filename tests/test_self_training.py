@@ -13,7 +13,8 @@ from sfp.errors import UserError
 from sfp.forecasting import GridForecaster
 from sfp.planning.planner import PlanResult
 from sfp.planning.rewards import get_reward
-from sfp.planning.self_training import SFPModule, spectrum_label
+from sfp.metrics.spectrum import rescale_shells
+from sfp.planning.self_training import SFPModule, log_spectrum_distance, spectrum_label
 from sfp.planning.world_model_module import WorldModelModule
 
 SIMVP = {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}
@@ -81,6 +82,31 @@ def test_loss_adds_lambda_times_mse_to_accepted_pseudo_labels_only(checkpoints):
     expected = ((forecast - truth) / 4).pow(2).mean() + 0.5 * ((forecast[0] - pseudo[0]) / 4).pow(2).mean()
     torch.testing.assert_close(loss, expected)
     assert module.planner.calls == 1
+
+
+def test_log_spectrum_loss_adds_lambda_times_the_accepted_samples_spectral_distance(checkpoints):
+    agent_ckpt, world_ckpt = checkpoints
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_weight=0.5, pseudo_loss="log_spectrum")
+    context_x, context_y, target_x, truth = _batch()
+    pseudo = 3 * truth + 1.0
+    module.planner = ScriptedPlanner(pseudo, torch.tensor([0.9, 0.2]), torch.tensor([0.5, 0.5]))
+    loss = module.training_step([context_x, context_y, target_x, truth], 0)
+    with torch.no_grad():
+        forecast = module.agent.forecast(context_x, context_y, target_x)
+    expected = (forecast - truth).pow(2).mean() + 0.5 * log_spectrum_distance(forecast[0], pseudo[0]).mean()
+    torch.testing.assert_close(loss, expected)
+
+
+def test_log_spectrum_distance_is_the_squared_log_ratio_of_shell_energies_up_to_a_third_of_n():
+    field = torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    # three times the field: every shell holds 9 times the energy
+    torch.testing.assert_close(log_spectrum_distance(3 * field, field),
+                               torch.full((2,), math.log10(9) ** 2, dtype=torch.float64))
+    # shell 2 of 5 (16 // 3) with 4 times the energy; shell 7 (beyond 16 / 3) changed too but not read
+    gain = torch.ones(9, dtype=torch.float64)
+    gain[2], gain[7] = 4.0, 100.0
+    torch.testing.assert_close(log_spectrum_distance(rescale_shells(field, gain), field),
+                               torch.full((2,), math.log10(4) ** 2 / 5, dtype=torch.float64))
 
 
 def test_no_plan_is_accepted_when_none_beats_the_action(checkpoints):
@@ -155,6 +181,7 @@ def test_cached_pseudo_labels_are_planned_once_per_refresh(checkpoints):
     ({"planner": "greedy"}, "planner"),
     ({"pseudo_weight": -1.0}, ">= 0"),
     ({"pseudo_label": "truth"}, "pseudo_label"),
+    ({"pseudo_loss": "l1"}, "pseudo_loss"),
     ({"world_model_checkpoint": None}, "world_model_checkpoint"),
     ({"agent_class": "sfp.planning.WorldModelModule"}, "not a Forecaster"),
 ])

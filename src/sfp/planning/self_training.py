@@ -56,6 +56,19 @@ from sfp.utils import import_object
 
 PLANNERS = {"beam": BeamSearchPlanner, "best_of_k": BestOfKPlanner, "mosaic": MosaicPlanner}
 PSEUDO_LABELS = ("future", "raise", "spectrum")
+PSEUDO_LOSSES = ("mse", "log_spectrum")
+
+
+def log_spectrum_distance(pred: Tensor, label: Tensor) -> Tensor:
+    """Mean squared ``log10`` ratio of the shell energies of ``pred`` and ``label`` ``(..., N, N)``, per frame.
+
+    Shells 1..N//3 (the de-aliased band the TKE error reads), each weighing alike as in that metric; MSE to a label
+    is instead dominated by the few energetic large scales. Returns ``pred.shape[:-2]``.
+    """
+    last = pred.shape[-1] // 3
+    log_pred, log_label = (torch.log10(scalar_spectrum(field)[..., 1:last + 1] + LOG_EPSILON)
+                           for field in (pred, label))
+    return (log_pred - log_label).pow(2).mean(-1)
 
 
 def spectrum_label(action: Tensor, plan: Tensor, truth: Tensor) -> Tensor:
@@ -90,7 +103,8 @@ class SFPModule(L.LightningModule):
     candidates: nearest codes per latent position; temperature: sampling temperature.
     reward: a reward spec for :func:`sfp.planning.rewards.get_reward` (default: the dataset's headline).
     pseudo_label: ``future``, ``raise`` or ``spectrum`` (see the module's docstring); acceptance is judged on
-    the label itself.
+    the label itself. pseudo_loss: ``mse`` to the label, or ``log_spectrum`` (:func:`log_spectrum_distance`, the
+    shell energies' squared log ratio: for spectral rewards, whose every shell counts alike).
     pseudo_weight: lambda (0 = baseline: no planning); refresh_every: >0 caches pseudo-labels and re-plans every
     that many epochs. lr: AdamW learning rate of the fine-tuning, constant.
     """
@@ -98,7 +112,8 @@ class SFPModule(L.LightningModule):
     def __init__(self, agent_checkpoint: str, world_model_checkpoint: str | None = None,
                  agent_class: str = "sfp.forecasting.GridForecaster", planner: str = "beam", beam_width: int = 4,
                  expansions: int = 4, samples: int = 16, candidates: int = 8, temperature: float = 1.0,
-                 reward: str | dict | None = None, pseudo_label: str = "future", pseudo_weight: float = 1.0,
+                 reward: str | dict | None = None, pseudo_label: str = "future", pseudo_loss: str = "mse",
+                 pseudo_weight: float = 1.0,
                  lambda_warmup_steps: int = 0, refresh_every: int = 0, lr: float = 3e-4, weight_decay: float = 0.0,
                  seed: int = 0):
         super().__init__()
@@ -106,6 +121,8 @@ class SFPModule(L.LightningModule):
             raise UserError(f"planner must be one of {', '.join(PLANNERS)}, got {planner!r}")
         if pseudo_label not in PSEUDO_LABELS:
             raise UserError(f"pseudo_label must be one of {', '.join(PSEUDO_LABELS)}, got {pseudo_label!r}")
+        if pseudo_loss not in PSEUDO_LOSSES:
+            raise UserError(f"pseudo_loss must be one of {', '.join(PSEUDO_LOSSES)}, got {pseudo_loss!r}")
         if pseudo_weight < 0 or lambda_warmup_steps < 0 or refresh_every < 0:
             raise UserError("pseudo_weight, lambda_warmup_steps and refresh_every must be >= 0")
         if pseudo_weight > 0 and world_model_checkpoint is None:
@@ -197,6 +214,14 @@ class SFPModule(L.LightningModule):
         residual = torch.where(valid, (pred - target) / scale, torch.zeros_like(pred))
         return residual.pow(2).sum() / valid.sum().clamp_min(1)
 
+    def _pseudo_loss(self, forecast: Tensor, pseudo: Tensor, accepted: Tensor, valid: Tensor) -> Tensor:
+        """The distance of the forecast to the pseudo-labels of the accepted samples (``pseudo_loss``)."""
+        if self.hparams.pseudo_loss == "mse":
+            keep = accepted.reshape(-1, *([1] * (forecast.ndim - 1))).expand_as(forecast) & valid
+            return self._scaled_mse(forecast, pseudo, keep)
+        per_frame = log_spectrum_distance(forecast, pseudo).flatten(1)  # (B, frames)
+        return (per_frame * accepted[:, None]).sum() / (accepted.sum() * per_frame.shape[1]).clamp_min(1)
+
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         context_x, context_y, target_x, target_y = batch[:4]
         forecast = self.agent.forecast(context_x, context_y, target_x)
@@ -206,8 +231,7 @@ class SFPModule(L.LightningModule):
         weight = self.pseudo_lambda(self.global_step)
         if weight > 0:
             pseudo, accepted, gain = self._pseudo_labels(context_y, forecast.detach(), target_y)
-            keep = accepted.reshape(-1, *([1] * (forecast.ndim - 1))).expand_as(forecast) & valid
-            loss = loss + weight * self._scaled_mse(forecast, pseudo, keep)
+            loss = loss + weight * self._pseudo_loss(forecast, pseudo, accepted, valid)
             self.log_dict({"train/acceptance": accepted.float().mean(), "train/reward_gain": gain.mean(),
                            "train/lambda": torch.tensor(weight)}, on_step=True, on_epoch=True)
         self.log("train/loss", loss.detach(), on_step=True, on_epoch=True, prog_bar=True)
