@@ -110,6 +110,14 @@ def test_sensor_series_and_errors():
         build_task_metrics(task, target_len=0)
 
 
+def test_one_lead_time_and_one_threshold_give_their_keys():
+    metrics = TaskMetrics(TaskSpec("one", thresholds=(1.0,)), target_len=1)
+    pred = torch.tensor([[[2.0, 0.0, 2.0]]])  # one hit, one false alarm; squared errors 1, 0, 4
+    metrics.update(pred, torch.tensor([[[3.0, 0.0, 0.0]]]))
+    values = metrics.compute()
+    assert values["mse_t1"].item() == pytest.approx(5 / 3) and values["csi_1"].item() == pytest.approx(0.5)
+
+
 def test_compute_before_update_is_nan():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torchmetrics warns about compute before update

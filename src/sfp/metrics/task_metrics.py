@@ -35,12 +35,13 @@ def _itself(value: Tensor) -> Tensor:
     return value
 
 
+# torchmetrics squeezes one-element results to 0-d tensors (one lead time, one threshold): index them flattened
 def _element(index: int) -> Extract:
-    return lambda value: value[index]
+    return lambda value: value.reshape(-1)[index]
 
 
 def _score(name: str, index: int) -> Extract:
-    return lambda scores: scores[name][index]
+    return lambda scores: scores[name].reshape(-1)[index]
 
 
 def _defined_mean(name: str | None = None) -> Extract:
