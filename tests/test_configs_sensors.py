@@ -16,6 +16,7 @@ TINY_MODEL = {
     "sensors_performer": ["--model.init_args.d_model", "8", "--model.init_args.d_ff", "16",
                           "--model.init_args.n_features", "4"],
     "sensors_dlinear": [],
+    "sensors_linear": [],
 }
 
 

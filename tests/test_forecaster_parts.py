@@ -124,17 +124,21 @@ def test_shared_linear_head_uses_one_map_for_every_channel_and_pixel():
         LinearHead(window=6, horizon=1, num_variables=2)(context)
 
 
-@pytest.mark.parametrize("shared", [True, False])
-def test_least_squares_recovers_the_linear_maps_that_generated_the_data_from_streamed_batches(shared):
+@pytest.mark.parametrize("shared, cross", [(True, False), (False, False), (False, True)])
+def test_least_squares_recovers_the_linear_maps_that_generated_the_data_from_streamed_batches(shared, cross):
     generator = torch.Generator().manual_seed(0)
-    maps = 1 if shared else 2
-    weight = torch.randn(maps, 2, 3, generator=generator, dtype=torch.float64)  # (maps, horizon, window)
+    maps, inputs = (1 if shared else 2), (6 if cross else 3)  # window 3, of both variables when cross
+    weight = torch.randn(maps, 2, inputs, generator=generator, dtype=torch.float64)  # (maps, horizon, inputs)
     bias = torch.randn(maps, 2, generator=generator, dtype=torch.float64)
-    head = LinearHead(window=3, horizon=2, num_variables=2, shared_weights=shared).double()
+    head = LinearHead(window=3, horizon=2, num_variables=2, shared_weights=shared, cross_variable=cross).double()
     gram = moment = 0
     for _ in range(3):  # three batches of fields (B, T, V, H, W)
         context = torch.randn(4, 5, 2, 2, 3, generator=generator, dtype=torch.float64)
-        target = torch.einsum("vhw,bwvxy->bhvxy", weight.expand(2, -1, -1), context[:, -3:])
+        window = context[:, -3:]
+        if cross:  # variable v's step h: sum over variables u and steps w of weight[v, h, 3 u + w] x[w, u]
+            target = torch.einsum("vhuw,bwuxy->bhvxy", weight.view(2, 2, 2, 3), window)
+        else:
+            target = torch.einsum("vhw,bwvxy->bhvxy", weight.expand(2, -1, -1), window)
         target = target + bias.expand(2, -1).T.reshape(1, 2, 2, 1, 1)
         valid = torch.rand(target.shape, generator=generator) > 0.1
         target = torch.where(valid, target, torch.full_like(target, float("nan")))  # invalid rows are left out
@@ -143,6 +147,18 @@ def test_least_squares_recovers_the_linear_maps_that_generated_the_data_from_str
     head.solve(gram, moment)
     torch.testing.assert_close(head.weight.data, weight)
     torch.testing.assert_close(head.bias.data, bias)
+    context = torch.randn(2, 5, 2, generator=generator, dtype=torch.float64)  # a series: forward uses the maps
+    expected = torch.einsum("vhuw,bwu->bhv", weight.view(2, 2, 2, 3), context[:, -3:]) if cross else \
+        torch.einsum("vhw,bwv->bhv", weight.expand(2, -1, -1), context[:, -3:])
+    torch.testing.assert_close(head(context), expected + bias.expand(2, -1).T)
+
+
+def test_cross_variable_linear_head_starts_as_each_variables_own_average():
+    head = LinearHead(window=2, horizon=1, num_variables=3, cross_variable=True)
+    context = torch.randn(4, 5, 3)
+    torch.testing.assert_close(head(context), context[:, -2:].mean(1, keepdim=True))
+    with pytest.raises(UserError, match="cross_variable"):
+        LinearHead(window=2, horizon=1, num_variables=3, shared_weights=True, cross_variable=True)
 
 
 # ---------------------------------------------------------------- losses

@@ -1,4 +1,4 @@
-"""The Forecaster LightningModule and its parts, and the concrete forecasters (grid, DLinear, Performer).
+"""The Forecaster LightningModule and its parts, and the concrete forecasters (grid, DLinear, linear, Performer).
 
 ``SpatioTemporalPerformerForecaster`` (alias ``SpatioTemporalPerformer_Forecaster``, the seed's name) lives in
 ``sfp.forecasting.performer`` and is imported on first access, so this package imports without it.
@@ -11,10 +11,11 @@ from typing import Any
 from sfp.forecasting.dlinear import DLinearForecaster
 from sfp.forecasting.forecaster import Forecaster
 from sfp.forecasting.grid import GridForecaster
+from sfp.forecasting.linear import LinearForecaster
 
 _LAZY = {"SpatioTemporalPerformerForecaster", "SpatioTemporalPerformer_Forecaster"}
 
-__all__ = ["DLinearForecaster", "Forecaster", "GridForecaster", *sorted(_LAZY)]
+__all__ = ["DLinearForecaster", "Forecaster", "GridForecaster", "LinearForecaster", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:

@@ -114,6 +114,8 @@ class Forecaster(L.LightningModule, ABC):
             decomposition; the trend is forecast by the linear head, or held at its last value without one.
         linear_window, linear_shared_weights: a linear autoregressive head from the last ``linear_window``
             steps of the trend (or of the context without decomposition), added to the model's output.
+        linear_cross_variable: the head reads the window of every variable, not only the forecast one's (a
+            vector autoregression; channels of a field mix per pixel).
         linear_fit: ``"joint"`` trains the head with the model; ``"least_squares"`` solves it once, exactly, on the
             training windows at the start of fitting and keeps it fixed, so the model learns what a linear
             forecast leaves (gradient steps on the model's learning rate land near, not on, a linear optimum).
@@ -147,6 +149,7 @@ class Forecaster(L.LightningModule, ABC):
         decomp_kernel_size: int = 25,
         linear_window: int = 0,
         linear_shared_weights: bool = False,
+        linear_cross_variable: bool = False,
         linear_fit: str = "joint",
         autoregressive_training: bool = False,
         ar_step: int = 1,
@@ -190,7 +193,8 @@ class Forecaster(L.LightningModule, ABC):
                 raise UserError("linear_window > 0 needs target_len (the horizon of the linear head)")
             if context_len is not None and linear_window > context_len:
                 raise UserError(f"linear_window={linear_window} is longer than context_len={context_len}")
-            self.linear_head = LinearHead(linear_window, self.step_len, d_y_context, linear_shared_weights)
+            self.linear_head = LinearHead(linear_window, self.step_len, d_y_context, linear_shared_weights,
+                                          linear_cross_variable)
         self.linear_fit = linear_fit
         self._linear_head_fitted = False
         if linear_fit == "least_squares":

@@ -16,44 +16,70 @@ from sfp.errors import UserError
 
 
 class LinearHead(nn.Module):
-    """Maps ``(B, T_context, V, *rest)`` to ``(B, horizon, V, *rest)`` from the last ``window`` steps."""
+    """Maps ``(B, T_context, V, *rest)`` to ``(B, horizon, V, *rest)`` from the last ``window`` steps.
 
-    def __init__(self, window: int, horizon: int, num_variables: int, shared_weights: bool = False):
+    With ``cross_variable`` each variable's forecast reads the last ``window`` steps of every variable (a vector
+    autoregression); ``shared_weights`` does not apply then.
+    """
+
+    def __init__(self, window: int, horizon: int, num_variables: int, shared_weights: bool = False,
+                 cross_variable: bool = False):
         super().__init__()
         if window < 1 or horizon < 1:
             raise UserError(f"linear head needs window >= 1 and horizon >= 1, got {window} and {horizon}")
-        maps = 1 if shared_weights else num_variables
+        if shared_weights and cross_variable:
+            raise UserError("a linear head is either shared by the variables or reads them all (cross_variable)")
         self.window, self.horizon, self.num_variables = window, horizon, num_variables
-        self.weight = nn.Parameter(torch.full((maps, horizon, window), 1.0 / window))
+        self.cross_variable = cross_variable
+        maps = 1 if shared_weights else num_variables
+        inputs = window * num_variables if cross_variable else window
+        weight = torch.full((maps, horizon, inputs), 1.0 / window)
+        if cross_variable:  # each variable starts as the average of its own window
+            own = torch.eye(num_variables).repeat_interleave(window, 1)  # (V, V * window)
+            weight = weight * own[:, None]
+        self.weight = nn.Parameter(weight)
         self.bias = nn.Parameter(torch.zeros(maps, horizon))
 
-    def forward(self, context: Tensor) -> Tensor:
-        batch, steps, variables = context.shape[:3]
+    def _window(self, context: Tensor) -> Tensor:
+        """The last ``window`` steps, checked: ``(B, window, V, *rest)``."""
+        steps, variables = context.shape[1:3]
         if steps < self.window:
             raise UserError(f"linear_window={self.window} is longer than the context ({steps} steps)")
         if variables != self.num_variables:
             raise UserError(f"linear head expects {self.num_variables} variables on axis 2, got {variables}")
-        weight = self.weight.expand(variables, -1, -1)
+        return context[:, -self.window:]
+
+    def forward(self, context: Tensor) -> Tensor:
+        window = self._window(context)
+        variables = window.shape[2]
         bias = self.bias.expand(variables, -1).transpose(0, 1)  # (horizon, V)
-        out = torch.einsum("vhw,bwv...->bhv...", weight, context[:, -self.window:])
+        if self.cross_variable:
+            out = torch.einsum("vhi,bi...->bhv...", self.weight, window.movedim(1, 2).flatten(1, 2))
+        else:
+            out = torch.einsum("vhw,bwv...->bhv...", self.weight.expand(variables, -1, -1), window)
         return out + bias.view(1, self.horizon, variables, *([1] * (context.ndim - 3)))
 
     def normal_equations(self, context: Tensor, target: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
-        """``(XᵀX, XᵀY)`` in float64 over the rows whose ``horizon`` targets are all valid, one system per map.
+        """``(XᵀX, XᵀY)`` in float64 over the rows whose targets are all valid, one system per map.
 
-        A row is one sample, variable and spatial position: its last ``window`` context values and a 1 (the bias)
-        against its ``horizon`` target values. ``context (B, T, V, *rest)``; ``target`` and ``valid`` (bool)
-        ``(B, horizon, V, *rest)``. Sums over batches add up, so the fit can stream through a data loader.
+        A row is one sample, variable and spatial position (one sample and position with ``cross_variable``):
+        its inputs (the last ``window`` context values, of every variable with ``cross_variable``) and a 1 (the
+        bias) against its ``horizon`` target values (of every variable). ``context (B, T, V, *rest)``; ``target``
+        and ``valid`` (bool) ``(B, horizon, V, *rest)``. Sums over batches add up, so the fit can stream through
+        a data loader.
         """
         if target.shape[1] != self.horizon:
             raise UserError(f"least-squares fit of the linear head needs {self.horizon} target steps, "
                             f"got {target.shape[1]}")
-        self(context)  # the forward pass checks the context's shape
+        window = self._window(context)
 
-        def rows(values: Tensor) -> Tensor:  # (B, S, V, *rest) -> (V, B * prod(rest), S)
-            return values.movedim(2, 0).movedim(2, -1).reshape(values.shape[2], -1, values.shape[1]).double()
+        def rows(values: Tensor) -> Tensor:  # (B, S, V, *rest) -> (V, B * prod(rest), S), or (1, ..., V * S)
+            values = values.movedim(2, 0).movedim(2, -1)  # (V, B, *rest, S)
+            if self.cross_variable:
+                values = values.movedim(0, -2).flatten(-2)[None]  # (1, B, *rest, V * S)
+            return values.reshape(values.shape[0], -1, values.shape[-1]).double()
 
-        inputs = rows(context[:, -self.window:])
+        inputs = rows(window)
         inputs = torch.cat([inputs, torch.ones_like(inputs[..., :1])], -1)
         outputs = rows(target)
         weight = rows(valid).all(-1, keepdim=True).double()
@@ -72,6 +98,8 @@ class LinearHead(nn.Module):
         """
         scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1.0)
         eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
-        solution = torch.linalg.solve(gram + ridge * scale[:, None, None] * eye, moment)  # (maps, window + 1, H)
+        solution = torch.linalg.solve(gram + ridge * scale[:, None, None] * eye, moment)  # (maps, inputs + 1, out)
+        if self.cross_variable:  # one system whose outputs are (V, horizon)
+            solution = solution[0].unflatten(-1, (self.num_variables, self.horizon)).permute(1, 0, 2)
         self.weight.copy_(solution[:, :-1].transpose(1, 2))
         self.bias.copy_(solution[:, -1])
