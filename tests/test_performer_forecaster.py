@@ -79,3 +79,14 @@ def test_grid_forecaster_trains_the_registered_performer_backbone_and_redraws_it
     assert len(favor) == 3 and all(int(m.draws) == 3 for m in favor)  # encoder global, decoder global + cross
     forecast = model.forecast(*splits[2][:3])
     assert forecast.shape == (4, 2, 1, 10, 10) and torch.isfinite(forecast).all()
+
+
+def test_with_a_least_squares_head_the_performer_starts_as_that_linear_forecast():
+    model = SpatioTemporalPerformerForecaster(d_y_context=3, d_y_target=3, d_x=1, context_len=6, target_len=3,
+                                              linear_window=4, linear_cross_variable=True,
+                                              linear_fit="least_squares", **TINY)
+    context_x, context_y, target_x, _ = series_batch(n=2, context=6, target=3, n_vars=3)
+    with torch.no_grad():
+        forecast = model.eval().forecast(context_x, context_y, target_x)
+        torch.testing.assert_close(forecast, model.linear_head(context_y))
+    assert not any(p.requires_grad for p in model.linear_head.parameters())

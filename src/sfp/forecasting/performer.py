@@ -53,6 +53,9 @@ class SpatioTemporalPerformerForecaster(Forecaster):
             n_features=n_features, kernel=performer_attention_kernel, redraw_interval=redraw_interval,
             causal_decoder=causal_decoder, seed=feature_seed,
         )
+        if self.linear_fit == "least_squares":  # start as the exact linear forecast; learn only what it leaves
+            torch.nn.init.zeros_(self.model.readout.weight)
+            torch.nn.init.zeros_(self.model.readout.bias)
         self.save_hyperparameters()
 
     def forward_model_pass(
