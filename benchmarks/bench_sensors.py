@@ -1,7 +1,8 @@
-"""Sensors forecast quality: the SpatioTemporal Performer against DLinear and persistence, by test MSE.
+"""Sensors forecast quality: the SpatioTemporal Performer against DLinear, the linear reference and persistence.
 
-Both models are trained as their configs say (``configs/sensors_performer.yaml``, ``configs/sensors_dlinear.yaml``)
-through ``sfp fit`` and their best checkpoints evaluated with ``sfp test``, in a temporary run directory.
+The models are trained as their configs say (``configs/sensors_performer.yaml``, ``configs/sensors_dlinear.yaml``,
+``configs/sensors_linear.yaml``: a vector autoregression solved by least squares) through ``sfp fit`` and their
+best checkpoints evaluated with ``sfp test``, in a temporary run directory.
 Persistence (the last context value, held) is scored on the same test windows. MSE is in original units
 (vorticity squared), over every test window and all 4 target steps. Torch uses its default thread count.
 """
@@ -19,7 +20,7 @@ from sfp.cli.main import main
 from sfp.data import SeriesDataModule
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-MODELS = ("performer", "dlinear")
+MODELS = ("performer", "dlinear", "linear")
 
 
 def _config(name: str) -> Path:
@@ -59,5 +60,5 @@ def run() -> list[dict]:
              "note": f"sfp fit {seconds[name]:.0f} s" if name in seconds else "last context value held"}
             for name, value in mse.items()]
     rows += [{"name": f"sensors test MSE ratio, performer / {other}", "value": mse["performer"] / mse[other],
-              "unit": "x", "note": "below 1: the Performer is better"} for other in ("persistence", "dlinear")]
+              "unit": "x", "note": "below 1: the Performer is better"} for other in ("persistence", "dlinear", "linear")]
     return rows
