@@ -14,7 +14,7 @@ from sfp.forecasting import GridForecaster
 from sfp.planning.planner import PlanResult
 from sfp.planning.rewards import get_reward
 from sfp.metrics.spectrum import rescale_shells
-from sfp.planning.self_training import SFPModule, log_spectrum_distance, spectrum_label
+from sfp.planning.self_training import AGENT_SETTINGS, SFPModule, log_spectrum_distance, spectrum_label
 from sfp.planning.world_model_module import WorldModelModule
 
 SIMVP = {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}
@@ -211,3 +211,27 @@ def test_trains_under_lightning_and_reloads_without_the_world_model(checkpoints,
     batch = _batch()
     with torch.no_grad():
         torch.testing.assert_close(reloaded.agent.forecast(*batch[:3]), module.agent.forecast(*batch[:3]))
+
+
+def test_load_agent_rebuilds_the_trained_forecaster_from_the_sfp_checkpoint_alone(checkpoints, tmp_path):
+    agent_ckpt, world_ckpt = checkpoints
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_weight=1.0, planner="best_of_k", samples=4, candidates=2)
+    trainer = _trainer(tmp_path, 2, logger=False)
+    trainer.fit(module, datamodule=_data())
+    trainer.save_checkpoint(tmp_path / "sfp.ckpt")
+    checkpoint = torch.load(tmp_path / "sfp.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["agent_checkpoint"] = str(tmp_path / "moved" / "agent.ckpt")  # gone
+    torch.save(checkpoint, tmp_path / "moved_sfp.ckpt")
+    batch = _batch()
+    with torch.no_grad():
+        expected = module.agent.forecast(*batch[:3])
+        agent = SFPModule.load_agent(tmp_path / "moved_sfp.ckpt")
+        assert isinstance(agent, GridForecaster) and not agent.training
+        torch.testing.assert_close(agent.forecast(*batch[:3]), expected)
+        del checkpoint[AGENT_SETTINGS]  # as an older sfp wrote it: the agent checkpoint gives the settings
+        torch.save(checkpoint, tmp_path / "old_sfp.ckpt")
+        with pytest.raises(UserError, match="agent_checkpoint"):
+            SFPModule.load_agent(tmp_path / "old_sfp.ckpt")
+        torch.testing.assert_close(
+            SFPModule.load_agent(tmp_path / "old_sfp.ckpt", agent_checkpoint=agent_ckpt).forecast(*batch[:3]),
+            expected)

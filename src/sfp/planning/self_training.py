@@ -44,6 +44,7 @@ and steps: the baseline SFP is compared against.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -95,6 +96,17 @@ def spectrum_label(action: Tensor, plan: Tensor, truth: Tensor) -> Tensor:
     return rescale_shells(action, torch.where(closer, plan_energy / action_energy.clamp_min(LOG_EPSILON), 1.0))
 
 
+AGENT_SETTINGS = "agent_hyper_parameters"
+"""The checkpoint key under which an SFP checkpoint keeps its agent's constructor arguments."""
+
+
+def _agent_type(agent_class: str) -> type[Forecaster]:
+    agent_type = import_object(agent_class)
+    if not (isinstance(agent_type, type) and issubclass(agent_type, Forecaster)):
+        raise UserError(f"agent_class {agent_class!r} is not a Forecaster")
+    return agent_type
+
+
 def _fingerprint(context: Tensor) -> str:
     """A key for one sample's context, so cached pseudo-labels find their sample again."""
     return hashlib.blake2b(context.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
@@ -134,11 +146,8 @@ class SFPModule(L.LightningModule):
         if pseudo_weight > 0 and world_model_checkpoint is None:
             raise UserError("pseudo_weight > 0 plans in a world model: give world_model_checkpoint")
         self.save_hyperparameters()
-        agent_type = import_object(agent_class)
-        if not (isinstance(agent_type, type) and issubclass(agent_type, Forecaster)):
-            raise UserError(f"agent_class {agent_class!r} is not a Forecaster")
-        self.agent: Forecaster = agent_type.load_from_checkpoint(agent_checkpoint, map_location="cpu",
-                                                                 weights_only=True)
+        self.agent: Forecaster = _agent_type(agent_class).load_from_checkpoint(agent_checkpoint, map_location="cpu",
+                                                                               weights_only=True)
         world_model = None
         if pseudo_weight > 0:
             module = WorldModelModule.load_from_checkpoint(world_model_checkpoint, map_location="cpu",
@@ -151,6 +160,32 @@ class SFPModule(L.LightningModule):
         self._cache: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
         self._generator = torch.Generator().manual_seed(seed)  # re-seeded per process in setup
         self.scale = torch.ones(())  # the training split's std, from the data module in setup (not saved)
+
+    @staticmethod
+    def load_agent(checkpoint_path: str | Path, agent_checkpoint: str | Path | None = None) -> Forecaster:
+        """The trained forecaster of an SFP (or baseline) checkpoint, in eval mode, from that file alone.
+
+        The agent is rebuilt from the constructor arguments the checkpoint keeps, so neither the original agent
+        checkpoint nor the world model is read (a run directory may have moved). ``agent_checkpoint`` supplies
+        the arguments for checkpoints written before they were kept.
+        """
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        agent_type = _agent_type(checkpoint["hyper_parameters"]["agent_class"])
+        settings = checkpoint.get(AGENT_SETTINGS)
+        if settings is not None:
+            agent = agent_type(**settings)
+        elif agent_checkpoint is not None:
+            agent = agent_type.load_from_checkpoint(agent_checkpoint, map_location="cpu", weights_only=True)
+        else:
+            raise UserError(f"{checkpoint_path} does not keep its agent's settings (an older sfp wrote it): "
+                            "pass agent_checkpoint, the agent it started from")
+        prefix = "agent."
+        agent.load_state_dict({key[len(prefix):]: value for key, value in checkpoint["state_dict"].items()
+                               if key.startswith(prefix)})
+        return agent.eval()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[AGENT_SETTINGS] = dict(self.agent.hparams)  # so load_agent needs no other file
 
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:

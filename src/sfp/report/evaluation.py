@@ -46,12 +46,8 @@ def pipeline_forecasters(pipeline: Any) -> dict[str, Forecast]:
     from sfp.planning.self_training import SFPModule
 
     def agent_of(stage: str) -> Forecast:
-        # the agent is rebuilt from this run's agent checkpoint, not the path saved in the stage's checkpoint (the
-        # run directory may have moved since); its weights then come from the stage's checkpoint
-        module = SFPModule.load_from_checkpoint(pipeline.checkpoint(stage), map_location="cpu", weights_only=True,
-                                                agent_checkpoint=pipeline.checkpoint("agent"), pseudo_weight=0.0,
-                                                world_model_checkpoint=None)
-        agent = module.agent.eval()
+        # this run's agent checkpoint only serves stage checkpoints written before they kept the agent's settings
+        agent = SFPModule.load_agent(pipeline.checkpoint(stage), agent_checkpoint=pipeline.checkpoint("agent"))
         return lambda batch: agent.forecast(batch[0], batch[1], batch[2])
 
     return {"persistence": lambda batch: persistence(batch[1], batch[3].shape[1]),
