@@ -265,11 +265,16 @@ class Forecaster(L.LightningModule, ABC):
         return torch.where(valid, model_y, torch.zeros_like(model_y)), valid, stats
 
     # ------------------------------------------------------------------ forecasting in model space
+    def _split_trend(self, context_y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(what the backbone sees, what the linear head reads)``: seasonal and trend parts with decomposition,
+        else the context twice."""
+        if self.decomp_kernel_size is None:
+            return context_y, context_y
+        return decompose(context_y, self.decomp_kernel_size)
+
     def _predict_chunk(self, context_x: Tensor, context_y: Tensor, context_valid: Tensor, target_x: Tensor) -> Tensor:
         """One model call: decomposition, the backbone, then the trend forecast added back."""
-        trend = context_y
-        if self.decomp_kernel_size is not None:
-            context_y, trend = decompose(context_y, self.decomp_kernel_size)
+        context_y, trend = self._split_trend(context_y)
         placeholder = context_y.new_zeros((context_y.shape[0], target_x.shape[1], *context_y.shape[2:]))
         extra = {"context_mask": context_valid} if self.accepts_context_mask else {}
         out = self.forward_model_pass(context_x, context_y, target_x, placeholder, **extra)
@@ -324,17 +329,14 @@ class Forecaster(L.LightningModule, ABC):
         is fit to the first native chunk of each target; the sums are added across processes before solving.
         """
         gram = moment = None
+        step = self.linear_head.horizon
         for batch in batches:
-            context_y, target_y = (values.to(self.device) for values in (batch[1], batch[3]))
-            model_y, _, stats = self._encode_context(context_y)
-            trend = decompose(model_y, self.decomp_kernel_size)[1] if self.decomp_kernel_size is not None else model_y
-            target_valid = valid_mask(target_y, self.null_value)
-            if len(batch) > 4:
-                target_valid &= batch[4].to(self.device).bool()
-            target = self._to_model(self._scale(torch.where(target_valid, target_y, torch.zeros_like(target_y))),
-                                    stats)
-            step = self.linear_head.horizon
-            parts = self.linear_head.normal_equations(trend, target[:, :step], target_valid[:, :step])
+            batch = [values.to(self.device) for values in batch]
+            model_y, _, stats = self._encode_context(batch[1])
+            target, target_valid = self._scaled_target(batch)
+            parts = self.linear_head.normal_equations(self._split_trend(model_y)[1],
+                                                      self._to_model(target, stats)[:, :step],
+                                                      target_valid[:, :step])
             gram, moment = parts if gram is None else (gram + parts[0], moment + parts[1])
         if gram is None:
             raise UserError("linear_fit='least_squares': the training loader gave no batches")
@@ -410,15 +412,21 @@ class Forecaster(L.LightningModule, ABC):
         elif self.null_value != data_null:
             raise UserError(f"null_value={self.null_value} differs from the data module's null_value={data_null}")
 
+    def _scaled_target(self, batch: tuple[Tensor, ...] | list[Tensor]) -> tuple[Tensor, Tensor]:
+        """The batch's targets, scaled, with 0 where invalid, and their validity: not missing and, when the batch
+        carries a fifth tensor, marked valid by it."""
+        target_y = batch[3]
+        target_valid = valid_mask(target_y, self.null_value)
+        if len(batch) > 4:
+            target_valid &= batch[4].bool()
+        return self._scale(torch.where(target_valid, target_y, torch.zeros_like(target_y))), target_valid
+
     def _shared_step(self, batch: tuple[Tensor, ...], stage: str) -> Tensor:
         """Loss on scaled values; metrics accumulated in original units. Only training passes targets on."""
         context_x, context_y, target_x, target_y = batch[:4]
         self._check_inputs(context_x, context_y, target_x, target_y)
-        target_valid = valid_mask(target_y, self.null_value)
-        if len(batch) > 4:
-            target_valid &= batch[4].bool()
+        target, target_valid = self._scaled_target(batch)
         model_y, valid, stats = self._encode_context(context_y)
-        target = self._scale(torch.where(target_valid, target_y, torch.zeros_like(target_y)))
         ratio = self.teacher_forcing_ratio() if stage == "train" else 0.0
         teacher = self._to_model(target, stats) if ratio > 0 else None
         prediction = self._from_model(
