@@ -60,5 +60,5 @@ def run() -> list[dict]:
              "note": f"sfp fit {seconds[name]:.0f} s" if name in seconds else "last context value held"}
             for name, value in mse.items()]
     rows += [{"name": f"sensors test MSE ratio, performer / {other}", "value": mse["performer"] / mse[other],
-              "unit": "x", "note": "below 1: the Performer is better"} for other in ("persistence", "dlinear", "linear")]
+              "unit": "x", "note": "below 1: the Performer is better"} for other in ("persistence", *MODELS[1:])]
     return rows

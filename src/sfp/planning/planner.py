@@ -128,8 +128,8 @@ class BestOfKPlanner(Planner):
         best, best_reward, _, _ = self._scan(self._draw(latents, self.k_samples, generator), context, target)
         return best, best_reward, None
 
-    def _scan(self, codes: Tensor, context: Tensor, target: Tensor, patch_scores: bool = False,
-              ) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
+    def _scan(self, codes: Tensor, context: Tensor, target: Tensor,
+              patch_scores: bool = False) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
         """Decode code maps ``(B, K, T, h, w)`` block by block: the best future per sample, its reward, if asked
         every draw's local score summed over each latent position's patch ``(B, K, T, h, w)``, and the decode
         of each sample's first code map ``(B, T, C, H, W)``."""
