@@ -177,6 +177,13 @@ def test_least_squares_linear_head_is_solved_before_training_held_fixed_and_not_
     torch.testing.assert_close(resumed.linear_head.weight.data, model.linear_head.weight.data)
 
 
+def test_least_squares_head_without_a_data_module_is_a_user_error():
+    model = Scripted(linear_window=2, linear_fit="least_squares")
+    loader = DataLoader(TensorDataset(*series_batch(4, 4, 2, 1)), batch_size=2)
+    with pytest.raises(UserError, match="data module"):
+        tiny_trainer(max_steps=1).fit(model, train_dataloaders=loader)
+
+
 @pytest.mark.parametrize("options, words", [({"linear_fit": "ridge", "linear_window": 2}, "linear_fit"),
                                             ({"linear_fit": "least_squares"}, "linear_window")])
 def test_bad_linear_fit_options_are_user_errors(options, words):
