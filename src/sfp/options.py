@@ -1,0 +1,90 @@
+"""Typed option groups: frozen dataclasses that own their defaults and validate themselves once.
+
+A concept with several settings (the imagination, a planner, pseudo-labels, a world model's architecture, a
+Forecaster's normalization ...) is one dataclass. Its field defaults are the only defaults; its
+``__post_init__`` is the only validation. Constructors take the dataclass, a plain mapping of its fields (YAML,
+a checkpoint's hyperparameters) or None (every default), through :func:`coerce`. Checkpoints keep option groups
+as plain dicts (:func:`plain`, :func:`save_plain_hyperparameters`): a checkpoint holds data, never classes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from sfp.errors import UserError
+
+T = TypeVar("T")
+
+
+def _dataclass_of(annotation: Any) -> type | None:
+    """The dataclass named by a field's type (``X`` or ``X | None``), if any."""
+    candidates = typing.get_args(annotation) or (annotation,)
+    return next((c for c in candidates if dataclasses.is_dataclass(c) and isinstance(c, type)), None)
+
+
+def coerce(cls: type[T], value: T | Mapping[str, Any] | None) -> T:
+    """``value`` as a ``cls``: the instance itself, ``cls(**mapping)`` (nested groups too) or ``cls()`` for None.
+
+    An unknown key is a one-line :class:`UserError` listing the known ones.
+    """
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise UserError(f"{cls.__name__} options must be a mapping, got {value!r}")
+    hints = typing.get_type_hints(cls)
+    known = [field.name for field in dataclasses.fields(cls)]
+    unknown = [key for key in value if key not in known]
+    if unknown:
+        raise UserError(f"{cls.__name__}: unknown option {unknown[0]!r}; known: {', '.join(known)}")
+    arguments = {}
+    for key, item in value.items():
+        nested = _dataclass_of(hints[key])
+        arguments[key] = coerce(nested, item) if nested is not None and isinstance(item, Mapping) else item
+    return cls(**arguments)
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses as dicts (recursively), tuples as lists; anything else unchanged."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return [plain(item) for item in value]
+    return value
+
+
+def save_plain_hyperparameters(module: Any, **resolved: Any) -> None:
+    """``module.save_hyperparameters()`` for the calling ``__init__``, with option groups stored as plain dicts.
+
+    ``resolved`` replaces arguments by their coerced values (an option group with every default filled in), so a
+    checkpoint keeps the settings it was trained with even if a default changes later.
+    """
+    module.save_hyperparameters(frame=inspect.currentframe().f_back)
+    module.save_hyperparameters({key: plain(resolved.get(key, value)) for key, value in module.hparams.items()})
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise a one-line :class:`UserError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise UserError(message)
+
+
+def require_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
+    """``value`` must be one of ``choices``."""
+    choices = tuple(choices)
+    require(value in choices, f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def require_finite(name: str, value: float, minimum: float | None = None) -> None:
+    """``value`` must be a finite number (and at least ``minimum``)."""
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (minimum is None or value >= minimum)
+    bound = f" and >= {minimum:g}" if minimum is not None else ""
+    require(ok, f"{name} must be finite{bound}, got {value!r}")
