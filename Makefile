@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/sfp demo
 
 bench: $(STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,nowcast,bench]'
 	$(PY) -m benchmarks
 
 clean:

@@ -1,7 +1,7 @@
 """Sensors forecast quality: the SpatioTemporal Performer against DLinear, the linear reference and persistence.
 
-The models are trained as their configs say (``configs/sensors_performer.yaml``, ``configs/sensors_dlinear.yaml``,
-``configs/sensors_linear.yaml``: a vector autoregression solved by least squares) through ``sfp fit`` and their
+The models are trained as their configs say (``sensors_performer``, ``sensors_dlinear``,
+``sensors_linear``: a vector autoregression solved by least squares) through ``sfp fit`` and their
 best checkpoints evaluated with ``sfp test``, in a temporary run directory.
 Persistence (the last context value, held) is scored on the same test windows. MSE is in original units
 (vorticity squared), over every test window and all 4 target steps. Torch uses its default thread count.
@@ -19,7 +19,7 @@ import yaml
 from sfp.cli.main import main
 from sfp.data import SeriesDataModule
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "src" / "sfp" / "configs"
 MODELS = ("performer", "dlinear", "linear")
 
 
@@ -28,7 +28,7 @@ def _config(name: str) -> Path:
 
 
 def fit_and_test(name: str, root: Path) -> tuple[float, float]:
-    """Test MSE of the best checkpoint of ``configs/sensors_<name>.yaml``, and the seconds its ``sfp fit`` took."""
+    """Test MSE of the best checkpoint of ``the shipped config sensors_<name>``, and the seconds its ``sfp fit`` took."""
     args = ["--config", str(_config(name)), "--trainer.default_root_dir", str(root / name)]
     start = time.perf_counter()
     if main(["fit", *args]) != 0:

@@ -1,6 +1,6 @@
 """Two minutes of CPU training of SimVP on storms against persistence, by test MSE (VIL/255) and CSI-M.
 
-The data and the agent are the demo's (``configs/storms_sfp.yaml``: 64x64, 10 -> 10 frames, a small SimVP); the
+The data and the agent are the demo's (``storms_sfp``: 64x64, 10 -> 10 frames, a small SimVP); the
 Trainer stops after two minutes of wall time. Both forecasters are scored on the same test windows.
 """
 
@@ -15,7 +15,7 @@ from sfp.models.baselines import persistence
 from sfp.pipeline import instantiate, load_config
 from sfp.report.evaluation import evaluate_forecasts
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "storms_sfp.yaml"
+CONFIG = Path(__file__).resolve().parents[1] / "src" / "sfp" / "configs" / "storms_sfp.yaml"
 
 
 def run() -> list[dict]:

@@ -1,4 +1,4 @@
-"""configs/sensors_*.yaml: `sfp fit` (2 steps) and `sfp test` run in-process on a short sensors series, tiny models."""
+"""The shipped sensors_* configs: `sfp fit` (2 steps) and `sfp test` run in-process on a short sensors series, tiny models."""
 
 import json
 import math
@@ -9,7 +9,7 @@ import torch
 
 from sfp.cli.main import main
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "src" / "sfp" / "configs"
 # a short series from a coarse, barely spun-up run: generated in under a second, still long enough for 80 + 4
 SHORT_SERIES = ["--data.init_args.length", "1100", "--data.init_args.dataset_kwargs", '{"size": 16, "spin_up": 1.0}']
 TINY_MODEL = {

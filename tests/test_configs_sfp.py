@@ -1,24 +1,31 @@
-"""The shipped SFP pipeline configs name only options their stages accept (a typo would fail at the stage)."""
+"""The shipped configs: every one is found by name, SFP pipeline configs parse and validate as a whole, and each
+shipped `sfp fit` config names only arguments its classes accept (LightningCLI's own check, `--print_config`)."""
 
-import inspect
-from pathlib import Path
-
-import lightning as L
 import pytest
 
-from sfp.pipeline import REQUIRED, load_config
-from sfp.planning.self_training import SFPModule
-from sfp.planning.world_model_module import WorldModelModule
+from sfp.cli.main import main
+from sfp.configs import resolve, shipped
+from sfp.pipeline import load_config
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-TRAINER_OPTIONS = set(inspect.signature(L.Trainer).parameters) | {"checkpoint_every"}
+PIPELINES = ["storms_sfp", "navier_stokes_sfp", "flame_sfp"]
 
 
-@pytest.mark.parametrize("name", ["storms", "navier_stokes", "flame"])
-def test_sfp_config_options_exist(name):
-    config = load_config(CONFIGS / f"{name}_sfp.yaml")
-    assert set(REQUIRED) <= set(config)
-    assert set(config["sfp"]) <= set(inspect.signature(SFPModule).parameters)
-    assert set(config["world_model"]) <= set(inspect.signature(WorldModelModule).parameters)
-    for section in ("agent_trainer", "world_model_trainer", "sfp_trainer"):
-        assert set(config[section]) <= TRAINER_OPTIONS, section
+@pytest.mark.parametrize("name", PIPELINES)
+def test_sfp_config_parses_and_validates(name):
+    config = load_config(["--config", name])
+    assert config["run_dir"] == f"runs/{name}" and config["sfp"]["pseudo_labels"]["weight"] > 0
+    assert config["sfp_trainer"]["max_steps"] > 0 and config["agent"]["class_path"].startswith("sfp.forecasting.")
+
+
+@pytest.mark.parametrize("name", sorted(set(shipped()) - set(PIPELINES)))
+def test_fit_config_parses(name, capsys):
+    with pytest.raises(SystemExit) as done:  # --print_config prints the resolved config and exits
+        main(["fit", "--config", name, "--print_config"])
+    assert done.value.code in (0, None) and "class_path" in capsys.readouterr().out
+
+
+def test_names_and_paths_resolve_alike(tmp_path):
+    assert resolve("storms_sfp") == resolve("storms_sfp.yaml") == resolve("configs/storms_sfp.yaml")
+    own = tmp_path / "storms_sfp.yaml"
+    own.write_text("run_dir: x\n")
+    assert resolve(own) == own  # a file that exists wins over the shipped config of that name

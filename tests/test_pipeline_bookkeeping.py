@@ -3,42 +3,60 @@
 import json
 
 import pytest
-import yaml
 
+from pipeline_helpers import write_config
 from sfp.errors import UserError
 from sfp.pipeline import STAGES, Pipeline, load_config
 from sfp.report.markdown import comparison_table, relative_change
 
-BASE = {"run_dir": None, "seed": 0, "data": {"class_path": "x"}, "agent": {"class_path": "y"},
-        "agent_trainer": {"max_steps": 1}, "world_model": {}, "world_model_trainer": {"max_steps": 1},
-        "sfp": {"pseudo_weight": 1.0}, "sfp_trainer": {"max_steps": 1}}
+
+def _load(tmp_path, *overrides, **changes):
+    return load_config(["--config", str(write_config(tmp_path / "p.yaml", tmp_path / "run", **changes)), *overrides])
 
 
-def _write(tmp_path, **changes):
-    config = {**json.loads(json.dumps(BASE)), "run_dir": str(tmp_path / "run"), **changes}
-    path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+def test_overrides_use_the_same_dotted_syntax_as_sfp_fit(tmp_path):
+    config = _load(tmp_path, "--sfp.pseudo_labels.weight", "0.5", "--agent_trainer.max_steps=7",
+                   "--agent.init_args.target_len", "3", "--world_model.architecture.width", "16")
+    assert config["sfp"]["pseudo_labels"]["weight"] == 0.5 and config["agent_trainer"]["max_steps"] == 7
+    assert config["world_model"]["architecture"]["width"] == 16
+    assert config["sfp"]["planner"]["imagination"] == {"samples": 4, "candidates": 2, "temperature": 10.0}
 
 
-def test_overrides_follow_dotted_paths(tmp_path):
-    config = load_config(_write(tmp_path), ["sfp.pseudo_weight=0.5", "agent_trainer.max_steps=7"])
-    assert config["sfp"]["pseudo_weight"] == 0.5 and config["agent_trainer"]["max_steps"] == 7
+def test_shipped_configs_are_found_by_name():
+    config = load_config(["--config", "storms_sfp", "--run_dir", "elsewhere"])
+    assert config["run_dir"] == "elsewhere" and config["sfp"]["pseudo_labels"]["kind"] == "raise"
 
 
-@pytest.mark.parametrize("override, words", [("sfp.pseudo_wieght=1", "unknown key 'pseudo_wieght'"),
-                                             ("nosuch.key=1", "no section 'nosuch'"), ("sfp", "KEY=VALUE")])
-def test_bad_overrides_name_the_problem(tmp_path, override, words):
+@pytest.mark.parametrize("overrides, words", [
+    (["--sfp.pseudo_labels.wieght", "1"], "wieght"),
+    (["--nosuch.key", "1"], "nosuch"),
+    (["--sfp_trainer.max_steps", "abc"], "max_steps"),
+    (["--sfp.planner.kind", "greedy"], "planner.kind"),
+    (["--sfp.pseudo_labels.weight", "-1"], "pseudo_labels.weight"),
+    (["--sfp_trainer.max_steps", "-5"], "max_steps must be >= -1"),
+    (["--until", "nowhere"], "unknown stage"),
+    (["--set", "sfp.pseudo_weight=1"], "--set KEY=VALUE is gone"),
+    (["--sfp.pseudo_weight", "1"], "sfp.pseudo_weight moved to sfp.pseudo_labels.weight"),
+    (["--world_model.width", "8"], "world_model.width moved to world_model.architecture.width"),
+    (["--data", "subprocess.Popen"], "data"),
+])
+def test_bad_overrides_name_the_problem(tmp_path, overrides, words):
     with pytest.raises(UserError, match=words):
-        load_config(_write(tmp_path), [override])
+        _load(tmp_path, *overrides)
 
 
-def test_missing_and_unknown_sections(tmp_path):
-    path = _write(tmp_path, extra={})
-    with pytest.raises(UserError, match="unknown sections"):
-        load_config(path)
-    with pytest.raises(UserError, match="no such config"):
-        load_config(tmp_path / "absent.yaml")
+@pytest.mark.parametrize("changes, words", [
+    ({"sfp": {"pseudo_weight": 1.0}}, "sfp.pseudo_weight moved to sfp.pseudo_labels.weight"),
+    ({"sfp": {"planner": "mosaic"}}, "sfp.planner is a section now"),
+    ({"world_model": {"in_frames": 3}}, "world_model.in_frames moved to world_model.architecture.in_frames"),
+    ({"seed": 0}, "seed moved to seed_everything"),
+    ({"extra": {"a": 1}}, "extra"),
+])
+def test_old_and_unknown_keys_in_a_config_are_one_line(tmp_path, changes, words):
+    with pytest.raises(UserError, match=words):
+        _load(tmp_path, **changes)
+    with pytest.raises(UserError, match="no such config file"):
+        load_config(["--config", str(tmp_path / "absent.yaml")])
 
 
 def _run(config, fail_at=None):
@@ -61,21 +79,21 @@ def _run(config, fail_at=None):
 
 
 def test_rerun_skips_finished_stages_and_redoes_changed_ones(tmp_path):
-    config = load_config(_write(tmp_path))
+    config = _load(tmp_path)
     assert _run(config) == list(STAGES)
     assert _run(config) == []  # everything done
     config["world_model_trainer"]["max_steps"] = 2
     assert _run(config) == ["world_model", "sfp", "evaluate", "report"]  # the change and what uses its output
-    config["sfp"]["pseudo_weight"] = 0.3  # a planning setting: the baseline does not plan
+    config["sfp"]["pseudo_labels"]["weight"] = 0.3  # a planning setting: the baseline does not plan
     assert _run(config) == ["sfp", "evaluate", "report"]
     config["sfp"]["lr"] = 1e-4  # the fine-tuning's own settings shape the baseline too
     assert _run(config) == ["baseline", "sfp", "evaluate", "report"]
-    config["agent_trainer"]["max_steps"] = 3
+    config["agent_trainer"]["max_steps"] = 4
     assert _run(config) == ["agent", "baseline", "sfp", "evaluate", "report"]
 
 
 def test_interrupted_stage_runs_again(tmp_path):
-    config = load_config(_write(tmp_path))
+    config = _load(tmp_path)
     assert _run(config, fail_at="world_model") == ["data", "agent", "baseline"]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
     assert manifest["world_model"]["status"] == "running"

@@ -5,34 +5,16 @@ import shutil
 
 import pytest
 import torch
-import yaml
 
 from sfp.cli.main import main
+from pipeline_helpers import DATA, write_config
 from sfp.data import FieldDataModule
-
-DATA = {"dataset": "storms", "n_sequences": 16, "frames": 6, "size": 16, "context": 3, "target": 3,
-        "batch_size": 4, "val_fraction": 0.25, "test_fraction": 0.25}
-CONFIG = {
-    "seed": 0,
-    "data": {"class_path": "sfp.data.FieldDataModule", "init_args": DATA},
-    "agent": {"class_path": "sfp.forecasting.GridForecaster", "init_args": {
-        "backbone": "simvp", "context_len": 3, "target_len": 3, "use_global_norm": True,
-        "backbone_kwargs": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}}},
-    "agent_trainer": {"max_steps": 3},
-    "world_model": {"in_frames": 3, "out_frames": 3, "width": 8, "encoder_blocks": 1, "decoder_blocks": 1,
-                    "code_dim": 4, "codebook_size": 16},
-    "world_model_trainer": {"max_steps": 3},
-    "sfp": {"planner": "best_of_k", "samples": 4, "candidates": 2, "pseudo_weight": 1.0},
-    "sfp_trainer": {"max_steps": 2},
-    "report": {"gif_samples": 2},
-}
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
-    path = root / "tiny_sfp.yaml"
-    path.write_text(yaml.safe_dump({**CONFIG, "run_dir": str(root / "run")}))
+    path = write_config(root / "tiny_sfp.yaml", root / "run")
     assert main(["pipeline", "--config", str(path)]) == 0
     return root / "run", path
 
@@ -83,8 +65,7 @@ def test_a_moved_run_directory_evaluates_again(run, tmp_path):
     for stage in ("evaluate", "report"):
         del manifest["stages"][stage]
     manifest_path.write_text(json.dumps(manifest))
-    config = tmp_path / "moved.yaml"
-    config.write_text(yaml.safe_dump({**CONFIG, "run_dir": str(moved)}))
+    config = write_config(tmp_path / "moved.yaml", moved)
     run[0].rename(away)  # the checkpoints' saved paths point here: gone
     try:
         assert main(["pipeline", "--config", str(config)]) == 0

@@ -6,7 +6,17 @@ import torch
 
 from sfp.planning.planner import BestOfKPlanner, MosaicPlanner
 from sfp.planning.rewards import csi, neg_mse, weighted
+from sfp.planning.options import Imagination, PlannerOptions
 from sfp.planning.world_model import WorldModel
+
+
+TINY_WORLD = {"in_frames": 2, "out_frames": 3, "channels": 1, "width": 8, "decoder_blocks": 1, "code_dim": 4,
+              "codebook_size": 16}
+
+
+def opts(samples: int = 16, candidates: int = 8, temperature: float = 1.0, **planner) -> PlannerOptions:
+    """Planner options with these imagination settings (8 candidates: the tiny codebooks have 16 codes)."""
+    return PlannerOptions(imagination=Imagination(samples, candidates, temperature), **planner)
 
 
 class PatchWorld:
@@ -22,7 +32,8 @@ class PatchWorld:
     def nearest(self, latents):
         return torch.zeros(latents.shape[:-1], dtype=torch.long)  # the action: code 0 everywhere
 
-    def sample_codes(self, latents, n, k, temperature, generator):
+    def sample_codes(self, latents, imagination, generator, n=None):
+        n = imagination.samples if n is None else n
         return torch.randint(0, self.codebook_size, (latents.shape[0], n, *latents.shape[1:4]), generator=generator)
 
     def decode(self, indices, context, lead_times=None):
@@ -49,12 +60,12 @@ def test_mosaic_is_the_per_patch_optimum_on_a_patch_separable_world():
     generator = torch.Generator().manual_seed(3)
     target = torch.rand(2, 3, 1, 4, 6, generator=generator) * 7
     context = torch.zeros(2, 1, 1, 4, 6)
-    draws = world.sample_codes(world.encode(target, context), 5, 8, 1.0, torch.Generator().manual_seed(0))
+    draws = world.sample_codes(world.encode(target, context), Imagination(5, 8, 1.0), torch.Generator().manual_seed(0))
     values = torch.cat([torch.zeros_like(draws[:, :1]), draws], 1).float()  # (B, 1 + K, T, h, w): patch values
     patch_truth = target[:, None, :, 0].unfold(-2, 2, 2).unfold(-2, 2, 2)  # (B, 1, T, h, w, 2, 2)
     errors = (values[..., None, None] - patch_truth).pow(2).sum((-1, -2))
     optimum = -errors.min(dim=1).values.sum((1, 2, 3)) / target[0].numel()  # brute force, patch by patch
-    result = MosaicPlanner(world, neg_mse(), k_samples=5, k=8).plan(context, target, target,
+    result = MosaicPlanner(world, neg_mse(), opts(samples=5, candidates=8)).plan(context, target, target,
                                                                    torch.Generator().manual_seed(0))
     torch.testing.assert_close(result.reward, optimum.to(result.reward.dtype))
     torch.testing.assert_close(result.reward, neg_mse()(result.best, target))
@@ -63,12 +74,12 @@ def test_mosaic_is_the_per_patch_optimum_on_a_patch_separable_world():
 @pytest.mark.parametrize("reward", [csi([0.0, 0.5, 1.0]), neg_mse()])
 def test_never_worse_than_best_of_k_on_the_same_draws(reward):
     torch.manual_seed(0)
-    world = WorldModel(2, 3, channels=1, width=8, decoder_blocks=1, code_dim=4, codebook_size=16).eval()
+    world = WorldModel(TINY_WORLD).eval()
     generator = torch.Generator().manual_seed(1)
     context, action, target = (torch.randn(3, frames, 1, 8, 8, generator=generator) for frames in (2, 3, 3))
-    best_of = BestOfKPlanner(world, reward, k_samples=6).plan(context, action, target,
+    best_of = BestOfKPlanner(world, reward, opts(samples=6)).plan(context, action, target,
                                                               torch.Generator().manual_seed(0))
-    mosaic = MosaicPlanner(world, reward, k_samples=6).plan(context, action, target,
+    mosaic = MosaicPlanner(world, reward, opts(samples=6)).plan(context, action, target,
                                                             torch.Generator().manual_seed(0))
     assert (mosaic.reward >= best_of.reward).all()
     torch.testing.assert_close(mosaic.reward, reward(mosaic.best, target).to(mosaic.reward.dtype))
@@ -77,13 +88,13 @@ def test_never_worse_than_best_of_k_on_the_same_draws(reward):
 
 def test_mosaic_hands_back_the_actions_reconstruction_at_every_chunk_size():
     torch.manual_seed(0)
-    world = WorldModel(2, 3, channels=1, width=8, decoder_blocks=1, code_dim=4, codebook_size=16).eval()
+    world = WorldModel(TINY_WORLD).eval()
     generator = torch.Generator().manual_seed(1)
     context, action, target = (torch.randn(3, frames, 1, 8, 8, generator=generator) for frames in (2, 3, 3))
     expected = world.reconstruct(action, context)
     for max_batch_frames in (512, 3):  # one block of every sample, and one candidate of one sample per block
-        planner = MosaicPlanner(world, neg_mse(), k_samples=4, max_batch_frames=max_batch_frames)
+        planner = MosaicPlanner(world, neg_mse(), opts(samples=4, max_batch_frames=max_batch_frames))
         result = planner.plan(context, action, target, torch.Generator().manual_seed(0))
         torch.testing.assert_close(result.reconstruction, expected)
-    best_of = BestOfKPlanner(world, neg_mse(), k_samples=4).plan(context, action, target)
+    best_of = BestOfKPlanner(world, neg_mse(), opts(samples=4)).plan(context, action, target)
     assert best_of.reconstruction is None

@@ -9,6 +9,7 @@ import torch
 from sfp.errors import UserError
 from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, PlanResult
 from sfp.planning.rewards import AdditiveReward, Reward, csi, neg_mse, neg_tke_error, ssim
+from sfp.planning.options import Imagination, PlannerOptions
 from sfp.planning.world_model import WorldModel
 
 IN_FRAMES, OUT_FRAMES = 2, 3
@@ -16,8 +17,13 @@ IN_FRAMES, OUT_FRAMES = 2, 3
 
 def tiny_world_model(codebook_size: int = 16) -> WorldModel:
     torch.manual_seed(0)
-    return WorldModel(IN_FRAMES, OUT_FRAMES, channels=1, width=8, decoder_blocks=1, code_dim=4,
-                      codebook_size=codebook_size).eval()
+    return WorldModel({"in_frames": IN_FRAMES, "out_frames": OUT_FRAMES, "channels": 1, "width": 8,
+                       "decoder_blocks": 1, "code_dim": 4, "codebook_size": codebook_size}).eval()
+
+
+def opts(samples: int = 16, candidates: int = 8, temperature: float = 1.0, **planner) -> PlannerOptions:
+    """Planner options with these imagination settings (8 candidates: the tiny codebooks have 16 codes)."""
+    return PlannerOptions(imagination=Imagination(samples, candidates, temperature), **planner)
 
 
 def batch(size: int = 2, pixels: int = 8, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -50,7 +56,7 @@ def test_shapes_and_rewards_of_the_result(planner, reward):
     # the reward reported is the reward of the future returned (frames and scores stay paired through the search)
     world_model = tiny_world_model()
     context, action, target = batch(3)
-    result = planner(world_model, reward).plan(context, action, target, seeded())
+    result = planner(world_model, reward, opts()).plan(context, action, target, seeded())
     assert isinstance(result, PlanResult)
     assert result.best.shape == target.shape
     assert result.reward.shape == result.action_reward.shape == (3,)
@@ -63,12 +69,11 @@ def test_best_of_k_picks_the_brute_force_argmax():
     context, action, target = batch(3)
     reward = neg_mse()
     for max_batch_frames in (7, 10_000):  # 2 candidates of one sample per call, or everything at once
-        planner = BestOfKPlanner(world_model, reward, k_samples=5, k=4, temperature=0.5,
-                                 max_batch_frames=max_batch_frames)
+        planner = BestOfKPlanner(world_model, reward, opts(5, 4, 0.5, max_batch_frames=max_batch_frames))
         result = planner.plan(context, action, target, seeded(3))
 
         # the same draw, decoded all at once and scored one candidate at a time
-        codes = world_model.sample_codes(world_model.encode(action, context), 5, 4, 0.5, seeded(3))
+        codes = world_model.sample_codes(world_model.encode(action, context), Imagination(5, 4, 0.5), seeded(3))
         futures = world_model.decode(codes, context)
         for b in range(3):
             scores = torch.stack([reward(futures[b : b + 1, j], target[b : b + 1])[0] for j in range(5)])
@@ -79,7 +84,7 @@ def test_best_of_k_picks_the_brute_force_argmax():
 def test_beam_search_at_temperature_zero_is_the_nearest_code_decode():
     world_model = tiny_world_model()
     context, action, target = batch(2)
-    planner = BeamSearchPlanner(world_model, neg_mse(), beam_width=1, expansions=1, temperature=0.0)
+    planner = BeamSearchPlanner(world_model, neg_mse(), opts(beam_width=1, expansions=1, temperature=0.0))
     nearest = world_model.decode(world_model.nearest(world_model.encode(action, context)), context)
     assert torch.allclose(planner.plan(context, action, target).best, nearest, atol=1e-6)
 
@@ -89,7 +94,7 @@ def test_beam_search_finds_the_optimum_of_an_enumerable_code_space():
     # a high temperature. -MSE adds up over frames, so the best beam of every depth extends to the optimum.
     world_model = tiny_world_model()
     context, action, target = batch(2, pixels=4)
-    planner = BeamSearchPlanner(world_model, neg_mse(), beam_width=2, expansions=16, k=2, temperature=1e6)
+    planner = BeamSearchPlanner(world_model, neg_mse(), opts(beam_width=2, expansions=16, candidates=2, temperature=1e6))
     result = planner.plan(context, action, target, seeded())
 
     choices, _ = world_model.candidates(world_model.encode(action, context), 2)  # (B, T, 1, 1, 2)
@@ -105,9 +110,9 @@ def test_beam_search_finds_the_optimum_of_an_enumerable_code_space():
 def test_beam_search_beats_best_of_one():
     world_model = tiny_world_model()
     context, action, target = batch(16)
-    beam = BeamSearchPlanner(world_model, neg_mse(), beam_width=4, expansions=4).plan(context, action, target,
+    beam = BeamSearchPlanner(world_model, neg_mse(), opts(beam_width=4, expansions=4)).plan(context, action, target,
                                                                                     seeded(1))
-    single = BestOfKPlanner(world_model, neg_mse(), k_samples=1).plan(context, action, target, seeded(2))
+    single = BestOfKPlanner(world_model, neg_mse(), opts(samples=1)).plan(context, action, target, seeded(2))
     assert beam.reward.mean() > single.reward.mean()
     assert (beam.reward >= single.reward).float().mean() >= 0.8
 
@@ -119,7 +124,7 @@ def test_running_totals_score_like_rescoring_every_frame(reward):
     context, action, target = batch(3, pixels=12)
     rescoring = Reward(reward.score, reward.name)
     assert not isinstance(rescoring, AdditiveReward)
-    fast, slow = (BeamSearchPlanner(world_model, r, beam_width=3, expansions=3).plan(context, action, target, seeded(4))
+    fast, slow = (BeamSearchPlanner(world_model, r, opts(beam_width=3, expansions=3)).plan(context, action, target, seeded(4))
                   for r in (reward, rescoring))
     assert torch.allclose(fast.best, slow.best, atol=1e-6)
     assert torch.allclose(fast.reward, slow.reward, atol=1e-5)
@@ -129,9 +134,9 @@ def test_running_totals_score_like_rescoring_every_frame(reward):
 def test_a_batch_plans_like_its_samples_at_temperature_zero(planner):
     world_model = tiny_world_model()
     context, action, target = batch(3)
-    together = planner(world_model, neg_mse(), temperature=0.0).plan(context, action, target)
+    together = planner(world_model, neg_mse(), opts(temperature=0.0)).plan(context, action, target)
     for b in range(3):
-        alone = planner(world_model, neg_mse(), temperature=0.0).plan(
+        alone = planner(world_model, neg_mse(), opts(temperature=0.0)).plan(
             context[b : b + 1], action[b : b + 1], target[b : b + 1])
         assert torch.allclose(together.best[b : b + 1], alone.best, atol=1e-6)
         assert torch.allclose(together.reward[b : b + 1], alone.reward, atol=1e-6)
@@ -141,11 +146,11 @@ def test_a_batch_plans_like_its_samples_at_temperature_zero(planner):
 def test_chunking_and_seeding(planner):
     world_model = tiny_world_model()
     context, action, target = batch(3)
-    whole = planner(world_model, neg_mse()).plan(context, action, target, seeded(5))
-    chunked = planner(world_model, neg_mse(), max_batch_frames=1).plan(context, action, target, seeded(5))
+    whole = planner(world_model, neg_mse(), opts()).plan(context, action, target, seeded(5))
+    chunked = planner(world_model, neg_mse(), opts(max_batch_frames=1)).plan(context, action, target, seeded(5))
     assert torch.allclose(whole.best, chunked.best, atol=1e-6)
     assert torch.allclose(whole.reward, chunked.reward, atol=1e-6)
-    other = planner(world_model, neg_mse()).plan(context, action, target, seeded(6))
+    other = planner(world_model, neg_mse(), opts()).plan(context, action, target, seeded(6))
     assert not torch.equal(whole.best, other.best)
 
 
@@ -154,7 +159,7 @@ def test_beam_bookkeeping_decodes_one_frame_per_candidate(monkeypatch):
     world_model = tiny_world_model()
     calls = record_decodes(world_model, monkeypatch)
     context, action, target = batch(2)
-    BeamSearchPlanner(world_model, neg_mse(), beam_width=3, expansions=2).plan(context, action, target, seeded())
+    BeamSearchPlanner(world_model, neg_mse(), opts(beam_width=3, expansions=2)).plan(context, action, target, seeded())
     assert calls == [((2, 2, 1, 2, 2), [0]), ((2, 4, 1, 2, 2), [1]), ((2, 6, 1, 2, 2), [2])]
 
 
@@ -163,7 +168,7 @@ def test_decoding_respects_the_frame_budget(planner, frames_per_candidate, monke
     world_model = tiny_world_model()
     calls = record_decodes(world_model, monkeypatch)
     context, action, target = batch(3)
-    planner(world_model, neg_mse(), max_batch_frames=7).plan(context, action, target, seeded())
+    planner(world_model, neg_mse(), opts(max_batch_frames=7)).plan(context, action, target, seeded())
     decoded = [shape[0] * shape[1] * shape[2] for shape, _ in calls]
     assert max(decoded) <= 7 and all(shape[2] == frames_per_candidate for shape, _ in calls)
 
@@ -171,26 +176,34 @@ def test_decoding_respects_the_frame_budget(planner, frames_per_candidate, monke
 def test_planning_keeps_no_graph():
     world_model = tiny_world_model()
     context, action, target = batch(2)
-    result = BeamSearchPlanner(world_model, neg_mse()).plan(context, action.requires_grad_(), target, seeded())
+    result = BeamSearchPlanner(world_model, neg_mse(), opts()).plan(context, action.requires_grad_(), target, seeded())
     assert not result.best.requires_grad and not result.reward.requires_grad
 
 
-@pytest.mark.parametrize("options", [
-    {"beam_width": 0}, {"expansions": 0}, {"k": 0}, {"k": 17}, {"temperature": -1.0},
-    {"temperature": float("nan")}, {"max_batch_frames": 0}, {"reward": "no_such_reward"},
+@pytest.mark.parametrize("options, message", [
+    ({"beam_width": 0}, "beam_width"), ({"expansions": 0}, "expansions"), ({"candidates": 0}, "candidates"),
+    ({"temperature": -1.0}, "temperature"), ({"temperature": float("nan")}, "temperature"),
+    ({"max_batch_frames": 0}, "max_batch_frames"), ({"kind": "greedy"}, "planner.kind"),
 ])
-def test_bad_options_are_user_errors(options):
-    options = {"reward": "neg_mse", **options}
-    with pytest.raises(UserError):
-        BeamSearchPlanner(tiny_world_model(), **options)
+def test_bad_options_are_user_errors(options, message):
+    with pytest.raises(UserError, match=message):
+        opts(**options)
+
+
+def test_bad_rewards_and_candidates_beyond_the_codebook_are_user_errors():
+    context, action, target = batch(2)
+    with pytest.raises(UserError, match="unknown reward"):
+        BeamSearchPlanner(tiny_world_model(), "no_such_reward", opts())
+    with pytest.raises(UserError, match="k must be between"):
+        BeamSearchPlanner(tiny_world_model(), "neg_mse", opts(candidates=17)).plan(context, action, target)
 
 
 def test_bad_inputs_are_user_errors():
     world_model = tiny_world_model()
     context, action, target = batch(2)
     with pytest.raises(UserError):
-        BestOfKPlanner(world_model, "neg_mse", k_samples=0)
+        BestOfKPlanner(world_model, "neg_mse", opts(samples=0))
     with pytest.raises(UserError, match="share a shape"):
-        BestOfKPlanner(world_model, "neg_mse").plan(context, action, target[:, :2])
+        BestOfKPlanner(world_model, "neg_mse", opts()).plan(context, action, target[:, :2])
     with pytest.raises(UserError):
-        BestOfKPlanner(world_model, "neg_mse").plan(context[:, :1], action, target)
+        BestOfKPlanner(world_model, "neg_mse", opts()).plan(context[:, :1], action, target)

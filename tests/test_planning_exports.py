@@ -15,7 +15,10 @@ DEFINED_IN = {
     "diagnostics": ["Diagnostics", "diagnose"],
     "rewards": ["AdditiveReward", "Reward", "WeightedSum", "available_rewards", "get_reward", "register_reward",
                 "reward_for_task"],
-    "planner": ["BeamSearchPlanner", "BestOfKPlanner", "MosaicPlanner", "PlanResult"],
+    "planner": ["BeamSearchPlanner", "BestOfKPlanner", "MosaicPlanner", "PLANNERS", "PlanResult", "Planner",
+                "build_planner"],
+    "options": ["Imagination", "PlannerOptions", "PseudoLabels", "WorldModelArchitecture"],
+    "pseudo_labels": ["log_spectrum_distance", "make_label", "raise_label", "spectrum_label"],
     "self_training": ["SFPModule"],
 }
 

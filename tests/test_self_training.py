@@ -14,10 +14,13 @@ from sfp.forecasting import GridForecaster
 from sfp.planning.planner import PlanResult
 from sfp.planning.rewards import get_reward
 from sfp.metrics.spectrum import rescale_shells
-from sfp.planning.self_training import AGENT_SETTINGS, SFPModule, log_spectrum_distance, spectrum_label
+from sfp.forecasting.checkpoints import AGENT_SETTINGS_KEY, load_forecaster
+from sfp.planning.pseudo_labels import log_spectrum_distance, spectrum_label
+from sfp.planning.self_training import SFPModule
 from sfp.planning.world_model_module import WorldModelModule
 
 SIMVP = {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}
+TINY_PLANNER = {"kind": "best_of_k", "imagination": {"samples": 4, "candidates": 2}}
 WORLD = dict(width=8, encoder_blocks=1, decoder_blocks=1, code_dim=4, codebook_size=16)
 
 
@@ -42,7 +45,7 @@ def checkpoints(tmp_path_factory):
     trainer = _trainer(root / "agent", 2, logger=False)
     trainer.fit(agent, datamodule=_data())
     trainer.save_checkpoint(root / "agent.ckpt")
-    world = WorldModelModule(in_frames=3, out_frames=3, **WORLD)
+    world = WorldModelModule({"in_frames": 3, "out_frames": 3, **WORLD})
     trainer = _trainer(root / "world", 2, logger=False)
     trainer.fit(world, datamodule=_data())
     trainer.save_checkpoint(root / "world.ckpt")
@@ -70,7 +73,7 @@ class ScriptedPlanner:
 
 def test_loss_adds_lambda_times_mse_to_accepted_pseudo_labels_only(checkpoints):
     agent_ckpt, world_ckpt = checkpoints
-    module = SFPModule(agent_ckpt, world_ckpt, pseudo_weight=0.5)
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_labels={"weight": 0.5})
     context_x, context_y, target_x, truth = _batch()
     pseudo = truth + 10.0
     # sample 0's plan beats its action (accepted), sample 1's does not
@@ -86,7 +89,7 @@ def test_loss_adds_lambda_times_mse_to_accepted_pseudo_labels_only(checkpoints):
 
 def test_log_spectrum_loss_adds_lambda_times_the_accepted_samples_spectral_distance(checkpoints):
     agent_ckpt, world_ckpt = checkpoints
-    module = SFPModule(agent_ckpt, world_ckpt, pseudo_weight=0.5, pseudo_loss="log_spectrum")
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_labels={"weight": 0.5, "loss": "log_spectrum"})
     context_x, context_y, target_x, truth = _batch()
     pseudo = 3 * truth + 1.0
     module.planner = ScriptedPlanner(pseudo, torch.tensor([0.9, 0.2]), torch.tensor([0.5, 0.5]))
@@ -111,7 +114,7 @@ def test_log_spectrum_distance_is_the_squared_log_ratio_of_shell_energies_up_to_
 
 def test_no_plan_is_accepted_when_none_beats_the_action(checkpoints):
     agent_ckpt, world_ckpt = checkpoints
-    module = SFPModule(agent_ckpt, world_ckpt, pseudo_weight=3.0)
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_labels={"weight": 3.0})
     context_x, context_y, target_x, truth = _batch()
     module.planner = ScriptedPlanner(truth - 50.0, torch.tensor([0.5, 0.1]), torch.tensor([0.5, 0.2]))
     loss = module.training_step([context_x, context_y, target_x, truth], 0)
@@ -122,7 +125,7 @@ def test_no_plan_is_accepted_when_none_beats_the_action(checkpoints):
 
 def test_raise_labels_keep_the_planners_increases_only_where_they_help(checkpoints):
     agent_ckpt, world_ckpt = checkpoints
-    module = SFPModule(agent_ckpt, world_ckpt, pseudo_weight=0.5, pseudo_label="raise")
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_labels={"weight": 0.5, "kind": "raise"})
     context_x, context_y, target_x, _ = _batch()
     with torch.no_grad():
         forecast = module.agent.forecast(context_x, context_y, target_x)
@@ -158,13 +161,13 @@ def test_spectrum_labels_take_the_plans_shell_energies_where_they_are_closer_to_
 
 
 def test_lambda_ramps_linearly_then_holds(checkpoints):
-    module = SFPModule(checkpoints[0], checkpoints[1], pseudo_weight=2.0, lambda_warmup_steps=4)
+    module = SFPModule(checkpoints[0], checkpoints[1], pseudo_labels={"weight": 2.0, "warmup_steps": 4})
     assert [module.pseudo_lambda(step) for step in range(6)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
-    assert SFPModule(checkpoints[0], checkpoints[1], pseudo_weight=2.0).pseudo_lambda(0) == 2.0
+    assert SFPModule(checkpoints[0], checkpoints[1], pseudo_labels={"weight": 2.0}).pseudo_lambda(0) == 2.0
 
 
 def test_cached_pseudo_labels_are_planned_once_per_refresh(checkpoints):
-    module = SFPModule(checkpoints[0], checkpoints[1], refresh_every=2)
+    module = SFPModule(checkpoints[0], checkpoints[1], pseudo_labels={"refresh_every": 2})
     context_x, context_y, target_x, truth = _batch()
     module.planner = ScriptedPlanner(truth, torch.tensor([1.0, 1.0]), torch.tensor([0.0, 0.0]))
     for epoch, expected_calls in [(0, 1), (0, 1), (1, 1), (2, 2), (3, 2)]:
@@ -178,12 +181,12 @@ def test_cached_pseudo_labels_are_planned_once_per_refresh(checkpoints):
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"planner": "greedy"}, "planner"),
-    ({"pseudo_weight": -1.0}, ">= 0"),
-    ({"pseudo_label": "truth"}, "pseudo_label"),
-    ({"pseudo_loss": "l1"}, "pseudo_loss"),
+    ({"planner": {"kind": "greedy"}}, "planner.kind"),
+    ({"pseudo_labels": {"weight": -1.0}}, ">= 0"),
+    ({"pseudo_labels": {"kind": "truth"}}, "pseudo_labels.kind"),
+    ({"pseudo_labels": {"loss": "l1"}}, "pseudo_labels.loss"),
+    ({"pseudo_labels": {"wieght": 1.0}}, "unknown option 'wieght'"),
     ({"world_model_checkpoint": None}, "world_model_checkpoint"),
-    ({"agent_class": "sfp.planning.WorldModelModule"}, "not a Forecaster"),
 ])
 def test_bad_options_are_user_errors(checkpoints, kwargs, words):
     options = {"world_model_checkpoint": checkpoints[1], **kwargs}
@@ -194,8 +197,8 @@ def test_bad_options_are_user_errors(checkpoints, kwargs, words):
 @pytest.mark.parametrize("pseudo_weight", [0.0, 1.0])
 def test_trains_under_lightning_and_reloads_without_the_world_model(checkpoints, tmp_path, pseudo_weight):
     agent_ckpt, world_ckpt = checkpoints
-    module = SFPModule(agent_ckpt, world_ckpt if pseudo_weight else None, pseudo_weight=pseudo_weight,
-                       planner="best_of_k", samples=4, candidates=2)
+    module = SFPModule(agent_ckpt, world_ckpt if pseudo_weight else None, pseudo_labels={"weight": pseudo_weight},
+                       planner=TINY_PLANNER)
     before = {k: v.clone() for k, v in module.agent.state_dict().items()}
     trainer = _trainer(tmp_path, 3, logger=L.pytorch.loggers.CSVLogger(tmp_path, name="logs"), log_every_n_steps=1)
     trainer.fit(module, datamodule=_data())
@@ -213,9 +216,9 @@ def test_trains_under_lightning_and_reloads_without_the_world_model(checkpoints,
         torch.testing.assert_close(reloaded.agent.forecast(*batch[:3]), module.agent.forecast(*batch[:3]))
 
 
-def test_load_agent_rebuilds_the_trained_forecaster_from_the_sfp_checkpoint_alone(checkpoints, tmp_path):
+def test_load_forecaster_rebuilds_the_trained_agent_from_the_sfp_checkpoint_alone(checkpoints, tmp_path):
     agent_ckpt, world_ckpt = checkpoints
-    module = SFPModule(agent_ckpt, world_ckpt, pseudo_weight=1.0, planner="best_of_k", samples=4, candidates=2)
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_labels={"weight": 1.0}, planner=TINY_PLANNER)
     trainer = _trainer(tmp_path, 2, logger=False)
     trainer.fit(module, datamodule=_data())
     trainer.save_checkpoint(tmp_path / "sfp.ckpt")
@@ -225,13 +228,7 @@ def test_load_agent_rebuilds_the_trained_forecaster_from_the_sfp_checkpoint_alon
     batch = _batch()
     with torch.no_grad():
         expected = module.agent.forecast(*batch[:3])
-        agent = SFPModule.load_agent(tmp_path / "moved_sfp.ckpt")
+        agent = load_forecaster(tmp_path / "moved_sfp.ckpt")
         assert isinstance(agent, GridForecaster) and not agent.training
         torch.testing.assert_close(agent.forecast(*batch[:3]), expected)
-        del checkpoint[AGENT_SETTINGS]  # as an older sfp wrote it: the agent checkpoint gives the settings
-        torch.save(checkpoint, tmp_path / "old_sfp.ckpt")
-        with pytest.raises(UserError, match="agent_checkpoint"):
-            SFPModule.load_agent(tmp_path / "old_sfp.ckpt")
-        torch.testing.assert_close(
-            SFPModule.load_agent(tmp_path / "old_sfp.ckpt", agent_checkpoint=agent_ckpt).forecast(*batch[:3]),
-            expected)
+    assert checkpoint[AGENT_SETTINGS_KEY] == dict(module.agent.hparams)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from sfp.errors import UserError
+from sfp.planning import Imagination
 from world_model_helpers import random_frames, tiny_world_model
 
 
@@ -20,13 +21,13 @@ def test_shapes_for_any_frame_size(model):
     indices, distances = model.candidates(latents, 5)
     assert indices.shape == distances.shape == (2, 2, 3, 2, 5)
     assert model.decode(indices[..., 0], context).shape == (2, 2, 1, 10, 7)
-    assert model.imagine(context, future, n=3).shape == (2, 3, 2, 1, 10, 7)
+    assert model.imagine(context, future, Imagination(3, 8, 1.0)).shape == (2, 3, 2, 1, 10, 7)
     assert model(future, context).reconstruction.shape == (2, 2, 1, 10, 7)
 
 
 def test_temperature_zero_is_the_nearest_code_decode(model):
     context, action = random_frames(2, 3), random_frames(2, 2, seed=1)
-    imagined = model.imagine(context, action, n=4, temperature=0.0)
+    imagined = model.imagine(context, action, Imagination(4, 8, 0.0))
     expected = model.decode(model.nearest(model.encode(action, context)), context)
     for sample in range(4):
         torch.testing.assert_close(imagined[:, sample], expected)
@@ -71,7 +72,7 @@ def test_codes_are_drawn_from_the_softmax_of_negative_distances(model):
     temperature = 0.7
     expected = torch.softmax(-distances.flatten() / temperature, 0)
     generator = torch.Generator().manual_seed(0)
-    drawn = model.sample_codes(latents, 20_000, k=3, temperature=temperature, generator=generator).flatten()
+    drawn = model.sample_codes(latents, Imagination(20_000, 3, temperature), generator).flatten()
     frequencies = torch.stack([(drawn == index).float().mean() for index in indices.flatten()])
     torch.testing.assert_close(frequencies, expected, atol=0.015, rtol=0)  # 3 sigma of 20 000 draws is <= 0.011
     assert set(drawn.tolist()) <= set(indices.flatten().tolist())
@@ -82,7 +83,7 @@ def test_a_drawn_map_is_coherent_across_positions_and_lead_times(model):
     # so each map is constant, while across maps the code still follows the softmax of one position.
     latents = torch.randn(1, 1, 1, 1, 4).expand(1, 3, 2, 2, 4)
     indices, distances = model.candidates(latents[:, :1, :1, :1], 3)
-    drawn = model.sample_codes(latents, 4000, k=3, temperature=0.7, generator=torch.Generator().manual_seed(1))
+    drawn = model.sample_codes(latents, Imagination(4000, 3, 0.7), torch.Generator().manual_seed(1))
     per_map = drawn.flatten(2)
     assert torch.equal(per_map, per_map[..., :1].expand_as(per_map))
     expected = torch.softmax(-distances.flatten() / 0.7, 0)
@@ -94,7 +95,7 @@ def test_seeded_imagination_is_reproducible(model):
     context, action = random_frames(2, 3), random_frames(2, 2, seed=1)
 
     def imagine(seed):
-        return model.imagine(context, action, n=4, temperature=5.0, generator=torch.Generator().manual_seed(seed))
+        return model.imagine(context, action, Imagination(4, 8, 5.0), torch.Generator().manual_seed(seed))
 
     torch.testing.assert_close(imagine(3), imagine(3), rtol=0, atol=0)
     assert not torch.equal(imagine(3), imagine(4))
@@ -124,9 +125,9 @@ def test_nan_inputs_do_not_poison_the_output(model):
     (lambda m, c, f: m.decode(torch.zeros(2, 2, 3, 3, dtype=torch.long), c), "code maps of 8x8"),
     (lambda m, c, f: m.decode(torch.zeros(2, 2, 2, 2), c), "integer code maps"),
     (lambda m, c, f: m.decode(torch.zeros(2, 1, 2, 2, dtype=torch.long), c, lead_times=[2]), "lead_times"),
-    (lambda m, c, f: m.imagine(c, f, n=0), "n must be"),
-    (lambda m, c, f: m.imagine(c, f, n=2, temperature=-1.0), "temperature"),
-    (lambda m, c, f: m.imagine(c, f, n=2, k=17), "k must be"),
+    (lambda m, c, f: m.imagine(c, f, Imagination(samples=0)), "imagination.samples must be"),
+    (lambda m, c, f: m.imagine(c, f, Imagination(2, 8, -1.0)), "temperature"),
+    (lambda m, c, f: m.imagine(c, f, Imagination(2, 17, 1.0)), "k must be"),
     (lambda m, c, f: m.set_normalization([1.0, 2.0], 1.0), "mean needs 1 or 1"),
     (lambda m, c, f: m.set_normalization(0.0, 0.0), "positive std"),
 ])

@@ -31,7 +31,7 @@ class Recorder(L.Callback):
 def train_and_save(out: Path) -> None:
     torch.set_num_threads(1)
     L.seed_everything(0, verbose=False)
-    module = WorldModelModule(3, 2, 1, **TINY, leads_per_step=None)
+    module = WorldModelModule({"in_frames": 3, "out_frames": 2, "channels": 1, **TINY}, leads_per_step=None)
     recorder = Recorder()
     trainer = L.Trainer(strategy="ddp", accelerator="cpu", devices=2, max_steps=4, limit_val_batches=0,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,

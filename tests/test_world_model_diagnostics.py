@@ -5,7 +5,7 @@ import torch
 
 from sfp.errors import UserError
 from sfp.metrics import csi_m
-from sfp.planning import diagnose
+from sfp.planning import Imagination, diagnose
 from sfp.task import TaskSpec
 from world_model_helpers import random_frames, tiny_world_model
 
@@ -24,7 +24,7 @@ def batches():
 
 def test_temperature_zero_with_the_truth_as_action():
     model = tiny_world_model().eval()
-    result = diagnose(model, batches(), lambda batch: batch[3], TASK, negative_mse, n=3, temperature=0.0)
+    result = diagnose(model, batches(), lambda batch: batch[3], TASK, negative_mse, Imagination(3, 8, 0.0))
     context = torch.cat([b[1] for b in batches()])
     target = torch.cat([b[3] for b in batches()])
     reconstruction = model.reconstruct(target, context)
@@ -47,11 +47,11 @@ def test_spread_and_oracle_gain_against_an_explicit_recomputation():
     def blank(batch):  # a useless action: an empty field
         return torch.zeros_like(batch[3])
 
-    result = diagnose(model, batches(), blank, TASK, negative_mse, n=4, temperature=10.0, k=16, seed=1)
+    result = diagnose(model, batches(), blank, TASK, negative_mse, Imagination(4, 16, 10.0), seed=1)
     generator = torch.Generator().manual_seed(1)
     spreads, gains = [], []
     for _, context, _, target in batches():
-        imagined = model.imagine(context, blank((0, 0, 0, target)), 4, 10.0, generator, 16)
+        imagined = model.imagine(context, blank((0, 0, 0, target)), Imagination(4, 16, 10.0), generator)
         for sample in range(target.shape[0]):
             pairs = [(imagined[sample, i] - imagined[sample, j]).pow(2).mean()
                      for i in range(4) for j in range(4) if i != j]

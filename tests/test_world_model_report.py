@@ -10,7 +10,7 @@ import yaml
 
 from sfp.cli.main import main
 from sfp.data import FieldDataModule
-from sfp.forecasting import GridForecaster
+from sfp.forecasting.checkpoints import load_forecaster
 from sfp.planning import WorldModelModule
 from sfp.task import SEVIR_THRESHOLDS
 
@@ -20,9 +20,9 @@ TRAINER = {"accelerator": "cpu", "devices": 1, "max_steps": 3, "log_every_n_step
 AGENT = {"class_path": "sfp.forecasting.GridForecaster", "init_args": {
     "backbone": "simvp", "context_len": 3, "target_len": 3, "channels": 1, "use_global_norm": True,
     "backbone_kwargs": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}}}
-WORLD_MODEL = {"class_path": "sfp.planning.WorldModelModule", "init_args": {
+WORLD_MODEL = {"class_path": "sfp.planning.WorldModelModule", "init_args": {"architecture": {
     "in_frames": 3, "out_frames": 3, "channels": 1, "width": 8, "code_dim": 4, "codebook_size": 16,
-    "decoder_blocks": 1}}
+    "decoder_blocks": 1}}}
 KEYS = {"recon_mse", "recon_reward", "recon_csi_m", "agent_reward", "agent_csi_m", "candidate_spread",
         "oracle_win_rate", "oracle_gain", "codebook_usage", "perplexity", "dead_codes"}
 
@@ -57,7 +57,7 @@ def _held_out(runs):
     tmp, _ = runs
     world_model = WorldModelModule.load_from_checkpoint(tmp / "world_model" / "checkpoints" / "best.ckpt",
                                                         weights_only=True).world_model.eval()
-    agent = GridForecaster.load_from_checkpoint(tmp / "agent" / "checkpoints" / "best.ckpt", weights_only=True).eval()
+    agent = load_forecaster(tmp / "agent" / "checkpoints" / "best.ckpt")
     data = FieldDataModule(**DATA)
     data.setup()
     batches = list(data.test_dataloader())
@@ -100,11 +100,12 @@ def test_fit_selects_the_best_checkpoint_by_the_reconstructions_csi_m(runs):
 
 def test_report_with_an_agent_matches_recomputation_and_metrics_json(runs):
     report, metrics = _test(runs, "--model.init_args.agent_checkpoint",
-                            str(runs[0] / "agent" / "checkpoints" / "best.ckpt"), "--model.init_args.samples", "4")
+                            str(runs[0] / "agent" / "checkpoints" / "best.ckpt"), "--model.init_args.imagination.samples", "4")
     values = report["diagnostics"]
     assert set(values) == KEYS
     assert metrics["metrics"] == pytest.approx(values, nan_ok=True)
-    assert report["samples"] == 4 and report["candidates"] == 16  # the default 64 candidates, capped at the codebook
+    # the default 64 candidates, capped at the codebook
+    assert report["imagination"]["samples"] == 4 and report["imagination"]["candidates"] == 16
     for name in ("oracle_win_rate", "codebook_usage", "recon_csi_m", "agent_csi_m"):
         assert 0.0 <= values[name] <= 1.0, name
     assert values["candidate_spread"] > 0 and values["recon_mse"] >= 0
@@ -124,7 +125,8 @@ def test_report_with_an_agent_matches_recomputation_and_metrics_json(runs):
 
 
 def test_at_temperature_zero_every_imagined_future_is_the_actions_nearest_code_decode(runs):
-    report, _ = _test(runs, "--model.init_args.temperature", "0", "--model.init_args.samples", "3")
+    report, _ = _test(runs, "--model.init_args.imagination.temperature", "0",
+                      "--model.init_args.imagination.samples", "3")
     values = report["diagnostics"]
     assert report["agent"] == "persistence"
     world_model, _, (_, context, _, target) = _held_out(runs)

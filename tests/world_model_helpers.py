@@ -9,10 +9,10 @@ from sfp.planning import WorldModel
 TINY = dict(width=8, encoder_blocks=1, decoder_blocks=1, code_dim=4, codebook_size=16)
 
 
-def tiny_world_model(seed: int = 0, **overrides) -> WorldModel:
+def tiny_world_model(seed: int = 0, mean: float = 0.0, std: float = 1.0, **overrides) -> WorldModel:
     """A 3 -> 2 frame, one-channel world model with 8 channels and 16 codes of size 4."""
     torch.manual_seed(seed)
-    return WorldModel(3, 2, 1, **{**TINY, **overrides})
+    return WorldModel({"in_frames": 3, "out_frames": 2, "channels": 1, **TINY, **overrides}, mean, std)
 
 
 def random_frames(batch: int, frames: int, size: tuple[int, int] = (8, 8), seed: int = 0) -> torch.Tensor:

@@ -4,7 +4,11 @@ Every stage keeps its output in ``<run_dir>/<stage>/`` and is recorded in ``<run
 of the configuration it depends on and its wall time. Re-running skips finished stages whose configuration is
 unchanged; a stage that was interrupted resumes from its ``checkpoints/last.ckpt``; a changed stage is re-run with
 everything after it. The baseline is the agent trained on with MSE alone for exactly the SFP stage's steps (the
-same :class:`SFPModule` with ``pseudo_weight=0``), so the comparison is honest by construction.
+same :class:`SFPModule` with ``pseudo_labels.weight=0``), so the comparison is honest by construction.
+
+A pipeline config has the sections of ``sfp fit`` configs: ``data`` and ``agent`` (``class_path``/``init_args``),
+``world_model`` and ``sfp`` (the constructor arguments of :class:`WorldModelModule` and :class:`SFPModule`, less the
+checkpoints), a Trainer section per training stage, and ``--section.key value`` overrides (:func:`load_config`).
 """
 
 from __future__ import annotations
@@ -15,71 +19,109 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-import yaml
-
+from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.errors import UserError
-from sfp.training import resolve_checkpoint, run_callbacks, run_logger
+from sfp.training import parse_error, resolve_checkpoint, run_callbacks, run_logger
 from sfp.utils import import_object
 
 STAGES = ("data", "agent", "baseline", "world_model", "sfp", "evaluate", "report")
+TRAINING_STAGES = ("agent", "world_model", "sfp")
 SECTIONS = {  # the config keys each stage reads itself (dotted for one key of a section)
-    "data": ("data", "seed"), "agent": ("agent", "agent_trainer"),
+    "data": ("data", "seed_everything"), "agent": ("agent", "agent_trainer"),
     "baseline": ("sfp.lr", "sfp.weight_decay", "sfp_trainer"),  # planning settings do not touch the baseline
     "world_model": ("world_model", "world_model_trainer"), "sfp": ("sfp", "sfp_trainer"),
-    "evaluate": ("evaluate",), "report": ("report",),
+    "evaluate": (), "report": ("report",),
 }
 NEEDS = {  # the stages whose outputs each stage uses: a change there re-runs it
     "data": (), "agent": ("data",), "baseline": ("agent",), "world_model": ("data",),
     "sfp": ("agent", "world_model"), "evaluate": ("baseline", "sfp"), "report": ("evaluate",),
 }
-REQUIRED = ("run_dir", "data", "agent", "agent_trainer", "world_model", "world_model_trainer", "sfp", "sfp_trainer")
+TRAINER_SET_BY_SFP = {"callbacks", "logger", "default_root_dir", "use_distributed_sampler", "plugins"}
+TRAINER_DEFAULTS = {"enable_model_summary": False, "log_every_n_steps": 10}
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
-    """Read a pipeline YAML (safe loader) and apply ``dotted.key=value`` overrides."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such config file")
+@cache
+def pipeline_parser() -> Any:
+    """The parser of pipeline configs and overrides (jsonargparse, as ``sfp fit`` uses through Lightning)."""
+    from jsonargparse import ActionConfigFile
+    from lightning.pytorch.cli import LightningArgumentParser
+
+    from sfp.forecasting import Forecaster
+    from sfp.planning import SFPModule, WorldModelModule
+
+    parser = LightningArgumentParser(prog="sfp pipeline", exit_on_error=False,
+                                     description="Run the SFP stages of a config (skips finished stages).")
+    parser.add_argument("--config", action=ActionConfigFile, help="a shipped config's name or a YAML file")
+    parser.add_argument("--name", type=str | None, default=None, help="the run's name")
+    parser.add_argument("--run_dir", type=str, required=True, help="where the stages keep their outputs")
+    parser.add_argument("--seed_everything", type=int, default=0, help="seed of every stage")
+    parser.add_argument("--checkpoint_every", type=int, default=50, help="steps between last.ckpt saves")
+    parser.add_argument("--until", type=str | None, default=None, help=f"stop after this stage: {', '.join(STAGES)}")
+    parser.add_argument("--report.gif_samples", type=int, default=3, help="test sequences in forecasts.gif")
+    parser.add_subclass_arguments(L.LightningDataModule, "data", required=True)
+    parser.add_subclass_arguments(Forecaster, "agent", required=True)
+    parser.add_class_arguments(WorldModelModule, "world_model", skip={"agent_checkpoint", "imagination"})
+    parser.add_class_arguments(SFPModule, "sfp", skip={"agent_checkpoint", "world_model_checkpoint", "seed"})
+    for stage in TRAINING_STAGES:
+        parser.add_class_arguments(L.Trainer, f"{stage}_trainer", skip=TRAINER_SET_BY_SFP)
+        parser.set_defaults({f"{stage}_trainer.{key}": value for key, value in TRAINER_DEFAULTS.items()})
+    return parser
+
+
+def _check_old_keys(argv: list[str]) -> None:
+    """One line for a key an earlier sfp used, in a config file or on the command line."""
+    for path in config_files(argv):
+        moved.check_pipeline(read_yaml(path))
+    moved.check_arguments(argv, {"world_model.": moved.WORLD_MODEL_MODULE, "sfp.": moved.SFP_MODULE,
+                                 "": moved.PIPELINE})
+
+
+def _validate(config: dict[str, Any]) -> None:
+    """Build what a config names once, cheaply, so a bad value fails before any stage touches the disk."""
+    from sfp.options import coerce
+    from sfp.planning.options import PlannerOptions, PseudoLabels
+    from sfp.planning.world_model_module import WorldModelModule
+
+    if config["until"] is not None and config["until"] not in STAGES:
+        raise UserError(f"--until {config['until']}: unknown stage; stages: {', '.join(STAGES)}")
+    for section in ("agent_trainer", "world_model_trainer", "sfp_trainer"):
+        for key in ("max_steps", "max_epochs"):
+            value = config[section].get(key)
+            if value is not None and value < -1:
+                raise UserError(f"{section}.{key} must be >= -1, got {value}")
+    coerce(PlannerOptions, config["sfp"]["planner"])
+    coerce(PseudoLabels, config["sfp"]["pseudo_labels"])
+    with torch.random.fork_rng(devices=[]):  # building consumes random numbers; the stages seed themselves
+        instantiate(config["agent"])
+        WorldModelModule(**config["world_model"])
+
+
+def load_config(argv: list[str]) -> dict[str, Any]:
+    """Parse ``--config FILE_OR_NAME`` and ``--section.key value`` overrides into one validated plain config."""
+    from jsonargparse import ArgumentError
+
+    argv = resolve_arguments(argv)
+    _check_old_keys(argv)
     try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"override {item!r} is not KEY=VALUE")
-        node = config
-        *parents, leaf = key.split(".")
-        for part in parents:
-            if not isinstance(node.get(part), dict):
-                raise UserError(f"override {key!r}: no section {part!r} in the config")
-            node = node[part]
-        if leaf not in node:
-            raise UserError(f"override {key!r}: unknown key {leaf!r}; known: {', '.join(node)}")
-        node[leaf] = yaml.safe_load(value)
-    missing = [key for key in REQUIRED if key not in config]
-    unknown = [key for key in config if key not in (*REQUIRED, "name", "seed", "evaluate", "report")]
-    if missing or unknown:
-        raise UserError(f"{path}: " + "; ".join(filter(None, [missing and f"missing sections {missing}",
-                                                              unknown and f"unknown sections {unknown}"])))
+        namespace = pipeline_parser().parse_args(argv)
+    except ArgumentError as err:
+        raise parse_error(err) from err
+    config = namespace.as_dict()
+    config.pop("config", None)
+    _validate(config)
     return config
 
 
 def instantiate(spec: dict[str, Any], **extra: Any) -> Any:
     """Build ``{"class_path": ..., "init_args": {...}}`` (extra keyword arguments added)."""
-    if not isinstance(spec, dict) or "class_path" not in spec:
-        raise UserError(f"expected a mapping with class_path and init_args, got {spec!r}")
     cls = import_object(spec["class_path"])
-    try:
-        return cls(**{**spec.get("init_args", {}), **extra})
-    except TypeError as err:
-        raise UserError(f"{spec['class_path']}: {err}") from err
+    return cls(**{**(spec.get("init_args") or {}), **extra})
 
 
 class Manifest:
@@ -106,7 +148,7 @@ class Pipeline:
     def __init__(self, config: dict[str, Any], log: Callable[[str], None] = partial(print, flush=True)):
         self.config, self.log = config, log
         self.root = Path(config["run_dir"])
-        self.seed = int(config.get("seed", 0))
+        self.seed = int(config["seed_everything"])
         self.root.mkdir(parents=True, exist_ok=True)
         self.manifest = Manifest(self.root / "manifest.json")
         self._datamodule = None
@@ -168,12 +210,11 @@ class Pipeline:
         return self.manifest.stages
 
     # ------------------------------------------------------------------ training helper
-    def _fit(self, stage: str, model: L.LightningModule, trainer_kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _fit(self, stage: str, model: L.LightningModule, trainer_section: str) -> dict[str, Any]:
         root = self.stage_dir(stage)
-        kwargs = {"enable_model_summary": False, "log_every_n_steps": 10, **trainer_kwargs}
-        checkpoint_every = kwargs.pop("checkpoint_every", 50)
+        kwargs = dict(self.config[trainer_section])
         trainer = L.Trainer(default_root_dir=str(root), logger=run_logger(root), use_distributed_sampler=False,
-                            callbacks=run_callbacks(root, self.datamodule, checkpoint_every,
+                            callbacks=run_callbacks(root, self.datamodule, self.config["checkpoint_every"],
                                                     kwargs.get("enable_progress_bar") is not False), **kwargs)
         trainer.fit(model, datamodule=self.datamodule, ckpt_path=resolve_checkpoint(root, "last", required=False),
                     weights_only=True)
@@ -188,50 +229,50 @@ class Pipeline:
 
     def stage_agent(self) -> dict[str, Any]:
         L.seed_everything(self.seed, verbose=False)
-        return self._fit("agent", instantiate(self.config["agent"]), self.config["agent_trainer"])
+        return self._fit("agent", instantiate(self.config["agent"]), "agent_trainer")
 
     def _self_training(self, stage: str, **overrides: Any) -> dict[str, Any]:
         from sfp.planning.self_training import SFPModule
 
         L.seed_everything(self.seed, verbose=False)
-        options = {**self.config["sfp"], **overrides}
-        module = SFPModule(agent_checkpoint=self.checkpoint("agent"),
-                           agent_class=self.config["agent"]["class_path"], seed=self.seed, **options)
-        return self._fit(stage, module, self.config["sfp_trainer"])
+        module = SFPModule(agent_checkpoint=self.checkpoint("agent"), seed=self.seed,
+                           **{**self.config["sfp"], **overrides})
+        return self._fit(stage, module, "sfp_trainer")
 
     def stage_baseline(self) -> dict[str, Any]:
-        return self._self_training("baseline", pseudo_weight=0.0, world_model_checkpoint=None)
+        labels = {**self.config["sfp"]["pseudo_labels"], "weight": 0.0}
+        return self._self_training("baseline", pseudo_labels=labels, world_model_checkpoint=None)
 
     def stage_world_model(self) -> dict[str, Any]:
         from sfp.planning.world_model_module import WorldModelModule
 
         L.seed_everything(self.seed, verbose=False)
-        try:
-            module = WorldModelModule(**self.config["world_model"])
-        except TypeError as err:
-            raise UserError(f"world_model: {err}") from err
-        return self._fit("world_model", module, self.config["world_model_trainer"])
+        return self._fit("world_model", WorldModelModule(**self.config["world_model"]), "world_model_trainer")
 
     def stage_sfp(self) -> dict[str, Any]:
         return self._self_training("sfp", world_model_checkpoint=self.checkpoint("world_model"))
 
     def stage_evaluate(self) -> dict[str, Any]:
-        from sfp.report.evaluation import evaluate_pipeline
+        from sfp.report.evaluation import evaluate_checkpoints
 
-        results = evaluate_pipeline(self)
-        (self.stage_dir("evaluate")).mkdir(parents=True, exist_ok=True)
-        (self.stage_dir("evaluate") / "metrics.json").write_text(json.dumps(results, indent=2))
-        return {"metrics": str(self.stage_dir("evaluate") / "metrics.json")}
+        results = evaluate_checkpoints(self.datamodule, {stage: self.checkpoint(stage) for stage in ("baseline", "sfp")})
+        out = self.stage_dir("evaluate") / "metrics.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        return {"metrics": str(out)}
 
     def stage_report(self) -> dict[str, Any]:
         from sfp.report.markdown import write_report
 
-        return write_report(self)
+        checkpoints = {stage: self.checkpoint(stage) for stage in ("baseline", "sfp")}
+        return write_report(self.root, self.datamodule, self.manifest.stages, checkpoints,
+                            gif_samples=self.config["report"]["gif_samples"])
 
 
-def run_pipeline(config_path: str | Path, overrides: list[str] = (), until: str | None = None) -> Pipeline:
-    """Load a pipeline config and run what is not done yet."""
-    pipeline = Pipeline(load_config(config_path, overrides))
+def run_pipeline(argv: list[str]) -> Pipeline:
+    """Load a pipeline config (``--config ...`` and overrides) and run what is not done yet."""
+    config = load_config(argv)
+    pipeline = Pipeline(config)
     torch.set_float32_matmul_precision("high")
-    pipeline.run(until)
+    pipeline.run(config["until"])
     return pipeline

@@ -56,3 +56,13 @@ def resolve_checkpoint(root: str | Path, ckpt_path: str | None, required: bool) 
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise UserError(f"{ckpt_path}: no such checkpoint")
     return ckpt_path
+
+
+_NOISE = ("Traceback", "Given value", "Subtypes:", "Errors:", "Expected a <class 'NoneType'>")
+
+
+def parse_error(err: BaseException) -> UserError:
+    """A config parser's (jsonargparse's) error in one line: only the lines that say what is wrong."""
+    lines = [line.strip(" -") for line in str(err).splitlines() if line.strip(" -")]
+    keep = [line for line in lines if not line.startswith(_NOISE)]
+    return UserError("; ".join(dict.fromkeys(keep))[:600] or type(err).__name__)

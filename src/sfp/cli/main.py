@@ -1,7 +1,7 @@
 """Entry point of the ``sfp`` command.
 
-``fit``, ``validate``, ``test`` and ``predict`` follow Lightning's CLI conventions (``--config``, every key
-overridable); ``data``, ``pipeline`` and ``demo`` are plain sub-commands. User mistakes print one line on stderr
+``fit``, ``validate``, ``test``, ``predict``, ``pipeline`` and ``demo`` read nested YAML configs (``--config`` takes a
+shipped config's name or a file) with ``--section.key value`` overrides; ``data`` is a plain sub-command. User mistakes print one line on stderr
 and exit with code 2, never a stack trace.
 """
 
@@ -15,6 +15,7 @@ import warnings
 from sfp.errors import UserError
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+PIPELINE_COMMANDS = ("pipeline", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,14 +27,15 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> argparse.ArgumentParser:
     from sfp import __version__
-    from sfp.cli import data, pipeline
+    from sfp.cli import data
 
     parser = _Parser(prog="sfp", description="Spatiotemporal forecasting as planning.")
     parser.add_argument("--version", action="version", version=f"sfp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
                                      metavar="{data,fit,validate,test,predict,pipeline,demo}")
     data.add_parser(commands)
-    pipeline.add_parsers(commands)
+    commands.add_parser("pipeline", help="run the SFP stages of a config (skips finished stages); --help for more")
+    commands.add_parser("demo", help="the storms SFP pipeline (what `make demo` runs)")
     return parser
 
 
@@ -53,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
             from sfp.cli.train import run_lightning
 
             run_lightning(argv)
+            return 0
+        if argv and argv[0] in PIPELINE_COMMANDS:
+            from sfp.cli import pipeline
+
+            getattr(pipeline, "run" if argv[0] == "pipeline" else "demo")(argv[1:])
             return 0
         args = _build_parser().parse_args(argv)
         args.run(args)

@@ -19,8 +19,9 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.errors import UserError
-from sfp.training import resolve_checkpoint, run_callbacks, run_logger
+from sfp.training import parse_error, resolve_checkpoint, run_callbacks, run_logger
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -123,16 +124,6 @@ class SfpCLI(LightningCLI):
                              return_predictions=False, weights_only=True)
 
 
-_NOISE = ("Traceback", "Given value", "Subtypes:", "Errors:", "Expected a <class 'NoneType'>")
-
-
-def _one_line(err: BaseException) -> str:
-    """jsonargparse errors span lines; keep the lines that say what is wrong."""
-    lines = [line.strip(" -") for line in str(err).splitlines() if line.strip(" -")]
-    keep = [line for line in lines if not line.startswith(_NOISE)]
-    return "; ".join(dict.fromkeys(keep))[:600] or type(err).__name__
-
-
 def _user_error_in(err: BaseException) -> UserError | None:
     """The UserError a class raised while jsonargparse instantiated it (it wraps it in a ValueError)."""
     while err is not None and not isinstance(err, UserError):
@@ -140,19 +131,36 @@ def _user_error_in(err: BaseException) -> UserError | None:
     return err
 
 
+def _check_old_keys(argv: list[str]) -> None:
+    """One line for a model argument an earlier sfp used, in a config file or on the command line."""
+    class_path = ""
+    for path in config_files(argv):
+        config = read_yaml(path)
+        moved.check_fit(config)
+        model = config.get("model")
+        class_path = model.get("class_path", class_path) if isinstance(model, dict) else class_path
+    for i, item in enumerate(argv[:-1]):
+        if item in ("--model", "--model.class_path"):
+            class_path = argv[i + 1]
+    moves = moved.moves_for(class_path)
+    moved.check_arguments(argv, {"model.init_args.": moves, "model.": moves})
+
+
 def run_lightning(argv: list[str]) -> None:
-    """Run one of Lightning's sub-commands from `argv` (``fit --config ...``)."""
+    """Run one of Lightning's sub-commands from `argv` (``fit --config NAME_OR_FILE ...``)."""
+    argv = resolve_arguments(argv)
+    _check_old_keys(argv)
     no_exit = {"exit_on_error": False}
     try:
         SfpCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                auto_configure_optimizers=False, save_config_callback=RunConfigSaver,
                parser_kwargs={**no_exit, **{sub: no_exit for sub in SUBCOMMANDS}}, args=argv)
     except ArgumentError as err:
-        raise UserError(_one_line(err)) from err
+        raise parse_error(err) from err
     except ValueError as err:
         cause = _user_error_in(err)
         if cause is not None:
             raise UserError(str(cause)) from err
         if str(err).startswith("Does not validate"):  # a config value no class accepts
-            raise UserError(_one_line(err)) from err
+            raise parse_error(err) from err
         raise

@@ -357,6 +357,9 @@ class Forecaster(L.LightningModule, ABC):
         self.fit_linear_head(datamodule.train_dataloader())
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from sfp.forecasting.checkpoints import CLASS_KEY
+
+        checkpoint[CLASS_KEY] = type(self).__name__  # load_forecaster builds it from the file alone
         checkpoint["linear_head_fitted"] = self._linear_head_fitted  # a resumed fit does not solve it again
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -16,7 +16,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "diagnostics": ("Diagnostics", "diagnose"),
     "rewards": ("AdditiveReward", "Reward", "WeightedSum", "available_rewards", "get_reward", "register_reward",
                 "reward_for_task"),
-    "planner": ("BeamSearchPlanner", "BestOfKPlanner", "MosaicPlanner", "PlanResult"),
+    "planner": ("BeamSearchPlanner", "BestOfKPlanner", "MosaicPlanner", "PLANNERS", "PlanResult", "Planner",
+                "build_planner"),
+    "options": ("Imagination", "PlannerOptions", "PseudoLabels", "WorldModelArchitecture"),
+    "pseudo_labels": ("log_spectrum_distance", "make_label", "raise_label", "spectrum_label"),
     "self_training": ("SFPModule",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -4,7 +4,7 @@
   and mean task reward of the nearest-code decode of the TRUE future: the best the codebook can do;
 - agent: CSI-M and mean task reward of the action (the agent's forecast) itself, the bar to clear;
 - codebook: usage fraction, perplexity and unused codes, over the true futures' nearest codes;
-- candidate spread: mean pairwise MSE (value / value_scale) among the n imagined futures of one action, i.e.
+- candidate spread: mean pairwise MSE (value / value_scale) among the imagined futures of one action, i.e.
   how much the imagination explores (0 means every sample is the same);
 - oracle gain: with the truth known, does the best of n imagined futures beat the action itself on the
   reward? ``oracle_win_rate`` is the fraction of samples where it does, ``oracle_gain`` the mean of
@@ -17,14 +17,16 @@ optional sum over processes); :func:`diagnose` runs it over an iterable of batch
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 import torch
 from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.metrics import contingency, mse, scores
-from sfp.planning.world_model import WorldModel
+from sfp.planning.options import Imagination
 from sfp.planning.quantizer import usage_statistics
+from sfp.planning.world_model import WorldModel
 from sfp.task import TaskSpec
 
 Batch = Sequence[Tensor]
@@ -34,16 +36,15 @@ SUMS = ("samples", "recon_mse", "recon_reward", "agent_reward", "candidate_sprea
 class Diagnostics:
     """Running sums of the diagnostics of ``world_model`` for ``task`` with ``reward(pred, target) -> (B,)``.
 
-    ``n`` futures per action are imagined with ``temperature`` among ``k`` candidates, from a generator seeded
-    with ``seed`` on the first batch's device.
+    Futures are imagined with ``imagination`` (its candidates capped at the codebook size), from a generator
+    seeded with ``seed`` on the first batch's device.
     """
 
     def __init__(self, world_model: WorldModel, task: TaskSpec, reward: Callable[[Tensor, Tensor], Tensor],
-                 n: int = 16, temperature: float = 1.0, k: int = 8, seed: int = 0) -> None:
-        if n < 1:
-            raise UserError(f"n must be >= 1, got {n}")
-        self.world_model, self.task, self.reward = world_model, task, reward
-        self.n, self.temperature, self.k, self.seed = n, temperature, k, seed
+                 imagination: Imagination | None = None, seed: int = 0) -> None:
+        imagination = imagination or Imagination()
+        self.world_model, self.task, self.reward, self.seed = world_model, task, reward, seed
+        self.imagination = replace(imagination, candidates=min(imagination.candidates, world_model.codebook_size))
         self._generator: torch.Generator | None = None
         self._sums: Tensor | None = None
         self._counts: Tensor | None = None
@@ -56,7 +57,7 @@ class Diagnostics:
     @torch.no_grad()
     def update(self, context: Tensor, target: Tensor, action: Tensor) -> None:
         """Add one batch: context ``(B, T_in, C, H, W)``, the true future and the action ``(B, T_out, C, H, W)``."""
-        model, device, n = self.world_model, context.device, self.n
+        model, device, n = self.world_model, context.device, self.imagination.samples
         if self._sums is None:
             self._sums = torch.zeros(len(SUMS), dtype=torch.float64, device=device)
             self._counts = torch.zeros(model.codebook_size, dtype=torch.float64, device=device)
@@ -70,7 +71,7 @@ class Diagnostics:
         if self.task.thresholds:
             for row, forecast in enumerate((reconstruction, action)):
                 self._tables[row] += contingency(forecast, target, self.task.thresholds)
-        imagined = model.imagine(context, action, n, self.temperature, self._generator, self.k)
+        imagined = model.imagine(context, action, self.imagination, self._generator)
         spread = 2 * (imagined / scale).var(dim=1).flatten(1).mean(1) if n > 1 else target.new_zeros(len(target))
         action_reward = self.reward(action, target)
         gain = self.reward(imagined.flatten(0, 1), target.repeat_interleave(n, 0)).reshape(-1, n).amax(1)
@@ -107,15 +108,13 @@ def diagnose(
     agent_forecast: Callable[[Batch], Tensor],
     task: TaskSpec,
     reward: Callable[[Tensor, Tensor], Tensor],
-    n: int = 16,
-    temperature: float = 1.0,
-    k: int = 8,
+    imagination: Imagination | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
     """:class:`Diagnostics` of ``world_model`` (in eval mode) over ``batches`` ``(context_x, context_y, target_x,
     target_y[, mask])``; agent_forecast(batch) gives the action ``(B, T_out, C, H, W)`` in original units."""
     device = world_model.mean.device
-    diagnostics = Diagnostics(world_model, task, reward, n, temperature, k, seed)
+    diagnostics = Diagnostics(world_model, task, reward, imagination, seed)
     was_training = world_model.training
     world_model.eval()
     try:

@@ -25,7 +25,6 @@ All frames are in original units.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -33,8 +32,11 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
+from sfp.options import coerce
+from sfp.planning.options import PlannerOptions
 from sfp.planning.rewards import AdditiveReward, Reward, get_reward
 from sfp.planning.world_model import WorldModel
+from sfp.registry import Registry
 
 
 class PlanResult(NamedTuple):
@@ -65,26 +67,19 @@ def _pick(values: Tensor, index: Tensor) -> Tensor:
 
 
 class Planner:
-    """What both searches share: the world model, the reward, the candidate draw and the memory bound.
+    """What the searches share: the world model, the reward, the candidate draw and the memory bound.
 
-    reward: a :class:`Reward` or anything :func:`get_reward` accepts. k: nearest codes per latent position that
-    may be drawn; temperature: of the draw (0 always takes the nearest code); max_batch_frames: frames decoded
-    per world-model call.
+    reward: a :class:`Reward` or anything :func:`get_reward` accepts; options: the search's settings
+    (:class:`~sfp.planning.options.PlannerOptions`, a mapping of them, or None for the defaults).
     """
 
-    def __init__(self, world_model: WorldModel, reward: Reward | str | Mapping[str, Any], k: int = 8,
-                 temperature: float = 1.0, max_batch_frames: int = 512) -> None:
-        if not 1 <= k <= world_model.codebook_size:
-            raise UserError(f"k must be between 1 and the codebook size {world_model.codebook_size}, got {k}")
-        if not math.isfinite(temperature) or temperature < 0:
-            raise UserError(f"temperature must be finite and >= 0, got {temperature}")
-        if max_batch_frames < 1:
-            raise UserError(f"max_batch_frames must be >= 1, got {max_batch_frames}")
+    def __init__(self, world_model: WorldModel, reward: Reward | str | Mapping[str, Any],
+                 options: PlannerOptions | Mapping[str, Any] | None = None) -> None:
+        self.options = coerce(PlannerOptions, options)
         self.world_model = world_model
         self.reward = get_reward(reward)
-        self.k = k
-        self.temperature = temperature
-        self.max_batch_frames = max_batch_frames
+        self.imagination = self.options.imagination
+        self.max_batch_frames = self.options.max_batch_frames
 
     @torch.no_grad()
     def plan(self, context: Tensor, action: Tensor, target: Tensor,
@@ -106,26 +101,20 @@ class Planner:
 
     def _draw(self, latents: Tensor, n: int, generator: torch.Generator | None) -> Tensor:
         """``n`` code maps per sample near ``latents (B, T, h, w, D)``: ``(B, n, T, h, w)``."""
-        return self.world_model.sample_codes(latents, n, self.k, self.temperature, generator)
+        return self.world_model.sample_codes(latents, self.imagination, generator, n)
 
 
 class BestOfKPlanner(Planner):
-    """Depth-one search: ``k_samples`` full code maps drawn at once, decoded, the best kept per sample.
+    """Depth-one search: ``imagination.samples`` full code maps drawn at once, decoded, the best kept per sample.
 
-    The K maps are one :meth:`WorldModel.sample_codes` draw, so a seeded generator reproduces them; ties go to
-    the first candidate.
+    The maps are one :meth:`WorldModel.sample_codes` draw, so a seeded generator reproduces them; ties go to the
+    first candidate.
     """
-
-    def __init__(self, world_model: WorldModel, reward: Reward | str | Mapping[str, Any], k_samples: int = 16,
-                 k: int = 8, temperature: float = 1.0, max_batch_frames: int = 512) -> None:
-        if k_samples < 1:
-            raise UserError(f"k_samples must be >= 1, got {k_samples}")
-        super().__init__(world_model, reward, k, temperature, max_batch_frames)
-        self.k_samples = k_samples
 
     def _search(self, latents: Tensor, context: Tensor, target: Tensor,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, None]:
-        best, best_reward, _, _ = self._scan(self._draw(latents, self.k_samples, generator), context, target)
+        draws = self._draw(latents, self.imagination.samples, generator)
+        best, best_reward, _, _ = self._scan(draws, context, target)
         return best, best_reward, None
 
     def _scan(self, codes: Tensor, context: Tensor, target: Tensor,
@@ -174,7 +163,7 @@ class MosaicPlanner(BestOfKPlanner):
     def _search(self, latents: Tensor, context: Tensor, target: Tensor,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
         nearest = self.world_model.nearest(latents)[:, None]  # (B, 1, T, h, w): the action itself, first
-        codes = torch.cat([nearest, self._draw(latents, self.k_samples, generator)], dim=1)
+        codes = torch.cat([nearest, self._draw(latents, self.imagination.samples, generator)], dim=1)
         best, best_reward, patches, reconstruction = self._scan(codes, context, target, patch_scores=True)
         mosaic_codes = codes.gather(1, patches.argmax(dim=1, keepdim=True))  # (B, 1, T, h, w)
         mosaic, mosaic_reward, _, _ = self._scan(mosaic_codes, context, target)
@@ -183,20 +172,13 @@ class MosaicPlanner(BestOfKPlanner):
 
 
 class BeamSearchPlanner(Planner):
-    """Beam search over forecast frames: ``beam_width`` beams, each extended by ``expansions`` draws per frame.
+    """Beam search over forecast frames: ``options.beam_width`` beams, each extended by ``options.expansions``
+    draws per frame.
 
     Frame t is drawn for all beams x expansions of all samples at once (one :meth:`WorldModel.sample_codes`
     call per frame), decoded alone (``lead_times=[t]``), and each extension is scored by the reward of its frames
     0..t against the truth's; ``torch.topk`` keeps the best ``beam_width`` per sample.
     """
-
-    def __init__(self, world_model: WorldModel, reward: Reward | str | Mapping[str, Any], beam_width: int = 4,
-                 expansions: int = 4, k: int = 8, temperature: float = 1.0, max_batch_frames: int = 512) -> None:
-        if beam_width < 1 or expansions < 1:
-            raise UserError(f"beam_width and expansions must be >= 1, got {beam_width} and {expansions}")
-        super().__init__(world_model, reward, k, temperature, max_batch_frames)
-        self.beam_width = beam_width
-        self.expansions = expansions
 
     def _search(self, latents: Tensor, context: Tensor, target: Tensor,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
@@ -205,9 +187,9 @@ class BeamSearchPlanner(Planner):
         beams = context.new_empty(batch, 1, 0, *target.shape[2:])  # (B, beams, frames so far, C, H, W)
         totals = context.new_zeros(batch, 1, 1, dtype=torch.float64)  # (B, beams, m) reward totals; 0 broadcasts
         for t in range(lead_times):
-            extensions = beams.shape[1] * self.expansions
+            extensions = beams.shape[1] * self.options.expansions
             codes = self._draw(latents[:, t : t + 1], extensions, generator)  # (B, extensions, 1, h, w)
-            parent = torch.arange(extensions, device=codes.device) // self.expansions
+            parent = torch.arange(extensions, device=codes.device) // self.options.expansions
             frames = context.new_empty(batch, extensions, 1, *target.shape[2:])
             scores = torch.empty(batch, extensions, dtype=torch.promote_types(frames.dtype, torch.float32),
                                  device=frames.device)
@@ -220,8 +202,21 @@ class BeamSearchPlanner(Planner):
             if additive:  # frame t's totals (one frame per candidate, like ``frames``) plus the parent's
                 totals = totals[:, parent] + self.reward.frame_totals(frames, target[:, t : t + 1])
                 scores = self.reward.from_totals(totals).to(scores.dtype)
-            top, keep = scores.topk(min(self.beam_width, extensions), dim=1)
+            top, keep = scores.topk(min(self.options.beam_width, extensions), dim=1)
             beams = torch.cat([_pick(beams, parent[keep]), _pick(frames, keep)], dim=2)
             if additive:
                 totals = _pick(totals, keep)
         return beams[:, 0], top[:, 0], None
+
+
+PLANNERS: Registry[type[Planner]] = Registry("planner")
+PLANNERS.add("mosaic", MosaicPlanner)
+PLANNERS.add("best_of_k", BestOfKPlanner)
+PLANNERS.add("beam", BeamSearchPlanner)
+
+
+def build_planner(world_model: WorldModel, reward: Reward | str | Mapping[str, Any],
+                  options: PlannerOptions | Mapping[str, Any] | None = None) -> Planner:
+    """The planner of kind ``options.kind`` on ``world_model``, scoring with ``reward``."""
+    options = coerce(PlannerOptions, options)
+    return PLANNERS.get(options.kind)(world_model, reward, options)

@@ -22,14 +22,16 @@ caller that normalizes itself leaves them as they are). ``WorldModelModule`` set
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sfp.errors import UserError
+from sfp.options import coerce
+from sfp.planning.options import Imagination, WorldModelArchitecture
 from sfp.planning.quantizer import Quantized, VectorQuantizer
 
 NOISE_ELEMENTS = 1 << 22
@@ -110,49 +112,29 @@ class WorldModelOutput(NamedTuple):
 class WorldModel(nn.Module):
     """Conditional VQ-VAE over ``out_frames`` future frames given ``in_frames`` context frames.
 
-    width: channels of every network; encoder_blocks, decoder_blocks: residual blocks of the (context and
-    frame) encoders and of the decoder; downsample: the latent grid is ``downsample`` times smaller than the
-    frames. Any H, W works: frames are padded (edge values) to a multiple of ``downsample``, outputs cropped.
-    codebook_size, code_dim, decay, dead_code_threshold: see :class:`VectorQuantizer`.
+    architecture: its shape (:class:`~sfp.planning.options.WorldModelArchitecture`, or a mapping of its fields).
+    Any H, W works: frames are padded (edge values) to a multiple of ``downsample``, outputs cropped.
     mean, std: per-channel normalization (scalars or ``channels`` values), see the module docstring.
-    max_frames: frames decoded per decoder call in :meth:`decode` and :meth:`imagine` (bounds memory).
     """
 
     def __init__(
         self,
-        in_frames: int,
-        out_frames: int,
-        channels: int = 1,
-        width: int = 64,
-        encoder_blocks: int = 1,
-        decoder_blocks: int = 2,
-        downsample: int = 4,
-        code_dim: int = 32,
-        codebook_size: int = 256,
-        decay: float = 0.9,
-        dead_code_threshold: float = 1.0,
+        architecture: WorldModelArchitecture | Mapping[str, Any],
         mean: float | Sequence[float] | Tensor = 0.0,
         std: float | Sequence[float] | Tensor = 1.0,
-        max_frames: int = 512,
     ) -> None:
         super().__init__()
-        if min(in_frames, out_frames, channels) < 1:
-            raise UserError(
-                f"in_frames, out_frames and channels must be >= 1, got {in_frames}, {out_frames}, {channels}")
-        if min(width, downsample) < 1 or min(encoder_blocks, decoder_blocks) < 0:
-            raise UserError(f"width and downsample must be >= 1 and block counts >= 0, got width={width}, "
-                            f"downsample={downsample}, blocks={encoder_blocks}/{decoder_blocks}")
-        if max_frames < 1:
-            raise UserError(f"max_frames must be >= 1, got {max_frames}")
-        self.in_frames, self.out_frames, self.channels = in_frames, out_frames, channels
-        self.factor = downsample
-        self.max_frames = max_frames
-        self.context_encoder = ContextEncoder(in_frames * channels, width, downsample, encoder_blocks)
-        self.encoder = FrameEncoder(channels, width, downsample, encoder_blocks, code_dim, out_frames)
-        self.quantizer = VectorQuantizer(codebook_size, code_dim, decay, dead_code_threshold)
-        self.decoder = Decoder(channels, width, downsample, decoder_blocks, code_dim, out_frames)
-        self.register_buffer("mean", torch.zeros(channels, 1, 1))
-        self.register_buffer("std", torch.ones(channels, 1, 1))
+        arch = self.architecture = coerce(WorldModelArchitecture, architecture)
+        self.in_frames, self.out_frames, self.channels = arch.in_frames, arch.out_frames, arch.channels
+        self.factor = arch.downsample
+        self.max_frames = arch.max_frames
+        width, factor = arch.width, arch.downsample
+        self.context_encoder = ContextEncoder(arch.in_frames * arch.channels, width, factor, arch.encoder_blocks)
+        self.encoder = FrameEncoder(arch.channels, width, factor, arch.encoder_blocks, arch.code_dim, arch.out_frames)
+        self.quantizer = VectorQuantizer(arch.codebook_size, arch.code_dim, arch.decay, arch.dead_code_threshold)
+        self.decoder = Decoder(arch.channels, width, factor, arch.decoder_blocks, arch.code_dim, arch.out_frames)
+        self.register_buffer("mean", torch.zeros(arch.channels, 1, 1))
+        self.register_buffer("std", torch.ones(arch.channels, 1, 1))
         self.set_normalization(mean, std)
 
     @property
@@ -300,30 +282,28 @@ class WorldModel(nn.Module):
         """The nearest-code decode of given future frames (what the world model makes of the truth)."""
         return self.decode(self.nearest(self.encode(frames, context)), context)
 
-    def sample_codes(self, latents: Tensor, n: int, k: int = 8, temperature: float = 1.0,
-                     generator: torch.Generator | None = None) -> Tensor:
-        """Draw ``n`` code maps near the latents ``(B, T, h, w, D)`` -> ``(B, n, T, h, w)``.
+    def sample_codes(self, latents: Tensor, imagination: Imagination, generator: torch.Generator | None = None,
+                     n: int | None = None) -> Tensor:
+        """Draw ``n`` (default ``imagination.samples``) code maps near the latents ``(B, T, h, w, D)`` ->
+        ``(B, n, T, h, w)``.
 
-        At each position a code is drawn among its ``k`` nearest with probability ``softmax(-distance /
-        temperature)``; temperature 0 gives the nearest code for all ``n``. ``generator`` makes the draw
-        reproducible.
+        At each position a code is drawn among its ``imagination.candidates`` nearest with probability
+        ``softmax(-distance / temperature)``; temperature 0 gives the nearest code for all ``n``. ``generator``
+        makes the draw reproducible.
 
         The positions of one map are drawn together, coherently: by Gumbel-max with ONE Gumbel variable per code
         of the codebook, shared by all positions and lead times of the map. A map thus follows one random
         preference over the codebook (a code it favours is favoured wherever it is a candidate), while every
         position's own draw keeps exactly the softmax above. Independent draws per position add noise that spoils
-        the field instead of exploring: on the storms world model with a SimVP agent (52 held-out windows, n=16,
-        k=64, temperature 10) both spread alike, but the best of 16 coherent maps beat the action's CSI-M on 98%
-        of windows (mean gain 0.027) against 52% (0.008) for independent draws.
+        the field instead of exploring (docs/experiments.md).
         """
+        n = imagination.samples if n is None else n
         if n < 1:
             raise UserError(f"n must be >= 1, got {n}")
-        if temperature < 0 or not math.isfinite(temperature):
-            raise UserError(f"temperature must be finite and >= 0, got {temperature}")
-        if temperature == 0:
+        if imagination.temperature == 0:
             return self.nearest(latents).unsqueeze(1).expand(-1, n, -1, -1, -1).contiguous()
-        indices, distances = self.candidates(latents, k)
-        logits = (-distances / temperature).unsqueeze(1)
+        indices, distances = self.candidates(latents, imagination.candidates)
+        logits = (-distances / imagination.temperature).unsqueeze(1)
         flat = indices.flatten(1).unsqueeze(1)
         step = max(1, NOISE_ELEMENTS // indices.numel())  # maps drawn per pass: bounds the (B, m, ..., k) scores
         maps = []
@@ -336,13 +316,13 @@ class WorldModel(nn.Module):
             maps.append(indices.unsqueeze(1).expand_as(noise).gather(-1, choice).squeeze(-1))
         return torch.cat(maps, 1)
 
-    def imagine(self, context: Tensor, action: Tensor, n: int, temperature: float = 1.0,
-                generator: torch.Generator | None = None, k: int = 8) -> Tensor:
-        """``n`` imagined futures ``(B, n, T_out, C, H, W)`` near the action (a forecast ``(B, T_out, C, H, W)``).
+    def imagine(self, context: Tensor, action: Tensor, imagination: Imagination,
+                generator: torch.Generator | None = None) -> Tensor:
+        """``imagination.samples`` imagined futures ``(B, n, T_out, C, H, W)`` near the action (a forecast
+        ``(B, T_out, C, H, W)``).
 
-        The action is encoded like a true future, ``n`` code maps are drawn among the ``k`` nearest codes of
-        each position (:meth:`sample_codes`) and decoded, batched over B and n in chunks of ``max_frames``
-        frames. All in original units.
+        The action is encoded like a true future, code maps are drawn near it (:meth:`sample_codes`) and decoded,
+        batched over B and n in chunks of ``max_frames`` frames. All in original units.
         """
         latents = self.encode(action, context)
-        return self.decode(self.sample_codes(latents, n, k, temperature, generator), context)
+        return self.decode(self.sample_codes(latents, imagination, generator), context)

@@ -2,8 +2,7 @@
 
 Values arrive in ORIGINAL units; the world model's normalization buffers are set in :meth:`setup` from
 ``trainer.datamodule.normalization_stats()`` (fit on the training split), so the checkpoint carries them. The loss
-is the reconstruction error of the true future in normalized units (MSE, optionally + L1) plus the commitment
-loss; missing target values (NaN, or False in the optional mask) take no part in it.
+is the reconstruction error of the true future in normalized units (MSE) plus the commitment loss; missing target values (NaN, or False in the optional mask) take no part in it.
 
 Logged per step: ``train/loss``, ``train/recon_mse`` (normalized units), ``train/commitment``, ``train/restarts``
 (dead codes restarted); per epoch, for train and val: ``{stage}/codebook_usage`` (fraction of codes that were the
@@ -31,7 +30,9 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
+from sfp.options import coerce, plain, require, save_plain_hyperparameters
 from sfp.planning.diagnostics import Diagnostics
+from sfp.planning.options import Imagination, WorldModelArchitecture
 from sfp.planning.quantizer import usage_statistics
 from sfp.planning.world_model import WorldModel
 from sfp.task import TaskSpec
@@ -44,60 +45,36 @@ Policy = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 class WorldModelModule(L.LightningModule):
-    """Trains a :class:`WorldModel`; its arguments are plain values so a YAML config can set them.
+    """Trains a :class:`WorldModel` of the given ``architecture``.
 
-    Architecture arguments are those of :class:`WorldModel`. commitment_weight: weight of the commitment loss;
-    l1_weight: weight of an extra L1 reconstruction term; leads_per_step: train each step on this many random
-    lead times (all when None or >= out_frames), a cheaper unbiased estimate of the full loss; lr, weight_decay:
-    AdamW; warmup_steps: linear warm-up, then cosine decay to ``lr / 10`` over the run.
+    commitment_weight: weight of the commitment loss; leads_per_step: train each step on this many random lead
+    times (all when None or >= out_frames), a cheaper unbiased estimate of the full loss; lr, weight_decay: AdamW;
+    warmup_steps: linear warm-up, then cosine decay to ``lr / 10`` over the run.
 
-    Test diagnostics: agent_checkpoint, agent_class: the trained :class:`~sfp.forecasting.Forecaster` whose
-    forecasts are the actions (loaded when testing starts, never stored in this module's checkpoint; persistence,
-    the last context frame repeated, when None); samples: futures imagined per action; candidates: nearest codes
-    per latent position that may be drawn (at most the codebook size); temperature: of the draw (see
-    :meth:`WorldModel.sample_codes`). The defaults (16, 64, 10) were tuned on storms with a SimVP agent.
+    Test diagnostics: agent_checkpoint: a trained forecaster's checkpoint whose forecasts are the actions (read
+    when testing starts, never stored in this module's checkpoint; persistence, the last context frame repeated,
+    when None); imagination: how futures are imagined around each action.
     """
 
     def __init__(
         self,
-        in_frames: int,
-        out_frames: int,
-        channels: int = 1,
-        width: int = 64,
-        encoder_blocks: int = 1,
-        decoder_blocks: int = 2,
-        downsample: int = 4,
-        code_dim: int = 32,
-        codebook_size: int = 256,
-        decay: float = 0.9,
-        dead_code_threshold: float = 1.0,
+        architecture: WorldModelArchitecture,
         commitment_weight: float = 0.25,
-        l1_weight: float = 0.0,
         leads_per_step: int | None = 4,
         lr: float = 2e-3,
         weight_decay: float = 0.0,
         warmup_steps: int = 20,
+        imagination: Imagination = Imagination(),
         agent_checkpoint: str | None = None,
-        agent_class: str = "sfp.forecasting.GridForecaster",
-        samples: int = 16,
-        candidates: int = 64,
-        temperature: float = 10.0,
     ) -> None:
         super().__init__()
-        if commitment_weight < 0 or l1_weight < 0 or lr <= 0 or weight_decay < 0 or warmup_steps < 0:
-            raise UserError("commitment_weight, l1_weight, weight_decay and warmup_steps must be >= 0 and lr > 0")
-        if leads_per_step is not None and leads_per_step < 1:
-            raise UserError(f"leads_per_step must be >= 1 or None, got {leads_per_step}")
-        if samples < 1 or candidates < 1:
-            raise UserError(f"samples and candidates must be >= 1, got {samples} and {candidates}")
-        if not math.isfinite(temperature) or temperature < 0:
-            raise UserError(f"temperature must be finite and >= 0, got {temperature}")
-        self.save_hyperparameters()
-        self.world_model = WorldModel(
-            in_frames, out_frames, channels, width=width, encoder_blocks=encoder_blocks,
-            decoder_blocks=decoder_blocks, downsample=downsample, code_dim=code_dim, codebook_size=codebook_size,
-            decay=decay, dead_code_threshold=dead_code_threshold,
-        )
+        require(commitment_weight >= 0 and lr > 0 and weight_decay >= 0 and warmup_steps >= 0,
+                "commitment_weight, weight_decay and warmup_steps must be >= 0 and lr > 0")
+        require(leads_per_step is None or leads_per_step >= 1, f"leads_per_step must be >= 1 or None, "
+                f"got {leads_per_step}")
+        self.imagination = coerce(Imagination, imagination)
+        self.world_model = WorldModel(architecture)
+        save_plain_hyperparameters(self, architecture=self.world_model.architecture, imagination=self.imagination)
         self._epoch_counts: dict[str, Tensor] = {}
         self._val_metrics: EpochMetrics | None = None  # the task's metrics of validation reconstructions
         self._diagnostics: Diagnostics | None = None
@@ -147,8 +124,6 @@ class WorldModelModule(L.LightningModule):
         count = valid.sum().clamp_min(1)
         recon = error.pow(2).sum() / count
         loss = recon + self.hparams.commitment_weight * out.commitment
-        if self.hparams.l1_weight:
-            loss = loss + self.hparams.l1_weight * error.abs().sum() / count
         counts = torch.bincount(out.indices.flatten(), minlength=self.world_model.codebook_size)
         self._epoch_counts[stage] = self._epoch_counts.get(stage, 0) + counts
         on_step = stage == "train"
@@ -188,30 +163,21 @@ class WorldModelModule(L.LightningModule):
 
     def _load_policy(self) -> Policy:
         """The agent's forecast, or persistence when no agent is given."""
-        from sfp.forecasting import Forecaster
+        from sfp.forecasting.checkpoints import load_forecaster
         from sfp.models.baselines import persistence
-        from sfp.utils import import_object
 
         path, out_frames = self.hparams.agent_checkpoint, self.world_model.out_frames
         if path is None:
             return lambda context_x, context_y, target_x: persistence(context_y, out_frames)
-        agent_type = import_object(self.hparams.agent_class)
-        if not (isinstance(agent_type, type) and issubclass(agent_type, Forecaster)):
-            raise UserError(f"agent_class {self.hparams.agent_class!r} is not a Forecaster")
-        if not Path(path).is_file():
-            raise UserError(f"{path}: no such agent checkpoint")
-        agent = agent_type.load_from_checkpoint(path, map_location=self.device, weights_only=True)
-        return agent.eval().requires_grad_(False).forecast
+        return load_forecaster(path).to(self.device).requires_grad_(False).forecast
 
     def on_test_start(self) -> None:
         from sfp.planning.rewards import reward_for_task
 
         task = self._task or TaskSpec("generic")
-        hp = self.hparams
         self._policy = self._load_policy()
-        candidates = min(hp.candidates, self.world_model.codebook_size)
-        self._diagnostics = Diagnostics(self.world_model, task, reward_for_task(task), hp.samples, hp.temperature,
-                                        candidates, seed=self.global_rank)
+        self._diagnostics = Diagnostics(self.world_model, task, reward_for_task(task), self.imagination,
+                                        seed=self.global_rank)
 
     def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         context_x, context, target_x, target = self._check_batch(batch)[:4]
@@ -226,11 +192,10 @@ class WorldModelModule(L.LightningModule):
             self._write_report(results)
 
     def _write_report(self, results: dict[str, float]) -> None:
-        hp, task = self.hparams, self._diagnostics.task
-        report = {"dataset": task.name, "agent": hp.agent_checkpoint or "persistence",
-                  "agent_class": hp.agent_class if hp.agent_checkpoint else None,
-                  "reward": getattr(self._diagnostics.reward, "name", None), "samples": hp.samples,
-                  "candidates": self._diagnostics.k, "temperature": hp.temperature, "diagnostics": results}
+        imagination, task = self._diagnostics.imagination, self._diagnostics.task
+        report = {"dataset": task.name, "agent": self.hparams.agent_checkpoint or "persistence",
+                  "reward": getattr(self._diagnostics.reward, "name", None), "imagination": plain(imagination),
+                  "diagnostics": results}
         out = Path(self.trainer.default_root_dir) / "world_model_report.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2, allow_nan=True))

@@ -40,24 +40,23 @@ def evaluate_forecasts(forecasts: dict[str, Forecast], batches: Iterable[tuple[T
     return {name: {k: float(v) for k, v in m.compute().items()} for name, m in metrics.items()}
 
 
-def pipeline_forecasters(pipeline: Any) -> dict[str, Forecast]:
-    """Persistence, the MSE-continued baseline and the SFP agent of a finished pipeline."""
+def checkpoint_forecasters(checkpoints: dict[str, str]) -> dict[str, Forecast]:
+    """Persistence and the trained forecaster of each named checkpoint (any Forecaster or self-training one)."""
+    from sfp.forecasting.checkpoints import load_forecaster
     from sfp.models.baselines import persistence
-    from sfp.planning.self_training import SFPModule
 
-    def agent_of(stage: str) -> Forecast:
-        # this run's agent checkpoint only serves stage checkpoints written before they kept the agent's settings
-        agent = SFPModule.load_agent(pipeline.checkpoint(stage), agent_checkpoint=pipeline.checkpoint("agent"))
+    def forecast_of(path: str) -> Forecast:
+        agent = load_forecaster(path)
         return lambda batch: agent.forecast(batch[0], batch[1], batch[2])
 
     return {"persistence": lambda batch: persistence(batch[1], batch[3].shape[1]),
-            "baseline": agent_of("baseline"), "sfp": agent_of("sfp")}
+            **{name: forecast_of(path) for name, path in checkpoints.items()}}
 
 
-def evaluate_pipeline(pipeline: Any) -> dict[str, Any]:
-    """metrics.json content: ``{"dataset", "models": {name: metrics}, "flat": {...}}`` on the test split."""
-    datamodule = pipeline.datamodule
-    flat = evaluate_forecasts(pipeline_forecasters(pipeline), datamodule.test_dataloader(), datamodule.task,
+def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str]) -> dict[str, Any]:
+    """metrics.json content on the test split of ``datamodule`` for persistence and each checkpoint:
+    ``{"dataset", "models": {name: metrics}, "flat": {...}}``."""
+    flat = evaluate_forecasts(checkpoint_forecasters(checkpoints), datamodule.test_dataloader(), datamodule.task,
                               datamodule.target)
     return {"dataset": datamodule.task.name,
             "models": {name: shape_metrics(values, datamodule.task) for name, values in flat.items()},

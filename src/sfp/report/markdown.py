@@ -78,9 +78,9 @@ def _training_curves(log_dir: Path, out: Path) -> Path | None:
     return out
 
 
-def _gifs(pipeline: Any, forecasters: dict[str, Any], count: int) -> list[Path]:
+def _gifs(path: Path, datamodule: Any, forecasters: dict[str, Any], count: int) -> list[Path]:
     """Context | truth | baseline | SFP for the first `count` test sequences (fields only)."""
-    batch = next(iter(pipeline.datamodule.test_dataloader()))
+    batch = next(iter(datamodule.test_dataloader()))
     if batch[1].ndim != 5 or count < 1:
         return []
     batch = tuple(part[:count] for part in batch)
@@ -88,22 +88,27 @@ def _gifs(pipeline: Any, forecasters: dict[str, Any], count: int) -> list[Path]:
         panels = {"truth": batch[3], **{name: forecasters[name](batch) for name in ("baseline", "sfp")}}
     context = batch[1][:, :, 0].numpy()
     frames = {name: value[:, :, 0].numpy() for name, value in panels.items()}
-    return [animate(pipeline.root / "forecasts.gif", context, frames, vmin=float(np.nanmin(context)),
+    return [animate(path, context, frames, vmin=float(np.nanmin(context)),
                     vmax=float(np.nanmax([np.nanmax(context), np.nanmax(frames["truth"])])))]
 
 
-def write_report(pipeline: Any) -> dict[str, Any]:
-    """Write ``metrics.json`` and ``report.md`` (table, changes, curves, GIFs) into the run directory."""
-    from sfp.report.evaluation import pipeline_forecasters
+def write_report(root: Path, datamodule: Any, stages: dict[str, dict[str, Any]], checkpoints: dict[str, str],
+                 gif_samples: int = 3) -> dict[str, Any]:
+    """Write ``metrics.json`` and ``report.md`` (table, changes, curves, GIFs) into the run directory ``root``.
 
-    results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())
-    seconds = {stage: entry.get("seconds") for stage, entry in pipeline.manifest.stages.items()}
+    Reads the evaluate stage's ``metrics.json``; ``stages`` is the manifest's record of every stage (wall times,
+    outputs); ``checkpoints`` the baseline's and SFP's, whose forecasts the GIF shows.
+    """
+    from sfp.report.evaluation import checkpoint_forecasters
+
+    root = Path(root)
+    results = json.loads((root / "evaluate" / "metrics.json").read_text())
+    seconds = {stage: entry.get("seconds") for stage, entry in stages.items()}
     metrics = {"dataset": results["dataset"], "models": results["models"], "seconds": seconds}
-    (pipeline.root / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    count = int(pipeline.config.get("report", {}).get("gif_samples", 3))
-    gifs = _gifs(pipeline, pipeline_forecasters(pipeline), count)
-    curves = _training_curves(pipeline.stage_dir("sfp") / "logs", pipeline.root / "training.png")
-    steps = pipeline.manifest.stages.get("sfp", {}).get("outputs", {}).get("steps")
+    (root / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    gifs = _gifs(root / "forecasts.gif", datamodule, checkpoint_forecasters(checkpoints), gif_samples)
+    curves = _training_curves(root / "sfp" / "logs", root / "training.png")
+    steps = stages.get("sfp", {}).get("outputs", {}).get("steps")
     lines = [f"# SFP report: {results['dataset']}", "",
              f"Test split. The baseline is the same agent trained on with MSE alone for the SFP stage's {steps} "
              "steps; SFP adds planned pseudo-labels. Units: see `metrics.json` of `sfp test` runs "
@@ -115,5 +120,5 @@ def write_report(pipeline: Any) -> dict[str, Any]:
     if gifs:
         lines += ["## Forecasts", "", "Context | truth | baseline | SFP, test sequences:", "",
                   *[f"![forecasts]({gif.name})" for gif in gifs], ""]
-    (pipeline.root / "report.md").write_text("\n".join(lines))
-    return {"report": str(pipeline.root / "report.md"), "metrics": str(pipeline.root / "metrics.json")}
+    (root / "report.md").write_text("\n".join(lines))
+    return {"report": str(root / "report.md"), "metrics": str(root / "metrics.json")}

@@ -1,0 +1,112 @@
+"""The option groups of SFP's planning side, each default defined and validated here once (see :mod:`sfp.options`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sfp.options import require, require_choice, require_finite
+
+PSEUDO_LABEL_KINDS = ("future", "raise", "spectrum")
+PSEUDO_LOSSES = ("mse", "log_spectrum")
+
+
+def _count(name: str, value: object, minimum: int = 1) -> None:
+    require(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+            f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Imagination:
+    """How the world model imagines futures near an action (a forecast).
+
+    samples: futures imagined per action; candidates: the nearest codes of each latent position that may be
+    drawn; temperature: of the draw, probability ``softmax(-distance / temperature)`` (0 takes the nearest code).
+    """
+
+    samples: int = 16
+    candidates: int = 64
+    temperature: float = 10.0
+
+    def __post_init__(self) -> None:
+        _count("imagination.samples", self.samples)
+        _count("imagination.candidates", self.candidates)
+        require_finite("imagination.temperature", self.temperature, minimum=0.0)
+
+
+@dataclass(frozen=True)
+class PlannerOptions:
+    """Which search finds the best imagined future, and how wide.
+
+    kind: ``mosaic`` (best of ``imagination.samples`` draws plus their patch-by-patch best mosaic),
+    ``best_of_k`` (best of the draws) or ``beam`` (``beam_width`` beams grown frame by frame, each by
+    ``expansions`` draws); max_batch_frames: frames decoded per world-model call (bounds memory).
+    """
+
+    kind: str = "mosaic"
+    imagination: Imagination = field(default_factory=Imagination)
+    beam_width: int = 4
+    expansions: int = 4
+    max_batch_frames: int = 512
+
+    def __post_init__(self) -> None:
+        from sfp.planning.planner import PLANNERS  # the registry; imported late, it imports these options
+
+        require_choice("planner.kind", self.kind, PLANNERS.names())
+        _count("planner.beam_width", self.beam_width)
+        _count("planner.expansions", self.expansions)
+        _count("planner.max_batch_frames", self.max_batch_frames)
+
+
+@dataclass(frozen=True)
+class PseudoLabels:
+    """What the agent is trained toward, and how hard (see :mod:`sfp.planning.pseudo_labels`).
+
+    kind: ``future`` (the planned future), ``raise`` (the forecast raised where the plan is higher and that turns
+    misses into hits) or ``spectrum`` (the forecast with the plan's shell energies where they are closer to the
+    truth's); loss: ``mse`` to the label or ``log_spectrum`` (the shell energies' squared log ratio); weight:
+    lambda, 0 turns planning off (the baseline); warmup_steps: lambda ramps linearly to ``weight`` over these
+    optimizer steps; refresh_every: 0 plans every step, R > 0 caches the labels and re-plans every R epochs.
+    """
+
+    kind: str = "future"
+    loss: str = "mse"
+    weight: float = 1.0
+    warmup_steps: int = 0
+    refresh_every: int = 0
+
+    def __post_init__(self) -> None:
+        require_choice("pseudo_labels.kind", self.kind, PSEUDO_LABEL_KINDS)
+        require_choice("pseudo_labels.loss", self.loss, PSEUDO_LOSSES)
+        require_finite("pseudo_labels.weight", self.weight, minimum=0.0)
+        _count("pseudo_labels.warmup_steps", self.warmup_steps, minimum=0)
+        _count("pseudo_labels.refresh_every", self.refresh_every, minimum=0)
+
+
+@dataclass(frozen=True)
+class WorldModelArchitecture:
+    """The world model's shape (see :class:`sfp.planning.world_model.WorldModel`).
+
+    in_frames, out_frames, channels: context frames, future frames and channels per frame; width: channels of
+    every network; encoder_blocks, decoder_blocks: residual blocks of the encoders and the decoder; downsample:
+    the latent grid is this many times smaller than the frames; code_dim, codebook_size, decay,
+    dead_code_threshold: the vector quantizer's; max_frames: frames decoded per decoder call (bounds memory).
+    """
+
+    in_frames: int
+    out_frames: int
+    channels: int = 1
+    width: int = 64
+    encoder_blocks: int = 1
+    decoder_blocks: int = 2
+    downsample: int = 4
+    code_dim: int = 32
+    codebook_size: int = 256
+    decay: float = 0.9
+    dead_code_threshold: float = 1.0
+    max_frames: int = 512
+
+    def __post_init__(self) -> None:  # the quantizer's own settings are checked by VectorQuantizer
+        for name in ("in_frames", "out_frames", "channels", "width", "downsample", "max_frames"):
+            _count(f"architecture.{name}", getattr(self, name))
+        _count("architecture.encoder_blocks", self.encoder_blocks, minimum=0)
+        _count("architecture.decoder_blocks", self.decoder_blocks, minimum=0)

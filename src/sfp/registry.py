@@ -1,0 +1,45 @@
+"""Named things (backbones, datasets, rewards, planners, forecasters): one registry type for all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from sfp.errors import UserError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Items of one ``kind`` by name; each name registered once, an unknown name a one-line :class:`UserError`."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def add(self, name: str, item: T) -> T:
+        """Register ``item`` under ``name`` (a programming error, not a user's, when the name is taken)."""
+        if name in self._items:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._items[name] = item
+        return item
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator form of :meth:`add`."""
+        return lambda item: self.add(name, item)
+
+    def get(self, name: str) -> T:
+        """The item called ``name``."""
+        if name not in self._items:
+            raise UserError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        return self._items[name]
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
