@@ -38,7 +38,7 @@ def test_standard_sizes():
     assert get_dataset("navier_stokes").defaults["viscosity"] == 1e-4
     assert get_dataset("sensors").channels == 49
     assert get_dataset("flame").channels == 2
-    assert all(spec.defaults.get("n", 256) >= 256 for spec in DATASETS.values())
+    assert all(spec.defaults.get("n", 256) >= 256 for _, spec in DATASETS.items())
 
 
 def test_defaults_are_read_only():

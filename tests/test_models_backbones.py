@@ -20,7 +20,7 @@ TINY = {
 
 def test_every_shipped_backbone_has_a_tiny_config():
     # other test modules may register helpers of their own; only sfp's backbones must be covered here
-    shipped = {name for name, cls in registry._REGISTRY.items() if cls.__module__.startswith("sfp.models.")}
+    shipped = {name for name, cls in registry.BACKBONES.items() if cls.__module__.startswith("sfp.models.")}
     assert shipped == set(TINY)
 
 

@@ -15,7 +15,7 @@ def test_all_grid_backbones_are_registered_in_sorted_order():
 
 
 def test_unknown_name_lists_the_choices():
-    with pytest.raises(UserError, match="unknown backbone 'transformer'; choose one of: convlstm, fno, .*simvp, unet"):
+    with pytest.raises(UserError, match="unknown backbone 'transformer'; known: convlstm, fno, .*simvp, unet"):
         build("transformer", in_frames=2, out_frames=2, channels=1)
 
 
@@ -56,7 +56,7 @@ def test_seeded_build_leaves_the_global_random_stream_alone():
 
 
 def test_register_adds_a_buildable_name_once(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry.BACKBONES, "_items", dict(registry.BACKBONES.items()))
 
     @registry.register("identity_last")
     class LastFrame(nn.Module):

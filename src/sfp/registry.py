@@ -34,6 +34,10 @@ class Registry(Generic[T]):
             raise UserError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
         return self._items[name]
 
+    def items(self) -> list[tuple[str, T]]:
+        """``(name, item)`` pairs, sorted by name."""
+        return sorted(self._items.items())
+
     def names(self) -> list[str]:
         """Registered names, sorted."""
         return sorted(self._items)

@@ -46,4 +46,3 @@ FLAME = TaskSpec("flame", ssim=True, data_range=1.0, headline="ssim", higher_is_
 SENSORS = TaskSpec("sensors", headline="mse", higher_is_better=False)
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS)}
-TASKS["sevir"] = STORMS

@@ -292,7 +292,7 @@ class SEVIRDataModule(WindowDataModule):
                  calendar: bool = True, train_end: str = TRAIN_END, val_end: str = VAL_END) -> None:
         super().__init__(context, target, stride, batch_size, seed, num_workers, calendar=calendar)
         self.save_hyperparameters()
-        self.task = TASKS["sevir"]
+        self.task = TASKS["storms"]
         self.root, self.catalog, self.size = root, catalog, size
         self.train_end, self.val_end = train_end, val_end
 

@@ -14,31 +14,25 @@ from torch import nn
 
 from sfp.errors import UserError
 from sfp.models.common import require_positive
+from sfp.registry import Registry
 
-_REGISTRY: dict[str, type[nn.Module]] = {}
+BACKBONES: Registry[type[nn.Module]] = Registry("backbone")
 _SHAPE_ARGS = ("in_frames", "out_frames", "channels")
 
 
 def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
     """Class decorator adding a backbone under ``name`` (a name can be registered only once)."""
-
-    def add(cls: type[nn.Module]) -> type[nn.Module]:
-        if name in _REGISTRY:
-            raise ValueError(f"backbone {name!r} is already registered by {_REGISTRY[name].__qualname__}")
-        _REGISTRY[name] = cls
-        return cls
-
-    return add
+    return BACKBONES.register(name)
 
 
 def available() -> list[str]:
     """Names of all registered backbones, sorted."""
-    return sorted(_REGISTRY)
+    return BACKBONES.names()
 
 
 def options(name: str) -> dict[str, object]:
     """The keyword arguments ``name`` accepts beyond the shape arguments, with their defaults."""
-    params = inspect.signature(_lookup(name)).parameters
+    params = inspect.signature(BACKBONES.get(name)).parameters
     return {k: p.default for k, p in params.items() if k not in _SHAPE_ARGS and k != "self"}
 
 
@@ -49,7 +43,7 @@ def build(
 
     Raises UserError for an unknown name, an unknown keyword (listing the accepted ones) or a bad size.
     """
-    cls = _lookup(name)
+    cls = BACKBONES.get(name)
     require_positive(in_frames=in_frames, out_frames=out_frames, channels=channels)
     accepted = options(name)
     unknown = sorted(set(kwargs) - set(accepted))
@@ -64,8 +58,3 @@ def build(
         torch.manual_seed(seed)
         return cls(in_frames=in_frames, out_frames=out_frames, channels=channels, **kwargs)
 
-
-def _lookup(name: str) -> type[nn.Module]:
-    if name not in _REGISTRY:
-        raise UserError(f"unknown backbone {name!r}; choose one of: {', '.join(available())}")
-    return _REGISTRY[name]

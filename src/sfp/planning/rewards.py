@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
+from sfp.registry import Registry
 from sfp.metrics._common import check_thresholds, per_sample_sum, positive_float, positive_int
 from sfp.metrics.events import contingency, fss_sums
 from sfp.metrics.functional import masked_errors, ssim as ssim_score
@@ -154,26 +155,19 @@ def _finite_weight(reward: object, weight: object) -> float:
 
 
 RewardFactory = TypeVar("RewardFactory", bound=Callable[..., Reward])
-_REGISTRY: dict[str, Callable[..., Reward]] = {}
+REWARDS: Registry[Callable[..., Reward]] = Registry("reward")
 
 
 def register_reward(name: str) -> Callable[[RewardFactory], RewardFactory]:
     """Decorator adding a reward factory ``factory(**options) -> Reward`` under ``name`` (once per name)."""
     if ":" in name:
         raise ValueError(f"reward name {name!r} must not contain ':' (that marks an import path)")
-
-    def add(factory: RewardFactory) -> RewardFactory:
-        if name in _REGISTRY:
-            raise ValueError(f"reward {name!r} is already registered by {_REGISTRY[name].__qualname__}")
-        _REGISTRY[name] = factory
-        return factory
-
-    return add
+    return REWARDS.register(name)
 
 
 def available_rewards() -> list[str]:
     """Names of all registered rewards, sorted."""
-    return sorted(_REGISTRY)
+    return REWARDS.names()
 
 
 def get_reward(spec: str | Mapping[str, Any] | Reward) -> Reward:
@@ -189,10 +183,10 @@ def get_reward(spec: str | Mapping[str, Any] | Reward) -> Reward:
         raise UserError(f"a reward is a name, a dict with a 'name' key, or an import path; got {spec!r}")
     if ":" in name:
         return _import_reward(name, options)
-    if name not in _REGISTRY:
+    if name not in REWARDS:
         raise UserError(f"unknown reward {name!r}; known: {', '.join(available_rewards())}, "
                         f"or an import path 'package.module:function'")
-    factory = _REGISTRY[name]
+    factory = REWARDS.get(name)
     _check_options(factory, name, (), options)
     return factory(**options)
 
