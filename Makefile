@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n $(WORKERS) -q
 
 demo: $(STAMP)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from sfp.models import build
-from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, MosaicPlanner
+from sfp.planning.planner import build_planner
 from sfp.planning.rewards import reward_for_task
 from sfp.planning.world_model import WorldModel
 from sfp.task import STORMS
@@ -61,13 +61,13 @@ def run() -> list[dict]:
 
     with torch.no_grad():
         action = agent(context / 255) * 255
-    world_model = WorldModel(IN_FRAMES, OUT_FRAMES, channels=1, mean=STORMS.data_range / 2,
+    world_model = WorldModel({"in_frames": IN_FRAMES, "out_frames": OUT_FRAMES}, mean=STORMS.data_range / 2,
                              std=STORMS.data_range / 2).eval()
     reward = reward_for_task(STORMS)
     planners = {
-        "best-of-16": BestOfKPlanner(world_model, reward, k_samples=16),
-        "beam 4x4": BeamSearchPlanner(world_model, reward, beam_width=4, expansions=4),
-        "mosaic of 16": MosaicPlanner(world_model, reward, k_samples=16, k=64, temperature=10.0),
+        "best-of-16": build_planner(world_model, reward, {"kind": "best_of_k"}),
+        "beam 4x4": build_planner(world_model, reward, {"kind": "beam", "beam_width": 4, "expansions": 4}),
+        "mosaic of 16": build_planner(world_model, reward, {"kind": "mosaic"}),
     }
 
     seconds = _fastest({"train": training_step, **{

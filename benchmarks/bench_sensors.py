@@ -28,7 +28,8 @@ def _config(name: str) -> Path:
 
 
 def fit_and_test(name: str, root: Path) -> tuple[float, float]:
-    """Test MSE of the best checkpoint of ``the shipped config sensors_<name>``, and the seconds its ``sfp fit`` took."""
+    """Test MSE of the best checkpoint of the shipped config ``sensors_<name>``, and the seconds its ``sfp fit``
+    took."""
     args = ["--config", str(_config(name)), "--trainer.default_root_dir", str(root / name)]
     start = time.perf_counter()
     if main(["fit", *args]) != 0:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
-from sfp.planning import VectorQuantizer, WorldModel, WorldModelModule, diagnose
+from sfp.planning import Imagination, VectorQuantizer, WorldModel, WorldModelModule, diagnose
 
 BATCH, FRAMES, SIZE = 16, 10, 64
 EPOCHS = int(os.environ.get("SFP_BENCH_WM_EPOCHS", "20"))
@@ -63,10 +63,10 @@ def _step_rows() -> list[dict]:
     target = torch.rand(BATCH, FRAMES, 1, SIZE, SIZE) * 255
     rows = []
     for leads in (4, FRAMES):
-        model = WorldModel(FRAMES, FRAMES, mean=15.0, std=35.0)
+        model = WorldModel({"in_frames": FRAMES, "out_frames": FRAMES}, mean=15.0, std=35.0)
         optimizer = torch.optim.AdamW(model.parameters())
 
-        def step():
+        def step(model=model, optimizer=optimizer, leads=leads):
             lead = torch.randperm(FRAMES)[:leads].sort().values
             out = model(target[:, lead], context, lead.tolist())
             loss = ((out.reconstruction - target[:, lead]) / 35.0).pow(2).mean() + 0.25 * out.commitment
@@ -77,9 +77,9 @@ def _step_rows() -> list[dict]:
         rows.append({"name": f"training steps/s, {leads} of {FRAMES} lead times per step",
                      "value": 1 / _seconds(step, 3),
                      "unit": "steps/s", "note": f"batch {BATCH}, {SIZE}x{SIZE}, default architecture"})
-    model = WorldModel(FRAMES, FRAMES).eval()
+    model = WorldModel({"in_frames": FRAMES, "out_frames": FRAMES}).eval()
     with torch.no_grad():
-        seconds = _seconds(lambda: model.imagine(context[:4], target[:4], n=16), 2)
+        seconds = _seconds(lambda: model.imagine(context[:4], target[:4], Imagination(samples=16)), 2)
     rows.append({"name": "imagine throughput", "value": 4 * 16 * FRAMES / seconds, "unit": "frames/s",
                  "note": "B=4, n=16 futures of 10 frames"})
     return rows
@@ -97,16 +97,15 @@ def _training_rows() -> list[dict]:
     data = FieldDataModule("storms", batch_size=BATCH, seed=0)
     data.prepare_data()
     L.seed_everything(0, verbose=False)
-    module = WorldModelModule(FRAMES, FRAMES)
+    module = WorldModelModule({"in_frames": FRAMES, "out_frames": FRAMES})
     trainer = L.Trainer(max_epochs=EPOCHS, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
     start = time.perf_counter()
     trainer.fit(module, datamodule=data)
     seconds = time.perf_counter() - start
     logged = trainer.logged_metrics
-    hp = module.hparams
     result = diagnose(module.world_model, data.val_dataloader(), _persistence, data.task,
-                      reward_for_task(data.task), n=hp.samples, temperature=hp.temperature, k=hp.candidates)
+                      reward_for_task(data.task), module.imagination)
     rows = [
         {"name": "storms world model training time", "value": seconds, "unit": "s",
          "note": f"{EPOCHS} epochs, {len(data.datasets['train'])} windows; target <= 300 s"},
@@ -118,7 +117,8 @@ def _training_rows() -> list[dict]:
     ]
     units = {"recon_mse": "(VIL/255)^2", "recon_csi_m": "CSI", "candidate_spread": "(VIL/255)^2",
              "oracle_win_rate": "fraction", "oracle_gain": "reward"}
-    settings = f"n={hp.samples}, k={hp.candidates}, temperature {hp.temperature:g}"
+    imagination = module.imagination
+    settings = f"n={imagination.samples}, k={imagination.candidates}, temperature {imagination.temperature:g}"
     rows += [{"name": f"diagnostics {name} (val, persistence agent, {settings})", "value": result[name], "unit": unit}
              for name, unit in units.items()]
     return rows

@@ -1,4 +1,5 @@
-"""The shipped sensors_* configs: `sfp fit` (2 steps) and `sfp test` run in-process on a short sensors series, tiny models."""
+"""The shipped sensors_* configs: `sfp fit` (2 steps) and `sfp test` run in-process on a short sensors series,
+tiny models."""
 
 import json
 import math

@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from data_io_files import write_fno_hdf5, write_sevir, write_sst
 
+from data_io_files import write_fno_hdf5, write_sevir, write_sst
 from sfp.data.datamodules import (
-    FieldDataModule, FNODataModule, NetCDFDataModule, SeriesAugment, SeriesDataModule, SEVIRDataModule,
+    FieldDataModule,
+    FNODataModule,
+    NetCDFDataModule,
+    SeriesAugment,
+    SeriesDataModule,
+    SEVIRDataModule,
 )
 from sfp.data.registry import get_dataset
 from sfp.data.sensors import extract_datapoints

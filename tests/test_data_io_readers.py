@@ -7,8 +7,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from data_io_files import digest, truncate, write_fno_hdf5, write_mat5, write_mat73, write_sevir, write_sst
 
+from data_io_files import digest, truncate, write_fno_hdf5, write_mat5, write_mat73, write_sevir, write_sst
 from sfp.data.readers import FNOReader, NetCDFReader, SEVIRReader
 from sfp.errors import UserError
 
@@ -237,7 +237,7 @@ def test_fno_reads_lazily_and_never_writes(tmp_path):
         before = digest(path)
         _read_only(path)
         reader = FNOReader(path)
-        peak = _peak_bytes(lambda: reader.read(17, 10, 30))
+        peak = _peak_bytes(lambda reader=reader: reader.read(17, 10, 30))
         assert peak < u.nbytes / 20
         np.testing.assert_array_equal(reader.read(17, 10, 30)[:, 0], u[17, :, :, 10:30].transpose(2, 0, 1))
         assert digest(path) == before

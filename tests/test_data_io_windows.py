@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from sfp.data.windows import (
-    ArraySource, Segment, WindowDataset, split_by_sequence, split_by_time, time_features,
+    ArraySource,
+    Segment,
+    WindowDataset,
+    split_by_sequence,
+    split_by_time,
+    time_features,
 )
 from sfp.errors import UserError
 

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from forecaster_helpers import TinyDataModule, series_batch, tiny_trainer
 
+from forecaster_helpers import TinyDataModule, series_batch, tiny_trainer
 from sfp.errors import UserError
 from sfp.forecasting import DLinearForecaster
 from sfp.task import SENSORS

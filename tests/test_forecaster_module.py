@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from forecaster_helpers import Scripted, TimeLinear, series_batch
 
+from forecaster_helpers import Scripted, TimeLinear, series_batch
 from sfp.errors import UserError
 from sfp.forecasting import Forecaster, GridForecaster
 

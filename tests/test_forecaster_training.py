@@ -5,9 +5,9 @@ import math
 import lightning as L
 import pytest
 import torch
-from forecaster_helpers import Scripted, TimeLinear, TinyDataModule, field_batch, series_batch, tiny_trainer
 from torch.utils.data import DataLoader, TensorDataset
 
+from forecaster_helpers import Scripted, TimeLinear, TinyDataModule, field_batch, series_batch, tiny_trainer
 from sfp.errors import UserError
 from sfp.forecasting import GridForecaster
 from sfp.task import SENSORS, STORMS

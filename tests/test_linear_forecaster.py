@@ -1,8 +1,8 @@
 """LinearForecaster: the least-squares linear reference, per variable or reading every variable."""
 
 import torch
-from forecaster_helpers import TinyDataModule, tiny_trainer
 
+from forecaster_helpers import TinyDataModule, tiny_trainer
 from sfp.forecasting import LinearForecaster
 from sfp.task import SENSORS
 

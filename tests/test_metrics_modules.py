@@ -7,8 +7,22 @@ import torch
 
 from sfp.errors import UserError
 from sfp.metrics import (
-    CRPS, FSS, MAE, MSE, PSNR, SSIM, ContingencyScores, MSEPerLead, TKESpectrumError, crps, fss, mae, mse, psnr,
-    ssim, tke_spectrum_error,
+    CRPS,
+    FSS,
+    MAE,
+    MSE,
+    PSNR,
+    SSIM,
+    ContingencyScores,
+    MSEPerLead,
+    TKESpectrumError,
+    crps,
+    fss,
+    mae,
+    mse,
+    psnr,
+    ssim,
+    tke_spectrum_error,
 )
 
 NAN = float("nan")

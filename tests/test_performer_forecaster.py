@@ -1,8 +1,8 @@
 """Performer forecasters: the seed's README example, training under Lightning, redraws, checkpoints, grid backbone."""
 
 import torch
-from forecaster_helpers import TinyDataModule, field_batch, series_batch, tiny_trainer
 
+from forecaster_helpers import TinyDataModule, field_batch, series_batch, tiny_trainer
 from sfp.forecasting import Forecaster, GridForecaster
 from sfp.forecasting.performer import SpatioTemporalPerformerForecaster
 from sfp.models.performer import FavorAttention

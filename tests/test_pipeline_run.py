@@ -6,8 +6,8 @@ import shutil
 import pytest
 import torch
 
-from sfp.cli.main import main
 from pipeline_helpers import DATA, write_config
+from sfp.cli.main import main
 from sfp.data import FieldDataModule
 
 

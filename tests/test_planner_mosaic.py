@@ -4,11 +4,10 @@ the mosaic is the brute-force per-patch optimum, and never worse than best-of-K 
 import pytest
 import torch
 
+from sfp.planning.options import Imagination, PlannerOptions
 from sfp.planning.planner import BestOfKPlanner, MosaicPlanner
 from sfp.planning.rewards import csi, neg_mse, weighted
-from sfp.planning.options import Imagination, PlannerOptions
 from sfp.planning.world_model import WorldModel
-
 
 TINY_WORLD = {"in_frames": 2, "out_frames": 3, "channels": 1, "width": 8, "decoder_blocks": 1, "code_dim": 4,
               "codebook_size": 16}

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from sfp.errors import UserError
+from sfp.planning.options import Imagination, PlannerOptions
 from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, PlanResult
 from sfp.planning.rewards import AdditiveReward, Reward, csi, neg_mse, neg_tke_error, ssim
-from sfp.planning.options import Imagination, PlannerOptions
 from sfp.planning.world_model import WorldModel
 
 IN_FRAMES, OUT_FRAMES = 2, 3
@@ -94,7 +94,8 @@ def test_beam_search_finds_the_optimum_of_an_enumerable_code_space():
     # a high temperature. -MSE adds up over frames, so the best beam of every depth extends to the optimum.
     world_model = tiny_world_model()
     context, action, target = batch(2, pixels=4)
-    planner = BeamSearchPlanner(world_model, neg_mse(), opts(beam_width=2, expansions=16, candidates=2, temperature=1e6))
+    options = opts(beam_width=2, expansions=16, candidates=2, temperature=1e6)
+    planner = BeamSearchPlanner(world_model, neg_mse(), options)
     result = planner.plan(context, action, target, seeded())
 
     choices, _ = world_model.candidates(world_model.encode(action, context), 2)  # (B, T, 1, 1, 2)
@@ -124,7 +125,8 @@ def test_running_totals_score_like_rescoring_every_frame(reward):
     context, action, target = batch(3, pixels=12)
     rescoring = Reward(reward.score, reward.name)
     assert not isinstance(rescoring, AdditiveReward)
-    fast, slow = (BeamSearchPlanner(world_model, r, opts(beam_width=3, expansions=3)).plan(context, action, target, seeded(4))
+    fast, slow = (BeamSearchPlanner(world_model, r, opts(beam_width=3, expansions=3)).plan(context, action, target,
+                                                                                        seeded(4))
                   for r in (reward, rescoring))
     assert torch.allclose(fast.best, slow.best, atol=1e-6)
     assert torch.allclose(fast.reward, slow.reward, atol=1e-5)

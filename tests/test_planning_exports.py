@@ -32,7 +32,7 @@ def test_each_name_is_its_modules_object(module, name):
 def test_all_lists_exactly_these_names_and_unknown_names_fail():
     assert sorted(sfp.planning.__all__) == sorted(n for names in DEFINED_IN.values() for n in names)
     with pytest.raises(AttributeError, match="no attribute 'Planner9'"):
-        sfp.planning.Planner9
+        _ = sfp.planning.Planner9
 
 
 def test_importing_the_package_or_the_world_model_does_not_load_lightning():

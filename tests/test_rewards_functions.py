@@ -7,7 +7,14 @@ import torch
 
 from sfp.errors import UserError
 from sfp.planning.rewards import (
-    WeightedSum, csi, fss, neg_mse, neg_tke_error, reward_for_task, ssim, weighted,
+    WeightedSum,
+    csi,
+    fss,
+    neg_mse,
+    neg_tke_error,
+    reward_for_task,
+    ssim,
+    weighted,
 )
 from sfp.task import FLAME, NAVIER_STOKES, SENSORS, STORMS, TaskSpec
 

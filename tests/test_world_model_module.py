@@ -11,7 +11,8 @@ from world_model_helpers import TINY, FramesDataModule, random_frames
 
 def tiny_module(**overrides) -> WorldModelModule:
     torch.manual_seed(0)
-    return WorldModelModule({"in_frames": 3, "out_frames": 2, "channels": 1, **TINY}, **{"warmup_steps": 2, **overrides})
+    architecture = {"in_frames": 3, "out_frames": 2, "channels": 1, **TINY}
+    return WorldModelModule(architecture, **{"warmup_steps": 2, **overrides})
 
 
 def fit(module: WorldModelModule, datamodule: L.LightningDataModule, epochs: int = 2) -> L.Trainer:

@@ -100,7 +100,8 @@ def test_fit_selects_the_best_checkpoint_by_the_reconstructions_csi_m(runs):
 
 def test_report_with_an_agent_matches_recomputation_and_metrics_json(runs):
     report, metrics = _test(runs, "--model.init_args.agent_checkpoint",
-                            str(runs[0] / "agent" / "checkpoints" / "best.ckpt"), "--model.init_args.imagination.samples", "4")
+                            str(runs[0] / "agent" / "checkpoints" / "best.ckpt"),
+                            "--model.init_args.imagination.samples", "4")
     values = report["diagnostics"]
     assert set(values) == KEYS
     assert metrics["metrics"] == pytest.approx(values, nan_ok=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 import lightning as L
 import torch
+
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.errors import UserError
 from sfp.training import parse_error, resolve_checkpoint, run_callbacks, run_logger
@@ -44,6 +45,7 @@ NEEDS = {  # the stages whose outputs each stage uses: a change there re-runs it
 }
 TRAINER_SET_BY_SFP = {"callbacks", "logger", "default_root_dir", "use_distributed_sampler", "plugins"}
 TRAINER_DEFAULTS = {"enable_model_summary": False, "log_every_n_steps": 10}
+PRINT = partial(print, flush=True)
 
 
 @cache
@@ -145,7 +147,7 @@ class Manifest:
 class Pipeline:
     """Runs the stages of one configuration; `run()` does what is not done yet."""
 
-    def __init__(self, config: dict[str, Any], log: Callable[[str], None] = partial(print, flush=True)):
+    def __init__(self, config: dict[str, Any], log: Callable[[str], None] = PRINT):
         self.config, self.log = config, log
         self.root = Path(config["run_dir"])
         self.seed = int(config["seed_everything"])
@@ -255,7 +257,8 @@ class Pipeline:
     def stage_evaluate(self) -> dict[str, Any]:
         from sfp.report.evaluation import evaluate_checkpoints
 
-        results = evaluate_checkpoints(self.datamodule, {stage: self.checkpoint(stage) for stage in ("baseline", "sfp")})
+        checkpoints = {stage: self.checkpoint(stage) for stage in ("baseline", "sfp")}
+        results = evaluate_checkpoints(self.datamodule, checkpoints)
         out = self.stage_dir("evaluate") / "metrics.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))

@@ -1,7 +1,8 @@
 """Entry point of the ``sfp`` command.
 
 ``fit``, ``validate``, ``test``, ``predict``, ``pipeline`` and ``demo`` read nested YAML configs (``--config`` takes a
-shipped config's name or a file) with ``--section.key value`` overrides; ``data`` is a plain sub-command. User mistakes print one line on stderr
+shipped config's name or a file) with ``--section.key value`` overrides; ``data`` is a plain sub-command.
+User mistakes print one line on stderr
 and exit with code 2, never a stack trace.
 """
 

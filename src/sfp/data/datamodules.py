@@ -36,8 +36,16 @@ from sfp.data.registry import DatasetSpec, get_dataset
 from sfp.data.scalers import fit_moments
 from sfp.data.sensors import extract_datapoints
 from sfp.data.windows import (
-    ArraySource, Position, Segment, SequenceSource, WindowDataset, check_fractions, feature_dim, full_segments,
-    split_by_sequence, split_by_time,
+    ArraySource,
+    Position,
+    Segment,
+    SequenceSource,
+    WindowDataset,
+    check_fractions,
+    feature_dim,
+    full_segments,
+    split_by_sequence,
+    split_by_time,
 )
 from sfp.errors import UserError
 from sfp.task import NAVIER_STOKES, TASKS, TaskSpec

@@ -7,7 +7,7 @@ form of Welford's update in float64, so no chunk needs to meet another and large
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -18,7 +18,8 @@ units, ``*_x`` the time features ``(T, d_x)`` float32:
 
 from __future__ import annotations
 
-from typing import Callable, Literal, NamedTuple, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 import torch

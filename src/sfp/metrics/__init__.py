@@ -7,7 +7,15 @@ summed over the whole set; the TKE spectrum error compares log10 shell spectra f
 from sfp.metrics.events import block_max, contingency, csi, csi_m, fss, fss_sums, scores
 from sfp.metrics.functional import crps, mae, mse, psnr, ssim
 from sfp.metrics.modules import (
-    CRPS, FSS, MAE, MSE, PSNR, SSIM, ContingencyScores, MSEPerLead, TKESpectrumError,
+    CRPS,
+    FSS,
+    MAE,
+    MSE,
+    PSNR,
+    SSIM,
+    ContingencyScores,
+    MSEPerLead,
+    TKESpectrumError,
 )
 from sfp.metrics.spectrum import rescale_shells, scalar_spectrum, tke_spectrum, tke_spectrum_error
 from sfp.metrics.task_metrics import TaskMetrics, build_task_metrics, metric_units, threshold_key

@@ -14,7 +14,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sfp.metrics._common import (
-    as_float, check_pair, check_reduction, check_thresholds, positive_int, separable_filter,
+    as_float,
+    check_pair,
+    check_reduction,
+    check_thresholds,
+    positive_int,
+    separable_filter,
 )
 
 SCORE_NAMES = ("csi", "pod", "far", "hss", "ets", "bias")

@@ -13,7 +13,13 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.metrics._common import (
-    as_float, check_pair, check_reduction, masked_mean, positive_float, reduce_samples, separable_filter,
+    as_float,
+    check_pair,
+    check_reduction,
+    masked_mean,
+    positive_float,
+    reduce_samples,
+    separable_filter,
 )
 from sfp.metrics.events import contingency, csi, csi_m, fss, fss_sums, scores
 from sfp.metrics.spectrum import scalar_spectrum, tke_spectrum, tke_spectrum_error

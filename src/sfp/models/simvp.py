@@ -13,7 +13,14 @@ from torch import Tensor, nn
 
 from sfp.errors import UserError
 from sfp.models.common import (
-    check_frames, conv_block, crop, fold_time, group_norm, pad_to_multiple, require_positive, unfold_time,
+    check_frames,
+    conv_block,
+    crop,
+    fold_time,
+    group_norm,
+    pad_to_multiple,
+    require_positive,
+    unfold_time,
 )
 from sfp.models.registry import register
 

@@ -11,7 +11,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sfp.models.common import (
-    check_frames, conv_block, crop, fold_time, pad_to_multiple, require_positive, unfold_time,
+    check_frames,
+    conv_block,
+    crop,
+    fold_time,
+    pad_to_multiple,
+    require_positive,
+    unfold_time,
 )
 from sfp.models.registry import register
 

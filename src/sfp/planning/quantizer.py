@@ -2,9 +2,9 @@
 
 Why our own and not ``vector_quantize_pytorch.VectorQuantize``: that class decides ``sync_codebook`` when it is
 constructed (by default: whether a process group runs), which under Lightning is before the process group exists,
-so by default its codebooks do not sync, and forcing sync on breaks single-process use; and on this CPU its step
-costs 2-3x ours (one-hot einsums over every code; ``benchmarks/bench_world_model.py``
-measures the ratio). This one decides at call time whether a process group is running.
+so by default its codebooks do not sync, and forcing sync on breaks single-process use; and its one-hot einsums
+over every code cost more per step (``benchmarks/bench_world_model.py`` measures the ratio). This one decides at
+call time whether a process group is running.
 
 The rules, all on the NEAREST code:
 - assignment: each latent vector goes to the code at the smallest Euclidean distance;

@@ -31,11 +31,12 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
-from sfp.registry import Registry
 from sfp.metrics._common import check_thresholds, per_sample_sum, positive_float, positive_int
 from sfp.metrics.events import contingency, fss_sums
-from sfp.metrics.functional import masked_errors, ssim as ssim_score
+from sfp.metrics.functional import masked_errors
+from sfp.metrics.functional import ssim as ssim_score
 from sfp.metrics.spectrum import tke_spectrum_error
+from sfp.registry import Registry
 from sfp.task import TaskSpec
 
 ScoreFunction = Callable[[Tensor, Tensor], Tensor]

@@ -2,7 +2,8 @@
 
 Values arrive in ORIGINAL units; the world model's normalization buffers are set in :meth:`setup` from
 ``trainer.datamodule.normalization_stats()`` (fit on the training split), so the checkpoint carries them. The loss
-is the reconstruction error of the true future in normalized units (MSE) plus the commitment loss; missing target values (NaN, or False in the optional mask) take no part in it.
+is the reconstruction error of the true future in normalized units (MSE) plus the commitment loss; missing target
+values (NaN, or False in the optional mask) take no part in it.
 
 Logged per step: ``train/loss``, ``train/recon_mse`` (normalized units), ``train/commitment``, ``train/restarts``
 (dead codes restarted); per epoch, for train and val: ``{stage}/codebook_usage`` (fraction of codes that were the

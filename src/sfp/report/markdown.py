@@ -49,7 +49,8 @@ def comparison_table(models: dict[str, dict[str, Any]]) -> str:
              "|---" * (len(present) + 2) + "|"]
     for name, values in _rows(models):
         cells = ["n/a" if values[m] is None else f"{values[m]:.4g}" for m in present]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {relative_change(name, values.get('baseline'), values.get('sfp'))} |")
+        change = relative_change(name, values.get("baseline"), values.get("sfp"))
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {change} |")
     return "\n".join(lines)
 
 
