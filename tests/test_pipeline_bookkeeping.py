@@ -39,10 +39,12 @@ def test_shipped_configs_are_found_by_name():
     (["--sfp.pseudo_weight", "1"], "sfp.pseudo_weight moved to sfp.pseudo_labels.weight"),
     (["--world_model.width", "8"], "world_model.width moved to world_model.architecture.width"),
     (["--data", "subprocess.Popen"], "data"),
+    (["--data.init_args.frames", "4"], "longer than the 4 frames"),
 ])
 def test_bad_overrides_name_the_problem(tmp_path, overrides, words):
     with pytest.raises(UserError, match=words):
         _load(tmp_path, *overrides)
+    assert not (tmp_path / "run").exists()  # nothing on disk is touched before the whole config is valid
 
 
 @pytest.mark.parametrize("changes, words", [

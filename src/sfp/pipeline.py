@@ -100,6 +100,7 @@ def _validate(config: dict[str, Any]) -> None:
     coerce(PlannerOptions, config["sfp"]["planner"])
     coerce(PseudoLabels, config["sfp"]["pseudo_labels"])
     with torch.random.fork_rng(devices=[]):  # building consumes random numbers; the stages seed themselves
+        instantiate(config["data"])  # checks its arguments; reads and writes nothing until prepare_data
         instantiate(config["agent"])
         WorldModelModule(**config["world_model"])
 

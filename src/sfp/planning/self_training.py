@@ -61,6 +61,7 @@ class SFPModule(L.LightningModule):
         if self.labels.weight > 0 and world_model_checkpoint is None:
             raise UserError("pseudo_labels.weight > 0 plans in a world model: give world_model_checkpoint")
         save_plain_hyperparameters(self, planner=self.planner_options, pseudo_labels=self.labels)
+        self.reward_spec, self.lr, self.weight_decay, self.seed = reward, lr, weight_decay, seed
         self.agent: Forecaster = load_forecaster(agent_checkpoint).train()
         world_model = None
         if self.labels.weight > 0:
@@ -84,7 +85,7 @@ class SFPModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
         task: TaskSpec = getattr(datamodule, "task", None) or TaskSpec("generic")
-        self.reward_fn = get_reward(self.hparams.reward) if self.hparams.reward is not None else reward_for_task(task)
+        self.reward_fn = get_reward(self.reward_spec) if self.reward_spec is not None else reward_for_task(task)
         std = datamodule.normalization_stats()["std"] if hasattr(datamodule, "normalization_stats") else None
         if std is not None:
             self.scale = torch.as_tensor(std, dtype=torch.float32)
@@ -93,7 +94,7 @@ class SFPModule(L.LightningModule):
         if self.world_model is not None:
             self.world_model.to(self.device)
             self.planner = build_planner(self.world_model, self.reward_fn, self.planner_options)
-        self._generator = torch.Generator().manual_seed(self.hparams.seed + self.global_rank)
+        self._generator = torch.Generator().manual_seed(self.seed + self.global_rank)
 
     def pseudo_lambda(self, step: int) -> float:
         """lambda at optimizer step `step`: linear from ``weight / warmup_steps`` to ``weight`` over
@@ -186,4 +187,4 @@ class SFPModule(L.LightningModule):
         self.test_results = {name: float(value) for name, value in self._log_epoch("test").items()}
 
     def configure_optimizers(self) -> Any:
-        return torch.optim.AdamW(self.agent.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return torch.optim.AdamW(self.agent.parameters(), lr=self.lr, weight_decay=self.weight_decay)

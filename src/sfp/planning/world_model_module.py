@@ -76,6 +76,9 @@ class WorldModelModule(L.LightningModule):
         self.imagination = coerce(Imagination, imagination)
         self.world_model = WorldModel(architecture)
         save_plain_hyperparameters(self, architecture=self.world_model.architecture, imagination=self.imagination)
+        self.commitment_weight, self.leads_per_step = commitment_weight, leads_per_step
+        self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+        self.agent_checkpoint = agent_checkpoint
         self._epoch_counts: dict[str, Tensor] = {}
         self._val_metrics: EpochMetrics | None = None  # the task's metrics of validation reconstructions
         self._diagnostics: Diagnostics | None = None
@@ -116,7 +119,7 @@ class WorldModelModule(L.LightningModule):
         out_frames = self.world_model.out_frames
         valid = torch.isfinite(target) if len(batch) == 4 else torch.isfinite(target) & batch[4].bool()
         lead = torch.arange(out_frames, device=target.device)
-        leads = self.hparams.leads_per_step
+        leads = self.leads_per_step
         if stage == "train" and leads is not None and leads < out_frames:
             lead = torch.randperm(out_frames, device=target.device)[:leads].sort().values
             target, valid = target[:, lead], valid[:, lead]
@@ -124,7 +127,7 @@ class WorldModelModule(L.LightningModule):
         error = torch.where(valid, (out.reconstruction - target) / self.world_model.std, 0.0)
         count = valid.sum().clamp_min(1)
         recon = error.pow(2).sum() / count
-        loss = recon + self.hparams.commitment_weight * out.commitment
+        loss = recon + self.commitment_weight * out.commitment
         counts = torch.bincount(out.indices.flatten(), minlength=self.world_model.codebook_size)
         self._epoch_counts[stage] = self._epoch_counts.get(stage, 0) + counts
         on_step = stage == "train"
@@ -167,7 +170,7 @@ class WorldModelModule(L.LightningModule):
         from sfp.forecasting.checkpoints import load_forecaster
         from sfp.models.baselines import persistence
 
-        path, out_frames = self.hparams.agent_checkpoint, self.world_model.out_frames
+        path, out_frames = self.agent_checkpoint, self.world_model.out_frames
         if path is None:
             return lambda context_x, context_y, target_x: persistence(context_y, out_frames)
         return load_forecaster(path).to(self.device).requires_grad_(False).forecast
@@ -194,7 +197,7 @@ class WorldModelModule(L.LightningModule):
 
     def _write_report(self, results: dict[str, float]) -> None:
         imagination, task = self._diagnostics.imagination, self._diagnostics.task
-        report = {"dataset": task.name, "agent": self.hparams.agent_checkpoint or "persistence",
+        report = {"dataset": task.name, "agent": self.agent_checkpoint or "persistence",
                   "reward": getattr(self._diagnostics.reward, "name", None), "imagination": plain(imagination),
                   "diagnostics": results}
         out = Path(self.trainer.default_root_dir) / "world_model_report.json"
@@ -202,9 +205,9 @@ class WorldModelModule(L.LightningModule):
         out.write_text(json.dumps(report, indent=2, allow_nan=True))
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         total = self.trainer.estimated_stepping_batches if self._trainer is not None else math.inf
-        warmup = self.hparams.warmup_steps
+        warmup = self.warmup_steps
 
         def factor(step: int) -> float:
             if step < warmup:
