@@ -28,7 +28,8 @@ import torch
 
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.errors import UserError
-from sfp.training import parse_error, resolve_checkpoint, run_callbacks, run_logger
+from sfp.report.gif import GIF_SAMPLES
+from sfp.training import CHECKPOINT_EVERY, parse_error, resolve_checkpoint, run_callbacks, run_logger
 from sfp.utils import import_object
 
 STAGES = ("data", "agent", "baseline", "world_model", "sfp", "evaluate", "report")
@@ -63,9 +64,9 @@ def pipeline_parser() -> Any:
     parser.add_argument("--name", type=str | None, default=None, help="the run's name")
     parser.add_argument("--run_dir", type=str, required=True, help="where the stages keep their outputs")
     parser.add_argument("--seed_everything", type=int, default=0, help="seed of every stage")
-    parser.add_argument("--checkpoint_every", type=int, default=50, help="steps between last.ckpt saves")
+    parser.add_argument("--checkpoint_every", type=int, default=CHECKPOINT_EVERY, help="steps between last.ckpt saves")
     parser.add_argument("--until", type=str | None, default=None, help=f"stop after this stage: {', '.join(STAGES)}")
-    parser.add_argument("--report.gif_samples", type=int, default=3, help="test sequences in forecasts.gif")
+    parser.add_argument("--report.gif_samples", type=int, default=GIF_SAMPLES, help="test sequences in forecasts.gif")
     parser.add_subclass_arguments(L.LightningDataModule, "data", required=True)
     parser.add_subclass_arguments(Forecaster, "agent", required=True)
     parser.add_class_arguments(WorldModelModule, "world_model", skip={"agent_checkpoint", "imagination"})

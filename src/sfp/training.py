@@ -14,6 +14,9 @@ from lightning.pytorch.loggers import CSVLogger
 
 from sfp.errors import UserError
 
+CHECKPOINT_EVERY = 50
+"""Training steps between saves of ``checkpoints/last.ckpt`` unless a run says otherwise."""
+
 
 def headline_monitor(datamodule: Any) -> tuple[str, str]:
     """The validation key and direction that select the best checkpoint: the dataset's headline metric."""
@@ -23,7 +26,7 @@ def headline_monitor(datamodule: Any) -> tuple[str, str]:
     return f"val/{task.headline}", "max" if task.higher_is_better else "min"
 
 
-def run_callbacks(root: str | Path, datamodule: Any, checkpoint_every: int = 50,
+def run_callbacks(root: str | Path, datamodule: Any, checkpoint_every: int = CHECKPOINT_EVERY,
                   progress: bool = True) -> list[Callback]:
     """Checkpointing (last and best) and a progress bar for a run living in `root`."""
     monitor, mode = headline_monitor(datamodule)

@@ -21,7 +21,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.errors import UserError
-from sfp.training import parse_error, resolve_checkpoint, run_callbacks, run_logger
+from sfp.report.gif import GIF_SAMPLES
+from sfp.training import CHECKPOINT_EVERY, parse_error, resolve_checkpoint, run_callbacks, run_logger
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -60,11 +61,11 @@ class SfpCLI(LightningCLI):
     """LightningCLI that gives every run the same layout, resumable checkpoints and one-line errors."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--checkpoint_every", type=int, default=50,
+        parser.add_argument("--checkpoint_every", type=int, default=CHECKPOINT_EVERY,
                             help="save checkpoints/last.ckpt every this many training steps")
         parser.add_argument("--output", type=str, default=None,
                             help="predict: forecast file (.npz or .nc); default <run>/predictions.npz")
-        parser.add_argument("--gif_samples", type=int, default=3, help="predict: sequences shown in the GIF")
+        parser.add_argument("--gif_samples", type=int, default=GIF_SAMPLES, help="predict: sequences shown in the GIF")
 
     @property
     def root(self) -> Path:

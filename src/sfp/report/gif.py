@@ -9,6 +9,8 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw
 
 LABEL_HEIGHT = 14
+GIF_SAMPLES = 3
+"""Sequences shown in a forecast GIF unless a run says otherwise."""
 
 
 def _colorize(frames: np.ndarray, vmin: float, vmax: float, cmap: str, scale: int) -> np.ndarray:

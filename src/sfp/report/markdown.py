@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sfp.report.gif import animate
+from sfp.report.gif import GIF_SAMPLES, animate
 
 LOWER_IS_BETTER = {"mse", "mae", "tke_error"}
 MODELS = ("persistence", "baseline", "sfp")
@@ -94,7 +94,7 @@ def _gifs(path: Path, datamodule: Any, forecasters: dict[str, Any], count: int) 
 
 
 def write_report(root: Path, datamodule: Any, stages: dict[str, dict[str, Any]], checkpoints: dict[str, str],
-                 gif_samples: int = 3) -> dict[str, Any]:
+                 gif_samples: int = GIF_SAMPLES) -> dict[str, Any]:
     """Write ``metrics.json`` and ``report.md`` (table, changes, curves, GIFs) into the run directory ``root``.
 
     Reads the evaluate stage's ``metrics.json``; ``stages`` is the manifest's record of every stage (wall times,

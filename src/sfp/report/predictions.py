@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from sfp.errors import UserError
-from sfp.report.gif import animate
+from sfp.report.gif import GIF_SAMPLES, animate
 
 
 def save_forecasts(path: Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -34,7 +34,7 @@ def save_forecasts(path: Path, arrays: dict[str, np.ndarray]) -> Path:
 class PredictionWriter(BasePredictionWriter):
     """Gathers (context, truth, forecast) per batch; writes them once prediction ends."""
 
-    def __init__(self, output: str | Path, gif_samples: int = 3):
+    def __init__(self, output: str | Path, gif_samples: int = GIF_SAMPLES):
         super().__init__(write_interval="batch")
         self.output, self.gif_samples = Path(output), gif_samples
         if self.output.suffix not in (".npz", ".nc"):
