@@ -62,11 +62,14 @@ def test_old_and_unknown_keys_in_a_config_are_one_line(tmp_path, changes, words)
 
 
 def _run(config, fail_at=None):
-    """Run a pipeline whose stages only record that they ran (`fail_at` is interrupted)."""
+    """Run a pipeline whose stages only write which settings made them (`fail_at` is interrupted mid-stage)."""
     pipeline = Pipeline(config, log=lambda _: None)
     ran = []
 
     def stage(name):
+        out = pipeline.stage_dir(name)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "made_by.json").write_text(json.dumps(config["sfp_trainer"]["max_steps"]))
         if name == fail_at:
             raise KeyboardInterrupt
         ran.append(name)
@@ -100,6 +103,20 @@ def test_interrupted_stage_runs_again(tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
     assert manifest["world_model"]["status"] == "running"
     assert _run(config) == ["world_model", "sfp", "evaluate", "report"]
+
+
+def test_a_changed_stage_keeps_its_finished_outputs_until_the_replacement_is_done(tmp_path):
+    config = _load(tmp_path)
+    _run(config)
+    root = tmp_path / "run"
+    config["sfp_trainer"]["max_steps"] = 5
+    assert _run(config, fail_at="baseline") == []  # the replacement fails: the finished outputs are set aside
+    assert json.loads((root / "baseline.replaced" / "made_by.json").read_text()) == 2
+    assert _run(config, fail_at="baseline") == []  # and stay set aside however often it fails
+    assert json.loads((root / "baseline.replaced" / "made_by.json").read_text()) == 2
+    assert _run(config) == ["baseline", "sfp", "evaluate", "report"]
+    assert json.loads((root / "baseline" / "made_by.json").read_text()) == 5
+    assert not (root / "baseline.replaced").exists() and not (root / "sfp.replaced").exists()
 
 
 def test_relative_change_knows_each_direction():

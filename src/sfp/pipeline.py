@@ -199,8 +199,7 @@ class Pipeline:
             if self.manifest.done(stage, digests[stage]):
                 self.log(f"[{stage}] done before, skipped")
             else:
-                if stage in self.manifest.stages and self.manifest.stages[stage].get("config") != digests[stage]:
-                    shutil.rmtree(self.stage_dir(stage), ignore_errors=True)  # its config changed: start over
+                self._set_aside(stage, digests[stage])
                 self.log(f"[{stage}] running")
                 self.manifest.record(stage, status="running", config=digests[stage])
                 start = time.perf_counter()
@@ -208,10 +207,27 @@ class Pipeline:
                 seconds = time.perf_counter() - start
                 self.manifest.record(stage, status="done", config=digests[stage], seconds=round(seconds, 2),
                                      outputs=outputs)
+                shutil.rmtree(self._aside(stage), ignore_errors=True)  # the outputs it replaced, if any
                 self.log(f"[{stage}] done in {seconds:.1f} s")
             if stage == until:
                 break
         return self.manifest.stages
+
+    def _aside(self, stage: str) -> Path:
+        return self.root / f"{stage}.replaced"
+
+    def _set_aside(self, stage: str, digest: str) -> None:
+        """A stage whose settings changed starts over: its old outputs move to ``<stage>.replaced`` and are deleted
+        only once the new run of the stage is done, so a failing replacement loses nothing."""
+        entry = self.manifest.stages.get(stage)
+        if entry is None or entry.get("config") == digest or not self.stage_dir(stage).exists():
+            return
+        aside = self._aside(stage)
+        if entry.get("status") == "done" or not aside.exists():  # keep the last finished outputs set aside
+            shutil.rmtree(aside, ignore_errors=True)
+            self.stage_dir(stage).rename(aside)
+        else:
+            shutil.rmtree(self.stage_dir(stage))  # an unfinished replacement: the finished outputs stay aside
 
     # ------------------------------------------------------------------ training helper
     def _fit(self, stage: str, model: L.LightningModule, trainer_section: str) -> dict[str, Any]:

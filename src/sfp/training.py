@@ -6,9 +6,12 @@ from), ``checkpoints/best.ckpt`` (best validation value of the headline metric) 
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
@@ -48,16 +51,17 @@ def run_logger(root: str | Path) -> CSVLogger:
 
 
 def resolve_checkpoint(root: str | Path, ckpt_path: str | None, required: bool) -> str | None:
-    """Map ``last``/``best`` to the run's files; a missing one is an error unless a fresh start is allowed."""
+    """Map ``last``/``best`` to the run's files, checked readable; a missing one is an error unless a fresh start
+    is allowed."""
     if ckpt_path in ("last", "best"):
         path = Path(root) / "checkpoints" / f"{ckpt_path}.ckpt"
-        if path.is_file():
-            return str(path)
-        if required:
-            raise UserError(f"{path}: no such checkpoint; train first with `sfp fit` (same --config)")
-        return None
-    if ckpt_path is not None and not Path(ckpt_path).is_file():
-        raise UserError(f"{ckpt_path}: no such checkpoint")
+        if not path.is_file():
+            if required:
+                raise UserError(f"{path}: no such checkpoint; train first with `sfp fit` (same --config)")
+            return None
+        ckpt_path = str(path)
+    if ckpt_path is not None:
+        read_checkpoint(ckpt_path)  # a missing, truncated or unsafe file is one line here, not a traceback later
     return ckpt_path
 
 
@@ -69,3 +73,25 @@ def parse_error(err: BaseException) -> UserError:
     lines = [line.strip(" -") for line in str(err).splitlines() if line.strip(" -")]
     keep = [line for line in lines if not line.startswith(_NOISE)]
     return UserError("; ".join(dict.fromkeys(keep))[:600] or type(err).__name__)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint at ``path``, loaded without unpickling objects; a missing or broken file is one line."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a checkpoint file")
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint file")
+    unreadable = f"{path}: not a readable checkpoint (empty, truncated or another format)"
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives
+        raise UserError(unreadable)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UserError(f"{path}: holds pickled objects, which sfp never loads (a checkpoint is weights and "
+                        "plain settings only)") from err
+    except (EOFError, RuntimeError, OSError, zipfile.BadZipFile) as err:
+        raise UserError(unreadable) from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    return checkpoint

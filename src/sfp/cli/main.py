@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 import warnings
+from typing import Any
 
 from sfp.errors import UserError
 
@@ -40,17 +41,42 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_library_chatter() -> None:
-    """Hide third-party notices that say nothing about the user's run (product tips, Lightning's own
-    deprecation of a torch internal)."""
+class _Stdout:
+    """Whatever ``sys.stdout`` is at the time of writing (a logging handler keeps its stream object)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    print(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), file=sys.stdout)
+
+
+def _library_chatter_to_stdout() -> None:
+    """Libraries' informational lines and warnings go to stdout (stderr is kept for sfp's one-line errors and
+    real failures); notices that say nothing about the user's run (product tips, Lightning's deprecation of a
+    torch internal, its note on sfp resolving config names) are hidden."""
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*args parameter is intended to run from within Python.*")
+    warnings.showwarning = _show_warning
+    import lightning  # noqa: F401  (sets up its loggers' handlers, which are re-pointed here)
+
+    loggers = [logger for name, logger in logging.Logger.manager.loggerDict.items()
+               if name.split(".")[0] in ("lightning", "torchmetrics") and isinstance(logger, logging.Logger)]
+    for handler in (handler for logger in loggers for handler in logger.handlers):
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler.stream, _Stdout):
+            handler.setStream(_Stdout())
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "Tip:" not in r.getMessage())
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``sfp`` command line; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    _quiet_library_chatter()
+    _library_chatter_to_stdout()
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
             from sfp.cli.train import run_lightning

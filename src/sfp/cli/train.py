@@ -22,7 +22,14 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
-from sfp.training import CHECKPOINT_EVERY, parse_error, resolve_checkpoint, run_callbacks, run_logger
+from sfp.training import (
+    CHECKPOINT_EVERY,
+    parse_error,
+    read_checkpoint,
+    resolve_checkpoint,
+    run_callbacks,
+    run_logger,
+)
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -71,6 +78,23 @@ class SfpCLI(LightningCLI):
     def root(self) -> Path:
         return Path(self.trainer.default_root_dir)
 
+    def _parse_ckpt_path(self) -> None:
+        """A checkpoint file's hyperparameters update the model's arguments; the class stays the config's, so
+        nothing stored in a checkpoint names code to import (Lightning would take its ``_class_path``)."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        hparams = {key: value for key, value in (read_checkpoint(ckpt_path).get("hyper_parameters") or {}).items()
+                   if not key.startswith("_")}
+        if hparams:
+            try:
+                model = {"class_path": self.config[subcommand].model.class_path, "init_args": hparams}
+                self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
+            except ArgumentError as err:
+                raise UserError(f"{ckpt_path}: its settings do not fit the config's model "
+                                f"({parse_error(err)})") from err
+
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> L.Trainer:
         sub = self.config[self.subcommand]
         root = Path(config.get("default_root_dir") or "runs/default")
@@ -93,6 +117,11 @@ class SfpCLI(LightningCLI):
         return path
 
     def fit(self, model: L.LightningModule, datamodule: Any = None, ckpt_path: str | None = None, **_: Any) -> None:
+        """Train; a fresh run refuses a directory that holds another run's checkpoints (one run per directory)."""
+        existing = sorted((self.root / "checkpoints").glob("*.ckpt"))
+        if ckpt_path is None and existing:
+            raise UserError(f"{self.root} holds a run already ({existing[0].name}): continue it with --ckpt_path "
+                            "last, or start over in another --trainer.default_root_dir (or delete that folder)")
         self.trainer.fit(model, datamodule=datamodule, ckpt_path=self._checkpoint(ckpt_path, required=False),
                          weights_only=True)
 

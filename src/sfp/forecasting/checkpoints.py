@@ -12,15 +12,12 @@ the running code imported itself): nothing stored in a file triggers an import. 
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster
+from sfp.training import read_checkpoint
 
 CLASS_KEY = "sfp_forecaster_class"
 """Where a Forecaster checkpoint keeps its class name."""
@@ -29,23 +26,6 @@ AGENT_CLASS_KEY = "sfp_agent_class"
 AGENT_SETTINGS_KEY = "agent_hyper_parameters"
 """Where a self-training checkpoint keeps its agent's constructor arguments."""
 AGENT_PREFIX = "agent."
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint at ``path``, loaded without unpickling objects; a missing or broken file is one line."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such checkpoint file")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise UserError(f"{path}: not a checkpoint sfp can read without running code "
-                        f"({str(err).splitlines()[0][:160]})") from err
-    except (EOFError, RuntimeError, OSError, zipfile.BadZipFile) as err:
-        raise UserError(f"{path}: not a readable checkpoint (empty, truncated or another format)") from err
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise UserError(f"{path}: not a Lightning checkpoint (no state_dict)")
-    return checkpoint
 
 
 def forecaster_classes() -> dict[str, type[Forecaster]]:
