@@ -55,6 +55,8 @@ CASES = [
       "--model.init_args.samples", "3"], "model.init_args.samples moved to model.init_args.imagination.samples"),
     (["fit", "--config", "{t}/fit.yaml", "--trainer.default_root_dir", "{t}/used"], "holds a run already"),
     (["fit", "--config", "{t}/fit.yaml", "--ckpt_path", "{t}/truncated.ckpt"], "not a readable checkpoint"),
+    (["fit", "--config", "{t}/fit.yaml", "--trainer.default_root_dir", "{t}/empty.yaml/run"], "cannot write the run"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--run_dir", "{t}/empty.yaml/run"], "cannot write the run"),
     (["test", "--config", "{t}/fit.yaml", "--ckpt_path", "{t}/nosuch.ckpt"], "no such checkpoint file"),
     (["test", "--config", "{t}/fit.yaml", "--ckpt_path", "{t}/empty.ckpt"], "not a readable checkpoint"),
     (["test", "--config", "{t}/fit.yaml", "--ckpt_path", "{t}/text.ckpt"], "not a readable checkpoint"),

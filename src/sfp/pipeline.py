@@ -29,7 +29,14 @@ import torch
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
-from sfp.training import CHECKPOINT_EVERY, parse_error, resolve_checkpoint, run_callbacks, run_logger
+from sfp.training import (
+    CHECKPOINT_EVERY,
+    parse_error,
+    resolve_checkpoint,
+    run_callbacks,
+    run_logger,
+    writable_run_dir,
+)
 from sfp.utils import import_object
 
 STAGES = ("data", "agent", "baseline", "world_model", "sfp", "evaluate", "report")
@@ -151,9 +158,8 @@ class Pipeline:
 
     def __init__(self, config: dict[str, Any], log: Callable[[str], None] = PRINT):
         self.config, self.log = config, log
-        self.root = Path(config["run_dir"])
+        self.root = writable_run_dir(config["run_dir"])
         self.seed = int(config["seed_everything"])
-        self.root.mkdir(parents=True, exist_ok=True)
         self.manifest = Manifest(self.root / "manifest.json")
         self._datamodule = None
 

@@ -7,6 +7,7 @@ from), ``checkpoints/best.ckpt`` (best validation value of the headline metric) 
 from __future__ import annotations
 
 import pickle
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,19 @@ from sfp.errors import UserError
 
 CHECKPOINT_EVERY = 50
 """Training steps between saves of ``checkpoints/last.ckpt`` unless a run says otherwise."""
+
+
+def writable_run_dir(path: str | Path) -> Path:
+    """``path`` created if needed and checked writable; one line when it cannot be (a file in the way, no
+    permission, a read-only disk)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise UserError(f"{path}: cannot write the run there ({err.strerror or type(err).__name__})") from err
+    return path
 
 
 def headline_monitor(datamodule: Any) -> tuple[str, str]:

@@ -29,6 +29,7 @@ from sfp.training import (
     resolve_checkpoint,
     run_callbacks,
     run_logger,
+    writable_run_dir,
 )
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -97,7 +98,7 @@ class SfpCLI(LightningCLI):
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> L.Trainer:
         sub = self.config[self.subcommand]
-        root = Path(config.get("default_root_dir") or "runs/default")
+        root = writable_run_dir(config.get("default_root_dir") or "runs/default")
         config["default_root_dir"] = str(root)
         progress = config.get("enable_progress_bar") is not False
         callbacks = [*callbacks, *run_callbacks(root, self.datamodule, sub["checkpoint_every"], progress)]
