@@ -73,3 +73,18 @@ def test_a_moved_run_directory_evaluates_again(run, tmp_path):
         away.rename(run[0])
     moved_models, models = (json.loads((root / "metrics.json").read_text())["models"] for root in (moved, run[0]))
     assert moved_models == models
+
+
+def test_training_stages_run_under_ddp_with_no_code_change(run, tmp_path):
+    """The fine-tuning stages on two processes (DDP over gloo, spawned): same steps, metrics near one process's."""
+    ddp = tmp_path / "ddp"
+    shutil.copytree(run[0], ddp)
+    config = write_config(tmp_path / "ddp.yaml", ddp)
+    spawn = ["--sfp_trainer.devices", "2", "--sfp_trainer.strategy", "ddp_spawn", "--sfp_trainer.accelerator", "cpu"]
+    assert main(["pipeline", "--config", str(config), *spawn]) == 0
+    manifest = json.loads((ddp / "manifest.json").read_text())["stages"]
+    assert manifest["baseline"]["outputs"]["steps"] == manifest["sfp"]["outputs"]["steps"] == 2
+    ddp_models, models = (json.loads((root / "metrics.json").read_text())["models"] for root in (ddp, run[0]))
+    assert ddp_models["persistence"] == models["persistence"]
+    for name in ("baseline", "sfp"):
+        assert ddp_models[name]["mse"] == pytest.approx(models[name]["mse"], rel=0.05)

@@ -32,6 +32,8 @@ from sfp.report.gif import GIF_SAMPLES
 from sfp.training import (
     CHECKPOINT_EVERY,
     parse_error,
+    prepare_strategy,
+    read_checkpoint,
     resolve_checkpoint,
     run_callbacks,
     run_logger,
@@ -239,12 +241,15 @@ class Pipeline:
     def _fit(self, stage: str, model: L.LightningModule, trainer_section: str) -> dict[str, Any]:
         root = self.stage_dir(stage)
         kwargs = dict(self.config[trainer_section])
+        prepare_strategy(kwargs.get("strategy"))
         trainer = L.Trainer(default_root_dir=str(root), logger=run_logger(root), use_distributed_sampler=False,
                             callbacks=run_callbacks(root, self.datamodule, self.config["checkpoint_every"],
                                                     kwargs.get("enable_progress_bar") is not False), **kwargs)
         trainer.fit(model, datamodule=self.datamodule, ckpt_path=resolve_checkpoint(root, "last", required=False),
                     weights_only=True)
-        return {"checkpoint": self.checkpoint(stage), "steps": trainer.global_step}
+        last = resolve_checkpoint(root, "last", required=False)  # spawned processes keep their step to themselves
+        steps = read_checkpoint(last)["global_step"] if last else trainer.global_step
+        return {"checkpoint": self.checkpoint(stage), "steps": steps}
 
     # ------------------------------------------------------------------ stages
     def stage_data(self) -> dict[str, Any]:

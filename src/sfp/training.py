@@ -35,6 +35,13 @@ def writable_run_dir(path: str | Path) -> Path:
     return path
 
 
+def prepare_strategy(strategy: Any) -> None:
+    """Spawned processes (``ddp_spawn``) receive the module through shared memory: share tensors through files,
+    which also carries the empty buffers a module has before its data module set them."""
+    if "spawn" in str(strategy):
+        torch.multiprocessing.set_sharing_strategy("file_system")
+
+
 def headline_monitor(datamodule: Any) -> tuple[str, str]:
     """The validation key and direction that select the best checkpoint: the dataset's headline metric."""
     task = getattr(datamodule, "task", None)

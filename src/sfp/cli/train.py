@@ -25,6 +25,7 @@ from sfp.report.gif import GIF_SAMPLES
 from sfp.training import (
     CHECKPOINT_EVERY,
     parse_error,
+    prepare_strategy,
     read_checkpoint,
     resolve_checkpoint,
     run_callbacks,
@@ -99,6 +100,7 @@ class SfpCLI(LightningCLI):
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> L.Trainer:
         sub = self.config[self.subcommand]
         root = writable_run_dir(config.get("default_root_dir") or "runs/default")
+        prepare_strategy(config.get("strategy"))
         config["default_root_dir"] = str(root)
         progress = config.get("enable_progress_bar") is not False
         callbacks = [*callbacks, *run_callbacks(root, self.datamodule, sub["checkpoint_every"], progress)]

@@ -30,6 +30,10 @@ class DatasetSpec:
     channels: int
     defaults: Mapping[str, object]
 
+    def __reduce__(self) -> tuple[Callable[[str], DatasetSpec], tuple[str]]:
+        """Pickled by name (its defaults are a read-only view): data modules travel to spawned processes."""
+        return get_dataset, (self.name,)
+
 
 def _spec(name: str, kind: str, generate: Callable[..., np.ndarray], channels: int, **defaults: object) -> DatasetSpec:
     return DatasetSpec(name, kind, TASKS[name], generate, channels, MappingProxyType(defaults))
