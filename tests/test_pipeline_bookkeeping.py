@@ -85,7 +85,7 @@ def _run(config, fail_at=None):
 
 def test_rerun_skips_finished_stages_and_redoes_changed_ones(tmp_path):
     config = _load(tmp_path)
-    assert _run(config) == list(STAGES)
+    assert _run(config) == [stage for stage in STAGES if stage != "baseline_time"]  # an optional comparison
     assert _run(config) == []  # everything done
     config["world_model_trainer"]["max_steps"] = 2
     assert _run(config) == ["world_model", "sfp", "evaluate", "report"]  # the change and what uses its output
@@ -95,6 +95,12 @@ def test_rerun_skips_finished_stages_and_redoes_changed_ones(tmp_path):
     assert _run(config) == ["baseline", "sfp", "evaluate", "report"]
     config["agent_trainer"]["max_steps"] = 4
     assert _run(config) == ["agent", "baseline", "sfp", "evaluate", "report"]
+    config["equal_time_baseline"] = True  # compared after SFP, with SFP's seconds: evaluation takes it in
+    assert _run(config) == ["baseline_time", "evaluate", "report"]
+    config["sfp"]["pseudo_labels"]["weight"] = 0.5
+    assert _run(config) == ["sfp", "baseline_time", "evaluate", "report"]
+    config["world_model_from"] = "elsewhere.ckpt"  # a shared world model: SFP uses it, the baselines do not
+    assert _run(config) == ["world_model", "sfp", "baseline_time", "evaluate", "report"]
 
 
 def test_interrupted_stage_runs_again(tmp_path):
@@ -125,6 +131,15 @@ def test_relative_change_knows_each_direction():
     assert relative_change("tke_error", 0.5, 0.25) == "-50.0% (better)"
     assert relative_change("mse_t3", 2.0, 1.0) == "-50.0% (better)"
     assert relative_change("ssim", None, 0.5) == "n/a"
+
+
+def test_comparison_table_compares_sfp_with_every_baseline_present():
+    models = {"persistence": {"mse": 0.03}, "baseline": {"mse": 0.02}, "baseline_time": {"mse": 0.01},
+              "sfp": {"mse": 0.011}}
+    table = comparison_table(models).splitlines()
+    assert table[0] == ("| metric | persistence | baseline | baseline_time | sfp | SFP vs baseline "
+                        "| SFP vs equal-time baseline |")
+    assert table[2] == "| mse | 0.03 | 0.02 | 0.01 | 0.011 | -45.0% (better) | +10.0% (worse) |"
 
 
 def test_comparison_table_expands_thresholds():

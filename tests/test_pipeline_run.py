@@ -88,3 +88,29 @@ def test_training_stages_run_under_ddp_with_no_code_change(run, tmp_path):
     assert ddp_models["persistence"] == models["persistence"]
     for name in ("baseline", "sfp"):
         assert ddp_models[name]["mse"] == pytest.approx(models[name]["mse"], rel=0.05)
+
+
+def test_equal_time_baseline_and_a_shared_world_model(run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run[0], copy)
+    shared = run[0] / "world_model" / "checkpoints" / "best.ckpt"
+    config = write_config(tmp_path / "copy.yaml", copy)
+    assert main(["pipeline", "--config", str(config), "--equal_time_baseline", "true",
+                 "--world_model_from", str(shared)]) == 0
+    manifest = json.loads((copy / "manifest.json").read_text())["stages"]
+    assert manifest["world_model"]["outputs"]["from"] == str(shared)
+    assert manifest["baseline_time"]["outputs"]["budget_seconds"] == manifest["sfp"]["seconds"]
+    assert manifest["baseline_time"]["outputs"]["steps"] >= 1
+    models = json.loads((copy / "metrics.json").read_text())["models"]
+    assert set(models) == {"persistence", "baseline", "baseline_time", "sfp"}
+    assert "SFP vs equal-time baseline" in (copy / "report.md").read_text()
+
+
+def test_agent_patience_stops_on_the_headline_metric():
+    from sfp.data import FieldDataModule
+    from sfp.training import run_callbacks
+
+    stopping = [c for c in run_callbacks("unused", FieldDataModule(**DATA), patience=3)
+                if type(c).__name__ == "EarlyStopping"]
+    assert len(stopping) == 1 and (stopping[0].monitor, stopping[0].mode, stopping[0].patience) == ("val/csi_m",
+                                                                                                  "max", 3)

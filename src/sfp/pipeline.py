@@ -41,18 +41,21 @@ from sfp.training import (
 )
 from sfp.utils import import_object
 
-STAGES = ("data", "agent", "baseline", "world_model", "sfp", "evaluate", "report")
+STAGES = ("data", "agent", "baseline", "world_model", "sfp", "baseline_time", "evaluate", "report")
 TRAINING_STAGES = ("agent", "world_model", "sfp")
+FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp_trainer")  # what the baselines share with SFP (no planning)
 SECTIONS = {  # the config keys each stage reads itself (dotted for one key of a section)
-    "data": ("data", "seed_everything"), "agent": ("agent", "agent_trainer"),
-    "baseline": ("sfp.lr", "sfp.weight_decay", "sfp_trainer"),  # planning settings do not touch the baseline
-    "world_model": ("world_model", "world_model_trainer"), "sfp": ("sfp", "sfp_trainer"),
+    "data": ("data", "seed_everything"), "agent": ("agent", "agent_trainer", "agent_patience"),
+    "baseline": FINE_TUNING, "world_model": ("world_model", "world_model_trainer", "world_model_from"),
+    "sfp": ("sfp", "sfp_trainer"), "baseline_time": ("equal_time_baseline", *FINE_TUNING),
     "evaluate": (), "report": ("report",),
 }
 NEEDS = {  # the stages whose outputs each stage uses: a change there re-runs it
     "data": (), "agent": ("data",), "baseline": ("agent",), "world_model": ("data",),
-    "sfp": ("agent", "world_model"), "evaluate": ("baseline", "sfp"), "report": ("evaluate",),
+    "sfp": ("agent", "world_model"), "baseline_time": ("agent", "sfp"),
+    "evaluate": ("baseline", "sfp", "baseline_time"), "report": ("evaluate",),
 }
+COMPARED = ("baseline", "baseline_time", "sfp")  # the fine-tuned agents evaluate and report compare
 TRAINER_SET_BY_SFP = {"callbacks", "logger", "default_root_dir", "use_distributed_sampler", "plugins"}
 TRAINER_DEFAULTS = {"enable_model_summary": False, "log_every_n_steps": 10}
 PRINT = partial(print, flush=True)
@@ -76,6 +79,12 @@ def pipeline_parser() -> Any:
     parser.add_argument("--checkpoint_every", type=int, default=CHECKPOINT_EVERY, help="steps between last.ckpt saves")
     parser.add_argument("--until", type=str | None, default=None, help=f"stop after this stage: {', '.join(STAGES)}")
     parser.add_argument("--report.gif_samples", type=int, default=GIF_SAMPLES, help="test sequences in forecasts.gif")
+    parser.add_argument("--agent_patience", type=int | None, default=None,
+                        help="stop the agent after this many validation checks without a better headline metric")
+    parser.add_argument("--world_model_from", type=str | None, default=None,
+                        help="use this trained world-model checkpoint instead of training one")
+    parser.add_argument("--equal_time_baseline", type=bool, default=False,
+                        help="also continue the agent with MSE for as many seconds as the SFP stage took")
     parser.add_subclass_arguments(L.LightningDataModule, "data", required=True)
     parser.add_subclass_arguments(Forecaster, "agent", required=True)
     parser.add_class_arguments(WorldModelModule, "world_model", skip={"agent_checkpoint", "imagination"})
@@ -102,6 +111,10 @@ def _validate(config: dict[str, Any]) -> None:
 
     if config["until"] is not None and config["until"] not in STAGES:
         raise UserError(f"--until {config['until']}: unknown stage; stages: {', '.join(STAGES)}")
+    if config["agent_patience"] is not None and config["agent_patience"] < 1:
+        raise UserError(f"agent_patience must be >= 1, got {config['agent_patience']}")
+    if config["world_model_from"] is not None:
+        read_checkpoint(config["world_model_from"])
     for section in ("agent_trainer", "world_model_trainer", "sfp_trainer"):
         for key in ("max_steps", "max_epochs"):
             value = config[section].get(key)
@@ -204,6 +217,8 @@ class Pipeline:
             raise UserError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
         digests = self._digests()
         for stage in STAGES:
+            if stage == "baseline_time" and not self.config["equal_time_baseline"]:
+                continue
             if self.manifest.done(stage, digests[stage]):
                 self.log(f"[{stage}] done before, skipped")
             else:
@@ -238,13 +253,15 @@ class Pipeline:
             shutil.rmtree(self.stage_dir(stage))  # an unfinished replacement: the finished outputs stay aside
 
     # ------------------------------------------------------------------ training helper
-    def _fit(self, stage: str, model: L.LightningModule, trainer_section: str) -> dict[str, Any]:
+    def _fit(self, stage: str, model: L.LightningModule, trainer_section: str, patience: int | None = None,
+             **trainer_overrides: Any) -> dict[str, Any]:
         root = self.stage_dir(stage)
-        kwargs = dict(self.config[trainer_section])
+        kwargs = {**self.config[trainer_section], **trainer_overrides}
         prepare_strategy(kwargs.get("strategy"))
+        callbacks = run_callbacks(root, self.datamodule, self.config["checkpoint_every"],
+                                  kwargs.get("enable_progress_bar") is not False, patience)
         trainer = L.Trainer(default_root_dir=str(root), logger=run_logger(root), use_distributed_sampler=False,
-                            callbacks=run_callbacks(root, self.datamodule, self.config["checkpoint_every"],
-                                                    kwargs.get("enable_progress_bar") is not False), **kwargs)
+                            callbacks=callbacks, **kwargs)
         trainer.fit(model, datamodule=self.datamodule, ckpt_path=resolve_checkpoint(root, "last", required=False),
                     weights_only=True)
         last = resolve_checkpoint(root, "last", required=False)  # spawned processes keep their step to themselves
@@ -260,34 +277,54 @@ class Pipeline:
 
     def stage_agent(self) -> dict[str, Any]:
         L.seed_everything(self.seed, verbose=False)
-        return self._fit("agent", instantiate(self.config["agent"]), "agent_trainer")
+        return self._fit("agent", instantiate(self.config["agent"]), "agent_trainer", self.config["agent_patience"])
 
-    def _self_training(self, stage: str, **overrides: Any) -> dict[str, Any]:
+    def _self_training(self, stage: str, trainer_overrides: dict[str, Any] | None = None,
+                       **overrides: Any) -> dict[str, Any]:
         from sfp.planning.self_training import SFPModule
 
         L.seed_everything(self.seed, verbose=False)
         module = SFPModule(agent_checkpoint=self.checkpoint("agent"), seed=self.seed,
                            **{**self.config["sfp"], **overrides})
-        return self._fit(stage, module, "sfp_trainer")
+        return self._fit(stage, module, "sfp_trainer", **(trainer_overrides or {}))
+
+    def _mse_only(self, stage: str, trainer_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        labels = {**self.config["sfp"]["pseudo_labels"], "weight": 0.0}
+        return self._self_training(stage, trainer_overrides, pseudo_labels=labels, world_model_checkpoint=None)
 
     def stage_baseline(self) -> dict[str, Any]:
-        labels = {**self.config["sfp"]["pseudo_labels"], "weight": 0.0}
-        return self._self_training("baseline", pseudo_labels=labels, world_model_checkpoint=None)
+        return self._mse_only("baseline")
 
     def stage_world_model(self) -> dict[str, Any]:
         from sfp.planning.world_model_module import WorldModelModule
 
+        source = self.config["world_model_from"]
+        if source is not None:  # trained elsewhere (e.g. once per dataset, shared by several agents)
+            target = self.stage_dir("world_model") / "checkpoints" / "best.ckpt"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            return {"checkpoint": str(target), "from": source}
         L.seed_everything(self.seed, verbose=False)
         return self._fit("world_model", WorldModelModule(**self.config["world_model"]), "world_model_trainer")
 
     def stage_sfp(self) -> dict[str, Any]:
         return self._self_training("sfp", world_model_checkpoint=self.checkpoint("world_model"))
 
+    def stage_baseline_time(self) -> dict[str, Any]:
+        """MSE fine-tuning for as many seconds as the SFP stage took (the equal-wall-time comparison)."""
+        seconds = float(self.manifest.stages["sfp"]["seconds"])
+        return {**self._mse_only("baseline_time", {"max_steps": -1, "max_time": {"seconds": seconds}}),
+                "budget_seconds": seconds}
+
+    def compared(self) -> dict[str, str]:
+        """The checkpoints of the fine-tuned agents this run compares, by stage."""
+        return {stage: self.checkpoint(stage) for stage in COMPARED
+                if stage != "baseline_time" or self.config["equal_time_baseline"]}
+
     def stage_evaluate(self) -> dict[str, Any]:
         from sfp.report.evaluation import evaluate_checkpoints
 
-        checkpoints = {stage: self.checkpoint(stage) for stage in ("baseline", "sfp")}
-        results = evaluate_checkpoints(self.datamodule, checkpoints)
+        results = evaluate_checkpoints(self.datamodule, self.compared())
         out = self.stage_dir("evaluate") / "metrics.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))
@@ -296,8 +333,7 @@ class Pipeline:
     def stage_report(self) -> dict[str, Any]:
         from sfp.report.markdown import write_report
 
-        checkpoints = {stage: self.checkpoint(stage) for stage in ("baseline", "sfp")}
-        return write_report(self.root, self.datamodule, self.manifest.stages, checkpoints,
+        return write_report(self.root, self.datamodule, self.manifest.stages, self.compared(),
                             gif_samples=self.config["report"]["gif_samples"])
 
 

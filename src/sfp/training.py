@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
 from sfp.errors import UserError
@@ -51,8 +51,9 @@ def headline_monitor(datamodule: Any) -> tuple[str, str]:
 
 
 def run_callbacks(root: str | Path, datamodule: Any, checkpoint_every: int = CHECKPOINT_EVERY,
-                  progress: bool = True) -> list[Callback]:
-    """Checkpointing (last and best) and a progress bar for a run living in `root`."""
+                  progress: bool = True, patience: int | None = None) -> list[Callback]:
+    """Checkpointing (last and best), a progress bar and, with ``patience``, early stopping on the headline
+    metric for a run living in `root`."""
     monitor, mode = headline_monitor(datamodule)
     checkpoints = Path(root) / "checkpoints"
     callbacks: list[Callback] = [
@@ -63,6 +64,8 @@ def run_callbacks(root: str | Path, datamodule: Any, checkpoint_every: int = CHE
     ]
     if progress:
         callbacks.append(RichProgressBar(leave=True))
+    if patience is not None:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
     return callbacks
 
 

@@ -13,7 +13,8 @@ import torch
 from sfp.report.gif import GIF_SAMPLES, animate
 
 LOWER_IS_BETTER = {"mse", "mae", "tke_error"}
-MODELS = ("persistence", "baseline", "sfp")
+MODELS = ("persistence", "agent", "baseline", "baseline_time", "surrogate", "sfp")
+BASELINES = {"baseline": "baseline", "baseline_time": "equal-time baseline", "surrogate": "surrogate"}
 
 
 def _rows(models: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, float | None]]]:
@@ -43,14 +44,15 @@ def relative_change(name: str, baseline: float | None, sfp: float | None) -> str
 
 
 def comparison_table(models: dict[str, dict[str, Any]]) -> str:
-    """A markdown table: one row per metric, a column per model, and SFP's change against the baseline."""
+    """A markdown table: one row per metric, a column per model, and SFP's change against each baseline present."""
     present = [m for m in MODELS if m in models]
-    lines = ["| metric | " + " | ".join(present) + " | SFP vs baseline |",
-             "|---" * (len(present) + 2) + "|"]
+    against = [m for m in BASELINES if m in models]
+    lines = ["| metric | " + " | ".join(present) + "".join(f" | SFP vs {BASELINES[m]}" for m in against) + " |",
+             "|---" * (len(present) + len(against) + 1) + "|"]
     for name, values in _rows(models):
         cells = ["n/a" if values[m] is None else f"{values[m]:.4g}" for m in present]
-        change = relative_change(name, values.get("baseline"), values.get("sfp"))
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {change} |")
+        changes = [relative_change(name, values.get(m), values.get("sfp")) for m in against]
+        lines.append(f"| {name} | " + " | ".join(cells + changes) + " |")
     return "\n".join(lines)
 
 
