@@ -105,10 +105,10 @@ def test_rerun_skips_finished_stages_and_redoes_changed_ones(tmp_path):
 
 def test_interrupted_stage_runs_again(tmp_path):
     config = _load(tmp_path)
-    assert _run(config, fail_at="world_model") == ["data", "agent", "baseline"]
+    assert _run(config, fail_at="agent") == ["data", "world_model"]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
-    assert manifest["world_model"]["status"] == "running"
-    assert _run(config) == ["world_model", "sfp", "evaluate", "report"]
+    assert manifest["agent"]["status"] == "running"
+    assert _run(config) == ["agent", "baseline", "sfp", "evaluate", "report"]
 
 
 def test_a_changed_stage_keeps_its_finished_outputs_until_the_replacement_is_done(tmp_path):

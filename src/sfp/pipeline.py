@@ -1,4 +1,4 @@
-"""The staged SFP run: data -> agent -> baseline -> world_model -> sfp -> evaluate -> report.
+"""The staged SFP run: data -> world_model -> agent -> baseline -> sfp -> [baseline_time] -> evaluate -> report.
 
 Every stage keeps its output in ``<run_dir>/<stage>/`` and is recorded in ``<run_dir>/manifest.json`` with the hash
 of the configuration it depends on and its wall time. Re-running skips finished stages whose configuration is
@@ -41,7 +41,7 @@ from sfp.training import (
 )
 from sfp.utils import import_object
 
-STAGES = ("data", "agent", "baseline", "world_model", "sfp", "baseline_time", "evaluate", "report")
+STAGES = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "evaluate", "report")
 TRAINING_STAGES = ("agent", "world_model", "sfp")
 FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp_trainer")  # what the baselines share with SFP (no planning)
 SECTIONS = {  # the config keys each stage reads itself (dotted for one key of a section)
