@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import types
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
@@ -23,7 +24,8 @@ T = TypeVar("T")
 
 def _dataclass_of(annotation: Any) -> type | None:
     """The dataclass named by a field's type (``X`` or ``X | None``), if any."""
-    candidates = typing.get_args(annotation) or (annotation,)
+    is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    candidates = typing.get_args(annotation) if is_union else (annotation,)
     return next((c for c in candidates if dataclasses.is_dataclass(c) and isinstance(c, type)), None)
 
 

@@ -29,13 +29,14 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> argparse.ArgumentParser:
     from sfp import __version__
-    from sfp.cli import data
+    from sfp.cli import data, table
 
     parser = _Parser(prog="sfp", description="Spatiotemporal forecasting as planning.")
     parser.add_argument("--version", action="version", version=f"sfp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                     metavar="{data,fit,validate,test,predict,pipeline,demo}")
+                                     metavar="{data,fit,validate,test,predict,pipeline,demo,table}")
     data.add_parser(commands)
+    table.add_parser(commands)
     commands.add_parser("pipeline", help="run the SFP stages of a config (skips finished stages); --help for more")
     commands.add_parser("demo", help="the storms SFP pipeline (what `make demo` runs)")
     return parser

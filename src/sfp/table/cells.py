@@ -1,0 +1,81 @@
+"""Compute a table's cells: one pipeline run each (the world model trained once per dataset), one JSON each.
+
+A cell's JSON (``<results>/cells/<dataset>-<backbone>-s<seed>.json``) holds its test metrics for persistence, the
+agent, the equal-step and equal-time MSE baselines and SFP, the stage seconds, the hash of the resolved pipeline
+config and the sfp version. A cell whose JSON carries the current hash is done; any other is (re)computed, so a
+changed setting is never mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sfp
+from sfp.pipeline import Pipeline, load_config
+from sfp.table.spec import Cell, TableSpec, settings_digest
+
+MODEL_NAMES = {"baseline": "baseline_steps", "baseline_time": "baseline_time", "sfp": "sfp",
+               "persistence": "persistence", "agent": "agent"}
+
+
+def _shared_world_model(table: TableSpec, dataset: str) -> list[str]:
+    row = table.datasets[dataset]
+    return ["--config", row.pipeline, *row.overrides, "--run_dir", str(Path(table.runs) / dataset / "world_model")]
+
+
+def cell_arguments(table: TableSpec, cell: Cell, world_model: str | None = None) -> list[str]:
+    """The pipeline command line of one cell (with the dataset's shared world model, once it exists)."""
+    row = table.datasets[cell.dataset]
+    shared = ["--world_model_from", world_model] if world_model else []
+    return ["--config", row.pipeline, *row.overrides, "--run_dir", str(Path(table.runs) / cell.dataset / cell.name),
+            "--seed_everything", str(cell.seed), "--agent.init_args.backbone", cell.backbone,
+            "--agent.init_args.backbone_kwargs", json.dumps(table.backbones[cell.backbone]),
+            "--equal_time_baseline", "true", *shared]
+
+
+def cell_path(table: TableSpec, cell: Cell) -> Path:
+    return Path(table.results) / table.name / "cells" / f"{cell.name}.json"
+
+
+def cell_digest(table: TableSpec, cell: Cell) -> str:
+    """The hash of a cell's resolved pipeline config (where its run lives left out)."""
+    config = load_config(cell_arguments(table, cell))
+    return settings_digest({key: value for key, value in config.items() if key not in ("run_dir", "until")})
+
+
+def _write_json(path: Path, content: dict[str, Any]) -> None:
+    """Atomically: a half-written result is never read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(content, indent=2))
+    os.replace(tmp, path)
+
+
+def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) the cell's pipeline and write its JSON; a cell already done with these settings is read."""
+    from sfp.report.evaluation import evaluate_checkpoints
+
+    shared = load_config([*_shared_world_model(table, cell.dataset), "--until", "world_model"])
+    world = Pipeline(shared, log)
+    world.run("world_model")
+    digest = cell_digest(table, cell)
+    path = cell_path(table, cell)
+    if path.is_file() and json.loads(path.read_text()).get("settings") == digest:
+        log(f"[{cell.name}] done before, skipped")
+        return json.loads(path.read_text())
+    log(f"[{cell.name}] running")
+    pipeline = Pipeline(load_config(cell_arguments(table, cell, world.checkpoint("world_model"))), log)
+    stages = pipeline.run()
+    results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())["models"]
+    agent = evaluate_checkpoints(pipeline.datamodule, {"agent": pipeline.checkpoint("agent")})["models"]["agent"]
+    content = {"dataset": cell.dataset, "backbone": cell.backbone, "seed": cell.seed,
+               "seconds": {stage: entry.get("seconds") for stage, entry in stages.items()},
+               "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
+               "settings": digest, "version": sfp.__version__,
+               "models": {MODEL_NAMES[name]: values for name, values in {**results, "agent": agent}.items()}}
+    _write_json(path, content)
+    return content

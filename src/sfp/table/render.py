@@ -1,0 +1,128 @@
+"""The table from the cells' JSON files alone: ``<name>.md``, ``<name>.json`` and a bar chart of SFP's changes.
+
+A relative change is ``(sfp - baseline) / |baseline|`` as a fraction, on the dataset's headline metric and on
+MSE. Seeds of one dataset/backbone are averaged first; the summary is the mean over backbones, as in the paper.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sfp.task import TASKS
+
+BASELINES = {"sfp_vs_baseline_steps": "baseline_steps", "sfp_vs_baseline_time": "baseline_time",
+             "sfp_vs_surrogate": "surrogate"}
+MODELS = ("persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp")
+
+
+def relative(new: float | None, old: float | None) -> float | None:
+    """``(new - old) / |old|``; None when either is missing or ``old`` is 0."""
+    if new is None or old is None or old == 0 or not math.isfinite(old) or not math.isfinite(new):
+        return None
+    return (new - old) / abs(old)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return sum(present) / len(present) if present else None
+
+
+def cell_changes(cell: dict[str, Any]) -> dict[str, float | None]:
+    """SFP's relative changes in one cell: headline against each baseline, and MSE against the equal-step one."""
+    headline, models = TASKS[cell["dataset"]].headline, cell["models"]
+    sfp = models.get("sfp", {})
+    changes = {key: relative(sfp.get(headline), models.get(name, {}).get(headline)) for key, name in BASELINES.items()}
+    changes["mse_vs_baseline_steps"] = relative(sfp.get("mse"), models.get("baseline_steps", {}).get("mse"))
+    return changes
+
+
+def summarize(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per dataset: the headline metric and the mean over backbones of each change (seeds averaged first)."""
+    by_backbone: dict[str, dict[str, list[dict[str, float | None]]]] = defaultdict(lambda: defaultdict(list))
+    for cell in cells:
+        by_backbone[cell["dataset"]][cell["backbone"]].append(cell_changes(cell))
+    summary = {}
+    for dataset, backbones in by_backbone.items():
+        per_backbone = {backbone: {key: _mean([c[key] for c in seeds]) for key in seeds[0]}
+                        for backbone, seeds in backbones.items()}
+        keys = next(iter(per_backbone.values()))
+        summary[dataset] = {"headline": TASKS[dataset].headline, "backbones": sorted(per_backbone),
+                            **{key: _mean([changes[key] for changes in per_backbone.values()]) for key in keys}}
+    return summary
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:+.1f}%"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]]) -> str:
+    """The summary (mean over backbones) and one row per cell."""
+    lines = ["| dataset | headline | SFP vs equal steps | SFP vs equal time | SFP vs surrogate | MSE vs equal steps "
+             "| backbones |", "|---|---|---|---|---|---|---|"]
+    for dataset, row in summary.items():
+        lines.append(f"| {dataset} | {row['headline']} | {_percent(row['sfp_vs_baseline_steps'])} | "
+                     f"{_percent(row['sfp_vs_baseline_time'])} | {_percent(row['sfp_vs_surrogate'])} | "
+                     f"{_percent(row['mse_vs_baseline_steps'])} | {', '.join(row['backbones'])} |")
+    lines += ["", "| cell | metric | " + " | ".join(MODELS) + " | seconds |", "|---" * (len(MODELS) + 3) + "|"]
+    for cell in cells:
+        headline = TASKS[cell["dataset"]].headline
+        seconds = sum(value for value in cell["seconds"].values() if value)
+        for metric in (headline, "mse"):
+            values = [_number(cell["models"].get(model, {}).get(metric)) for model in MODELS]
+            lines.append(f"| {cell['dataset']}/{cell['backbone']}/s{cell['seed']} | {metric} | "
+                         + " | ".join(values) + f" | {seconds:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
+    """SFP's headline change against the equal-step baseline, per backbone, one panel per dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({cell["dataset"] for cell in cells})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets):
+        rows = defaultdict(list)
+        for cell in cells:
+            if cell["dataset"] == dataset:
+                rows[cell["backbone"]].append(cell_changes(cell)["sfp_vs_baseline_steps"])
+        names = sorted(rows)
+        axis.bar(names, [100 * (_mean(rows[name]) or 0.0) for name in names])
+        axis.axhline(0, color="black", lw=0.8)
+        axis.set_title(f"{dataset}: {TASKS[dataset].headline}, SFP vs equal steps")
+        axis.set_ylabel("change (%)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def render(results: str | Path, name: str, digests: dict[str, str] | None = None) -> dict[str, Any]:
+    """Rebuild ``<name>.md``, ``<name>.json`` and ``<name>.png`` in ``results`` from ``results/<name>/cells/*.json``.
+
+    ``digests`` (cell file name -> current settings hash) leaves out cells computed with other settings.
+    """
+    results = Path(results)
+    files = sorted((results / name / "cells").glob("*.json"))
+    cells = [cell for cell in (json.loads(path.read_text()) for path in files)
+             if digests is None or digests.get(f"{cell['dataset']}-{cell['backbone']}-s{cell['seed']}")
+             == cell.get("settings")]
+    summary = summarize(cells)
+    table = {"cells": [{key: cell[key] for key in ("dataset", "backbone", "seed", "seconds", "models")}
+                       for cell in cells], "summary": summary}
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps(table, indent=2))
+    (results / f"{name}.md").write_text(markdown(cells, summary))
+    if cells:
+        bar_chart(cells, results / f"{name}.png")
+    return table

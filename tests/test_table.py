@@ -1,0 +1,75 @@
+"""`sfp table`: cells computed once into JSON (recomputed when their settings change), and the table rebuilt from
+those files alone, with relative changes and means over seeds and backbones checked by hand."""
+
+import json
+
+import pytest
+import yaml
+
+from pipeline_helpers import write_config
+from sfp.cli.main import main
+from sfp.table.render import render, summarize
+from sfp.table.spec import Cell, load_table
+
+
+def _cell(dataset, backbone, seed, sfp, steps, time, mse=(1.0, 1.0)):
+    headline = {"storms": "csi_m", "navier_stokes": "tke_error"}[dataset]
+    return {"dataset": dataset, "backbone": backbone, "seed": seed, "seconds": {"sfp": 10.0}, "settings": "s",
+            "models": {"sfp": {headline: sfp, "mse": mse[1]}, "baseline_steps": {headline: steps, "mse": mse[0]},
+                       "baseline_time": {headline: time}}}
+
+
+def test_summary_averages_seeds_then_backbones():
+    cells = [_cell("storms", "simvp", 0, 0.30, 0.20, 0.25, mse=(0.010, 0.011)),  # +50%, +20%; MSE +10%
+             _cell("storms", "simvp", 1, 0.22, 0.20, 0.20, mse=(0.010, 0.010)),  # +10%, +10%; MSE 0
+             _cell("storms", "unet", 0, 0.20, 0.25, 0.20, mse=(0.020, 0.019)),  # -20%, 0; MSE -5%
+             _cell("navier_stokes", "fno", 0, 0.3, 0.5, 0.4)]  # -40%, -25%
+    summary = summarize(cells)
+    storms = summary["storms"]
+    assert storms["backbones"] == ["simvp", "unet"] and storms["headline"] == "csi_m"
+    assert storms["sfp_vs_baseline_steps"] == pytest.approx(((0.5 + 0.1) / 2 - 0.2) / 2)
+    assert storms["sfp_vs_baseline_time"] == pytest.approx(((0.2 + 0.1) / 2 + 0.0) / 2)
+    assert storms["mse_vs_baseline_steps"] == pytest.approx(((0.1 + 0.0) / 2 - 0.05) / 2)
+    assert storms["sfp_vs_surrogate"] is None  # no surrogate in these cells
+    assert summary["navier_stokes"]["sfp_vs_baseline_steps"] == pytest.approx(-0.4)
+
+
+def test_render_keeps_only_cells_with_the_current_settings(tmp_path):
+    cells = tmp_path / "t" / "cells"
+    cells.mkdir(parents=True)
+    for cell, settings in ((_cell("storms", "simvp", 0, 0.3, 0.2, 0.25), "now"),
+                           (_cell("storms", "unet", 0, 0.1, 0.2, 0.2), "before")):
+        (cells / f"storms-{cell['backbone']}-s0.json").write_text(json.dumps({**cell, "settings": settings}))
+    table = render(tmp_path, "t", {"storms-simvp-s0": "now", "storms-unet-s0": "now"})
+    assert [cell["backbone"] for cell in table["cells"]] == ["simvp"]
+    assert table["summary"]["storms"]["sfp_vs_baseline_steps"] == pytest.approx(0.5)
+    assert json.loads((tmp_path / "t.json").read_text()) == table
+    assert "| storms | csi_m | +50.0% | +20.0% | n/a |" in (tmp_path / "t.md").read_text()
+    assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_shipped_table_has_every_dataset_and_backbone():
+    table = load_table("table1")
+    assert set(table.datasets) == {"storms", "navier_stokes", "flame"}
+    assert {"simvp", "convlstm", "fno"} <= set(table.backbones) and {"unet", "resnet"} & set(table.backbones)
+    assert Cell("storms", "simvp", 1) in table.cells() and Cell("flame", "fno", 0) in table.cells()
+
+
+def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pipeline = write_config(tmp_path / "tiny.yaml", tmp_path / "unused")
+    config = tmp_path / "table.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "tiny", "results": str(tmp_path / "results"), "runs": str(tmp_path / "runs"),
+        "backbones": {"simvp": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2,
+                                "temporal_blocks": 1}},
+        "datasets": {"storms": {"pipeline": str(pipeline), "overrides": ["--agent_patience", "2"]}}}))
+    assert main(["table", "--config", str(config)]) == 0
+    cell = json.loads((tmp_path / "results" / "tiny" / "cells" / "storms-simvp-s0.json").read_text())
+    assert set(cell["models"]) == {"persistence", "agent", "baseline_steps", "baseline_time", "sfp"}
+    assert cell["steps"]["baseline"] == cell["steps"]["sfp"] == 2 and cell["steps"]["baseline_time"] >= 1
+    table = json.loads((tmp_path / "results" / "tiny.json").read_text())
+    assert table["summary"]["storms"]["backbones"] == ["simvp"]
+    assert (tmp_path / "runs" / "storms" / "world_model" / "world_model" / "checkpoints" / "best.ckpt").is_file()
+    assert main(["table", "--config", str(config), "--render"]) == 0  # from the JSON alone
+    assert main(["table", "--config", str(config), "--cell", "storms/fno/0"]) == 2  # not a cell of this table
