@@ -69,7 +69,7 @@ CASES = [
     (["pipeline", "--config", "{t}/empty.yaml"], "the config is empty"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--set", "sfp.pseudo_weight=1"], "--set KEY=VALUE is gone"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.pseudo_weight", "1"], "moved to sfp.pseudo_labels.weight"),
-    (["pipeline", "--config", "{t}/pipe.yaml", "--until", "nowhere"], "unknown stage"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--until", "nowhere"], "'data', 'world_model'"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp_trainer.max_steps", "-5"], "max_steps must be >= -1"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp_trainer.max_steps", "abc"], "max_steps"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.planner.kind", "greedy"], "planner.kind"),

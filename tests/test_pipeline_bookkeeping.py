@@ -34,7 +34,7 @@ def test_shipped_configs_are_found_by_name():
     (["--sfp.planner.kind", "greedy"], "planner.kind"),
     (["--sfp.pseudo_labels.weight", "-1"], "pseudo_labels.weight"),
     (["--sfp_trainer.max_steps", "-5"], "max_steps must be >= -1"),
-    (["--until", "nowhere"], "unknown stage"),
+    (["--until", "nowhere"], "until"),
     (["--set", "sfp.pseudo_weight=1"], "--set KEY=VALUE is gone"),
     (["--sfp.pseudo_weight", "1"], "sfp.pseudo_weight moved to sfp.pseudo_labels.weight"),
     (["--world_model.width", "8"], "world_model.width moved to world_model.architecture.width"),
