@@ -66,8 +66,8 @@ def run() -> list[dict]:
     batch = _batch()
     options = {"backbone": "simvp", "context_len": FRAMES, "target_len": FRAMES, "backbone_kwargs": {"seed": 0}}
     plain = GridForecaster(**options)
-    full = GridForecaster(**options, use_revin=True, use_seasonal_decomp=True, decomp_kernel_size=5,
-                          linear_window=4)
+    full = GridForecaster(**options, normalization={"revin": True, "seasonal_decomp": True, "decomp_kernel_size": 5},
+                          linear_head={"window": 4})
     steps = {"bare": _bare_step(GridForecaster(**options), batch), "plain": _forecaster_step(plain, batch),
              "full": _forecaster_step(full, batch), "metrics": _metrics_update(batch)}
     times: dict[str, list[float]] = {name: [] for name in steps}

@@ -39,8 +39,8 @@ THREADS = 2
 TOKENS = (1024, 4096, 16384)
 HEADS = 8
 SEED_HEAD, WIDE_HEAD, WIDE_FEATURES = 16, 64, 256  # d_head of the seed setup (d_model 128 / 8 heads), wide heads
-SEED_SETUP = dict(d_y_context=49, d_y_target=49, d_x=4, d_model=128, n_heads=8, n_encoder_layers=4,
-                  n_decoder_layers=4, d_ff=512)
+SEED_SETUP = dict(d_y_context=49, d_y_target=49, d_x=4,
+                  config=dict(d_model=128, n_heads=8, n_encoder_layers=4, n_decoder_layers=4, d_ff=512))
 BATCH, CONTEXT, TARGET = 4, 80, 4
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
@@ -105,12 +105,13 @@ def _training_case(tuned: bool) -> dict[str, float]:
     """Median step seconds (and all five), model FLOPs per step, matmul FLOP/s, peak MiB."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from sfp.models.performer import SpatioTemporalPerformer, attach_feature_redraw
+    from sfp.models.common import notify_optimizer_steps
+    from sfp.models.performer import SpatioTemporalPerformer
 
     _prepare(tuned)
     model = SpatioTemporalPerformer(**SEED_SETUP)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    attach_feature_redraw(model, optimizer)
+    notify_optimizer_steps(model, optimizer)
     context_x, target_x = torch.randn(BATCH, CONTEXT, 4), torch.randn(BATCH, TARGET, 4)
     context_y, target_y = torch.randn(BATCH, CONTEXT, 49), torch.randn(BATCH, TARGET, 49)
 

@@ -23,7 +23,7 @@ class TimeLinear(Forecaster):
         super().__init__(d_y_context=n_vars, d_y_target=n_vars, d_x=1, context_len=context_len,
                          target_len=target_len, **options)
         self.map = nn.Linear(context_len, self.step_len)
-        self.save_hyperparameters()
+        self._save_settings()
 
     def forward_model_pass(self, context_x: Tensor, context_y: Tensor, target_x: Tensor, target_y: Tensor) -> Tensor:
         return self.map(context_y.transpose(1, -1)).transpose(1, -1)

@@ -19,7 +19,7 @@ TINY = {
     "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 4, "log_every_n_steps": 1,
                 "enable_model_summary": False},
     "model": {"class_path": "sfp.forecasting.GridForecaster", "init_args": {
-        "backbone": "simvp", "context_len": 3, "target_len": 3, "channels": 1, "use_global_norm": True,
+        "backbone": "simvp", "context_len": 3, "target_len": 3, "channels": 1, "normalization": {"global_norm": True},
         "backbone_kwargs": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}}},
     "data": {"class_path": "sfp.data.FieldDataModule", "init_args": {
         "dataset": "storms", "n_sequences": 12, "frames": 6, "size": 16, "context": 3, "target": 3,

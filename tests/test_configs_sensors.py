@@ -14,8 +14,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "src" / "sfp" / "configs"
 # a short series from a coarse, barely spun-up run: generated in under a second, still long enough for 80 + 4
 SHORT_SERIES = ["--data.init_args.length", "1100", "--data.init_args.dataset_kwargs", '{"size": 16, "spin_up": 1.0}']
 TINY_MODEL = {
-    "sensors_performer": ["--model.init_args.d_model", "8", "--model.init_args.d_ff", "16",
-                          "--model.init_args.n_features", "4"],
+    "sensors_performer": ["--model.init_args.model.d_model", "8", "--model.init_args.model.d_ff", "16",
+                          "--model.init_args.model.n_features", "4"],
     "sensors_dlinear": [],
     "sensors_linear": [],
 }

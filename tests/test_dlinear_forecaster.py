@@ -84,7 +84,7 @@ def test_per_variable_maps_learn_different_rules_that_one_shared_map_cannot():
 def test_trains_under_lightning_and_reloads_identically(tmp_path):
     splits = [series_batch(8, context=6, target=2, n_vars=3, seed=s) for s in range(3)]
     model = DLinearForecaster(d_y_context=3, d_y_target=3, context_len=6, target_len=2, kernel_size=3,
-                              use_revin=True)
+                              normalization={"revin": True})
     trainer = tiny_trainer(max_steps=2, limit_val_batches=1)
     trainer.fit(model, datamodule=TinyDataModule(*splits, task=SENSORS))
     assert trainer.global_step == 2 and torch.isfinite(trainer.callback_metrics["val/mse"])

@@ -15,8 +15,8 @@ def _with_holes(y: torch.Tensor, fraction: float, fill: float, seed: int = 1) ->
 
 def test_nan_and_null_values_never_reach_forecasts_losses_or_gradients():
     torch.manual_seed(0)
-    model = TimeLinear(null_value=-999.0, use_global_norm=True, use_revin=True, use_seasonal_decomp=True,
-                       decomp_kernel_size=3, linear_window=4)
+    normalization = {"global_norm": True, "revin": True, "seasonal_decomp": True, "decomp_kernel_size": 3}
+    model = TimeLinear(null_value=-999.0, normalization=normalization, linear_head={"window": 4})
     model.set_normalization_stats(torch.tensor([3.0, 3.0]), torch.tensor([2.0, 2.0]))
     context_x, context_y, target_x, target_y = series_batch()
     context_y, _ = _with_holes(context_y, 0.3, float("nan"))
@@ -31,7 +31,7 @@ def test_nan_and_null_values_never_reach_forecasts_losses_or_gradients():
 
 def test_missing_context_values_are_filled_with_the_training_mean():
     torch.manual_seed(0)
-    model = TimeLinear(use_global_norm=True)
+    model = TimeLinear(normalization={"global_norm": True})
     mean = torch.tensor([5.0, -1.0])
     model.set_normalization_stats(mean, torch.tensor([2.0, 0.5]))
     context_x, context_y, target_x, _ = series_batch()
@@ -60,11 +60,12 @@ def test_forecasts_come_back_in_original_units():
     context_x, context_y, target_x, _ = series_batch(n_vars=1)
     context_y, holes = _with_holes(context_y, 0.3, float("nan"))
     mean, std = torch.tensor([7.0]), torch.tensor([3.0])
-    global_only = Scripted(context_len=6, target_len=3, use_global_norm=True)  # model says 0 = the mean
+    global_only = Scripted(context_len=6, target_len=3, normalization={"global_norm": True})  # model says 0 = the mean
     global_only.set_normalization_stats(mean, std)
     torch.testing.assert_close(global_only.forecast(context_x, context_y, target_x), mean.expand(4, 3, 1))
     # RevIN on top: model space 0 is each sample's own context mean (over observed values), in original units.
-    both = Scripted(context_len=6, target_len=3, use_global_norm=True, use_revin=True, revin_affine=False)
+    both = Scripted(context_len=6, target_len=3,
+                    normalization={"global_norm": True, "revin": True, "revin_affine": False})
     both.set_normalization_stats(mean, std)
     sample_means = torch.nanmean(context_y, dim=1, keepdim=True).expand(4, 3, 1)
     torch.testing.assert_close(both.forecast(context_x, context_y, target_x), sample_means)
@@ -76,7 +77,7 @@ def _ramp_context(steps: int = 6):
 
 
 def test_decomposition_without_a_linear_head_holds_the_last_trend_value():
-    model = Scripted(context_len=6, target_len=3, use_seasonal_decomp=True, decomp_kernel_size=3)
+    model = Scripted(context_len=6, target_len=3, normalization={"seasonal_decomp": True, "decomp_kernel_size": 3})
     context_x, context_y, target_x = _ramp_context()  # y = 0, 1, ..., 5
     forecast = model.forecast(context_x, context_y, target_x)
     torch.testing.assert_close(forecast, torch.full((1, 3, 1), (4 + 5 + 5) / 3))  # replicate-padded average
@@ -86,10 +87,11 @@ def test_decomposition_without_a_linear_head_holds_the_last_trend_value():
 
 def test_the_linear_head_forecasts_the_trend_and_adds_to_the_model_output():
     context_x, context_y, target_x = _ramp_context()
-    plain = Scripted(context_len=6, target_len=3, linear_window=3)  # initial head: mean of the last 3 values
+    plain = Scripted(context_len=6, target_len=3, linear_head={"window": 3})  # initial head: mean of the last 3 values
     torch.testing.assert_close(plain.forecast(context_x, context_y, target_x), torch.full((1, 3, 1), 4.0))
-    on_trend = Scripted(context_len=6, target_len=3, linear_window=3, use_seasonal_decomp=True,
-                        decomp_kernel_size=3)  # trend = 1/3, 1, 2, 3, 4, 14/3
+    # trend = 1/3, 1, 2, 3, 4, 14/3
+    on_trend = Scripted(context_len=6, target_len=3, linear_head={"window": 3},
+                        normalization={"seasonal_decomp": True, "decomp_kernel_size": 3})
     expected = (3 + 4 + 14 / 3) / 3
     torch.testing.assert_close(on_trend.forecast(context_x, context_y, target_x), torch.full((1, 3, 1), expected))
 
@@ -110,9 +112,9 @@ def test_forecasts_beyond_the_native_horizon_roll_out_in_chunks():
     torch.testing.assert_close(model.calls[0][2][0, :, 0], torch.tensor([4.0, 5.0]))  # time features extended
 
 
-def _ar_model(**options):
-    return Scripted(rule="last_plus_one", context_len=4, target_len=3, autoregressive_training=True, ar_step=1,
-                    **options)
+def _ar_model(**rollout):
+    options = {"autoregressive": True, "ar_step": 1, **rollout}
+    return Scripted(rule="last_plus_one", context_len=4, target_len=3, rollout=options)
 
 
 def _ar_batch(target_values: float = 50.0):
@@ -140,10 +142,10 @@ def test_autoregressive_training_without_teacher_forcing_feeds_its_own_predictio
 
 @pytest.mark.parametrize("autoregressive", [False, True])
 def test_validation_and_test_never_see_target_values(autoregressive):
-    options = {"autoregressive_training": True, "ar_step": 1, "scheduled_sampling_k": 1e12} if autoregressive else {}
+    rollout = {"autoregressive": True, "ar_step": 1, "scheduled_sampling_k": 1e12} if autoregressive else {}
     seen = []
     for target_values in (50.0, -7.0):
-        model = Scripted(rule="last_plus_one", context_len=4, target_len=3, **options)
+        model = Scripted(rule="last_plus_one", context_len=4, target_len=3, rollout=rollout)
         model.validation_step(_ar_batch(target_values), 0)
         model.test_step(_ar_batch(target_values), 0)
         seen.append(model.calls)
@@ -156,7 +158,7 @@ def test_validation_and_test_never_see_target_values(autoregressive):
 def test_l2_regularization_adds_the_weighted_sum_of_squared_parameters():
     torch.manual_seed(0)
     plain = TimeLinear()
-    regularized = TimeLinear(l2_regul_factor=0.1)
+    regularized = TimeLinear(objective={"l2_weight": 0.1})
     regularized.load_state_dict(plain.state_dict())
     batch = series_batch()
     squares = sum(float((p.detach() ** 2).sum()) for p in plain.parameters())
@@ -172,14 +174,14 @@ class _Bare(Forecaster):
 def test_bad_configurations_and_batches_are_user_errors():
     with pytest.raises(UserError, match="must equal d_y_target"):
         _Bare(d_y_context=1, d_y_target=2)
-    with pytest.raises(UserError, match="unknown loss"):
-        TimeLinear(loss="mape")
-    with pytest.raises(UserError, match="linear_window"):
-        TimeLinear(linear_window=7)
+    with pytest.raises(UserError, match="objective.loss must be one of"):
+        TimeLinear(objective={"loss": "mape"})
+    with pytest.raises(UserError, match="linear_head.window=7 is longer"):
+        TimeLinear(linear_head={"window": 7})
     with pytest.raises(UserError, match="decay_factor"):
-        TimeLinear(decay_factor=1.5)
+        TimeLinear(optimization={"decay_factor": 1.5})
     with pytest.raises(UserError, match="odd"):
-        TimeLinear(use_seasonal_decomp=True, decomp_kernel_size=4)
+        TimeLinear(normalization={"seasonal_decomp": True, "decomp_kernel_size": 4})
     model = TimeLinear()
     context_x, context_y, target_x, _ = series_batch()
     with pytest.raises(UserError, match="d_x=1"):
@@ -194,7 +196,7 @@ def test_bad_configurations_and_batches_are_user_errors():
 
 def test_grid_forecaster_steps_its_backbone_natively_in_autoregressive_mode():
     model = GridForecaster(backbone="forecaster-test-conv", context_len=3, target_len=4, channels=2,
-                           autoregressive_training=True, ar_step=2)
+                           rollout={"autoregressive": True, "ar_step": 2})
     assert model.backbone.out_frames == 2
     context_x, target_x = torch.zeros(2, 3, 1), torch.zeros(2, 5, 1)
     forecast = model.forecast(context_x, torch.randn(2, 3, 2, 5, 7), target_x)

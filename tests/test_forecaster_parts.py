@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from sfp.errors import UserError
-from sfp.forecasting.decomposition import decompose, moving_average
+from sfp.forecasting.decomposition import check_kernel_size, decompose, moving_average
 from sfp.forecasting.linear_head import LinearHead
 from sfp.forecasting.losses import l2_penalty, masked_loss, valid_mask
 from sfp.forecasting.normalization import GlobalNorm, RevIN
@@ -100,7 +100,7 @@ def test_moving_average_repeats_the_end_values_and_handles_fields():
     expected = torch.tensor([(1 + 1 + 2) / 3, (1 + 2 + 4) / 3, (2 + 4 + 8) / 3, (4 + 8 + 8) / 3])
     torch.testing.assert_close(average, expected.view(1, 4, 1, 1, 1).expand(2, 4, 1, 2, 3))
     with pytest.raises(UserError, match="odd"):
-        moving_average(y, 4)
+        check_kernel_size(4)
 
 
 # ---------------------------------------------------------------- linear head

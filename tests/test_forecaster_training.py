@@ -30,7 +30,8 @@ def _series_module(n: int = 8, context: int = 4, target: int = 2, n_vars: int = 
 
 
 def test_warm_up_ramps_linearly_and_a_flat_validation_loss_cuts_the_rate_after_patience_epochs():
-    model = Scripted(initial_lr=0.1, warmup_steps=3, decay_factor=0.5, plateau_patience=1)  # constant forecasts
+    # constant forecasts
+    model = Scripted(optimization={"initial_lr": 0.1, "warmup_steps": 3, "decay_factor": 0.5, "plateau_patience": 1})
     record = _Record()
     tiny_trainer(max_epochs=5, callbacks=[record]).fit(model, datamodule=_series_module())
     # Two batches per epoch. Warm-up: 0.1 * (s + 1) / 3. Val loss is flat: epoch 0 sets the best, epochs 1 and 2
@@ -40,7 +41,7 @@ def test_warm_up_ramps_linearly_and_a_flat_validation_loss_cuts_the_rate_after_p
 
 
 def test_a_plateau_cut_during_warm_up_still_lowers_the_rate():
-    model = Scripted(initial_lr=0.1, warmup_steps=6, decay_factor=0.5, plateau_patience=0)
+    model = Scripted(optimization={"initial_lr": 0.1, "warmup_steps": 6, "decay_factor": 0.5, "plateau_patience": 0})
     record = _Record()
     tiny_trainer(max_epochs=3, callbacks=[record]).fit(model, datamodule=_series_module())
     # patience 0: epoch 0 sets the best, epoch 1 is bad -> cut by 1/2 while the warm-up continues.
@@ -49,8 +50,8 @@ def test_a_plateau_cut_during_warm_up_still_lowers_the_rate():
 
 
 def test_scheduled_sampling_ratio_follows_the_global_step_in_autoregressive_training():
-    model = TimeLinear(n_vars=1, context_len=4, target_len=2, autoregressive_training=True, ar_step=1,
-                       scheduled_sampling_k=2.0)
+    model = TimeLinear(n_vars=1, context_len=4, target_len=2,
+                       rollout={"autoregressive": True, "ar_step": 1, "scheduled_sampling_k": 2.0})
     record = _Record()
     tiny_trainer(max_steps=6, limit_val_batches=0, callbacks=[record]).fit(model, datamodule=_series_module())
     assert [step for step, _ in record.ratios] == list(range(6))
@@ -58,7 +59,7 @@ def test_scheduled_sampling_ratio_follows_the_global_step_in_autoregressive_trai
 
 
 def test_global_normalization_without_statistics_is_a_user_error():
-    model = TimeLinear(n_vars=1, context_len=4, target_len=2, use_global_norm=True)
+    model = TimeLinear(n_vars=1, context_len=4, target_len=2, normalization={"global_norm": True})
     loader = DataLoader(TensorDataset(*series_batch(4, 4, 2, 1)), batch_size=2)
     with pytest.raises(UserError, match="normalization_stats"):
         tiny_trainer(max_steps=1).fit(model, train_dataloaders=loader)
@@ -75,7 +76,7 @@ def fitted_storms(tmp_path_factory):
     stats = {"mean": torch.tensor([40.0]).view(1, 1, 1), "std": torch.tensor([60.0]).view(1, 1, 1)}
     data = TinyDataModule(*splits, task=STORMS, stats=stats, null_value=255.0)
     model = GridForecaster(backbone="forecaster-test-conv", context_len=3, target_len=2, channels=1,
-                           use_global_norm=True, initial_lr=1e-2)
+                           normalization={"global_norm": True}, optimization={"initial_lr": 1e-2})
     trainer = tiny_trainer(max_epochs=2)
     trainer.fit(model, datamodule=data)
     fit_metrics = dict(trainer.callback_metrics)
@@ -156,8 +157,9 @@ def _sinusoids(n: int, seed: int) -> list[torch.Tensor]:
 def test_least_squares_linear_head_is_solved_before_training_held_fixed_and_not_solved_again_on_resume(tmp_path):
     stats = {"mean": torch.tensor([1.0, 1.0]), "std": torch.tensor([2.0, 2.0])}
     data = TinyDataModule(*(_sinusoids(16, seed) for seed in range(3)), task=SENSORS, stats=stats)
-    options = dict(rule="zeros", n_vars=2, context_len=4, target_len=2, linear_window=2, linear_fit="least_squares",
-                   use_global_norm=True, initial_lr=0.1)
+    options = dict(rule="zeros", n_vars=2, context_len=4, target_len=2,
+                   linear_head={"window": 2, "fit": "least_squares"}, normalization={"global_norm": True},
+                   optimization={"initial_lr": 0.1})
     model = Scripted(**options)
     trainer = tiny_trainer(max_steps=2)
     trainer.fit(model, datamodule=data)
@@ -178,14 +180,14 @@ def test_least_squares_linear_head_is_solved_before_training_held_fixed_and_not_
 
 
 def test_least_squares_head_without_a_data_module_is_a_user_error():
-    model = Scripted(linear_window=2, linear_fit="least_squares")
+    model = Scripted(linear_head={"window": 2, "fit": "least_squares"})
     loader = DataLoader(TensorDataset(*series_batch(4, 4, 2, 1)), batch_size=2)
     with pytest.raises(UserError, match="data module"):
         tiny_trainer(max_steps=1).fit(model, train_dataloaders=loader)
 
 
-@pytest.mark.parametrize("options, words", [({"linear_fit": "ridge", "linear_window": 2}, "linear_fit"),
-                                            ({"linear_fit": "least_squares"}, "linear_window")])
+@pytest.mark.parametrize("options, words", [({"fit": "ridge", "window": 2}, "linear_head.fit"),
+                                            ({"fit": "least_squares"}, "linear_head.window")])
 def test_bad_linear_fit_options_are_user_errors(options, words):
     with pytest.raises(UserError, match=words):
-        Scripted(**options)
+        Scripted(linear_head=options)

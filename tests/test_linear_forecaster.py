@@ -21,11 +21,11 @@ def test_a_cross_variable_fit_predicts_a_lagged_copy_exactly_and_training_steps_
     context_x, context_y, target_x, target_y = data.splits["test"]
     errors = {}
     for cross in (True, False):
-        model = LinearForecaster(d_y_context=2, d_y_target=2, context_len=5, target_len=1, window=2,
-                                 cross_variable=cross)
+        model = LinearForecaster(d_y_context=2, d_y_target=2, context_len=5, target_len=1,
+                                 linear_head={"window": 2, "cross_variable": cross})
         tiny_trainer(max_epochs=2, limit_val_batches=0).fit(model, datamodule=data)
-        solved = LinearForecaster(d_y_context=2, d_y_target=2, context_len=5, target_len=1, window=2,
-                                  cross_variable=cross)
+        solved = LinearForecaster(d_y_context=2, d_y_target=2, context_len=5, target_len=1,
+                                  linear_head={"window": 2, "cross_variable": cross})
         solved.fit_linear_head(data.train_dataloader())
         torch.testing.assert_close(model.linear_head.weight, solved.linear_head.weight)
         with torch.no_grad():

@@ -14,7 +14,8 @@ TINY = {
     "fno": dict(modes=4, width=8, layers=2, projection=16),
     "unet": dict(width=4, depth=2),
     "resnet": dict(width=8, blocks=2),
-    "performer": dict(patch=2, d_model=8, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=16, n_features=4),
+    "performer": dict(patch=2, model=dict(d_model=8, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=16,
+                                          n_features=4)),
 }
 
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from sfp.errors import UserError
+from sfp.models.common import notify_optimizer_steps
 from sfp.models.performer import attention as attn
 from sfp.models.performer.attention import (
     ExactAttention,
     FavorAttention,
-    attach_feature_redraw,
     make_attention,
     orthogonal_gaussian_features,
 )
@@ -155,7 +155,7 @@ def test_redraw_every_interval_optimizer_steps_from_a_seeded_sequence():
     assert not torch.equal(favor.projection, other.projection)
     weight = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([weight], lr=0.1)
-    attach_feature_redraw(favor, optimizer)
+    notify_optimizer_steps(favor, optimizer)
     seen = [favor.projection.clone()]
     for _ in range(7):
         weight.grad = torch.ones(1)

@@ -6,21 +6,17 @@ import pytest
 import torch
 
 from sfp.errors import UserError
-from sfp.models.performer import (
-    FavorAttention,
-    PerformerGridBackbone,
-    SpatioTemporalPerformer,
-    attach_feature_redraw,
-    note_optimizer_step,
-)
+from sfp.models.common import note_optimizer_step, notify_optimizer_steps
+from sfp.models.performer import FavorAttention, PerformerGridBackbone, SpatioTemporalPerformer
 from sfp.models.performer.grid import from_patches, to_patches
 
 TINY = dict(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32, n_features=16)
+GRID = dict(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, n_features=16)
 
 
 def tiny_model(**options):
     torch.manual_seed(0)
-    return SpatioTemporalPerformer(d_y_context=3, d_y_target=2, d_x=2, **{**TINY, **options}).eval()
+    return SpatioTemporalPerformer(d_y_context=3, d_y_target=2, d_x=2, config={**TINY, **options}).eval()
 
 
 def batch(context_len=6, target_len=3, seed=0):
@@ -45,9 +41,9 @@ def test_bad_shapes_and_options_raise_user_errors():
     with pytest.raises(UserError, match="d_y_target"):
         SpatioTemporalPerformer(d_y_context=2, d_y_target=3)
     with pytest.raises(UserError, match="dropout_ff"):
-        SpatioTemporalPerformer(d_y_context=2, dropout_ff=1.5)
+        SpatioTemporalPerformer(d_y_context=2, config={"dropout_ff": 1.5})
     with pytest.raises(UserError, match="unknown attention"):
-        SpatioTemporalPerformer(d_y_context=2, global_attention="sparse")
+        SpatioTemporalPerformer(d_y_context=2, config={"global_attention": "sparse"})
 
 
 def test_unknown_targets_as_nan_equal_no_targets_and_given_targets_are_used():
@@ -88,7 +84,7 @@ def test_state_dict_round_trip_after_redraws_predicts_identically():
     torch.save(model.state_dict(), buffer)
     buffer.seek(0)
     torch.manual_seed(1)
-    reloaded = SpatioTemporalPerformer(d_y_context=3, d_y_target=2, d_x=2, seed=7, **TINY).eval()
+    reloaded = SpatioTemporalPerformer(d_y_context=3, d_y_target=2, d_x=2, config={**TINY, "seed": 7}).eval()
     reloaded.load_state_dict(torch.load(buffer, weights_only=True))
     context_x, context_y, target_x = batch()
     assert torch.equal(reloaded(context_x, context_y, target_x), model(context_x, context_y, target_x))
@@ -100,7 +96,7 @@ def test_favor_slots_get_distinct_seeds_and_redraw_with_the_optimizer():
     assert len(favors) == 3  # encoder global self, decoder global self and global cross
     assert len({m.projection.sum().item() for m in favors}) == 3
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    attach_feature_redraw(model, optimizer)
+    notify_optimizer_steps(model, optimizer)
     for _ in range(4):
         optimizer.step()
     assert [int(m.draws) for m in favors] == [2, 2, 2]
@@ -108,7 +104,7 @@ def test_favor_slots_get_distinct_seeds_and_redraw_with_the_optimizer():
 
 def test_learns_to_repeat_the_last_context_value():
     torch.manual_seed(0)
-    model = SpatioTemporalPerformer(d_y_context=3, d_y_target=3, d_x=1, **TINY)
+    model = SpatioTemporalPerformer(d_y_context=3, d_y_target=3, d_x=1, config=TINY)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     g = torch.Generator().manual_seed(0)
     context_y = torch.randn(16, 6, 3, generator=g)
@@ -134,8 +130,7 @@ def test_patches_round_trip_and_hold_row_major_blocks():
 
 def test_grid_backbone_maps_any_size_to_the_future_frames():
     torch.manual_seed(0)
-    backbone = PerformerGridBackbone(in_frames=3, out_frames=2, channels=2, patch=4, d_model=16, n_heads=2,
-                                     n_encoder_layers=1, n_decoder_layers=1, n_features=16)
+    backbone = PerformerGridBackbone(in_frames=3, out_frames=2, channels=2, patch=4, model=GRID)
     out = backbone(torch.randn(2, 3, 2, 10, 13))
     assert out.shape == (2, 2, 2, 10, 13)
     out.square().mean().backward()
@@ -147,8 +142,7 @@ def test_grid_backbone_maps_any_size_to_the_future_frames():
 def test_grid_backbone_weights_and_features_follow_the_torch_seed():
     def build(seed):
         torch.manual_seed(seed)
-        return PerformerGridBackbone(in_frames=2, out_frames=1, channels=1, patch=4, d_model=16, n_heads=2,
-                                     n_encoder_layers=1, n_decoder_layers=1, n_features=16)
+        return PerformerGridBackbone(in_frames=2, out_frames=1, channels=1, patch=4, model=GRID)
 
     first, again, other = build(0), build(0), build(1)
     frames = torch.randn(1, 2, 1, 8, 8)

@@ -41,7 +41,7 @@ def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("sfp")
     L.seed_everything(0, verbose=False)
     agent = GridForecaster(backbone="simvp", backbone_kwargs=SIMVP, context_len=3, target_len=3,
-                           use_global_norm=True)
+                           normalization={"global_norm": True})
     trainer = _trainer(root / "agent", 2, logger=False)
     trainer.fit(agent, datamodule=_data())
     trainer.save_checkpoint(root / "agent.ckpt")

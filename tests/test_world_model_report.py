@@ -18,7 +18,7 @@ DATA = {"dataset": "storms", "n_sequences": 12, "frames": 6, "size": 16, "contex
         "batch_size": 4, "val_fraction": 0.25, "test_fraction": 0.25}
 TRAINER = {"accelerator": "cpu", "devices": 1, "max_steps": 3, "log_every_n_steps": 1, "enable_model_summary": False}
 AGENT = {"class_path": "sfp.forecasting.GridForecaster", "init_args": {
-    "backbone": "simvp", "context_len": 3, "target_len": 3, "channels": 1, "use_global_norm": True,
+    "backbone": "simvp", "context_len": 3, "target_len": 3, "channels": 1, "normalization": {"global_norm": True},
     "backbone_kwargs": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}}}
 WORLD_MODEL = {"class_path": "sfp.planning.WorldModelModule", "init_args": {"architecture": {
     "in_frames": 3, "out_frames": 3, "channels": 1, "width": 8, "code_dim": 4, "codebook_size": 16,

@@ -27,18 +27,23 @@ SFP_MODULE: dict[str, str] = {
 PIPELINE: dict[str, str] = {"seed": "seed_everything", "evaluate": GONE}
 
 
-def _forecaster_moves() -> Mapping[str, str]:
-    try:
-        from sfp.forecasting.options import MOVED
-    except ImportError:  # no grouped Forecaster options in this version
-        return {}
-    return MOVED
+def _forecaster_moves(name: str) -> Mapping[str, str]:
+    from dataclasses import fields
+
+    from sfp.forecasting.options import MOVED
+    from sfp.forecasting.performer import SEED_NAMES
+    from sfp.models.performer import PerformerConfig
+
+    if name != "SpatioTemporalPerformerForecaster":
+        return MOVED
+    model = {field.name: f"model.{field.name}" for field in fields(PerformerConfig)}
+    return {**MOVED, **model, **{old: f"model.{new}" for old, new in SEED_NAMES.items()}}
 
 
 def moves_for(class_path: str) -> Mapping[str, str]:
     """The moved constructor arguments of the class a config names (by its class name)."""
     name = str(class_path).replace(":", ".").rpartition(".")[2]
-    return {"WorldModelModule": WORLD_MODEL_MODULE, "SFPModule": SFP_MODULE}.get(name) or _forecaster_moves()
+    return {"WorldModelModule": WORLD_MODEL_MODULE, "SFPModule": SFP_MODULE}.get(name) or _forecaster_moves(name)
 
 
 def check(arguments: Mapping[str, Any], moves: Mapping[str, str], prefix: str) -> None:

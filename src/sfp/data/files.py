@@ -78,7 +78,8 @@ def open_array(path: str | os.PathLike, variable: str | None = None) -> LazyArra
     except UserError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-        raise UserError(f"{path}: cannot read ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'corrupt or truncated'})") from err
+        reason = str(err).splitlines()[0] if str(err) else "corrupt or truncated"
+        raise UserError(f"{path}: cannot read ({type(err).__name__}: {reason})") from err
 
 
 def save_array(path: str | os.PathLike, array: np.ndarray, overwrite: bool = False) -> Path:

@@ -1,6 +1,6 @@
 """The Forecaster LightningModule and its parts, and the concrete forecasters (grid, DLinear, linear, Performer).
 
-``SpatioTemporalPerformerForecaster`` (alias ``SpatioTemporalPerformer_Forecaster``, the seed's name) lives in
+``SpatioTemporalPerformerForecaster`` (and ``SpatioTemporalPerformer_Forecaster``, the seed's constructor) lives in
 ``sfp.forecasting.performer`` and is imported on first access, so this package imports without it.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sfp.forecasting.checkpoints import load_forecaster
 from sfp.forecasting.dlinear import DLinearForecaster
 from sfp.forecasting.forecaster import Forecaster
 from sfp.forecasting.grid import GridForecaster
@@ -15,7 +16,8 @@ from sfp.forecasting.linear import LinearForecaster
 
 _LAZY = {"SpatioTemporalPerformerForecaster", "SpatioTemporalPerformer_Forecaster"}
 
-__all__ = ["DLinearForecaster", "Forecaster", "GridForecaster", "LinearForecaster", *sorted(_LAZY)]
+__all__ = ["DLinearForecaster", "Forecaster", "GridForecaster", "LinearForecaster", "load_forecaster",
+           *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,8 +20,8 @@ def check_kernel_size(kernel_size: int) -> None:
 
 
 def moving_average(y: Tensor, kernel_size: int) -> Tensor:
-    """Centred moving average of ``y`` (B, T, *S) over time with replicate padding; same shape as ``y``."""
-    check_kernel_size(kernel_size)
+    """Centred moving average of ``y`` (B, T, *S) over time with replicate padding; same shape as ``y``
+    (``kernel_size`` odd: see :func:`check_kernel_size`, which its owners call once)."""
     half = kernel_size // 2
     padded = torch.cat([y[:, :1].expand(-1, half, *y.shape[2:]), y, y[:, -1:].expand(-1, half, *y.shape[2:])], 1)
     return padded.unfold(1, kernel_size, 1).mean(-1)

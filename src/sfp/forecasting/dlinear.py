@@ -21,9 +21,9 @@ from sfp.forecasting.linear_head import LinearHead
 class DLinearForecaster(Forecaster):
     """Forecasts ``(B, T, d_y)`` series (or ``(B, T, C, H, W)`` fields, per channel) with two linear maps.
 
-    Each map reads all ``context_len`` steps and writes the native output (``target_len`` steps, or ``ar_step``
-    with ``autoregressive_training``). ``kernel_size`` is the (odd) width of the trend's moving average.
-    ``forecaster_options`` are the :class:`Forecaster` options (loss, normalization, optimizer, ...).
+    Each map reads all ``context_len`` steps and writes the native output (``target_len`` steps, or
+    ``rollout.ar_step`` in autoregressive mode). ``kernel_size`` is the (odd) width of the trend's moving
+    average. ``forecaster_options`` are the :class:`Forecaster` options and option groups.
     """
 
     def __init__(self, d_y_context: int, d_y_target: int, context_len: int, target_len: int,
@@ -34,7 +34,7 @@ class DLinearForecaster(Forecaster):
         self.kernel_size = kernel_size
         self.seasonal = LinearHead(context_len, self.step_len, d_y_context, shared_weights)
         self.trend = LinearHead(context_len, self.step_len, d_y_context, shared_weights)
-        self.save_hyperparameters()
+        self._save_settings()
 
     def forward_model_pass(self, context_x: Tensor, context_y: Tensor, target_x: Tensor, target_y: Tensor) -> Tensor:
         seasonal, trend = decompose(context_y, self.kernel_size)

@@ -26,53 +26,19 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
-from torchmetrics import MeanMetric
 
 from sfp.errors import UserError
-from sfp.forecasting.decomposition import check_kernel_size, decompose
+from sfp.forecasting.decomposition import decompose
 from sfp.forecasting.linear_head import LinearHead
-from sfp.forecasting.losses import check_loss_name, l2_penalty, masked_loss, valid_mask
+from sfp.forecasting.losses import l2_penalty, masked_loss, valid_mask
 from sfp.forecasting.normalization import GlobalNorm, RevIN, RevINStats
-from sfp.forecasting.optim import adamw_warmup_plateau, check_schedule
+from sfp.forecasting.optim import adamw_warmup_plateau
+from sfp.forecasting.options import LinearHeadOptions, Normalization, Objective, Optimization, Rollout
 from sfp.forecasting.sampling import k_for_midpoint, mix_with_truth, teacher_forcing_ratio
+from sfp.metrics.epoch import EpochMetrics
+from sfp.models.common import notify_optimizer_steps
+from sfp.options import coerce, plain
 from sfp.task import TaskSpec
-
-STAGES = ("train", "val", "test")
-LINEAR_FITS = ("joint", "least_squares")
-
-
-class EpochMetrics:
-    """The mean loss and the task metrics of one stage, accumulated on the device over an epoch.
-
-    Kept outside the module tree so metric buffers never enter checkpoints; moved to the data's device on use.
-    """
-
-    def __init__(self, task: TaskSpec, target_len: int | None):
-        from sfp.metrics.task_metrics import build_task_metrics
-
-        self.loss = MeanMetric()
-        self.task = build_task_metrics(task, target_len)
-        self.device: torch.device | None = None
-        self.updated = False
-
-    def update(self, loss: Tensor, preds: Tensor, target: Tensor) -> None:
-        if self.device != preds.device:
-            self.loss.to(preds.device)
-            self.task.to(preds.device)
-            self.device = preds.device
-        self.loss.update(loss)
-        self.task.update(preds, target)
-        self.updated = True
-
-    def compute_and_reset(self) -> dict[str, Tensor]:
-        """Epoch values (synchronized across processes by torchmetrics); empty when nothing was accumulated."""
-        if not self.updated:
-            return {}
-        values = {"loss": self.loss.compute(), **self.task.compute()}
-        self.loss.reset()
-        self.task.reset()
-        self.updated = False
-        return values
 
 
 def _accepts_keyword(cls: type, name: str) -> bool:
@@ -92,8 +58,8 @@ def _extend_time_features(context_x: Tensor, target_x: Tensor, length: int) -> T
 class Forecaster(L.LightningModule, ABC):
     """Training, evaluation and forecasting around a backbone; subclasses implement :meth:`forward_model_pass`.
 
-    Concrete subclasses call ``self.save_hyperparameters()`` at the end of their own ``__init__`` (with plain
-    argument types) so that ``load_from_checkpoint(..., weights_only=True)`` rebuilds them.
+    Concrete subclasses call ``save_plain_hyperparameters(self, ...)`` at the end of their own ``__init__`` so that
+    ``load_from_checkpoint(..., weights_only=True)`` and :func:`~sfp.forecasting.load_forecaster` rebuild them.
 
     Logged at each epoch end, in original units: ``{train,val,test}/loss`` (the masked data loss, without the L2
     term), ``/mse``, ``/mae``, ``/mse_t{i}`` and, for val and test, every metric of the data module's task.
@@ -105,26 +71,9 @@ class Forecaster(L.LightningModule, ABC):
         d_x: number of time features in ``*_x``; checked against batches when given.
         context_len, target_len: window lengths; ``target_len`` is the native output length of one-shot
             models and is needed by the linear head in one-shot mode.
-        loss: ``"mse"``, ``"mae"`` or ``"huber"`` (``huber_delta``), on scaled values, over valid targets only.
-        l2_regul_factor: weight of the sum of squared parameters added to the training objective.
         null_value: a value that marks missing data, like NaN (adopted from the data module when None).
-        use_global_norm: normalize with the data module's training-split statistics (kept as buffers).
-        use_revin, revin_affine: per-sample reversible instance normalization over the context's time axis.
-        use_seasonal_decomp, decomp_kernel_size: the model sees the seasonal part of a moving-average
-            decomposition; the trend is forecast by the linear head, or held at its last value without one.
-        linear_window, linear_shared_weights: a linear autoregressive head from the last ``linear_window``
-            steps of the trend (or of the context without decomposition), added to the model's output.
-        linear_cross_variable: the head reads the window of every variable, not only the forecast one's (a
-            vector autoregression; channels of a field mix per pixel).
-        linear_fit: ``"joint"`` trains the head with the model; ``"least_squares"`` solves it once, exactly, on the
-            training windows at the start of fitting and keeps it fixed, so the model learns what a linear
-            forecast leaves (gradient steps on the model's learning rate land near, not on, a linear optimum).
-        autoregressive_training, ar_step: predict ``ar_step`` steps per model call and feed them back.
-        scheduled_sampling_k: teacher forcing with ratio ``k / (k + exp(step / k))``; None derives ``k`` from
-            ``num_training_steps`` (ratio 1/2 at mid-training), or switches teacher forcing off without it.
-        initial_lr, warmup_steps, decay_factor, plateau_patience: AdamW, linear warm-up, reduce-on-plateau
-            on ``val/loss``.
-        num_training_steps: the planned number of optimizer steps (bounds the warm-up; sets the default k).
+        objective, normalization, linear_head, rollout, optimization: the option groups of
+            :mod:`sfp.forecasting.options` (each a dataclass, a mapping of its fields, or its defaults).
     """
 
     #: Set to True in a subclass whose ``forward_model_pass`` takes a ``context_mask`` keyword: a boolean tensor
@@ -138,27 +87,12 @@ class Forecaster(L.LightningModule, ABC):
         d_x: int | None = None,
         context_len: int | None = None,
         target_len: int | None = None,
-        loss: str = "mse",
-        huber_delta: float = 1.0,
-        l2_regul_factor: float = 0.0,
         null_value: float | None = None,
-        use_global_norm: bool = False,
-        use_revin: bool = False,
-        revin_affine: bool = True,
-        use_seasonal_decomp: bool = False,
-        decomp_kernel_size: int = 25,
-        linear_window: int = 0,
-        linear_shared_weights: bool = False,
-        linear_cross_variable: bool = False,
-        linear_fit: str = "joint",
-        autoregressive_training: bool = False,
-        ar_step: int = 1,
-        scheduled_sampling_k: float | None = None,
-        initial_lr: float = 1e-3,
-        warmup_steps: int = 0,
-        decay_factor: float = 0.5,
-        plateau_patience: int = 5,
-        num_training_steps: int | None = None,
+        objective: Objective = Objective(),
+        normalization: Normalization = Normalization(),
+        linear_head: LinearHeadOptions = LinearHeadOptions(),
+        rollout: Rollout = Rollout(),
+        optimization: Optimization = Optimization(),
     ):
         super().__init__()
         if d_y_context != d_y_target:
@@ -166,47 +100,43 @@ class Forecaster(L.LightningModule, ABC):
                             "forecasts the variables it observes")
         if d_y_context < 1:
             raise UserError(f"d_y_context must be >= 1, got {d_y_context}")
-        check_loss_name(loss)
-        check_schedule(initial_lr, warmup_steps, decay_factor, plateau_patience, num_training_steps)
-        if autoregressive_training and ar_step < 1:
-            raise UserError(f"ar_step must be >= 1, got {ar_step}")
-        if use_seasonal_decomp:
-            check_kernel_size(decomp_kernel_size)
-        if linear_fit not in LINEAR_FITS:
-            raise UserError(f"linear_fit must be one of {', '.join(LINEAR_FITS)}, got {linear_fit!r}")
-        if linear_fit == "least_squares" and linear_window < 1:
-            raise UserError("linear_fit='least_squares' fits the linear head: set linear_window >= 1")
-        if scheduled_sampling_k is not None and scheduled_sampling_k < 1:
-            raise UserError(f"scheduled_sampling_k must be >= 1, got {scheduled_sampling_k}")
+        self.objective = coerce(Objective, objective)
+        self.normalization = norm = coerce(Normalization, normalization)
+        self.linear_options = head = coerce(LinearHeadOptions, linear_head)
+        self.rollout = coerce(Rollout, rollout)
+        self.optimization = coerce(Optimization, optimization)
 
         self.d_y, self.d_x = d_y_context, d_x
         self.context_len, self.target_len = context_len, target_len
-        self.step_len: int | None = ar_step if autoregressive_training else target_len
-        self.loss_kind, self.huber_delta, self.l2_regul_factor = loss, huber_delta, l2_regul_factor
+        self.step_len: int | None = self.rollout.ar_step if self.rollout.autoregressive else target_len
         self.null_value = null_value
-        self.global_norm = GlobalNorm() if use_global_norm else None
-        self.revin = RevIN(d_y_context, affine=revin_affine) if use_revin else None
-        self.decomp_kernel_size = decomp_kernel_size if use_seasonal_decomp else None
+        self.global_norm = GlobalNorm() if norm.global_norm else None
+        self.revin = RevIN(d_y_context, affine=norm.revin_affine) if norm.revin else None
+        self.decomp_kernel_size = norm.decomp_kernel_size if norm.seasonal_decomp else None
         self.linear_head = None
-        if linear_window > 0:
+        if head.window > 0:
             if self.step_len is None:
-                raise UserError("linear_window > 0 needs target_len (the horizon of the linear head)")
-            if context_len is not None and linear_window > context_len:
-                raise UserError(f"linear_window={linear_window} is longer than context_len={context_len}")
-            self.linear_head = LinearHead(linear_window, self.step_len, d_y_context, linear_shared_weights,
-                                          linear_cross_variable)
-        self.linear_fit = linear_fit
+                raise UserError("linear_head.window > 0 needs target_len (the horizon of the linear head)")
+            if context_len is not None and head.window > context_len:
+                raise UserError(f"linear_head.window={head.window} is longer than context_len={context_len}")
+            self.linear_head = LinearHead(head.window, self.step_len, d_y_context, head.shared_weights,
+                                          head.cross_variable)
         self._linear_head_fitted = False
-        if linear_fit == "least_squares":
+        if head.fit == "least_squares":
             self.linear_head.requires_grad_(False)
-        self.autoregressive_training = autoregressive_training
-        if scheduled_sampling_k is None and num_training_steps is not None:
-            scheduled_sampling_k = k_for_midpoint(num_training_steps)
-        self.scheduled_sampling_k = scheduled_sampling_k
-        self.initial_lr, self.warmup_steps = initial_lr, warmup_steps
-        self.decay_factor, self.plateau_patience = decay_factor, plateau_patience
+        self.scheduled_sampling_k = self.rollout.scheduled_sampling_k
+        if self.scheduled_sampling_k is None and self.optimization.num_training_steps is not None:
+            self.scheduled_sampling_k = k_for_midpoint(self.optimization.num_training_steps)
         self.test_results: dict[str, float] = {}
         self._epoch_metrics: dict[str, EpochMetrics] = {}
+
+    def _save_settings(self, **resolved: Any) -> None:
+        """Save the calling subclass's constructor arguments, the option groups as plain dicts (call last)."""
+        groups = {"objective": self.objective, "normalization": self.normalization,
+                  "linear_head": self.linear_options, "rollout": self.rollout, "optimization": self.optimization}
+        self.save_hyperparameters(frame=inspect.currentframe().f_back)
+        settings = {**self.hparams, **groups, **resolved}  # every group with its defaults filled in
+        self.save_hyperparameters({key: plain(value) for key, value in settings.items()})
 
     # ------------------------------------------------------------------ the model
     @abstractmethod
@@ -223,12 +153,12 @@ class Forecaster(L.LightningModule, ABC):
     def set_normalization_stats(self, mean: Tensor, std: Tensor) -> None:
         """Set the global normalization statistics by hand (a data module's ``setup`` does this otherwise)."""
         if self.global_norm is None:
-            raise UserError("set_normalization_stats needs use_global_norm=True")
+            raise UserError("set_normalization_stats needs normalization.global_norm=True")
         self.global_norm.set_stats(mean, std)
 
     def teacher_forcing_ratio(self) -> float:
         """The probability of feeding the truth back at the current global step (0 outside AR training)."""
-        if not self.autoregressive_training or self.scheduled_sampling_k is None:
+        if not self.rollout.autoregressive or self.scheduled_sampling_k is None:
             return 0.0
         return teacher_forcing_ratio(self.global_step, self.scheduled_sampling_k)
 
@@ -339,7 +269,7 @@ class Forecaster(L.LightningModule, ABC):
                                                       target_valid[:, :step])
             gram, moment = parts if gram is None else (gram + parts[0], moment + parts[1])
         if gram is None:
-            raise UserError("linear_fit='least_squares': the training loader gave no batches")
+            raise UserError("linear_head.fit 'least_squares': the training loader gave no batches")
         if self._trainer is not None:
             gram = self.trainer.strategy.reduce(gram, reduce_op="sum")
             moment = self.trainer.strategy.reduce(moment, reduce_op="sum")
@@ -347,12 +277,12 @@ class Forecaster(L.LightningModule, ABC):
         self._linear_head_fitted = True
 
     def on_fit_start(self) -> None:
-        if self.linear_fit != "least_squares" or self._linear_head_fitted:
+        if self.linear_options.fit != "least_squares" or self._linear_head_fitted:
             return
         datamodule = self.trainer.datamodule
         if datamodule is None:
-            raise UserError("linear_fit='least_squares' reads the training windows from a data module: pass one "
-                            "to the Trainer")
+            raise UserError("linear_head.fit 'least_squares' reads the training windows from a data module: pass "
+                            "one to the Trainer")
         rank_zero_info("fitting the linear head by least squares on the training windows")
         self.fit_linear_head(datamodule.train_dataloader())
 
@@ -434,7 +364,7 @@ class Forecaster(L.LightningModule, ABC):
         teacher = self._to_model(target, stats) if ratio > 0 else None
         prediction = self._from_model(
             self._rollout(context_x, model_y, valid, target_x, teacher, target_valid, ratio), stats)
-        loss = masked_loss(prediction, target, target_valid, self.loss_kind, self.huber_delta)
+        loss = masked_loss(prediction, target, target_valid, self.objective.loss, self.objective.huber_delta)
         if stage in self._epoch_metrics:
             truth = torch.where(target_valid, target_y, torch.full_like(target_y, float("nan")))
             self._epoch_metrics[stage].update(loss.detach(), self._unscale(prediction.detach()), truth)
@@ -442,8 +372,8 @@ class Forecaster(L.LightningModule, ABC):
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         loss = self._shared_step(batch, "train")
-        if self.l2_regul_factor > 0:
-            loss = loss + self.l2_regul_factor * l2_penalty(self.parameters())
+        if self.objective.l2_weight > 0:
+            loss = loss + self.objective.l2_weight * l2_penalty(self.parameters())
         return loss
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
@@ -474,11 +404,10 @@ class Forecaster(L.LightningModule, ABC):
         self.test_results = {name: float(value) for name, value in values.items()}
 
     def configure_optimizers(self) -> Any:
-        """AdamW with warm-up and plateau schedules; FAVOR+ features anywhere in the model redraw on its steps."""
-        from sfp.models.performer import FavorAttention, attach_feature_redraw  # lazy: loads every backbone
-
-        optimizers, schedulers = adamw_warmup_plateau(self.parameters(), self.initial_lr, self.warmup_steps,
-                                                      self.decay_factor, self.plateau_patience, monitor="val/loss")
-        if any(isinstance(module, FavorAttention) for module in self.modules()):
-            attach_feature_redraw(self, optimizers[0])
+        """AdamW with warm-up and plateau schedules; submodules that count optimizer steps are told of each
+        (:func:`~sfp.models.common.notify_optimizer_steps`)."""
+        opt = self.optimization
+        optimizers, schedulers = adamw_warmup_plateau(self.parameters(), opt.initial_lr, opt.warmup_steps,
+                                                      opt.decay_factor, opt.plateau_patience, monitor="val/loss")
+        notify_optimizer_steps(self, optimizers[0])
         return optimizers, schedulers

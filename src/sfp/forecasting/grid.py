@@ -14,9 +14,8 @@ class GridForecaster(Forecaster):
     """A field forecaster whose backbone is built by name with ``sfp.models.build``.
 
     The backbone reads ``context_len`` frames and writes its native output: ``target_len`` frames in one-shot
-    mode, ``ar_step`` frames per step with ``autoregressive_training``. Time features are not used by grid
-    backbones. ``forecaster_options`` are the :class:`Forecaster` options (loss, normalization, decomposition,
-    linear head, scheduled sampling, optimizer); every argument is a plain type so a YAML config can build it.
+    mode, ``rollout.ar_step`` frames per step in autoregressive mode. Time features are not used by grid
+    backbones. ``forecaster_options`` are the :class:`Forecaster` options and option groups.
     """
 
     def __init__(self, backbone: str = "simvp", backbone_kwargs: dict[str, Any] | None = None, context_len: int = 10,
@@ -30,7 +29,7 @@ class GridForecaster(Forecaster):
 
         self.backbone = build(backbone, in_frames=context_len, out_frames=self.step_len, channels=channels,
                               **(backbone_kwargs or {}))
-        self.save_hyperparameters()
+        self._save_settings()
 
     def forward_model_pass(self, context_x: Tensor, context_y: Tensor, target_x: Tensor, target_y: Tensor) -> Tensor:
         if context_y.ndim != 5:

@@ -1,36 +1,38 @@
 """LinearForecaster: the Forecaster's linear head alone, solved by least squares on the training windows.
 
-The linear reference for series: per variable (one map shared by all with ``shared_weights``) or reading every
-variable's window (``cross_variable``: a vector autoregression). Nothing is trained by gradient: the head is solved
-at the start of fitting and the training steps only record the metrics, so ``sfp fit`` and ``sfp test`` work as for any
-model. A deep model with the same head must beat this to add anything.
+The linear reference for series: per variable (one map shared by all with ``linear_head.shared_weights``) or
+reading every variable's window (``linear_head.cross_variable``: a vector autoregression). Nothing is trained by
+gradient: the head is solved at the start of fitting and the training steps only record the metrics, so ``sfp fit``
+and ``sfp test`` work as for any model. A deep model with the same head must beat this to add anything.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from sfp.forecasting.forecaster import Forecaster
+from sfp.forecasting.options import LinearHeadOptions
+from sfp.options import coerce
 
 
 class LinearForecaster(Forecaster):
     """Forecasts ``(B, T, d_y)`` series (or fields, per pixel) with a least-squares linear map of the context.
 
-    ``window``: context steps read (default: all ``context_len``). ``forecaster_options`` are the
-    :class:`Forecaster` options (normalization, loss, ...; the linear-head options are set here).
+    ``linear_head``: the head's options; its ``window`` defaults to all ``context_len`` steps and its ``fit`` is
+    always ``least_squares``. ``forecaster_options`` are the other :class:`Forecaster` options and groups.
     """
 
     def __init__(self, d_y_context: int, d_y_target: int, context_len: int, target_len: int,
-                 window: int | None = None, shared_weights: bool = False, cross_variable: bool = False,
-                 **forecaster_options: Any) -> None:
+                 linear_head: LinearHeadOptions = LinearHeadOptions(), **forecaster_options: Any) -> None:
+        head = coerce(LinearHeadOptions, linear_head)
+        head = replace(head, window=head.window or context_len, fit="least_squares")
         super().__init__(d_y_context=d_y_context, d_y_target=d_y_target, context_len=context_len,
-                         target_len=target_len, linear_window=window or context_len,
-                         linear_shared_weights=shared_weights, linear_cross_variable=cross_variable,
-                         linear_fit="least_squares", **forecaster_options)
-        self.save_hyperparameters()
+                         target_len=target_len, linear_head=head, **forecaster_options)
+        self._save_settings()
 
     def forward_model_pass(self, context_x: Tensor, context_y: Tensor, target_x: Tensor, target_y: Tensor) -> Tensor:
         return torch.zeros_like(target_y)

@@ -13,14 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sfp.errors import UserError
-
 LOSSES = ("mse", "mae", "huber")
-
-
-def check_loss_name(name: str) -> None:
-    if name not in LOSSES:
-        raise UserError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
 
 
 def valid_mask(y: Tensor, null_value: float | None = None) -> Tensor:
@@ -33,14 +26,15 @@ def valid_mask(y: Tensor, null_value: float | None = None) -> Tensor:
 
 def masked_loss(pred: Tensor, target: Tensor, valid: Tensor, kind: str = "mse", huber_delta: float = 1.0) -> Tensor:
     """Mean elementwise loss over the elements where ``valid`` is True (0 when there are none)."""
-    check_loss_name(kind)
     target = torch.where(valid, target, pred.detach())  # missing targets: zero residual, no NaN anywhere
     if kind == "mse":
         per_element = F.mse_loss(pred, target, reduction="none")
     elif kind == "mae":
         per_element = F.l1_loss(pred, target, reduction="none")
-    else:
+    elif kind == "huber":
         per_element = F.huber_loss(pred, target, reduction="none", delta=huber_delta)
+    else:
+        raise ValueError(f"masked_loss: unknown kind {kind!r}; one of {LOSSES}")
     per_element = torch.where(valid, per_element, torch.zeros_like(per_element))
     return per_element.sum() / valid.sum().clamp_min(1)
 

@@ -15,23 +15,6 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LinearLR, ReduceLROnPlateau
 
-from sfp.errors import UserError
-
-
-def check_schedule(initial_lr: float, warmup_steps: int, decay_factor: float, plateau_patience: int,
-                   num_training_steps: int | None = None) -> None:
-    """Raise a UserError on a schedule that cannot work."""
-    if initial_lr <= 0:
-        raise UserError(f"initial_lr must be positive, got {initial_lr}")
-    if warmup_steps < 0:
-        raise UserError(f"warmup_steps must be >= 0, got {warmup_steps}")
-    if not 0 < decay_factor < 1:
-        raise UserError(f"decay_factor must lie in (0, 1), got {decay_factor}")
-    if plateau_patience < 0:
-        raise UserError(f"plateau_patience must be >= 0, got {plateau_patience}")
-    if num_training_steps is not None and not 0 <= warmup_steps <= num_training_steps:
-        raise UserError(f"warmup_steps={warmup_steps} exceeds num_training_steps={num_training_steps}")
-
 
 def adamw_warmup_plateau(parameters: Iterable[torch.nn.Parameter], initial_lr: float, warmup_steps: int,
                          decay_factor: float, plateau_patience: int, monitor: str = "val/loss",
@@ -40,7 +23,6 @@ def adamw_warmup_plateau(parameters: Iterable[torch.nn.Parameter], initial_lr: f
 
     The plateau scheduler is not strict: without validation (no ``monitor`` value) the rate is simply never cut.
     """
-    check_schedule(initial_lr, warmup_steps, decay_factor, plateau_patience)
     optimizer = torch.optim.AdamW(parameters, lr=initial_lr, weight_decay=0.0)
     schedulers: list[dict[str, Any]] = []
     if warmup_steps > 1:

@@ -1,62 +1,45 @@
 """SpatioTemporalPerformerForecaster: the Forecaster around the SpatioTemporal Performer (sensor series).
 
-Keeps the seed's constructor arguments (alias ``SpatioTemporalPerformer_Forecaster``, the seed's name). Missing
-context values reach the model as "not given" tokens rather than as zeros, the model decodes any number of
-target steps in one call, and the FAVOR+ features are redrawn every ``redraw_interval`` optimizer steps through
-a hook that :meth:`Forecaster.configure_optimizers` puts on the optimizer.
+Missing context values reach the model as "not given" tokens rather than as zeros, and the model decodes any
+number of target steps in one call. :func:`SpatioTemporalPerformer_Forecaster` (the seed's name) builds it from
+the seed's flat constructor arguments.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster
-from sfp.models.performer import SpatioTemporalPerformer
+from sfp.forecasting.options import MOVED
+from sfp.models.performer import PerformerConfig, SpatioTemporalPerformer
+from sfp.options import coerce
 
 
 class SpatioTemporalPerformerForecaster(Forecaster):
     """Forecasts ``(B, T, d_y)`` series with a :class:`~sfp.models.performer.SpatioTemporalPerformer`.
 
-    Model arguments (the seed's): d_model, d_q_k and d_v (per head; default d_model / n_heads), n_heads,
-    n_encoder_layers, n_decoder_layers, d_ff (default 4 d_model), time_emb_dim, the dropout rates,
-    redraw_interval (optimizer steps between FAVOR+ redraws; 0 never redraws) and performer_attention_kernel
-    (``"softmax"`` or ``"relu"``). Beyond the seed: n_features (FAVOR+ features per head), the attention kind of
-    each slot (``"exact"`` or ``"favor"``), causal_decoder and feature_seed (of the random features; from torch's
-    global generator when None; not ``seed``, which Lightning would confuse with the data module's ``seed`` when it
-    merges both modules' hyperparameters for the logger).
-    ``forecaster_options`` are the :class:`Forecaster` options (context_len, target_len, loss, l2_regul_factor,
-    normalization, decomposition, linear head, autoregressive training and scheduled sampling, optimizer and
-    schedule, num_training_steps).
+    model: its :class:`~sfp.models.performer.PerformerConfig` (or a mapping of it). ``forecaster_options`` are
+    the :class:`Forecaster` options and option groups. With ``linear_head.fit: least_squares`` the read-out starts
+    at zero, so the forecast starts as the exact linear forecast and the model learns only what that leaves.
     """
 
     accepts_context_mask = True
 
-    def __init__(
-        self, d_y_context: int, d_y_target: int, d_x: int, d_model: int = 128, d_q_k: int | None = None,
-        d_v: int | None = None, n_heads: int = 8, n_encoder_layers: int = 4, n_decoder_layers: int = 4,
-        d_ff: int | None = None, time_emb_dim: int = 6, dropout_emb: float = 0.1, dropout_qkv: float = 0.0,
-        dropout_ff: float = 0.1, dropout_attn_out: float = 0.0, redraw_interval: int = 1000,
-        performer_attention_kernel: str = "softmax", n_features: int | None = None, local_attention: str = "exact",
-        global_attention: str = "favor", local_cross_attention: str = "exact", global_cross_attention: str = "favor",
-        causal_decoder: bool = False, feature_seed: int | None = None, **forecaster_options: Any,
-    ) -> None:
+    def __init__(self, d_y_context: int, d_y_target: int, d_x: int,
+                 model: PerformerConfig = PerformerConfig(), **forecaster_options: Any) -> None:
         super().__init__(d_y_context=d_y_context, d_y_target=d_y_target, d_x=d_x, **forecaster_options)
-        self.model = SpatioTemporalPerformer(
-            d_y_context, d_y_target, d_x, d_model=d_model, d_q_k=d_q_k, d_v=d_v, n_heads=n_heads,
-            n_encoder_layers=n_encoder_layers, n_decoder_layers=n_decoder_layers, d_ff=d_ff,
-            time_emb_dim=time_emb_dim, dropout_emb=dropout_emb, dropout_qkv=dropout_qkv, dropout_ff=dropout_ff,
-            dropout_attn_out=dropout_attn_out, local_attention=local_attention, global_attention=global_attention,
-            local_cross_attention=local_cross_attention, global_cross_attention=global_cross_attention,
-            n_features=n_features, kernel=performer_attention_kernel, redraw_interval=redraw_interval,
-            causal_decoder=causal_decoder, seed=feature_seed,
-        )
-        if self.linear_fit == "least_squares":  # start as the exact linear forecast; learn only what it leaves
+        config = coerce(PerformerConfig, model)
+        self.model = SpatioTemporalPerformer(d_y_context, d_y_target, d_x, config)
+        if self.linear_options.fit == "least_squares":
             torch.nn.init.zeros_(self.model.readout.weight)
             torch.nn.init.zeros_(self.model.readout.bias)
-        self.save_hyperparameters()
+        self._save_settings(model=config)
 
     def forward_model_pass(
         self, context_x: Tensor, context_y: Tensor, target_x: Tensor, target_y: Tensor,
@@ -67,4 +50,30 @@ class SpatioTemporalPerformerForecaster(Forecaster):
         return self.model(context_x, context_y, target_x)
 
 
-SpatioTemporalPerformer_Forecaster = SpatioTemporalPerformerForecaster
+SEED_NAMES = {"performer_attention_kernel": "kernel", "feature_seed": "seed"}
+SEED_DEFAULTS = {"dropout_emb": 0.1, "dropout_ff": 0.1}
+"""The seed's model defaults where they differ from :class:`PerformerConfig`'s."""
+
+
+def SpatioTemporalPerformer_Forecaster(**seed_arguments: Any) -> SpatioTemporalPerformerForecaster:  # noqa: N802
+    """The seed's constructor: flat arguments (``d_model=128, use_revin=True, num_training_steps=30000, ...``),
+    sorted into the option groups and the model config, with the seed's dropout defaults."""
+    model_fields = {field.name for field in fields(PerformerConfig)}
+    model: dict[str, Any] = dict(SEED_DEFAULTS)
+    groups: dict[str, dict[str, Any]] = {}
+    direct: dict[str, Any] = {}
+    for name, value in seed_arguments.items():
+        name = SEED_NAMES.get(name, name)
+        if name in model_fields:
+            model[name] = value
+        elif name in MOVED:
+            group, field = MOVED[name].split(".")
+            groups.setdefault(group, {})[field] = value
+        elif isinstance(value, Mapping) and name == "model":
+            model.update(value)
+        else:
+            direct[name] = value
+    try:
+        return SpatioTemporalPerformerForecaster(model=model, **groups, **direct)
+    except TypeError as err:
+        raise UserError(f"SpatioTemporalPerformer_Forecaster: {err}") from err

@@ -4,6 +4,7 @@ Definitions follow the design document: events are ``value >= threshold``; CSI a
 summed over the whole set; the TKE spectrum error compares log10 shell spectra for k = 1..N/3.
 """
 
+from sfp.metrics.epoch import EpochMetrics
 from sfp.metrics.events import block_max, contingency, csi, csi_m, fss, fss_sums, scores
 from sfp.metrics.functional import crps, mae, mse, psnr, ssim
 from sfp.metrics.modules import (
@@ -25,5 +26,5 @@ __all__ = [
     "contingency", "scores", "csi", "csi_m", "fss", "fss_sums", "block_max",
     "tke_spectrum", "scalar_spectrum", "tke_spectrum_error", "rescale_shells",
     "MSE", "MAE", "MSEPerLead", "ContingencyScores", "FSS", "SSIM", "PSNR", "TKESpectrumError", "CRPS",
-    "TaskMetrics", "build_task_metrics", "metric_units", "threshold_key",
+    "TaskMetrics", "build_task_metrics", "metric_units", "threshold_key", "EpochMetrics",
 ]

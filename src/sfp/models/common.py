@@ -1,15 +1,19 @@
-"""Pieces every grid backbone shares: input checks, padding to a multiple, a batch-independent norm.
+"""Pieces every model shares: input checks, padding to a multiple, a batch-independent norm, step counting.
 
 Backbones accept any ``H, W``; those that downsample pad the input up to a multiple of their total stride and crop
-the output back, so the padding logic lives here once.
+the output back, so the padding logic lives here once. A module with a ``note_optimizer_step()`` method (FAVOR+
+attention redraws its random features every so many steps) is told of every optimizer step through
+:func:`notify_optimizer_steps`, whoever trains it.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
 from sfp.errors import UserError
 
@@ -71,3 +75,17 @@ def unfold_time(x: Tensor, frames: int) -> Tensor:
     """``(B, T*C, H, W) -> (B, T, C, H, W)``, the inverse of :func:`fold_time`."""
     return x.unflatten(1, (frames, -1))
 
+
+def note_optimizer_step(model: nn.Module) -> None:
+    """Tell every submodule of ``model`` that counts optimizer steps that one happened."""
+    for module in model.modules():
+        if callable(getattr(module, "note_optimizer_step", None)):
+            module.note_optimizer_step()
+
+
+def notify_optimizer_steps(model: nn.Module, optimizer: torch.optim.Optimizer) -> RemovableHandle | None:
+    """Count ``optimizer``'s steps for ``model``'s step-counting submodules (a post-step hook, removable with the
+    returned handle; None when no submodule counts steps)."""
+    if not any(callable(getattr(module, "note_optimizer_step", None)) for module in model.modules()):
+        return None
+    return optimizer.register_step_post_hook(lambda *_: note_optimizer_step(model))

@@ -25,8 +25,9 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.forecasting.checkpoints import AGENT_CLASS_KEY, AGENT_SETTINGS_KEY, load_forecaster
-from sfp.forecasting.forecaster import EpochMetrics, Forecaster
+from sfp.forecasting.forecaster import Forecaster
 from sfp.forecasting.losses import valid_mask
+from sfp.metrics.epoch import EpochMetrics
 from sfp.options import coerce, save_plain_hyperparameters
 from sfp.planning.options import PlannerOptions, PseudoLabels
 from sfp.planning.planner import Planner, build_planner

@@ -39,7 +39,7 @@ from sfp.planning.world_model import WorldModel
 from sfp.task import TaskSpec
 
 if TYPE_CHECKING:
-    from sfp.forecasting.forecaster import EpochMetrics
+    from sfp.metrics.epoch import EpochMetrics
 
 Policy = Callable[[Tensor, Tensor, Tensor], Tensor]
 """``(context_x, context_y, target_x) -> forecast`` in original units: the agent whose actions are diagnosed."""
@@ -101,7 +101,7 @@ class WorldModelModule(L.LightningModule):
             stats = datamodule.normalization_stats()
             self.world_model.set_normalization(stats["mean"], stats["std"])
         if self._task is not None and stage in ("fit", "validate"):
-            from sfp.forecasting.forecaster import EpochMetrics
+            from sfp.metrics.epoch import EpochMetrics
 
             self._val_metrics = EpochMetrics(self._task, self.world_model.out_frames)
 

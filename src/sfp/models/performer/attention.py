@@ -10,8 +10,9 @@ FAVOR+ (Choromanski et al., "Rethinking Attention with Performers", 2021) replac
 by ``phi(q) phi(k)^T`` with positive orthogonal random features. Its projection matrix is a buffer and its
 counters are extra state, so the state dict carries them and a reloaded model predicts identically. The features
 are redrawn every ``redraw_interval`` optimizer steps from a generator seeded by ``(seed, draw number)`` (through
-numpy's SeedSequence). Steps are counted by hooking the optimizer (:func:`attach_feature_redraw`), so gradient
-accumulation and several forward passes per step (autoregressive training) do not distort the interval.
+numpy's SeedSequence). Steps are counted by hooking the optimizer (:func:`sfp.models.common.notify_optimizer_steps`),
+so gradient accumulation and several forward passes per step (autoregressive training) do not distort the
+interval.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
-from torch.utils.hooks import RemovableHandle
 
 from sfp.errors import UserError
 
@@ -221,15 +221,3 @@ def make_attention(
     if kind == "favor":
         return FavorAttention(dim_head, n_features, kernel, redraw_interval, seed)
     raise UserError(f"unknown attention {kind!r}; choose one of: {', '.join(ATTENTION_KINDS)}")
-
-
-def note_optimizer_step(model: nn.Module) -> None:
-    """Tell every FAVOR+ module in ``model`` that an optimizer step happened."""
-    for module in model.modules():
-        if isinstance(module, FavorAttention):
-            module.note_optimizer_step()
-
-
-def attach_feature_redraw(model: nn.Module, optimizer: torch.optim.Optimizer) -> RemovableHandle:
-    """Count ``optimizer``'s steps for ``model``'s FAVOR+ modules (a post-step hook; remove it with the handle)."""
-    return optimizer.register_step_post_hook(lambda *_: note_optimizer_step(model))

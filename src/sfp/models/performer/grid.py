@@ -8,10 +8,13 @@ Registered as the grid backbone ``"performer"`` (``sfp.models.build("performer",
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor, nn
 
 from sfp.models.common import check_frames, crop, pad_to_multiple, require_positive
+from sfp.models.performer.config import PerformerConfig
 from sfp.models.performer.embedding import grid_encoding
 from sfp.models.performer.model import PerformerEncoderDecoder
 from sfp.models.registry import register
@@ -34,28 +37,19 @@ def from_patches(tokens: Tensor, rows: int, cols: int, channels: int, patch: int
 
 @register("performer")
 class PerformerGridBackbone(PerformerEncoderDecoder):
-    """``(B, in_frames, channels, H, W) -> (B, out_frames, channels, H, W)`` with patch tokens.
+    """``(B, in_frames, channels, H, W) -> (B, out_frames, channels, H, W)`` with ``patch x patch`` tokens.
 
-    ``dropout`` applies to the embedding and the feed-forward blocks; the cross-attention slots use the same
-    kinds as the self-attention slots. The random features are seeded from torch's global generator, like the
-    weights, so ``sfp.models.build(..., seed=s)`` fixes both. Other options: see :class:`PerformerEncoderDecoder`.
+    ``model``: the token model's :class:`~sfp.models.performer.PerformerConfig` (or a mapping of it). Its random
+    features are seeded from torch's global generator unless ``model.seed`` is set, like the weights, so
+    ``sfp.models.build(..., seed=s)`` fixes both.
     """
 
-    def __init__(
-        self, in_frames: int, out_frames: int, channels: int, patch: int = 8, d_model: int = 64, n_heads: int = 4,
-        n_encoder_layers: int = 2, n_decoder_layers: int = 2, d_ff: int | None = None, dropout: float = 0.0,
-        local_attention: str = "exact", global_attention: str = "favor", n_features: int | None = None,
-        kernel: str = "softmax", redraw_interval: int = 1000,
-    ) -> None:
+    def __init__(self, in_frames: int, out_frames: int, channels: int, patch: int = 8,
+                 model: PerformerConfig | Mapping[str, object] | None = None) -> None:
         require_positive(in_frames=in_frames, out_frames=out_frames, channels=channels, patch=patch)
-        super().__init__(
-            value_dim=channels * patch * patch, d_x=1, d_model=d_model, n_heads=n_heads,
-            n_encoder_layers=n_encoder_layers, n_decoder_layers=n_decoder_layers, d_ff=d_ff, dropout_emb=dropout,
-            dropout_ff=dropout, local_attention=local_attention, global_attention=global_attention,
-            local_cross_attention=local_attention, global_cross_attention=global_attention, n_features=n_features,
-            kernel=kernel, redraw_interval=redraw_interval,
-        )
+        super().__init__(value_dim=channels * patch * patch, d_x=1, config=model)
         self.in_frames, self.out_frames, self.channels, self.patch = in_frames, out_frames, channels, patch
+        d_model = self.config.d_model
         self.patch_positions = nn.Linear(d_model, d_model)
 
     def forward(self, frames: Tensor) -> Tensor:

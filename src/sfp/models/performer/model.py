@@ -9,7 +9,7 @@ tokens (global).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -17,8 +17,10 @@ from torch import Tensor, nn
 from sfp.errors import UserError
 from sfp.models.common import require_positive
 from sfp.models.performer.attention import make_attention
+from sfp.models.performer.config import PerformerConfig
 from sfp.models.performer.embedding import TokenEmbedding
 from sfp.models.performer.layers import DecoderLayer, EncoderLayer, LayerSpec
+from sfp.options import coerce
 
 SEEDS_PER_MODEL = 10_000  # FAVOR+ modules of one model take seeds seed * SEEDS_PER_MODEL + slot
 
@@ -26,57 +28,37 @@ SEEDS_PER_MODEL = 10_000  # FAVOR+ modules of one model take seeds seed * SEEDS_
 class PerformerEncoderDecoder(nn.Module):
     """The token-level model shared by the series model and the grid backbone.
 
-    d_q_k, d_v: per-head sizes (default ``d_model // n_heads``); d_ff: feed-forward width (default 4 d_model).
-    *_attention: ``"exact"`` or ``"favor"`` for each slot. n_features, kernel, redraw_interval, seed: FAVOR+
-    settings (features per head, ``"softmax"`` or ``"relu"``, optimizer steps between redraws, 0 = never; the
-    seed of the random features, drawn from torch's global generator when None).
-    causal_decoder: the decoder's self-attention sees only earlier or equal time steps, so a forecast of step t
-    does not depend on later steps' tokens.
+    value_dim: values per token; d_x: time features; config: :class:`PerformerConfig` (or a mapping of it).
     """
 
-    def __init__(
-        self, value_dim: int = 1, d_x: int = 1, d_model: int = 128, d_q_k: int | None = None,
-        d_v: int | None = None, n_heads: int = 8, n_encoder_layers: int = 4, n_decoder_layers: int = 4,
-        d_ff: int | None = None, time_emb_dim: int = 6, dropout_emb: float = 0.0, dropout_qkv: float = 0.0,
-        dropout_ff: float = 0.0, dropout_attn_out: float = 0.0, local_attention: str = "exact",
-        global_attention: str = "favor", local_cross_attention: str = "exact", global_cross_attention: str = "favor",
-        n_features: int | None = None, kernel: str = "softmax", redraw_interval: int = 1000,
-        causal_decoder: bool = False, seed: int | None = None,
-    ) -> None:
+    def __init__(self, value_dim: int = 1, d_x: int = 1,
+                 config: PerformerConfig | Mapping[str, object] | None = None) -> None:
         super().__init__()
+        require_positive(value_dim=value_dim, d_x=d_x)
+        self.config = c = coerce(PerformerConfig, config)
+        seed = c.seed
         if seed is None:  # drawn like the initial weights, so torch.manual_seed fixes both
             seed = int(torch.randint(0, 2**31 - 1, ()))
-        d_q_k = d_q_k or d_model // max(n_heads, 1)
-        d_v = d_v or d_model // max(n_heads, 1)
-        require_positive(
-            value_dim=value_dim, d_x=d_x, d_model=d_model, d_q_k=d_q_k, d_v=d_v, n_heads=n_heads,
-            n_encoder_layers=n_encoder_layers, n_decoder_layers=n_decoder_layers, time_emb_dim=time_emb_dim,
-        )
-        for name, rate in dict(
-            dropout_emb=dropout_emb, dropout_qkv=dropout_qkv, dropout_ff=dropout_ff, dropout_attn_out=dropout_attn_out
-        ).items():
-            if not 0.0 <= rate < 1.0:
-                raise UserError(f"{name} must be in [0, 1), got {rate!r}")
-        spec = LayerSpec(
-            d_model, d_q_k, d_v, n_heads, d_ff or 4 * d_model, dropout_qkv, dropout_attn_out, dropout_ff
-        )
-        kernel_for = self._kernel_factory(d_q_k, n_features, kernel, redraw_interval, seed)
-        self.causal_decoder = causal_decoder
-        self.embedding = TokenEmbedding(value_dim, d_x, d_model, time_emb_dim, dropout_emb)
+        d_q_k, d_v = c.head_sizes
+        spec = LayerSpec(c.d_model, d_q_k, d_v, c.n_heads, c.d_ff or 4 * c.d_model, c.dropout_qkv,
+                         c.dropout_attn_out, c.dropout_ff)
+        kernel_for = self._kernel_factory(d_q_k, c.n_features, c.kernel, c.redraw_interval, seed)
+        self.causal_decoder = c.causal_decoder
+        self.embedding = TokenEmbedding(value_dim, d_x, c.d_model, c.time_emb_dim, c.dropout_emb)
         self.encoder = nn.ModuleList(
-            EncoderLayer(spec, kernel_for(local_attention), kernel_for(global_attention))
-            for _ in range(n_encoder_layers)
+            EncoderLayer(spec, kernel_for(c.local_attention), kernel_for(c.global_attention))
+            for _ in range(c.n_encoder_layers)
         )
-        self.encoder_norm = nn.LayerNorm(d_model)
+        self.encoder_norm = nn.LayerNorm(c.d_model)
         self.decoder = nn.ModuleList(
             DecoderLayer(
-                spec, kernel_for(local_attention), kernel_for(global_attention), kernel_for(local_cross_attention),
-                kernel_for(global_cross_attention),
+                spec, kernel_for(c.local_attention), kernel_for(c.global_attention),
+                kernel_for(c.local_cross_attention), kernel_for(c.global_cross_attention),
             )
-            for _ in range(n_decoder_layers)
+            for _ in range(c.n_decoder_layers)
         )
-        self.decoder_norm = nn.LayerNorm(d_model)
-        self.readout = nn.Linear(d_model, value_dim)
+        self.decoder_norm = nn.LayerNorm(c.d_model)
+        self.readout = nn.Linear(c.d_model, value_dim)
 
     @staticmethod
     def _kernel_factory(
@@ -117,15 +99,16 @@ class SpatioTemporalPerformer(PerformerEncoderDecoder):
     ``forward(context_x (B, Tc, d_x), context_y (B, Tc, d_y_context), target_x (B, Tt, d_x), target_y_in
     (B, Tt, d_y_target) or None) -> (B, Tt, d_y_target)``. The targets are the first ``d_y_target`` context
     variables. Non-finite values (missing context, or target values not yet known) enter as "not given";
-    ``target_y_in=None`` means no target value is known. Other options: see :class:`PerformerEncoderDecoder`.
+    ``target_y_in=None`` means no target value is known. ``config``: see :class:`PerformerConfig`.
     """
 
-    def __init__(self, d_y_context: int, d_y_target: int | None = None, d_x: int = 1, **options: object) -> None:
+    def __init__(self, d_y_context: int, d_y_target: int | None = None, d_x: int = 1,
+                 config: PerformerConfig | Mapping[str, object] | None = None) -> None:
         d_y_target = d_y_target or d_y_context
         require_positive(d_y_context=d_y_context, d_y_target=d_y_target)
         if d_y_target > d_y_context:
             raise UserError(f"d_y_target ({d_y_target}) cannot exceed d_y_context ({d_y_context})")
-        super().__init__(value_dim=1, d_x=d_x, **options)
+        super().__init__(value_dim=1, d_x=d_x, config=config)
         self.d_x, self.d_y_context, self.d_y_target = d_x, d_y_context, d_y_target
         self.variables = nn.Embedding(d_y_context, self.embedding.d_model)
 
