@@ -80,6 +80,7 @@ def to_mm_per_hour(values: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
     pysteps = _quiet_pysteps_io()
     try:
         rain, _ = pysteps.utils.to_rainrate(np.asarray(values, dtype=np.float64), dict(metadata))
+        rain = np.maximum(rain, 0.0)  # small negative accumulations are noise; NaN stays NaN
     except (KeyError, ValueError, TypeError) as err:
         raise UserError(f"cannot convert {metadata.get('unit')!r} values to rain rate ({err})") from err
     return rain
