@@ -4,7 +4,8 @@ Persistence, Lucas–Kanade extrapolation, S-PROG and the 16-member STEPS mean (
 learned forecaster checkpoint, see the same test windows, each forecast computed once. Reported: the task metrics
 (:func:`~sfp.metrics.task_metrics.build_task_metrics`, shaped like ``sfp.report.evaluation``: MSE and MAE in (mm/h)^2 and mm/h, CSI per threshold and CSI-M
 from contingency counts summed over the test set), CSI per threshold and lead time, and FSS at 1 and 5 mm/h in
-8 and 32 km windows. Writes ``metrics.json`` (with units), ``metrics.md`` and ``csi_lead.png``.
+8 and 32 km windows. Writes ``metrics.json`` (with units), ``metrics.md``, ``csi_lead.png`` and the rainiest test
+window's ``forecast.png``/``forecast.gif``.
 
 python -m sfp.report.radar --data runs/radar/windows.npz --out runs/radar/eval [--checkpoint best.ckpt]
 """
@@ -158,7 +159,22 @@ def run(data: str, out: str, checkpoint: str | None = None, limit: int | None = 
     (folder / "metrics.json").write_text(json.dumps(results, indent=1))
     write_table(folder / "metrics.md", results)
     plot_csi_per_lead(folder / "csi_lead.png", results)
+    _pictures(folder, forecasts, batches, results["lead_minutes"][0])
     return results
+
+
+def _pictures(folder: Path, forecasts: dict[str, Forecast], batches: list, step_minutes: int) -> None:
+    """forecast.png and forecast.gif of the rainiest test window."""
+    from sfp.report.radar_pictures import forecast_gif, forecast_png
+
+    rain = [float(b[3].nan_to_num(0).flatten(1).mean(1).max()) for b in batches]
+    batch = batches[max(range(len(batches)), key=rain.__getitem__)]
+    index = int(batch[3].nan_to_num(0).flatten(1).mean(1).argmax())
+    one = tuple(part[index:index + 1] for part in batch)
+    preds = {name: forecast(one)[0, :, 0].numpy() for name, forecast in forecasts.items()}
+    truth = one[3][0, :, 0].numpy()
+    forecast_png(folder / "forecast.png", truth, preds, step_minutes)
+    forecast_gif(folder / "forecast.gif", truth, preds, step_minutes)
 
 
 def main(argv: list[str] | None = None) -> None:
