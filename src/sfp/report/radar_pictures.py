@@ -22,9 +22,7 @@ def _colour_scale():
     with contextlib.redirect_stdout(io.StringIO()):
         from pysteps.visualization.precipfields import get_colormap
     cmap, norm, _, _ = get_colormap("intensity", units="mm/h", colorscale="pysteps")
-    cmap = cmap.copy()
-    cmap.set_bad("0.6")
-    return cmap, norm
+    return cmap.with_extremes(bad="0.6"), norm
 
 
 def _figure(rows: dict[str, np.ndarray], leads: list[int], step_minutes: int):
