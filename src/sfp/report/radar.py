@@ -163,6 +163,7 @@ def run(data: str, out: str, checkpoint: str | None = None, limit: int | None = 
     return results
 
 
+@torch.no_grad()
 def _pictures(folder: Path, forecasts: dict[str, Forecast], batches: list, step_minutes: int) -> None:
     """forecast.png and forecast.gif of the rainiest test window."""
     from sfp.report.radar_pictures import forecast_gif, forecast_png
