@@ -1,4 +1,4 @@
-"""Where the real radar example data live for tests, and tiny files in two networks' formats."""
+"""Where the real radar example data live for tests, and tiny files in each network's format."""
 
 from __future__ import annotations
 
@@ -55,4 +55,31 @@ def write_bom_netcdf(path: Path, mm: np.ndarray, accumulation_s: int = 600) -> P
         rain = ds.createVariable("precipitation", "f4", ("y", "x"), fill_value=-1.0)
         rain.units = "mm"
         rain[:] = np.ma.masked_invalid(mm)
+    return path
+
+
+def write_mch_gif(path: Path, indices: np.ndarray) -> Path:
+    """An 8-bit GIF of AQC palette indices, as pysteps' ``import_mch_gif`` decodes them (255 = missing)."""
+    from PIL import Image
+
+    image = Image.fromarray(indices.astype(np.uint8), mode="P")
+    image.putpalette([v for i in range(256) for v in (i, i, i)])
+    image.save(path, optimize=False)
+    return path
+
+
+def write_knmi_hdf5(path: Path, hundredths_mm: np.ndarray) -> Path:
+    """A KNMI-like HDF5 5-min accumulation in 0.01 mm (65535 = missing) with the attributes pysteps reads."""
+    import h5py
+
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("image1/image_data", data=hundredths_mm.astype(np.uint16))
+        geo = handle.create_group("geographic")
+        geo.create_group("map_projection").attrs["projection_proj4_params"] = np.bytes_(
+            b"+proj=stere +lat_0=90 +lon_0=0.0 +lat_ts=60.0 +a=6378137 +b=6356752 +x_0=0 +y_0=0")
+        rows, cols = hundredths_mm.shape
+        for key, value in (("geo_column_offset", 0.0), ("geo_row_offset", 3650.0), ("geo_pixel_size_x", 1.0),
+                           ("geo_pixel_size_y", -1.0), ("geo_number_columns", cols), ("geo_number_rows", rows)):
+            geo.attrs[key] = np.array([value], dtype=np.float32)
+        geo.attrs["geo_dim_pixel"] = np.bytes_(b"KM,KM")
     return path

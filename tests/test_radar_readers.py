@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("pysteps")
 pytest.importorskip("pyproj")
 
-from radar_helpers import radar_root, write_bom_netcdf, write_fmi_pgm  # noqa: E402
+from radar_helpers import radar_root, write_bom_netcdf, write_fmi_pgm, write_knmi_hdf5, write_mch_gif  # noqa: E402
 from sfp.data.radar.events import EVENTS  # noqa: E402
 from sfp.data.radar.readers import NETWORKS, event_files, file_time, read_frame, to_mm_per_hour  # noqa: E402
 from sfp.errors import UserError  # noqa: E402
@@ -44,6 +44,20 @@ def test_bom_netcdf_written_here_gives_mm_per_hour(tmp_path):
     frame = read_frame(NETWORKS["bom"], path)
     np.testing.assert_allclose(frame.rain, [[6.0, 0.0], [np.nan, 1.5]])
     assert frame.time.isoformat() == "2020-10-31T00:10:00"
+
+
+def test_mch_gif_written_here_decodes_the_aqc_palette(tmp_path):
+    indices = np.array([[0, 100], [171, 255]])
+    frame = read_frame(NETWORKS["mch"], write_mch_gif(tmp_path / "AQC151351545F_00005.801.gif", indices))
+    per_5_min = lambda i: (10 ** ((i - 71.5) / 20) / 316.0) ** (1 / 1.5)  # noqa: E731  pysteps' AQC table, mm
+    np.testing.assert_allclose(frame.rain[[0, 1], [1, 0]], [12 * per_5_min(100), 12 * per_5_min(171)], rtol=1e-5)
+    assert frame.rain[0, 0] == 0 and np.isnan(frame.rain[1, 1])
+
+
+def test_knmi_hdf5_written_here_gives_mm_per_hour(tmp_path):
+    values = np.array([[0, 50], [65535, 125]])  # 0.01 mm per 5 min; 65535 is missing
+    frame = read_frame(NETWORKS["knmi"], write_knmi_hdf5(tmp_path / "RAD_NL25_RAP_5min_201008260000.h5", values))
+    np.testing.assert_allclose(frame.rain, [[0.0, 6.0], [np.nan, 15.0]])
 
 
 def test_truncated_file_is_a_one_line_error_naming_it(tmp_path):
