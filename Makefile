@@ -8,7 +8,7 @@ WORKERS ?= 2
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,nowcast]'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,nowcast,radar]'
 	touch $(STAMP)
 
 install: $(STAMP)

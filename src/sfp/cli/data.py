@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from sfp.cli import prepare
 from sfp.data.files import open_array, save_array
 from sfp.errors import UserError
 from sfp.task import SEVIR_THRESHOLDS
@@ -19,7 +20,7 @@ CHUNK_BYTES = 64 * 2**20
 def add_parser(subparsers: Any) -> None:
     """Register ``data generate`` and ``data info`` on the top-level sub-parsers."""
     data = subparsers.add_parser("data", help="generate embedded datasets, inspect array files")
-    actions = data.add_subparsers(dest="action", required=True, metavar="{generate,info}")
+    actions = data.add_subparsers(dest="action", required=True, metavar="{generate,info,prepare}")
 
     gen = actions.add_parser("generate", help="generate an embedded dataset into a file")
     gen.add_argument("name", help="storms, navier_stokes, flame or sensors")
@@ -42,6 +43,7 @@ def add_parser(subparsers: Any) -> None:
     info.add_argument("--null-value", type=float, help="value that marks missing data (e.g. 255 for SEVIR)")
     info.add_argument("--require-finite", action="store_true", help="fail when the array holds NaN or inf")
     info.set_defaults(run=info_command)
+    prepare.add_parser(actions)
 
 
 def _floats(text: str) -> tuple[float, ...]:

@@ -40,17 +40,20 @@ def evaluate_forecasts(forecasts: dict[str, Forecast], batches: Iterable[tuple[T
     return {name: {k: float(v) for k, v in m.compute().items()} for name, m in metrics.items()}
 
 
-def checkpoint_forecasters(checkpoints: dict[str, str]) -> dict[str, Forecast]:
-    """Persistence and the trained forecaster of each named checkpoint (any Forecaster or self-training one)."""
+def checkpoint_forecast(path: str) -> Forecast:
+    """The trained forecaster of a checkpoint (any Forecaster or self-training one) as a function of a batch."""
     from sfp.forecasting.checkpoints import load_forecaster
+
+    agent = load_forecaster(path)
+    return lambda batch: agent.forecast(batch[0], batch[1], batch[2])
+
+
+def checkpoint_forecasters(checkpoints: dict[str, str]) -> dict[str, Forecast]:
+    """Persistence and the trained forecaster of each named checkpoint."""
     from sfp.models.baselines import persistence
 
-    def forecast_of(path: str) -> Forecast:
-        agent = load_forecaster(path)
-        return lambda batch: agent.forecast(batch[0], batch[1], batch[2])
-
     return {"persistence": lambda batch: persistence(batch[1], batch[3].shape[1]),
-            **{name: forecast_of(path) for name, path in checkpoints.items()}}
+            **{name: checkpoint_forecast(path) for name, path in checkpoints.items()}}
 
 
 def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str]) -> dict[str, Any]:

@@ -1,0 +1,67 @@
+"""``sfp data prepare radar``: build the radar windows file once from the pysteps example data.
+
+With ``--from DIR`` the data are read from ``DIR`` (a copy of pysteps-data); without it they are downloaded with
+``pysteps.datasets.download_pysteps_data`` into the sfp cache, which needs internet access. A file already built
+with the same settings is kept (it is the cache); ``--overwrite`` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from sfp.errors import UserError
+
+
+def add_parser(actions: Any) -> None:
+    """Register ``data prepare`` on the ``data`` sub-parsers."""
+    prep = actions.add_parser("prepare", help="build the windows file of a real dataset (radar)")
+    prep.add_argument("name", choices=["radar"], help="dataset family")
+    prep.add_argument("--from", dest="source", help="folder of the pysteps example data (default: download it)")
+    prep.add_argument("--out", required=True, help="output .npz")
+    prep.add_argument("--size", type=int, default=64, help="tile side in pixels of 2 km (default 64)")
+    prep.add_argument("--overwrite", action="store_true", help="rebuild even when the file is up to date")
+    prep.set_defaults(run=prepare)
+
+
+def _download() -> Path:
+    """The pysteps example data in the sfp cache, downloaded when absent; a UserError without internet access."""
+    from sfp.data.cache import cache_dir
+
+    target = cache_dir() / "pysteps-data"
+    if target.is_dir() and any(target.iterdir()):
+        return target
+    try:
+        from pysteps.datasets import download_pysteps_data
+    except ImportError as err:
+        raise UserError("downloading the radar data needs the radar extra: pip install sfp-forecast[radar]") from err
+    try:
+        download_pysteps_data(str(target), force=True)
+    except Exception as err:  # urllib, zip and file errors alike mean: not available here
+        raise UserError(f"no --from given and the pysteps example data cannot be downloaded here "
+                        f"(no internet access?): {type(err).__name__}") from err
+    return target
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Build (or keep, when up to date) the prepared radar file ``--out``."""
+    from sfp.data.radar import dataset
+    from sfp.data.radar.tiles import TileRule
+
+    rule = TileRule(size=args.size)
+    out = Path(args.out)
+    key = dataset.settings_key(rule, 2.0, 10)
+    if out.exists() and not args.overwrite:
+        if str(dataset.load(out)["key"]) == key:
+            print(f"{out}: up to date")
+            return
+        raise UserError(f"{out}: exists and was built with other settings; pass --overwrite to replace it")
+    root = Path(args.source) if args.source else _download()
+    if not root.is_dir():
+        raise UserError(f"{root}: no such folder")
+    start = time.perf_counter()
+    arrays = dataset.build(root, rule, log=print)
+    dataset.save(out, arrays)
+    print(f"wrote {out}: {arrays['data'].shape} windows (mm/h, NaN missing), {time.perf_counter() - start:.1f} s")

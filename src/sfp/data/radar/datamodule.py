@@ -1,0 +1,83 @@
+"""RadarDataModule: the windows of a prepared radar file (``sfp data prepare radar``), split by event.
+
+Batches follow the field contract ``(context_x, context_y, target_x, target_y)`` with values in mm/h and NaN where
+the radar saw nothing (the Forecaster builds the mask from it). Training windows are rotated by a multiple of 90
+degrees and flipped at random (:class:`DihedralAugment`); validation and test windows never are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+from torch.utils.data import get_worker_info
+
+from sfp.data.datamodules import WindowDataModule
+from sfp.data.radar.dataset import load
+from sfp.data.radar.split import TEST_EVENTS, VAL_EVENTS, split_by_event
+from sfp.data.windows import ArraySource, Segment, SequenceSource
+from sfp.errors import UserError
+from sfp.task import RADAR
+
+
+class DihedralAugment:
+    """One of the eight rotations/flips of a window ``(T, C, H, W)``, drawn fresh on every call.
+
+    Draws come from a generator seeded with ``seed`` in the main process, with the worker's seed in a loader worker.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+        self._owner: tuple[int, int | None] | None = None
+
+    def __call__(self, values: torch.Tensor) -> torch.Tensor:
+        worker = get_worker_info()
+        owner = (os.getpid(), None if worker is None else worker.seed)
+        if self._owner != owner:
+            self._generator = torch.Generator().manual_seed(self.seed if worker is None else worker.seed)
+            self._owner = owner
+        draw = int(torch.randint(8, (1,), generator=self._generator))
+        values = torch.rot90(values, draw % 4, dims=(-2, -1))
+        return values.flip(-1) if draw >= 4 else values
+
+
+class RadarDataModule(WindowDataModule):
+    """Windows of ``path`` (a prepared radar .npz); ``val_events``/``test_events`` are held out whole.
+
+    ``context + target`` must fit in the prepared window length; each prepared window gives one sample (its first
+    ``context + target`` frames).
+    """
+
+    def __init__(self, path: str, context: int = 6, target: int = 6, batch_size: int = 16,
+                 val_events: Sequence[str] = VAL_EVENTS, test_events: Sequence[str] = TEST_EVENTS,
+                 augment: bool = True, seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__(context, target, context + target, batch_size, seed, num_workers)
+        self.save_hyperparameters()
+        self.task = RADAR
+        self.path, self.augment = path, augment
+        self.val_events, self.test_events = tuple(val_events), tuple(test_events)
+        self._arrays: dict | None = None
+
+    @property
+    def arrays(self) -> dict:
+        """The prepared file's arrays (read on first use)."""
+        if self._arrays is None:
+            self._arrays = load(self.path)
+            length = self._arrays["data"].shape[1]
+            if self.context + self.target > length:
+                raise UserError(f"{self.path}: context + target = {self.context + self.target} is longer than "
+                                f"its windows of {length} frames")
+        return self._arrays
+
+    def _open(self) -> SequenceSource:
+        return ArraySource(self.arrays["data"])
+
+    def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
+        indices = split_by_event(self.arrays["event"], self.arrays["events"], self.val_events, self.test_events)
+        window = self.context + self.target
+        return {name: [Segment(i, 0, window) for i in found] for name, found in indices.items()}
+
+    def _train_transform(self) -> DihedralAugment | None:
+        return DihedralAugment(self.seed) if self.augment else None

@@ -1,0 +1,185 @@
+"""Score forecasters of radar rain rate the way the nowcasting field does, on the test events.
+
+Persistence, Lucas–Kanade extrapolation, S-PROG and the 16-member STEPS mean (``sfp.models.nowcasts``), plus any
+learned forecaster checkpoint, see the same test windows, each forecast computed once. Reported: the task metrics
+(:func:`~sfp.metrics.task_metrics.build_task_metrics`, shaped like ``sfp.report.evaluation``: MSE and MAE in
+(mm/h)^2 and mm/h, CSI per threshold and CSI-M from contingency counts summed over the test set), CSI per
+threshold and lead time, and FSS at 1 and 5 mm/h in
+8 and 32 km windows. Writes ``metrics.json`` (with units), ``metrics.md``, ``csi_lead.png`` and the rainiest test
+window's ``forecast.png``/``forecast.gif``.
+
+python -m sfp.report.radar --data runs/radar/windows.npz --out runs/radar/eval [--checkpoint best.ckpt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sfp.metrics.modules import FSS, ContingencyScores
+from sfp.metrics.task_metrics import build_task_metrics, threshold_key
+from sfp.report.evaluation import Forecast, checkpoint_forecast, shape_metrics
+from sfp.task import TaskSpec
+
+FSS_THRESHOLDS = (1.0, 5.0)  # mm/h
+FSS_KM = (8, 32)
+
+
+def reference_forecasters(members: int = 16, seed: int = 0) -> dict[str, Forecast]:
+    """Persistence (missing counted as no rain) and the pysteps nowcasts, as functions of a batch."""
+    from sfp.models.baselines import persistence
+    from sfp.models.nowcasts import extrapolation_nowcast, sprog_nowcast, steps_mean_nowcast
+
+    def out(batch: tuple[Tensor, ...]) -> int:
+        return batch[3].shape[1]
+
+    return {
+        "persistence": lambda b: persistence(b[1], out(b)).nan_to_num(0.0),
+        "extrapolation": lambda b: extrapolation_nowcast(b[1], out(b)),
+        "sprog": lambda b: sprog_nowcast(b[1], out(b)),
+        "steps_mean": lambda b: steps_mean_nowcast(b[1], out(b), members=members, seed=seed),
+    }
+
+
+class _LeadScores:
+    """CSI per threshold and lead time, and FSS at the field's thresholds and windows, summed over the set."""
+
+    def __init__(self, task: TaskSpec, target_len: int, km_per_pixel: float) -> None:
+        self.csi = [ContingencyScores(task.thresholds) for _ in range(target_len)]
+        self.windows = tuple(int(km / km_per_pixel) for km in FSS_KM)
+        self.fss = FSS(FSS_THRESHOLDS, self.windows)
+        self.thresholds = task.thresholds
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        for lead, metric in enumerate(self.csi):
+            metric.update(pred[:, lead:lead + 1], target[:, lead:lead + 1])
+        self.fss.update(pred, target)
+
+    def compute(self) -> dict[str, Any]:
+        per_lead = [metric.compute()["csi"].reshape(-1) for metric in self.csi]
+        fss = self.fss.compute().reshape(len(FSS_THRESHOLDS), len(self.windows))
+        return {
+            "csi_per_lead": {threshold_key(t): [float(c[k]) for c in per_lead] for k, t in enumerate(self.thresholds)},
+            "csi_m_per_lead": [float(torch.nanmean(c)) for c in per_lead],
+            "fss": {f"{threshold_key(t)}mm_{km}km": float(fss[i, j])
+                    for i, t in enumerate(FSS_THRESHOLDS) for j, km in enumerate(FSS_KM)},
+        }
+
+
+@torch.no_grad()
+def evaluate_radar(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, ...]], task: TaskSpec,
+                   target_len: int, km_per_pixel: float = 2.0, step_minutes: int = 10) -> dict[str, Any]:
+    """metrics.json content: task metrics, CSI per lead time and FSS per model, with units."""
+    metrics = {name: build_task_metrics(task, target_len) for name in forecasts}
+    leads = {name: _LeadScores(task, target_len, km_per_pixel) for name in forecasts}
+    windows = 0
+    for batch in batches:  # each forecast once (STEPS is slow), fed to both sets of scores
+        windows += len(batch[3])
+        for name, forecast in forecasts.items():
+            pred = forecast(batch)
+            metrics[name].update(pred, batch[3])
+            leads[name].update(pred, batch[3])
+    flat = {name: {k: float(v) for k, v in m.compute().items()} for name, m in metrics.items()}
+    return {
+        "dataset": task.name, "windows": windows,
+        "lead_minutes": [step_minutes * (t + 1) for t in range(target_len)],
+        "units": {"mse": "(mm/h)^2", "mae": "mm/h", "csi": "dimensionless", "fss": "dimensionless",
+                  "thresholds": "mm/h"},
+        "models": {name: {**shape_metrics(flat[name], task), **leads[name].compute()} for name in forecasts},
+    }
+
+
+def write_table(path: Path, results: dict[str, Any]) -> Path:
+    """A Markdown table: one row per model, CSI-M, CSI per threshold, FSS, MSE and MAE."""
+    models = results["models"]
+    first = next(iter(models.values()))
+    csi_keys, fss_keys = list(first["csi"]), list(first["fss"])
+    header = ["model", "CSI-M", *(f"CSI {k}" for k in csi_keys), *(f"FSS {k}" for k in fss_keys),
+              "MSE (mm/h)^2", "MAE mm/h"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, m in models.items():
+        cells = [m["csi_m"], *(m["csi"][k] for k in csi_keys), *(m["fss"][k] for k in fss_keys), m["mse"], m["mae"]]
+        lines.append("| " + " | ".join([name, *("-" if c is None else f"{c:.3f}" for c in cells)]) + " |")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def plot_csi_per_lead(path: Path, results: dict[str, Any]) -> Path:
+    """CSI against lead time, one panel per threshold, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = results["models"]
+    thresholds = list(next(iter(models.values()))["csi_per_lead"])
+    fig, axes = plt.subplots(1, len(thresholds), figsize=(3.2 * len(thresholds), 3.2), sharey=True)
+    for ax, threshold in zip(axes, thresholds):
+        for name, m in models.items():
+            ax.plot(results["lead_minutes"], m["csi_per_lead"][threshold], marker="o", label=name)
+        ax.set_title(f"CSI >= {threshold} mm/h")
+        ax.set_xlabel("lead time (min)")
+    axes[0].set_ylabel("CSI")
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run(data: str, out: str, checkpoint: str | None = None, limit: int | None = None,
+        batch_size: int = 8) -> dict[str, Any]:
+    """Evaluate the references (and ``checkpoint``) on the test events of a prepared file; write the report."""
+    from sfp.data.radar import RadarDataModule
+
+    datamodule = RadarDataModule(data, batch_size=batch_size, augment=False)
+    datamodule.setup()
+    forecasts = reference_forecasters()
+    if checkpoint:
+        forecasts["checkpoint"] = checkpoint_forecast(checkpoint)
+    batches = list(datamodule.test_dataloader())[:limit]
+    results = evaluate_radar(forecasts, batches, datamodule.task, datamodule.target,
+                             float(datamodule.arrays["spacing_km"]), int(datamodule.arrays["step_minutes"]))
+    results["test_events"] = list(datamodule.test_events)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(results, indent=1))
+    write_table(folder / "metrics.md", results)
+    plot_csi_per_lead(folder / "csi_lead.png", results)
+    _pictures(folder, forecasts, batches, results["lead_minutes"][0])
+    return results
+
+
+@torch.no_grad()
+def _pictures(folder: Path, forecasts: dict[str, Forecast], batches: list, step_minutes: int) -> None:
+    """forecast.png and forecast.gif of the rainiest test window."""
+    from sfp.report.radar_pictures import forecast_gif, forecast_png
+
+    rain = [float(b[3].nan_to_num(0).flatten(1).mean(1).max()) for b in batches]
+    batch = batches[max(range(len(batches)), key=rain.__getitem__)]
+    index = int(batch[3].nan_to_num(0).flatten(1).mean(1).argmax())
+    one = tuple(part[index:index + 1] for part in batch)
+    preds = {name: forecast(one)[0, :, 0].numpy() for name, forecast in forecasts.items()}
+    truth = one[3][0, :, 0].numpy()
+    forecast_png(folder / "forecast.png", truth, preds, step_minutes)
+    forecast_gif(folder / "forecast.gif", truth, preds, step_minutes)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="radar nowcasting scores on the test events")
+    parser.add_argument("--data", required=True, help="prepared radar .npz (sfp data prepare radar)")
+    parser.add_argument("--out", required=True, help="folder for metrics.json, metrics.md, csi_lead.png")
+    parser.add_argument("--checkpoint", help="a learned forecaster checkpoint to score beside the references")
+    parser.add_argument("--limit", type=int, help="only the first LIMIT test batches")
+    args = parser.parse_args(argv)
+    run(args.data, args.out, args.checkpoint, args.limit)
+
+
+if __name__ == "__main__":
+    main()

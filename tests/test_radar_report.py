@@ -1,0 +1,58 @@
+"""Radar scores per lead time from known forecasts, the table, the CSI plot and the forecast pictures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sfp.report.radar import evaluate_radar, plot_csi_per_lead, write_table
+from sfp.task import RADAR
+
+
+def _batch() -> tuple[torch.Tensor, ...]:
+    truth = torch.zeros(2, 2, 1, 32, 32)
+    truth[:, 0, :, 4:12, 4:12] = 3.0   # lead 1: 64 pixels of 3 mm/h per sample
+    truth[:, 1, :, 4:12, 4:12] = 0.7   # lead 2: below 1 mm/h everywhere
+    truth[0, 1, 0, 0, 0] = math.nan
+    return torch.zeros(2, 3, 1), torch.ones(2, 3, 1, 32, 32), torch.zeros(2, 2, 1), truth
+
+
+def test_scores_per_lead_from_known_forecasts():
+    batch = _batch()
+    half = batch[3].clone()
+    half[:, :, :, 4:8] = 0.0  # hits on half of the rain, misses on the other half
+    forecasts = {"perfect": lambda b: b[3].nan_to_num(0.0), "half": lambda b: half.nan_to_num(0.0)}
+    results = evaluate_radar(forecasts, [batch], RADAR, target_len=2)
+    perfect, halved = results["models"]["perfect"], results["models"]["half"]
+    assert results["lead_minutes"] == [10, 20] and results["windows"] == 2
+    assert perfect["csi_per_lead"]["0.5"] == [1.0, 1.0] and halved["csi_per_lead"]["0.5"] == [0.5, 0.5]
+    assert perfect["csi_per_lead"]["2"][0] == 1.0 and math.isnan(perfect["csi_per_lead"]["2"][1])  # no event
+    assert perfect["fss"]["1mm_8km"] == pytest.approx(1.0) and perfect["mse"] == 0.0
+    assert halved["mae"] == pytest.approx((32 * 3.0 + 32 * 0.7) * 2 / (2 * 2 * 32 * 32 - 1))
+
+
+def test_table_and_plot_are_written(tmp_path):
+    forecasts = {"zero": lambda b: torch.zeros_like(b[3]), "truth": lambda b: b[3].nan_to_num(0.0)}
+    results = evaluate_radar(forecasts, [_batch()], RADAR, target_len=2)
+    table = write_table(tmp_path / "m.md", results).read_text().splitlines()
+    assert table[0].startswith("| model | CSI-M | CSI 0.5") and len(table) == 4
+    assert table[3].split(" | ")[1] == "1.000"
+    assert plot_csi_per_lead(tmp_path / "c.png", results).stat().st_size > 1000
+
+
+def test_forecast_pictures_have_big_panels_and_a_frame_per_lead(tmp_path):
+    pytest.importorskip("pysteps")
+    from PIL import Image
+
+    from sfp.report.radar_pictures import DPI, PANEL_INCHES, forecast_gif, forecast_png
+
+    truth = _batch()[3][0, :, 0].numpy()
+    png = forecast_png(tmp_path / "f.png", truth, {"model": truth * 2})
+    gif = forecast_gif(tmp_path / "f.gif", truth, {"model": truth * 2})
+    assert PANEL_INCHES * DPI >= 128
+    with Image.open(png) as image:
+        assert image.size[1] >= 2 * 128
+    with Image.open(gif) as image:
+        assert image.n_frames == 2
