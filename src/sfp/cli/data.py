@@ -14,7 +14,9 @@ from sfp.errors import UserError
 from sfp.task import SEVIR_THRESHOLDS
 
 CHUNK_BYTES = 64 * 2**20
-MINIMUM = {"n": 1, "frames": 2, "size": 8, "length": 2}  # the smallest values every generator handles
+# Smallest values that make a forecasting dataset: one frame to forecast from and one to forecast; 8 pixels, the
+# smallest even grid (navier_stokes) that holds the sensors' 7 x 7 probe lattice.
+MINIMUM = {"n": 1, "frames": 2, "size": 8, "length": 2}
 
 
 def add_parser(subparsers: Any) -> None:
