@@ -7,6 +7,7 @@ Every problem a user can cause (missing file, corrupt or truncated file, unknown
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 import zipfile
@@ -107,6 +108,7 @@ TEMP_TAG = ".sfp-tmp"
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -123,7 +125,7 @@ def temp_prefix(path: Path) -> str:
 
 def remove_stale_temps(path: Path) -> None:
     """Delete temporary files for `path` left by writers that no longer run (a killed earlier run)."""
-    for temp in path.parent.glob(f".{path.name}.*{TEMP_TAG}.*"):
+    for temp in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_TAG}.*"):
         pid = temp.name[len(path.name) + 2:].split(".", 1)[0]
         if pid.isdigit() and not _pid_alive(int(pid)):
             temp.unlink(missing_ok=True)
