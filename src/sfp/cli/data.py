@@ -15,6 +15,9 @@ from sfp.errors import UserError
 from sfp.task import SEVIR_THRESHOLDS
 
 CHUNK_BYTES = 64 * 2**20
+# Smallest values that make a forecasting dataset: one frame to forecast from and one to forecast; 8 pixels, the
+# smallest even grid (navier_stokes) that holds the sensors' 7 x 7 probe lattice.
+MINIMUM = {"n": 1, "frames": 2, "size": 8, "length": 2}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -47,10 +50,14 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _floats(text: str) -> tuple[float, ...]:
+    """Comma-separated finite numbers, at least one."""
     try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
+        values = tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+    if not values or not all(np.isfinite(values)):
+        raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers, got {text!r}")
+    return values
 
 
 def _parse_sets(items: list[str]) -> dict[str, Any]:
@@ -59,8 +66,19 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--set expects KEY=VALUE, got {item!r}")
-        params[key] = yaml.safe_load(value)
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise UserError(f"--set {key}: {value!r} is not a valid YAML value") from err
     return params
+
+
+def _check_counts(params: dict[str, Any]) -> None:
+    """Sequence count, frames, grid size and length must be integers of at least their minimum."""
+    for key, least in MINIMUM.items():
+        value = params.get(key)
+        if key in params and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise UserError(f"{key} must be an integer >= {least}, got {value!r}")
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -72,6 +90,7 @@ def generate(args: argparse.Namespace) -> None:
         "length": args.length, "size": args.size}
     params = {**spec.defaults, **{k: v for k, v in options.items() if v is not None}, **_parse_sets(args.set)}
     params["seed"] = args.seed
+    _check_counts(params)
     start = time.perf_counter()
     print(f"generating {args.name} {params} ...", flush=True)
     try:
@@ -120,9 +139,20 @@ def describe(array: Any, thresholds: tuple[float, ...], null_value: float | None
     }
 
 
+def _check_real(path: str, array: Any) -> None:
+    """Only arrays of real numbers (or booleans) can be described; strings, objects and complex values cannot."""
+    kind = np.dtype(array.dtype).kind
+    if kind == "c":
+        raise UserError(f"{path}: holds complex values ({array.dtype}); describe its real or imaginary part instead")
+    if kind not in "biuf":
+        raise UserError(f"{path}: holds {array.dtype} values, not numbers")
+
+
 def info_command(args: argparse.Namespace) -> None:
     """Print a summary of one array of a file; fail on non-finite values when asked."""
-    summary = describe(open_array(args.file, args.variable), args.thresholds, args.null_value)
+    array = open_array(args.file, args.variable)
+    _check_real(args.file, array)
+    summary = describe(array, args.thresholds, args.null_value)
     if args.require_finite and summary["nonfinite"]:
         raise UserError(f"{args.file}: {summary['nonfinite']} NaN or infinite values where none may be")
     print(f"file      {args.file}")

@@ -2,8 +2,8 @@
 
 The cache is keyed by a hash of generator name, parameters and version. Files are written atomically (a temporary
 file in the cache folder, then ``os.replace``), so a run killed while writing leaves no partial file under the final
-name; a file that is nevertheless unreadable or has the wrong shape is regenerated. The folder is ``$SFP_CACHE`` or
-``~/.cache/sfp``.
+name, and its temporary file is removed by the next write of the same key; files get the umask's mode. A file that
+is nevertheless unreadable or has the wrong shape is regenerated. The folder is ``$SFP_CACHE`` or ``~/.cache/sfp``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from sfp.data.files import publish, remove_stale_temps, temp_prefix
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -136,13 +137,14 @@ def _load(path: Path, shape: tuple[int, ...] | None) -> np.ndarray | None:
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    remove_stale_temps(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             np.save(file, array, allow_pickle=False)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        publish(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, get_worker_info
 from sfp.data.files import open_array
 from sfp.data.loader import ResumableLoader
 from sfp.data.readers import FNOReader, NetCDFReader, SEVIRReader
+from sfp.data.readers.base import reject_infinite
 from sfp.data.readers.sevir import TRAIN_END, VAL_END
 from sfp.data.registry import DatasetSpec, get_dataset
 from sfp.data.scalers import fit_moments
@@ -232,7 +233,8 @@ class SeriesDataModule(WindowDataModule):
 
     The series is the generated ``dataset`` (``sensors``; ``length`` and ``dataset_kwargs`` go to its generator),
     or, with ``path``, a file: a ``(T, N)`` array, or a seed-style ``(T, X, Y, 2)`` velocity array whose probes at
-    the lattice of ``x_indices`` x ``y_indices`` are read by :func:`sfp.data.sensors.extract_datapoints`. Splits
+    the lattice of ``x_indices`` x ``y_indices`` are read by :func:`sfp.data.sensors.extract_datapoints`; NaN in
+    the file is missing data, +inf or -inf a UserError naming the file and the count. Splits
     are consecutive blocks ``context + target`` steps apart. With ``augment``, training windows get
     :class:`SeriesAugment` noise, fresh every epoch; validation and test windows never do.
     """
@@ -277,7 +279,7 @@ class SeriesDataModule(WindowDataModule):
             array = extract_datapoints(array, self.x_indices, self.y_indices)
         elif len(array.shape) != 2:
             raise UserError(f"{self.path}: expected a (T, N) or (T, X, Y, 2) array, got shape {tuple(array.shape)}")
-        return ArraySource(np.asarray(array, dtype=np.float32), series=True)
+        return ArraySource(reject_infinite(self.path, np.asarray(array, dtype=np.float32)), series=True)
 
     def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
         return split_by_time(source, self.val_fraction, self.test_fraction, gap=self.context + self.target)

@@ -7,6 +7,7 @@ Every problem a user can cause (missing file, corrupt or truncated file, unknown
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 import zipfile
@@ -41,6 +42,8 @@ def _pick(path: Path, names: list[str], variable: str | None, preferred: tuple[s
     for name in preferred:
         if name in names:
             return name
+    if not names:
+        raise UserError(f"{path}: holds no arrays")
     raise UserError(f"{path}: holds several arrays ({', '.join(names)}); choose one with --variable")
 
 
@@ -52,14 +55,34 @@ def _hdf5_arrays(handle: Any) -> list[str]:
     return names
 
 
+NUMPY_MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK"}
+
+
+def _check_magic(path: Path, suffix: str) -> None:
+    """A .npy/.npz file must start with its format's signature (else numpy calls it pickled data)."""
+    magic = NUMPY_MAGIC.get(suffix)
+    if magic is None:
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(magic))
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror or err})") from err
+    if head != magic:
+        raise UserError(f"{path}: not a {suffix} file (no {suffix} signature; empty, corrupt or another format)")
+
+
 def open_array(path: str | os.PathLike, variable: str | None = None) -> LazyArray:
     """Open one array of a file without reading it; `variable` picks it in multi-array files."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise UserError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {', '.join(sorted(SUFFIXES))}")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
+    _check_magic(path, suffix)
     try:
         if suffix == ".npy":
             return np.load(path, mmap_mode="r", allow_pickle=False)
@@ -82,30 +105,84 @@ def open_array(path: str | os.PathLike, variable: str | None = None) -> LazyArra
         raise UserError(f"{path}: cannot read ({type(err).__name__}: {reason})") from err
 
 
+TEMP_TAG = ".sfp-tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        pass
+    return True
+
+
+def temp_prefix(path: Path) -> str:
+    """Prefix of this process's temporary files for `path`: hidden, with the writer's pid."""
+    return f".{path.name}.{os.getpid()}{TEMP_TAG}."
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Delete temporary files for `path` left by writers that no longer run (a killed earlier run)."""
+    for temp in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_TAG}.*"):
+        pid = temp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            temp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish(temp: str | os.PathLike, path: Path) -> None:
+    """Give `temp` the mode a new file gets under the umask (mkstemp makes 0600), then rename it to `path`."""
+    os.chmod(temp, 0o666 & ~_umask())
+    os.replace(temp, path)
+
+
+def _write(temp: str, array: np.ndarray, suffix: str) -> None:
+    if suffix == ".npy":
+        np.save(temp, array)
+    elif suffix == ".npz":
+        np.savez_compressed(temp, data=array)
+    else:
+        import h5py
+
+        with h5py.File(temp, "w") as handle:
+            handle.create_dataset("data", data=array, chunks=True, compression="gzip", compression_opts=1)
+
+
 def save_array(path: str | os.PathLike, array: np.ndarray, overwrite: bool = False) -> Path:
-    """Write `array` to .npy, .npz or HDF5 (dataset ``data``) atomically: temp file in place, then rename."""
+    """Write `array` to .npy, .npz or HDF5 (dataset ``data``) atomically: temp file in place, then rename.
+
+    The file gets the umask's mode; the temporary file is removed on any failure, and those of a killed earlier
+    run are removed first. A folder that cannot be written is a :class:`UserError`.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in {".npy", ".npz", ".h5", ".hdf5"}:
         raise UserError(f"{path}: can write .npy, .npz, .h5 or .hdf5, not {suffix or '(none)'}")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory")
     if path.exists() and not overwrite:
         raise UserError(f"{path}: exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
-        raise UserError(f"{path.parent}: no such directory")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
+        what = "not a directory" if path.parent.exists() else "no such directory"
+        raise UserError(f"{path.parent}: {what}")
+    temp = None
     try:
-        if suffix == ".npy":
-            np.save(tmp, array)
-        elif suffix == ".npz":
-            np.savez_compressed(tmp, data=array)
-        else:
-            import h5py
-
-            with h5py.File(tmp, "w") as handle:
-                handle.create_dataset("data", data=array, chunks=True, compression="gzip", compression_opts=1)
-        os.replace(tmp, path)
+        remove_stale_temps(path)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=suffix)
+        os.close(fd)
+        _write(temp, array, suffix)
+        publish(temp, path)
+    except OSError as err:
+        raise UserError(f"{path}: cannot write ({err.strerror or err})") from err
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        if temp is not None and os.path.exists(temp):
+            os.remove(temp)
     return path

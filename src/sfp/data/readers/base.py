@@ -51,6 +51,18 @@ def read_hdf5(dataset: h5py.Dataset, index: Any) -> np.ndarray:
         raise cannot_read(Path(dataset.file.filename), err) from err
 
 
+def reject_infinite(path: str | os.PathLike, values: np.ndarray) -> np.ndarray:
+    """`values`, or a UserError naming the file and the count when they hold +inf or -inf.
+
+    NaN is missing data (masked downstream); an infinite value is a broken file and would turn the loss into NaN.
+    """
+    if values.dtype.kind in "fc":
+        count = int(np.isinf(values).sum())
+        if count:
+            raise UserError(f"{path}: {count} infinite values (inf/-inf) in the data; only NaN may mark missing values")
+    return values
+
+
 class HandleCache:
     """Open HDF5 files by path, reopened in a new process: an h5py handle must not cross a fork or a pickle."""
 

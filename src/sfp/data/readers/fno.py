@@ -8,7 +8,8 @@ Three file kinds hold it:
 - older MATLAB ``.mat`` files (v5, not HDF5) go through ``scipy.io.loadmat``, which loads the variable whole (such
   files are limited to 2 GiB).
 
-Every sequence comes out as float32 frames ``(T, 1, H, W)``.
+Every sequence comes out as float32 frames ``(T, 1, H, W)``; frames holding +inf or -inf raise a UserError when read
+(NaN stays missing data).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import h5py
 import numpy as np
 import scipy.io
 
-from sfp.data.readers.base import HandleCache, cannot_read, existing_file, hdf5_dataset, open_hdf5, read_hdf5
+from sfp.data.readers.base import (HandleCache, cannot_read, existing_file, hdf5_dataset, open_hdf5, read_hdf5,
+                                  reject_infinite)
 from sfp.errors import UserError
 
 MATLAB_HEADER = b"MATLAB"
@@ -76,7 +78,7 @@ class FNOReader:
                 frames = np.swapaxes(read_hdf5(data, (slice(start, stop), slice(None), slice(None), sequence)), 1, 2)
             else:
                 frames = np.moveaxis(read_hdf5(data, (sequence, slice(None), slice(None), slice(start, stop))), -1, 0)
-        return np.ascontiguousarray(frames, dtype=np.float32)[:, None]
+        return reject_infinite(self.path, np.ascontiguousarray(frames, dtype=np.float32)[:, None])
 
     def timestamps(self, sequence: int) -> None:
         return None

@@ -3,9 +3,9 @@
 The file is opened lazily through xarray (engine h5netcdf, read-only) and only the frames asked for are read.
 Choose the variable, a time range and a latitude/longitude box (bounds inclusive, in the file's own coordinates);
 the grid keeps the file's orientation. Fill values are decoded to NaN, so land stays NaN in the values, never
-zero, and ``mask`` (True where the first frame has data) tells sea from land. Extra axes of length one (e.g. a
-depth level) are dropped. Frames come out as float32 ``(T, 1, H, W)``, one sequence; the time coordinate gives
-the timestamps for calendar features.
+zero, and ``mask`` (True where the first frame has data) tells sea from land; +inf or -inf raises a UserError
+when read. Extra axes of length one (e.g. a depth level) are dropped. Frames come out as float32 ``(T, 1, H, W)``,
+one sequence; the time coordinate gives the timestamps for calendar features.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from sfp.data.readers.base import cannot_read, existing_file
+from sfp.data.readers.base import cannot_read, existing_file, reject_infinite
 from sfp.errors import UserError
 
 TIME_NAMES = ("time", "t", "date")
@@ -131,7 +131,7 @@ class NetCDFReader:
             values = np.asarray(window.values, dtype=np.float32)
         except (OSError, RuntimeError, ValueError) as err:
             raise cannot_read(self.path, err) from err
-        return values[:, None]
+        return reject_infinite(self.path, values)[:, None]
 
     def timestamps(self, sequence: int) -> np.ndarray | None:
         return self.times
