@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from sfp.cli.main import main
-from sfp.data.cache import cached_array, cache_path
+from sfp.data.cache import cache_path, cached_array
 from sfp.data.datamodules import SeriesDataModule
-from sfp.data.readers import FNOReader
 from sfp.data.files import save_array
+from sfp.data.readers import FNOReader
 from sfp.errors import UserError
 
 TINY = ["--n", "1", "--frames", "2", "--size", "8"]

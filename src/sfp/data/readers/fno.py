@@ -20,8 +20,15 @@ import h5py
 import numpy as np
 import scipy.io
 
-from sfp.data.readers.base import (HandleCache, cannot_read, existing_file, hdf5_dataset, open_hdf5, read_hdf5,
-                                  reject_infinite)
+from sfp.data.readers.base import (
+    HandleCache,
+    cannot_read,
+    existing_file,
+    hdf5_dataset,
+    open_hdf5,
+    read_hdf5,
+    reject_infinite,
+)
 from sfp.errors import UserError
 
 MATLAB_HEADER = b"MATLAB"
