@@ -19,6 +19,10 @@ from sfp.planning.options import Imagination
 from sfp.planning.world_model import WorldModel
 
 
+# Chosen on storms' validation split by ``python -m benchmarks ensemble`` (docs/experiments.md, 2026-11-29)
+CALIBRATED = {"temperature": 30.0, "candidates": 256, "centred": True}
+
+
 class EnsembleForecast(NamedTuple):
     """The deterministic forecast ``(B, T, C, H, W)`` and the members ``(B, K, T, C, H, W)``, original units."""
 
