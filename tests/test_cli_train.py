@@ -144,3 +144,44 @@ def test_ddp_two_cpu_processes(tmp_path):
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
+
+
+@pytest.fixture(scope="module")
+def world_model_checkpoint(trained):
+    """A one-step world model of the tiny config's frames (3 -> 3, 16x16), saved by a Trainer."""
+    import lightning as L
+
+    from sfp.data import FieldDataModule
+    from sfp.planning.world_model_module import WorldModelModule
+
+    tmp_path, _ = trained
+    world = WorldModelModule({"in_frames": 3, "out_frames": 3, "width": 8, "encoder_blocks": 1,
+                              "decoder_blocks": 1, "code_dim": 4, "codebook_size": 16}, warmup_steps=0)
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=str(tmp_path / "world"))
+    trainer.fit(world, datamodule=FieldDataModule(**TINY["data"]["init_args"]))
+    trainer.save_checkpoint(tmp_path / "world.ckpt")
+    return str(tmp_path / "world.ckpt")
+
+
+def test_predict_ensemble_writes_members_and_exceedance(trained, world_model_checkpoint):
+    import xarray as xr
+
+    tmp_path, config = trained
+    out = tmp_path / "ensemble.nc"
+    assert main(["predict", "--config", str(config), "--ckpt_path", "last", "--output", str(out),
+                 "--ensemble", "4", "--world_model_checkpoint", world_model_checkpoint]) == 0
+    data = xr.open_dataset(out, engine="h5netcdf")
+    assert data["members"].dims[:3] == ("sample", "member", "time_target")
+    assert data["members"].shape == (3, 4, 3, 1, 16, 16)
+    assert data["exceedance"].shape == (3, 6, 3, 1, 16, 16)  # storms' six thresholds
+    probability = data["exceedance"].values
+    assert ((probability >= 0) & (probability <= 1)).all()
+    members = data["members"].values
+    assert np.array_equal(probability[:, 0], (members >= 16.0).mean(1))  # the first threshold, by hand
+
+
+def test_predict_ensemble_without_world_model_is_one_line(trained, capsys):
+    _, config = trained
+    assert main(["predict", "--config", str(config), "--ckpt_path", "last", "--ensemble", "2"]) == 2
+    assert "--world_model_checkpoint" in capsys.readouterr().err

@@ -75,6 +75,10 @@ class SfpCLI(LightningCLI):
         parser.add_argument("--output", type=str, default=None,
                             help="predict: forecast file (.npz or .nc); default <run>/predictions.npz")
         parser.add_argument("--gif_samples", type=int, default=GIF_SAMPLES, help="predict: sequences shown in the GIF")
+        parser.add_argument("--ensemble", type=int, default=0,
+                            help="predict: also K members imagined around the forecast, and exceedance maps")
+        parser.add_argument("--world_model_checkpoint", type=str, default=None,
+                            help="predict --ensemble: the trained world model that imagines the members")
 
     @property
     def root(self) -> Path:
@@ -105,9 +109,7 @@ class SfpCLI(LightningCLI):
         progress = config.get("enable_progress_bar") is not False
         callbacks = [*callbacks, *run_callbacks(root, self.datamodule, sub["checkpoint_every"], progress)]
         if self.subcommand == "predict":
-            from sfp.report.predictions import PredictionWriter
-
-            callbacks.append(PredictionWriter(sub["output"] or root / "predictions.npz", sub["gif_samples"]))
+            callbacks.append(_prediction_writer(sub, root))
         if config.get("logger") in (None, True):
             config["logger"] = run_logger(root)
         config["use_distributed_sampler"] = False  # sfp's loaders shard and resume themselves
@@ -155,6 +157,19 @@ class SfpCLI(LightningCLI):
                 **_: Any) -> None:
         self.trainer.predict(model, datamodule=datamodule, ckpt_path=self._checkpoint(ckpt_path, required=True),
                              return_predictions=False, weights_only=True)
+
+
+def _prediction_writer(sub: dict[str, Any], root: Path) -> Callback:
+    """The forecast writer of ``sfp predict``; with ``--ensemble K`` also the world model's members."""
+    from sfp.report.ensemble_predictions import EnsemblePredictionWriter
+    from sfp.report.predictions import PredictionWriter
+
+    output = sub["output"] or root / "predictions.npz"
+    if sub["ensemble"] < 0:
+        raise UserError(f"--ensemble must be >= 0 (0: no members), got {sub['ensemble']}")
+    if sub["ensemble"]:
+        return EnsemblePredictionWriter(output, sub["ensemble"], sub["world_model_checkpoint"], sub["gif_samples"])
+    return PredictionWriter(output, sub["gif_samples"])
 
 
 def _user_error_in(err: BaseException) -> UserError | None:

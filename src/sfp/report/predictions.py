@@ -13,9 +13,12 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES, animate
 
+ENSEMBLE_AXES = {"members": ("member",), "exceedance": ("threshold",)}  # axes after "sample" (NetCDF dims)
+
 
 def save_forecasts(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    """Write context, truth and forecast arrays (first axis: sample) to .npz or NetCDF (.nc)."""
+    """Write context, truth and forecast arrays (first axis: sample; ensemble arrays then member or threshold)
+    to .npz or NetCDF (.nc)."""
     if path.suffix == ".npz":
         np.savez_compressed(path, **arrays)
     elif path.suffix == ".nc":
@@ -23,7 +26,8 @@ def save_forecasts(path: Path, arrays: dict[str, np.ndarray]) -> Path:
 
         def dims(name: str, array: np.ndarray) -> tuple[str, ...]:
             time = "time_context" if name == "context" else "time_target"
-            return ("sample", time, *(f"dim_{i}" for i in range(array.ndim - 2)))
+            extra = ENSEMBLE_AXES.get(name, ())
+            return ("sample", *extra, time, *(f"dim_{i}" for i in range(array.ndim - 2 - len(extra))))
 
         xr.Dataset({k: (dims(k, v), v) for k, v in arrays.items()}).to_netcdf(path, engine="h5netcdf")
     else:

@@ -1,0 +1,145 @@
+"""Probabilistic nowcasts on storms: the world-model ensemble (calibrated on validation) against the deterministic
+agent and pysteps' STEPS with the same K, on the test split; writes ``results/ensemble/storms.json`` and plots.
+
+Needs the demo's trained runs (``make demo``: ``runs/storms_sfp``, or ``SFP_ENSEMBLE_RUNS``); the calibration
+rule is ``RULE``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from sfp.forecasting.checkpoints import load_forecaster
+from sfp.metrics import CRPS, mse
+from sfp.models.steps_ensemble import steps_ensemble
+from sfp.pipeline import instantiate, load_config
+from sfp.planning.ensemble import forecast_ensemble, imagine_members
+from sfp.planning.options import Imagination
+from sfp.planning.world_model_module import WorldModelModule
+from sfp.report.ensemble import EnsembleVerification, plot_verification
+
+ROOT = Path(__file__).resolve().parents[1]
+MEMBERS = 16
+GRID = {"temperature": (30.0, 100.0, 300.0), "candidates": (256,), "centred": (True, False)}
+MIDDLE = 2  # storms' thresholds 16, 74, 133, 160, 181, 219: the "middle" one is 133
+TIE = 0.05
+RULE = (f"on validation, among the settings whose ensemble-mean MSE is no worse than the forecast's, the "
+        f"spread-skill ratio (mean over lead times) closest to 1; ratios within {TIE} of the best tie, broken by "
+        f"the lower CRPS (threshold 133 for the search's own scores)")
+
+
+def _runs() -> Path:
+    return Path(os.environ.get("SFP_ENSEMBLE_RUNS", ROOT / "runs" / "storms_sfp"))
+
+
+def _models(runs: Path) -> tuple:
+    agent = load_forecaster(runs / "sfp" / "checkpoints" / "best.ckpt")
+    module = WorldModelModule.load_from_checkpoint(runs / "world_model" / "checkpoints" / "best.ckpt",
+                                                   map_location="cpu", weights_only=True)
+    return agent, module.world_model.eval().requires_grad_(False)
+
+
+def _search(agent, world_model, loader) -> list[dict]:
+    """Spread-skill, CRPS and ensemble-mean MSE of every grid setting on the validation batches."""
+    batches = list(loader)
+    forecasts = [agent.forecast(*b[:3]).detach() for b in batches]
+    rows = []
+    for temperature, candidates, centred in itertools.product(*GRID.values()):
+        imagination = Imagination(MEMBERS, candidates, temperature)
+        verification = EnsembleVerification(MEMBERS, batches[0][3].shape[1], (133.0,), (5,))
+        generator = torch.Generator().manual_seed(0)
+        sums = torch.zeros(2)
+        for batch, forecast in zip(batches, forecasts):
+            members = imagine_members(world_model, batch[1], forecast, imagination, generator, centred)
+            verification.update(members, batch[3])
+            sums += torch.stack([mse(members.mean(1), batch[3]), mse(forecast, batch[3])]) * len(forecast)
+        result = verification.compute()
+        rows.append({"temperature": temperature, "candidates": candidates, "centred": centred,
+                     "spread_skill_mean": result["spread_skill_mean"], "crps": result["crps"],
+                     "mse_ensemble_mean": float(sums[0]), "mse_forecast": float(sums[1])})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def choose(rows: list[dict]) -> dict:
+    """The setting that ``RULE`` picks among the search's rows."""
+    fair = [r for r in rows if r["mse_ensemble_mean"] <= r["mse_forecast"]] or rows
+    best = min(abs(r["spread_skill_mean"] - 1) for r in fair)
+    return min((r for r in fair if abs(r["spread_skill_mean"] - 1) <= best + TIE), key=lambda r: r["crps"])
+
+
+def _step_seconds(agent, batch) -> float:
+    """Seconds of one training step of the agent (forward, backward, optimizer step) on ``batch``; best of 3."""
+    agent.train()
+    optimizer = torch.optim.AdamW(agent.parameters(), lr=1e-4)
+    times = []
+    for _ in range(4):
+        start = time.perf_counter()
+        loss = mse(agent.forecast(*batch[:3]), batch[3])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    agent.eval()
+    return min(times[1:])
+
+
+def run() -> list[dict]:
+    runs = _runs()
+    config = load_config(["--config", "storms_sfp"])
+    data = instantiate(config["data"])
+    data.setup()
+    agent, world_model = _models(runs)
+    task = data.task
+    torch.manual_seed(0)
+    search = _search(agent, world_model, data.val_dataloader())
+    chosen = choose(search)
+    imagination = Imagination(MEMBERS, chosen["candidates"], chosen["temperature"])
+    target_len = config["data"]["init_args"]["target"]
+    verify = {name: EnsembleVerification(MEMBERS, target_len, task.thresholds, task.fss_windows)
+              for name in ("world_model", "steps")}
+    point = {"agent": CRPS(), "steps_mean": CRPS()}
+    deterministic = EnsembleVerification(1, target_len, task.thresholds, task.fss_windows)
+    generator = torch.Generator().manual_seed(1)
+    ensemble_seconds = 0.0
+    for batch in data.test_dataloader():
+        start = time.perf_counter()
+        forecast, members = forecast_ensemble(agent, world_model, batch, imagination, generator, chosen["centred"])
+        ensemble_seconds = ensemble_seconds or time.perf_counter() - start  # the first batch's, for the ratio
+        truth = batch[3]
+        steps = steps_ensemble(batch[1], target_len, MEMBERS, threshold=1.0)
+        verify["world_model"].update(members, truth)
+        verify["steps"].update(steps, truth)
+        point["agent"].update(forecast.unsqueeze(1), truth)
+        deterministic.metrics["probabilistic"].update(forecast.unsqueeze(1), truth)
+    step_seconds = _step_seconds(agent, next(iter(data.test_dataloader())))
+    results = {name: v.compute() for name, v in verify.items()}
+    agent_mae = float(point["agent"].compute())
+    agent_brier = deterministic.metrics["probabilistic"].compute()["brier_skill"].tolist()
+    report = {"dataset": "storms", "split": "test", "members": MEMBERS, "units": "VIL 0-255",
+              "calibration": {"rule": RULE,
+                              "chosen": chosen, "search": search},
+              "agent": {"mae": agent_mae, "brier_skill": agent_brier},
+              **results,
+              "timing": {"ensemble_batch_s": ensemble_seconds, "train_step_s": step_seconds,
+                         "ratio": ensemble_seconds / step_seconds}}
+    out = ROOT / "results" / "ensemble"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "storms.json").write_text(json.dumps(report, indent=1))
+    plot_verification(out / "storms.png", results)
+    wm, st = results["world_model"], results["steps"]
+    return [
+        {"name": "storms test CRPS, world-model ensemble (K=16)", "value": wm["crps"], "unit": "VIL"},
+        {"name": "storms test CRPS, STEPS (K=16)", "value": st["crps"], "unit": "VIL"},
+        {"name": "storms test MAE (= CRPS), deterministic agent", "value": agent_mae, "unit": "VIL"},
+        {"name": "storms test spread-skill, world-model ensemble", "value": wm["spread_skill_mean"], "unit": ""},
+        {"name": "storms test spread-skill, STEPS", "value": st["spread_skill_mean"], "unit": ""},
+        {"name": "K=16 ensemble per batch / one agent training step", "value": ensemble_seconds / step_seconds,
+         "unit": "x", "note": f"{ensemble_seconds:.2f} s / {step_seconds:.2f} s"},
+    ]

@@ -1,0 +1,56 @@
+"""``sfp predict --ensemble K``: besides the forecast, K members imagined around it by a trained world model and
+the exceedance probability of each of the task's thresholds (arrays ``members`` and ``exceedance``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from sfp.errors import UserError
+from sfp.metrics.ensemble import exceedance
+from sfp.planning.ensemble import CALIBRATED, imagine_members
+from sfp.planning.options import Imagination
+from sfp.report.gif import GIF_SAMPLES
+from sfp.report.predictions import PredictionWriter
+
+
+class EnsemblePredictionWriter(PredictionWriter):
+    """A :class:`PredictionWriter` that also imagines ``members`` futures per window with the world model of
+    ``world_model_checkpoint`` (a WorldModelModule checkpoint), with the storms-calibrated settings."""
+
+    def __init__(self, output: str | Path, members: int, world_model_checkpoint: str | None,
+                 gif_samples: int = GIF_SAMPLES, seed: int = 0) -> None:
+        super().__init__(output, gif_samples)
+        if world_model_checkpoint is None or not Path(world_model_checkpoint).is_file():
+            raise UserError(f"--ensemble needs --world_model_checkpoint PATH of a trained world model, got "
+                            f"{world_model_checkpoint!r}")
+        from sfp.planning.world_model_module import WorldModelModule
+
+        module = WorldModelModule.load_from_checkpoint(world_model_checkpoint, map_location="cpu", weights_only=True)
+        self.world_model = module.world_model.eval().requires_grad_(False)
+        settings = {k: v for k, v in CALIBRATED.items() if k != "centred"}
+        self.imagination, self.centred = Imagination(members, **settings), CALIBRATED["centred"]
+        self.generator, self.seed = None, seed
+        self.parts.update(members=[], exceedance=[])
+
+    def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
+                           batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        super().write_on_batch_end(trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx)
+        forecast = torch.as_tensor(prediction).detach()
+        model = self.world_model.to(forecast.device)
+        if self.generator is None:
+            self.generator = torch.Generator(forecast.device).manual_seed(self.seed + trainer.global_rank)
+        with torch.no_grad():
+            members = imagine_members(model, batch[1], forecast, self.imagination, self.generator, self.centred)
+        self.parts["members"].append(members.float().cpu().numpy())
+        thresholds = getattr(getattr(trainer.datamodule, "task", None), "thresholds", ())
+        if thresholds:
+            self.parts["exceedance"].append(exceedance(members, thresholds).float().cpu().numpy())
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_predict_end(trainer, pl_module)
+        print(f"members {np.shape(self.parts['members'][0])[1]} per window")

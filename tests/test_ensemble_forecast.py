@@ -1,0 +1,73 @@
+"""World-model ensembles around a forecast, the STEPS reference ensemble, and the verification report."""
+
+import pytest
+import torch
+
+from sfp.errors import UserError
+from sfp.planning.ensemble import forecast_ensemble, imagine_members
+from sfp.planning.options import Imagination
+from sfp.report.ensemble import EnsembleVerification, plot_verification
+from world_model_helpers import random_frames, tiny_world_model
+
+
+class Constant:
+    """A forecaster stand-in: forecasts ``value`` for every target step."""
+
+    def __init__(self, value: torch.Tensor) -> None:
+        self.value = value
+
+    def forecast(self, context_x, context_y, target_x):
+        return self.value
+
+
+def test_members_have_k_draws_and_the_forecast_is_the_agents():
+    model, context, forecast = tiny_world_model(), random_frames(2, 3), random_frames(2, 2, seed=1)
+    batch = (None, context, None)
+    result = forecast_ensemble(Constant(forecast), model, batch, Imagination(5, 4, 1.0),
+                               torch.Generator().manual_seed(0))
+    assert torch.equal(result.forecast, forecast)
+    assert result.members.shape == (2, 5, 2, 1, 8, 8)
+    assert result.members.std(1).mean() > 0
+
+
+def test_centred_members_at_temperature_zero_are_the_forecast():
+    """At temperature 0 every draw is the nearest code: imagined == reconstruction, so members == forecast."""
+    model, context, forecast = tiny_world_model(), random_frames(2, 3), random_frames(2, 2, seed=1)
+    members = imagine_members(model, context, forecast, Imagination(3, 4, 0.0))
+    assert torch.allclose(members, forecast.unsqueeze(1).expand_as(members), atol=1e-3)
+    raw = imagine_members(model, context, forecast, Imagination(3, 4, 0.0), centred=False)
+    assert torch.allclose(raw, model.reconstruct(forecast, context).unsqueeze(1).expand_as(raw))
+
+
+def test_the_generator_makes_members_reproducible():
+    model, context, forecast = tiny_world_model(), random_frames(1, 3), random_frames(1, 2, seed=1)
+    draw = [imagine_members(model, context, forecast, Imagination(4, 16, 5.0), torch.Generator().manual_seed(3))
+            for _ in range(2)]
+    assert torch.equal(*draw)
+
+
+def test_steps_ensemble_members_and_errors():
+    pytest.importorskip("pysteps")
+    from sfp.models.steps_ensemble import steps_ensemble
+
+    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    blob = [100 * torch.exp(-((x - 10 - t) ** 2 + (y - 16) ** 2) / 20) for t in range(4)]  # moves right
+    context = torch.stack(blob).view(1, 4, 1, 32, 32)
+    members = steps_ensemble(context, 2, 3, threshold=1.0, cascade_levels=3)
+    assert members.shape == (1, 3, 2, 1, 32, 32)
+    assert members.min() >= 0 and (members > 0).any()
+    with pytest.raises(UserError, match="one-channel"):
+        steps_ensemble(context[:, :2], 2, 3)
+    with pytest.raises(UserError, match="cascade_levels >= 3"):
+        steps_ensemble(context, 2, 3, cascade_levels=2)
+
+
+def test_verification_report_and_plot(tmp_path):
+    truth = random_frames(4, 2)
+    members = truth.unsqueeze(1) + torch.randn(4, 3, 2, 1, 8, 8)
+    verification = EnsembleVerification(3, 2, (50.0, 150.0), (3,))
+    verification.update(members, truth)
+    result = verification.compute()
+    assert len(result["spread_skill"]) == 2 and len(result["rank_histogram"]) == 4
+    assert result["crps"] < (members.mean(1) - truth).abs().mean().item() + 1e-6  # CRPS <= the mean's MAE
+    assert plot_verification(tmp_path / "v.png", {"demo": result}).stat().st_size > 0
