@@ -1,6 +1,7 @@
 """kill -9 in the middle of `sfp fit`, then the same command with `--ckpt_path last`: the run completes from its
 last checkpoint and the run directory holds only readable checkpoints, logs and the config."""
 
+import json
 import os
 import signal
 import subprocess
@@ -43,3 +44,29 @@ def test_a_killed_fit_resumes_to_the_end_with_no_leftovers(tmp_path):
     assert files == {"checkpoints", "logs", "config.yaml"}
     for checkpoint in (run / "checkpoints").iterdir():
         read_checkpoint(checkpoint)  # every checkpoint left is whole
+
+
+def test_a_killed_pipeline_resumes_its_stage_and_finishes_with_no_leftovers(tmp_path):
+    from pipeline_helpers import write_config
+
+    run = tmp_path / "run"
+    config = write_config(tmp_path / "pipe.yaml", run)
+    command = [*SFP, "pipeline", "--config", str(config), "--checkpoint_every", "4",
+               "--agent_trainer.max_steps", str(STEPS), "--agent_trainer.limit_val_batches", "1"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    last = run / "agent" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None and last.exists(), process.stderr.read().decode()[-2000:]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 0 < read_checkpoint(last)["global_step"] < STEPS
+
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads((run / "manifest.json").read_text())["stages"]
+    assert all(entry["status"] == "done" for entry in manifest.values())
+    assert manifest["agent"]["outputs"]["steps"] == STEPS
+    leftovers = [path.name for path in run.rglob("*") if path.suffix == ".tmp" or path.name.endswith(".replaced")]
+    assert leftovers == []
