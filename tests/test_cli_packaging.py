@@ -5,7 +5,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import sfp
+from sfp.cli.main import main
 
 SFP = [sys.executable, "-c", "from sfp.cli import main; raise SystemExit(main())"]
 TINY_DATA = ["--data.init_args.n_sequences", "16", "--data.init_args.size", "16"]
@@ -19,6 +22,8 @@ def test_demo_runs_from_an_empty_directory(tmp_path):
     assert manifest["stages"]["data"]["status"] == "done"
 
 
-def test_version_is_the_installed_distributions(tmp_path):
-    done = subprocess.run([*SFP, "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == f"sfp {importlib.metadata.version('sfp-forecast')}" == f"sfp {sfp.__version__}"
+def test_version_is_the_installed_distributions(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"sfp {importlib.metadata.version('sfp-forecast')}" == \
+        f"sfp {sfp.__version__}"

@@ -76,14 +76,15 @@ def test_a_moved_run_directory_evaluates_again(run, tmp_path):
 
 
 def test_training_stages_run_under_ddp_with_no_code_change(run, tmp_path):
-    """The fine-tuning stages on two processes (DDP over gloo, spawned): same steps, metrics near one process's."""
+    """The fine-tuning stages on two processes (DDP over gloo, forked): same steps, metrics near one process's."""
     ddp = tmp_path / "ddp"
     shutil.copytree(run[0], ddp)
     config = write_config(tmp_path / "ddp.yaml", ddp)
-    spawn = ["--sfp_trainer.devices", "2", "--sfp_trainer.strategy", "ddp_spawn", "--sfp_trainer.accelerator", "cpu"]
+    spawn = ["--sfp_trainer.devices", "2", "--sfp_trainer.strategy", "ddp_fork", "--sfp_trainer.accelerator", "cpu"]
     assert main(["pipeline", "--config", str(config), *spawn]) == 0
     manifest = json.loads((ddp / "manifest.json").read_text())["stages"]
     assert manifest["baseline"]["outputs"]["steps"] == manifest["sfp"]["outputs"]["steps"] == 2
+    assert manifest["sfp"]["outputs"]["processes"] == 2 and manifest["agent"]["outputs"]["processes"] == 1
     ddp_models, models = (json.loads((root / "metrics.json").read_text())["models"] for root in (ddp, run[0]))
     assert ddp_models["persistence"] == models["persistence"]
     for name in ("baseline", "sfp"):

@@ -264,7 +264,7 @@ class Pipeline:
                     weights_only=True)
         last = resolve_checkpoint(root, "last", required=False)  # spawned processes keep their step to themselves
         steps = read_checkpoint(last)["global_step"] if last else trainer.global_step
-        return {"checkpoint": self.checkpoint(stage), "steps": steps}
+        return {"checkpoint": self.checkpoint(stage), "steps": steps, "processes": trainer.world_size}
 
     # ------------------------------------------------------------------ stages
     def stage_data(self) -> dict[str, Any]:
