@@ -16,7 +16,7 @@ from torch import Tensor
 from sfp.errors import UserError
 from sfp.metrics._common import as_float, check_thresholds, positive_int
 from sfp.metrics.events import _box_mean
-from sfp.metrics.modules import _SUM, _ExactSums
+from sfp.metrics.modules import _SUM, FSS, _ExactSums
 
 
 def check_ensemble(ensemble: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -154,20 +154,10 @@ class Probabilistic(_ExactSums):
                 "reliability_observed": self.bin_events / count, "reliability_count": count, "roc_area": area}
 
 
-class EnsembleFSS(_ExactSums):
+class EnsembleFSS(FSS):
     """Fractions skill score of the exceedance probability (the ensemble's forecast fraction of each pixel,
-    smoothed by the ``window`` box) against the observed event fractions, ``(K, W)`` per threshold and window."""
-
-    higher_is_better = True
-
-    def __init__(self, thresholds: Sequence[float], windows: Sequence[int], **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.thresholds = check_thresholds(thresholds)
-        self.windows = tuple(positive_int("window", w) for w in windows)
-        if not self.windows:
-            raise UserError("FSS needs at least one window size")
-        self._add_sum("error", len(self.thresholds), len(self.windows))
-        self._add_sum("reference", len(self.thresholds), len(self.windows))
+    smoothed by the ``window`` box) against the observed event fractions, ``(K, W)`` per threshold and window:
+    :class:`~sfp.metrics.modules.FSS` with an ensemble's probabilities for the forecast's events."""
 
     def update(self, ensemble: Tensor, target: Tensor) -> None:
         ensemble, target = check_ensemble(ensemble, target)
@@ -178,6 +168,3 @@ class EnsembleFSS(_ExactSums):
             forecast, truth = (_box_mean(x, window).transpose(0, 1).reshape(k, -1) for x in (probability, observed))
             self.error[:, j] += ((forecast - truth) ** 2).sum(1, dtype=_SUM)
             self.reference[:, j] += (forecast**2 + truth**2).sum(1, dtype=_SUM)
-
-    def compute(self) -> Tensor:
-        return torch.where(self.reference > 0, 1 - self.error / self.reference, torch.nan)
