@@ -50,6 +50,7 @@ CASES = [
     (["fit", "--config", "{t}/list.yaml"], "a config is a mapping"),
     (["fit", "--config", "{t}/fit.yaml", "--model.init_args.context_lne", "3"], "context_lne"),
     (["fit", "--config", "{t}/fit.yaml", "--trainer.max_steps", "abc"], "max_steps"),
+    (["fit", "--config", "{t}/fit.yaml", "--trainer.max_steps", "-5"], "max_steps` must be a non-negative"),
     (["fit", "--config", "{t}/fit.yaml", "--data", "subprocess.Popen"], "data"),
     (["fit", "--config", "{t}/fit.yaml", "--model", "sfp.planning.WorldModelModule",
       "--model.init_args.samples", "3"], "model.init_args.samples moved to model.init_args.imagination.samples"),

@@ -16,6 +16,7 @@ from typing import Any
 
 import lightning as L
 from jsonargparse import ArgumentError
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
@@ -205,6 +206,8 @@ def run_lightning(argv: list[str]) -> None:
                parser_kwargs={**no_exit, **{sub: no_exit for sub in SUBCOMMANDS}}, args=argv)
     except ArgumentError as err:
         raise parse_error(err) from err
+    except MisconfigurationException as err:  # Lightning's word for a setting it cannot work with
+        raise UserError(str(err).splitlines()[0]) from err
     except ValueError as err:
         cause = _user_error_in(err)
         if cause is not None:
