@@ -36,6 +36,10 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
                                      metavar="{data,fit,validate,test,predict,pipeline,demo,table}")
     data.add_parser(commands)
+    for name, text in (("fit", "train a model (or resume one with --ckpt_path last)"),
+                       ("validate", "validate a checkpoint"), ("test", "evaluate a checkpoint; writes metrics.json"),
+                       ("predict", "forecasts of a checkpoint (--ensemble K adds members)")):
+        commands.add_parser(name, help=f"{text}; --help lists every option")
     table.add_parser(commands)
     commands.add_parser("pipeline", help="run the SFP stages of a config (skips finished stages); --help for more")
     commands.add_parser("demo", help="the storms SFP pipeline (what `make demo` runs)")
