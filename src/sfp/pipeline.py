@@ -216,8 +216,8 @@ class Pipeline:
         digests = self._digests()
         for stage in STAGES:
             if stage == "baseline_time" and not self.config["equal_time_baseline"]:
-                continue
-            if self.manifest.done(stage, digests[stage]):
+                pass  # an optional comparison, not asked for
+            elif self.manifest.done(stage, digests[stage]):
                 self.log(f"[{stage}] done before, skipped")
             else:
                 self._set_aside(stage, digests[stage])
