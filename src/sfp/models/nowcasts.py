@@ -26,7 +26,7 @@ from sfp.models.baselines import _check_context, optical_flow_forecast
 from sfp.models.common import require_positive
 
 THRESHOLD = 0.1  # mm/h: the rain/no-rain threshold of the dB transform
-ZERO_DB = -15.0
+DRY_DB_BELOW = 5.0  # dB under the threshold's level that stands for "no rain" (-15 dB at 0.1 mm/h)
 AR_FRAMES = 3  # S-PROG and STEPS fit AR(2) models, which need the last three frames
 
 
@@ -36,13 +36,15 @@ def extrapolation_nowcast(context: Tensor, out_frames: int) -> Tensor:
     return optical_flow_forecast(context.nan_to_num(0.0), out_frames, method="lucaskanade").nan_to_num(0.0)
 
 
-def _to_db(rain: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return np.where(rain >= THRESHOLD, 10.0 * np.log10(np.maximum(rain, THRESHOLD)), ZERO_DB)
+def to_db(rain: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+    """``10 log10(rain)`` where ``rain >= threshold``; ``DRY_DB_BELOW`` dB under the threshold's level elsewhere."""
+    level = 10.0 * np.log10(threshold)
+    return np.where(rain >= threshold, 10.0 * np.log10(np.maximum(rain, threshold)), level - DRY_DB_BELOW)
 
 
-def _from_db(db: np.ndarray) -> np.ndarray:
-    rain = np.where(db > 10.0 * np.log10(THRESHOLD), 10.0 ** (db / 10.0), 0.0)
+def from_db(db: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+    """Back to intensities: 0 at or below the threshold's level, and where the value is missing (NaN)."""
+    rain = np.where(db > 10.0 * np.log10(threshold), 10.0 ** (db / 10.0), 0.0)
     return np.nan_to_num(rain, nan=0.0)
 
 
@@ -52,7 +54,7 @@ def _per_field(context: Tensor, out_frames: int, forecast: Callable[[np.ndarray,
     require_positive(out_frames=out_frames)
     if context.shape[1] < AR_FRAMES:
         raise UserError(f"S-PROG and STEPS need at least {AR_FRAMES} context frames, got {context.shape[1]}")
-    frames = _to_db(context.detach().to("cpu", torch.float64).nan_to_num(0.0).numpy())
+    frames = to_db(context.detach().to("cpu", torch.float64).nan_to_num(0.0).numpy())
     batch, _, channels, height, width = frames.shape
     out = np.empty((batch, out_frames, channels, height, width))
     for b in range(batch):
@@ -85,7 +87,7 @@ def sprog_nowcast(context: Tensor, out_frames: int) -> Tensor:
         out = nowcasts.get_method("sprog")(
             db[-AR_FRAMES:], velocity, steps, n_cascade_levels=_levels(db), precip_thr=10 * np.log10(THRESHOLD),
             ar_order=2, measure_time=False)
-        return _from_db(out)
+        return from_db(out)
 
     return _per_field(context, out_frames, forecast)
 
@@ -103,7 +105,7 @@ def steps_mean_nowcast(context: Tensor, out_frames: int, members: int = 16, seed
             precip_thr=10 * np.log10(THRESHOLD), kmperpixel=kmperpixel, timestep=timestep, ar_order=2,
             noise_method="nonparametric", vel_pert_method="bps", mask_method="incremental", seed=seed,
             measure_time=False)
-        return _from_db(ensemble).mean(axis=0)
+        return from_db(ensemble).mean(axis=0)
 
     return _per_field(context, out_frames, forecast)
 

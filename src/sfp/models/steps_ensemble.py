@@ -2,8 +2,8 @@
 
 Per sample: a motion field from the context frames (:mod:`sfp.models.baselines`' estimators), then
 ``pysteps.nowcasts.steps.forecast`` on the decibel transform of the context. Values are treated as rain-rate-like
-intensities (storms' VIL 0-255 as is): ``10 log10(v)`` where ``v >= threshold``, and ``10 log10(threshold) − 5``
-dB below it (dry); members are transformed back and dry pixels set to 0. pysteps (the ``nowcast`` extra) is
+intensities (storms' VIL 0-255 as is) through :func:`sfp.models.nowcasts.to_db` with ``threshold``; members are
+transformed back and dry pixels set to 0. pysteps (the ``nowcast`` extra) is
 imported only here.
 """
 
@@ -20,18 +20,7 @@ from sfp.errors import UserError
 from sfp.metrics._common import positive_float
 from sfp.models.baselines import _motion_estimator, _pysteps
 from sfp.models.common import require_positive
-
-DRY_DB_BELOW = 5.0  # dB below the threshold's level that stands for "no precipitation"
-
-
-def _to_db(frames: np.ndarray, threshold: float) -> np.ndarray:
-    level = 10 * np.log10(threshold)
-    return np.where(frames >= threshold, 10 * np.log10(np.maximum(frames, threshold)), level - DRY_DB_BELOW)
-
-
-def _from_db(values: np.ndarray, threshold: float) -> np.ndarray:
-    intensity = 10 ** (values / 10)
-    return np.where(intensity >= threshold, intensity, 0.0)
+from sfp.models.nowcasts import from_db, to_db
 
 
 def steps_ensemble(context: Tensor, out_frames: int, members: int, threshold: float = 16.0,
@@ -54,10 +43,10 @@ def steps_ensemble(context: Tensor, out_frames: int, members: int, threshold: fl
         frames = np.nan_to_num(context[:, :, 0].detach().to("cpu", torch.float64).numpy())
         out = []
         for b, sample in enumerate(frames):
-            db = _to_db(sample, threshold)
+            db = to_db(sample, threshold)
             result = forecast(db[-3:], estimate(sample), out_frames, n_ens_members=members,
                               n_cascade_levels=cascade_levels, precip_thr=10 * np.log10(threshold),
                               vel_pert_method=None, mask_method="incremental", kmperpixel=1.0,
                               timestep=5.0, seed=seed + b)
-            out.append(_from_db(np.nan_to_num(result, nan=-np.inf), threshold))
+            out.append(from_db(result, threshold))
     return torch.as_tensor(np.stack(out)[:, :, :, None], dtype=context.dtype, device=context.device)
