@@ -63,14 +63,14 @@ def plain(value: Any) -> Any:
     return value
 
 
-def save_plain_hyperparameters(module: Any, **resolved: Any) -> None:
-    """``module.save_hyperparameters()`` for the calling ``__init__``, with option groups stored as plain dicts.
+def save_plain_hyperparameters(module: Any, frame: Any = None, **resolved: Any) -> None:
+    """``module.save_hyperparameters()`` for the calling ``__init__`` (or ``frame``'s), option groups as plain dicts.
 
-    ``resolved`` replaces arguments by their coerced values (an option group with every default filled in), so a
-    checkpoint keeps the settings it was trained with even if a default changes later.
+    ``resolved`` replaces or adds arguments with their coerced values (an option group with every default filled
+    in), so a checkpoint keeps the settings it was trained with even if a default changes later.
     """
-    module.save_hyperparameters(frame=inspect.currentframe().f_back)
-    module.save_hyperparameters({key: plain(resolved.get(key, value)) for key, value in module.hparams.items()})
+    module.save_hyperparameters(frame=frame or inspect.currentframe().f_back)
+    module.save_hyperparameters({key: plain(value) for key, value in {**module.hparams, **resolved}.items()})
 
 
 def require(condition: bool, message: str) -> None:

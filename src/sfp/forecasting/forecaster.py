@@ -37,7 +37,7 @@ from sfp.forecasting.options import LinearHeadOptions, Normalization, Objective,
 from sfp.forecasting.sampling import k_for_midpoint, mix_with_truth, teacher_forcing_ratio
 from sfp.metrics.epoch import EpochMetrics
 from sfp.models.common import notify_optimizer_steps
-from sfp.options import coerce, plain
+from sfp.options import coerce, save_plain_hyperparameters
 from sfp.task import TaskSpec
 
 
@@ -134,9 +134,7 @@ class Forecaster(L.LightningModule, ABC):
         """Save the calling subclass's constructor arguments, the option groups as plain dicts (call last)."""
         groups = {"objective": self.objective, "normalization": self.normalization,
                   "linear_head": self.linear_options, "rollout": self.rollout, "optimization": self.optimization}
-        self.save_hyperparameters(frame=inspect.currentframe().f_back)
-        settings = {**self.hparams, **groups, **resolved}  # every group with its defaults filled in
-        self.save_hyperparameters({key: plain(value) for key, value in settings.items()})
+        save_plain_hyperparameters(self, inspect.currentframe().f_back, **groups, **resolved)
 
     # ------------------------------------------------------------------ the model
     @abstractmethod
