@@ -7,9 +7,9 @@ import inspect
 import pytest
 import torch
 
+from sfp.configs.moved import group_flat
 from sfp.errors import UserError
 from sfp.forecasting import DLinearForecaster, Forecaster, GridForecaster, LinearForecaster
-from sfp.forecasting.checkpoints import _grouped
 from sfp.forecasting.options import MOVED, LinearHeadOptions, Normalization, Objective, Optimization, Rollout
 from sfp.forecasting.performer import SpatioTemporalPerformer_Forecaster, SpatioTemporalPerformerForecaster
 from sfp.models.performer import PerformerConfig
@@ -28,11 +28,11 @@ def test_every_moved_name_points_at_a_field_and_is_no_longer_a_constructor_argum
 
 
 def test_flat_settings_of_an_older_checkpoint_are_gathered_into_their_groups():
-    grouped = _grouped(GridForecaster, {"context_len": 4, "use_revin": True, "loss": "mae", "huber_delta": 2.0,
+    grouped = group_flat(GridForecaster, {"context_len": 4, "use_revin": True, "loss": "mae", "huber_delta": 2.0,
                                         "ar_step": 3})
     assert grouped == {"context_len": 4, "normalization": {"revin": True}, "rollout": {"ar_step": 3},
                        "objective": {"loss": "mae", "huber_delta": 2.0}}
-    performer = _grouped(SpatioTemporalPerformerForecaster, {"d_model": 8, "feature_seed": 5, "initial_lr": 0.1})
+    performer = group_flat(SpatioTemporalPerformerForecaster, {"d_model": 8, "feature_seed": 5, "initial_lr": 0.1})
     assert performer == {"model": {"d_model": 8, "seed": 5}, "optimization": {"initial_lr": 0.1}}
 
 

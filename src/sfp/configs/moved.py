@@ -46,6 +46,21 @@ def moves_for(class_path: str) -> Mapping[str, str]:
     return {"WorldModelModule": WORLD_MODEL_MODULE, "SFPModule": SFP_MODULE}.get(name) or _forecaster_moves(name)
 
 
+def group_flat(cls: type, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat constructor arguments of earlier versions (a 0.1.0 checkpoint, the seed's constructor) sorted into the
+    option groups of ``cls`` that they moved to; arguments ``cls`` still takes stay as they are."""
+    import inspect
+
+    moves, accepted, grouped = moves_for(cls.__name__), inspect.signature(cls).parameters, {}
+    for key, value in settings.items():
+        if key in moves and key not in accepted and moves[key] != GONE:
+            group, field = moves[key].split(".")
+            grouped.setdefault(group, {})[field] = value
+        else:
+            grouped[key] = value
+    return grouped
+
+
 def check(arguments: Mapping[str, Any], moves: Mapping[str, str], prefix: str) -> None:
     """Raise one line for the first argument in ``arguments`` that ``moves`` says has moved (or is gone)."""
     for key, value in arguments.items():

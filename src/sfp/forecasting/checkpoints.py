@@ -12,10 +12,10 @@ the running code imported itself): nothing stored in a file triggers an import. 
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
+from sfp.configs.moved import group_flat
 from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster
 from sfp.training import read_checkpoint
@@ -53,23 +53,9 @@ def forecaster_class(name: str, path: str | Path) -> type[Forecaster]:
     return classes[short]
 
 
-def _grouped(cls: type[Forecaster], settings: dict[str, Any]) -> dict[str, Any]:
-    """Flat settings of checkpoints from earlier sfp versions sorted into the option groups they moved to."""
-    from sfp.configs.moved import moves_for
-
-    moves, grouped = moves_for(cls.__name__), {}
-    for key, value in settings.items():
-        if key in moves and key not in inspect.signature(cls).parameters:
-            group, field = moves[key].split(".")
-            grouped.setdefault(group, {})[field] = value
-        else:
-            grouped[key] = value
-    return grouped
-
-
 def _build(cls: type[Forecaster], settings: dict[str, Any], state: dict[str, Any], path: str | Path) -> Forecaster:
     try:
-        forecaster = cls(**_grouped(cls, settings))
+        forecaster = cls(**group_flat(cls, settings))
         forecaster.load_state_dict(state)
     except (TypeError, RuntimeError) as err:
         raise UserError(f"{path}: its {cls.__name__} settings or weights do not fit this sfp "

@@ -7,8 +7,6 @@ the seed's flat constructor arguments.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import fields
 from typing import Any
 
 import torch
@@ -16,7 +14,6 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster
-from sfp.forecasting.options import MOVED
 from sfp.models.performer import PerformerConfig, SpatioTemporalPerformer
 from sfp.options import coerce
 
@@ -58,22 +55,11 @@ SEED_DEFAULTS = {"dropout_emb": 0.1, "dropout_ff": 0.1}
 def SpatioTemporalPerformer_Forecaster(**seed_arguments: Any) -> SpatioTemporalPerformerForecaster:  # noqa: N802
     """The seed's constructor: flat arguments (``d_model=128, use_revin=True, num_training_steps=30000, ...``),
     sorted into the option groups and the model config, with the seed's dropout defaults."""
-    model_fields = {field.name for field in fields(PerformerConfig)}
-    model: dict[str, Any] = dict(SEED_DEFAULTS)
-    groups: dict[str, dict[str, Any]] = {}
-    direct: dict[str, Any] = {}
-    for name, value in seed_arguments.items():
-        name = SEED_NAMES.get(name, name)
-        if name in model_fields:
-            model[name] = value
-        elif name in MOVED:
-            group, field = MOVED[name].split(".")
-            groups.setdefault(group, {})[field] = value
-        elif isinstance(value, Mapping) and name == "model":
-            model.update(value)
-        else:
-            direct[name] = value
+    from sfp.configs.moved import group_flat
+
+    arguments = group_flat(SpatioTemporalPerformerForecaster, seed_arguments)
+    arguments["model"] = {**SEED_DEFAULTS, **arguments.get("model", {})}
     try:
-        return SpatioTemporalPerformerForecaster(model=model, **groups, **direct)
+        return SpatioTemporalPerformerForecaster(**arguments)
     except TypeError as err:
         raise UserError(f"SpatioTemporalPerformer_Forecaster: {err}") from err
