@@ -1,11 +1,9 @@
-"""Under Lightning DDP (2 CPU processes over gloo) every rank ends training with the same codebook.
+"""Under Lightning DDP (2 CPU processes over gloo, forked) every rank ends training with the same codebook.
 
-The test runs this file as a script (``python test_world_model_ddp.py OUT``); Lightning's launcher starts the
-second rank by running it again. Each rank saves its final codebook and a checksum of its last batch to ``OUT``.
+Each rank saves its final codebook and a checksum of its last batch; the plain ``ddp`` launcher (which runs the
+command again for the second rank) is exercised by ``sfp fit`` in tests/test_cli_train.py.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -28,28 +26,26 @@ class Recorder(L.Callback):
         self.last_batch = float(batch[3].sum())
 
 
-def train_and_save(out: Path) -> None:
-    torch.set_num_threads(1)
-    L.seed_everything(0, verbose=False)
-    module = WorldModelModule({"in_frames": 3, "out_frames": 2, "channels": 1, **TINY}, leads_per_step=None)
-    recorder = Recorder()
-    trainer = L.Trainer(strategy="ddp", accelerator="cpu", devices=2, max_steps=4, limit_val_batches=0,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[recorder])
-    trainer.fit(module, datamodule=FramesDataModule(sequences=32, batch_size=4))
-    torch.save({"codebook": module.world_model.quantizer.codebook, "first": recorder.first_codebook,
-                "last_batch": recorder.last_batch}, out / f"rank{trainer.global_rank}.pt")
+class Saver(L.Callback):
+    """Writes this rank's final codebook, first-step codebook and last-batch checksum to ``out``."""
+
+    def __init__(self, out: Path, recorder: Recorder) -> None:
+        self.out, self.recorder = out, recorder
+
+    def on_train_end(self, trainer, module):
+        torch.save({"codebook": module.world_model.quantizer.codebook, "first": self.recorder.first_codebook,
+                    "last_batch": self.recorder.last_batch}, self.out / f"rank{trainer.global_rank}.pt")
 
 
 def test_codebooks_are_identical_across_ranks(tmp_path):
-    run = subprocess.run([sys.executable, __file__, str(tmp_path)], capture_output=True, text=True, timeout=180,
-                         cwd=Path(__file__).parent)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    L.seed_everything(0, verbose=False)
+    module = WorldModelModule({"in_frames": 3, "out_frames": 2, "channels": 1, **TINY}, leads_per_step=None)
+    recorder = Recorder()
+    trainer = L.Trainer(strategy="ddp_fork", accelerator="cpu", devices=2, max_steps=4, limit_val_batches=0,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[recorder, Saver(tmp_path, recorder)])
+    trainer.fit(module, datamodule=FramesDataModule(sequences=32, batch_size=4))
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
     assert rank0["last_batch"] != rank1["last_batch"]  # the ranks trained on different data ...
     assert not torch.equal(rank0["codebook"], rank0["first"])  # ... which kept moving the codebook ...
     assert torch.equal(rank0["codebook"], rank1["codebook"])  # ... identically on both.
-
-
-if __name__ == "__main__":
-    train_and_save(Path(sys.argv[1]))

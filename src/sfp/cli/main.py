@@ -61,13 +61,16 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     print(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), file=sys.stdout)
 
 
-def _library_chatter_to_stdout() -> None:
+def _library_chatter_to_stdout(trains: bool) -> None:
     """Libraries' informational lines and warnings go to stdout (stderr is kept for sfp's one-line errors and
     real failures); notices that say nothing about the user's run (product tips, Lightning's deprecation of a
-    torch internal, its note on sfp resolving config names) are hidden."""
+    torch internal, its note on sfp resolving config names) are hidden. Lightning (seconds to import) is loaded
+    only for the commands that train."""
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*args parameter is intended to run from within Python.*")
     warnings.showwarning = _show_warning
+    if not trains:
+        return
     import lightning  # noqa: F401  (sets up its loggers' handlers, which are re-pointed here)
 
     loggers = [logger for name, logger in logging.Logger.manager.loggerDict.items()
@@ -81,7 +84,7 @@ def _library_chatter_to_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``sfp`` command line; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    _library_chatter_to_stdout()
+    _library_chatter_to_stdout(trains=bool(argv) and argv[0] in (*LIGHTNING_COMMANDS, *PIPELINE_COMMANDS, "table"))
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
             from sfp.cli.train import run_lightning
