@@ -20,7 +20,7 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -n $(WORKERS) -q
+	$(PY) -m pytest -n $(WORKERS) --dist worksteal -q
 
 demo: $(STAMP)
 	$(VENV)/bin/sfp demo

@@ -207,6 +207,7 @@ def _temps(*folders: Path) -> list[Path]:
     return [p for folder in folders if folder.exists() for p in folder.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_generate_killed_mid_write_leaves_nothing_after_a_rerun(tmp_path):
     out_dir, cache = tmp_path / "out", tmp_path / "cache"
     out_dir.mkdir()

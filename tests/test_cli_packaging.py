@@ -14,6 +14,7 @@ SFP = [sys.executable, "-c", "from sfp.cli import main; raise SystemExit(main())
 TINY_DATA = ["--data.init_args.n_sequences", "16", "--data.init_args.size", "16"]
 
 
+@pytest.mark.slow
 def test_demo_runs_from_an_empty_directory(tmp_path):
     done = subprocess.run([*SFP, "demo", "--until", "data", *TINY_DATA], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)

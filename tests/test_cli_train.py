@@ -109,6 +109,7 @@ def test_test_without_checkpoint_is_one_line(tmp_path, capsys):
     assert "no such checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_kill_and_resume(tmp_path):
     """SIGKILL a run after its first checkpoint; `--ckpt_path last` finishes it with the same final weights.
 
@@ -147,6 +148,7 @@ def test_kill_and_resume(tmp_path):
         torch.load(checkpoint, weights_only=True)
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     config = _config(tmp_path)
     proc = _sfp("fit", "--config", str(config), "--trainer.devices", "2", "--trainer.strategy", "ddp")

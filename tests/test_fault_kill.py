@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from pipeline_helpers import write_config
 from sfp.training import read_checkpoint
 
@@ -15,6 +17,7 @@ SFP = [sys.executable, "-c", "from sfp.cli import main; raise SystemExit(main())
 STEPS = 40
 
 
+@pytest.mark.slow
 def test_a_killed_pipeline_resumes_its_stage_and_finishes_with_no_leftovers(tmp_path):
     run = tmp_path / "run"
     config = write_config(tmp_path / "pipe.yaml", run)

@@ -35,6 +35,7 @@ def test_all_lists_exactly_these_names_and_unknown_names_fail():
         _ = sfp.planning.Planner9
 
 
+@pytest.mark.slow
 def test_importing_the_package_or_the_world_model_does_not_load_lightning():
     code = ("import sys, sfp.planning; from sfp.planning import WorldModel, get_reward; "
             "print('lightning' in sys.modules)")

@@ -55,6 +55,7 @@ def test_shipped_table_has_every_dataset_and_backbone():
     assert Cell("storms", "simvp", 1) in table.cells() and Cell("flame", "fno", 0) in table.cells()
 
 
+@pytest.mark.slow
 def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     pipeline = write_config(tmp_path / "tiny.yaml", tmp_path / "unused")

@@ -7,6 +7,7 @@ command again for the second rank) is exercised by ``sfp fit`` in tests/test_cli
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 
 from sfp.planning import WorldModelModule
@@ -37,6 +38,7 @@ class Saver(L.Callback):
                     "last_batch": self.recorder.last_batch}, self.out / f"rank{trainer.global_rank}.pt")
 
 
+@pytest.mark.slow
 def test_codebooks_are_identical_across_ranks(tmp_path):
     L.seed_everything(0, verbose=False)
     module = WorldModelModule({"in_frames": 3, "out_frames": 2, "channels": 1, **TINY}, leads_per_step=None)
