@@ -2,16 +2,15 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 import yaml
 
+import forked
 from sfp.cli.main import main
 
 TINY = {
@@ -113,29 +112,18 @@ def test_test_without_checkpoint_is_one_line(tmp_path, capsys):
 def test_kill_and_resume(tmp_path):
     """SIGKILL a run after its first checkpoint; `--ckpt_path last` finishes it with the same final weights.
 
-    The uninterrupted reference runs in this process on one thread, the thread count of the subprocesses."""
+    The killed run is a forked child; the resumed run and the uninterrupted reference run in this process."""
     config = _config(tmp_path, max_steps=30)
     (tmp_path / "ref").mkdir()
     reference = _config(tmp_path / "ref", max_steps=30)
-    proc = _sfp("fit", "--config", str(config), "--checkpoint_every", "3")
+    fit = ["fit", "--config", str(config), "--checkpoint_every", "3", "--trainer.enable_progress_bar", "false"]
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 120
-    while not last.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert forked.kill_when(forked.start(fit), last.exists), "the run should be killed part-way"
     step = torch.load(last, weights_only=True)["global_step"]
     assert 0 < step < 30, "the run should be killed part-way"
-    resumed = _sfp("fit", "--config", str(config), "--checkpoint_every", "3", "--ckpt_path", "last")
-    out, _ = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, out
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert main(["fit", "--config", str(reference), "--checkpoint_every", "3", "--trainer.enable_progress_bar",
-                     "false"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    assert main([*fit, "--ckpt_path", "last"]) == 0
+    assert main(["fit", "--config", str(reference), "--checkpoint_every", "3", "--trainer.enable_progress_bar",
+                 "false"]) == 0
     final = torch.load(last, weights_only=True)
     expected = torch.load(tmp_path / "ref" / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert final["global_step"] == expected["global_step"] == 30
