@@ -77,6 +77,8 @@ CASES = [
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.planner.imagination.temperature", "nan"], "temperature"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.pseudo_labels.kind", "truth"], "pseudo_labels.kind"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--world_model.architecture.width", "0"], "architecture.width"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--surrogate_weights", "[0.5, -1]"], "surrogate_weights"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--surrogate_weights", "[]"], "surrogate_weights"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--data.init_args.frames", "2"], "longer than the 2 frames"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--agent.init_args.backbone", "transformer"], "unknown backbone"),
     (["pipeline", "--config", "{t}/popen.yaml"], "data"),

@@ -9,6 +9,7 @@ import torch
 from pipeline_helpers import DATA, write_config
 from sfp.cli.main import main
 from sfp.data import FieldDataModule
+from sfp.training import read_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -91,20 +92,30 @@ def test_training_stages_run_under_ddp_with_no_code_change(run, tmp_path):
         assert ddp_models[name]["mse"] == pytest.approx(models[name]["mse"], rel=0.05)
 
 
-def test_equal_time_baseline_and_a_shared_world_model(run, tmp_path):
+def test_equal_time_and_surrogate_baselines_and_a_shared_world_model(run, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(run[0], copy)
     shared = run[0] / "world_model" / "checkpoints" / "best.ckpt"
     config = write_config(tmp_path / "copy.yaml", copy)
     assert main(["pipeline", "--config", str(config), "--equal_time_baseline", "true",
-                 "--world_model_from", str(shared)]) == 0
+                 "--world_model_from", str(shared), "--surrogate_baseline", "true",
+                 "--surrogate_weights", "[0.5, 4.0]"]) == 0
     manifest = json.loads((copy / "manifest.json").read_text())["stages"]
     assert manifest["world_model"]["outputs"]["from"] == str(shared)
     assert manifest["baseline_time"]["outputs"]["budget_seconds"] == manifest["sfp"]["seconds"]
     assert manifest["baseline_time"]["outputs"]["steps"] >= 1
+    surrogate = manifest["surrogate"]["outputs"]
+    changes = surrogate["val_mse_change"]
+    assert changes["baseline"] == 0.0
+    nearest = min((0.5, 4.0), key=lambda w: abs(changes[f"w{w:g}"] - changes["sfp"]))
+    assert surrogate["weight"] == nearest
+    kept = read_checkpoint(surrogate["checkpoint"])["state_dict"]
+    chosen = read_checkpoint(str(copy / "surrogate" / f"w{nearest:g}" / "checkpoints" / "best.ckpt"))["state_dict"]
+    assert all(torch.equal(kept[key], chosen[key]) for key in chosen)
     models = json.loads((copy / "metrics.json").read_text())["models"]
-    assert set(models) == {"persistence", "baseline", "baseline_time", "sfp"}
-    assert "SFP vs equal-time baseline" in (copy / "report.md").read_text()
+    assert set(models) == {"persistence", "baseline", "baseline_time", "surrogate", "sfp"}
+    report = (copy / "report.md").read_text()
+    assert "SFP vs equal-time baseline" in report and "SFP vs surrogate" in report
 
 
 def test_agent_patience_stops_on_the_headline_metric():

@@ -18,7 +18,7 @@ DEFINED_IN = {
     "planner": ["BeamSearchPlanner", "BestOfKPlanner", "MosaicPlanner", "PLANNERS", "PlanResult", "Planner",
                 "build_planner"],
     "options": ["Imagination", "PlannerOptions", "PseudoLabels", "WorldModelArchitecture"],
-    "pseudo_labels": ["log_spectrum_distance", "make_label", "raise_label", "spectrum_label"],
+    "pseudo_labels": ["make_label", "raise_label", "spectrum_label"],
     "self_training": ["SFPModule"],
 }
 

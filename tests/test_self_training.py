@@ -12,9 +12,9 @@ from sfp.data import FieldDataModule
 from sfp.errors import UserError
 from sfp.forecasting import GridForecaster
 from sfp.forecasting.checkpoints import AGENT_SETTINGS_KEY, load_forecaster
-from sfp.metrics.spectrum import rescale_shells
+from sfp.metrics.spectrum import log_spectrum_distance, rescale_shells
 from sfp.planning.planner import PlanResult
-from sfp.planning.pseudo_labels import log_spectrum_distance, spectrum_label
+from sfp.planning.pseudo_labels import spectrum_label
 from sfp.planning.rewards import get_reward
 from sfp.planning.self_training import SFPModule
 from sfp.planning.world_model_module import WorldModelModule

@@ -64,13 +64,16 @@ def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
         "name": "tiny", "results": str(tmp_path / "results"), "runs": str(tmp_path / "runs"),
         "backbones": {"simvp": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2,
                                 "temporal_blocks": 1}},
-        "datasets": {"storms": {"pipeline": str(pipeline), "overrides": ["--agent_patience", "2"]}}}))
+        "datasets": {"storms": {"pipeline": str(pipeline), "overrides": ["--agent_patience", "2",
+                                                                        "--surrogate_weights", "[1.0]"]}}}))
     assert main(["table", "--config", str(config)]) == 0
     cell = json.loads((tmp_path / "results" / "tiny" / "cells" / "storms-simvp-s0.json").read_text())
-    assert set(cell["models"]) == {"persistence", "agent", "baseline_steps", "baseline_time", "sfp"}
+    assert set(cell["models"]) == {"persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp"}
+    assert cell["surrogate"]["weight"] == 1.0 and set(cell["surrogate"]["val_mse_change"]) == {"baseline", "sfp", "w1"}
     assert cell["steps"]["baseline"] == cell["steps"]["sfp"] == 2 and cell["steps"]["baseline_time"] >= 1
     table = json.loads((tmp_path / "results" / "tiny.json").read_text())
     assert table["summary"]["storms"]["backbones"] == ["simvp"]
+    assert table["summary"]["storms"]["sfp_vs_surrogate"] is not None
     assert (tmp_path / "runs" / "storms" / "world_model" / "world_model" / "checkpoints" / "best.ckpt").is_file()
     assert main(["table", "--config", str(config), "--render"]) == 0  # from the JSON alone
     assert main(["table", "--config", str(config), "--cell", "storms/fno/0"]) == 2  # not a cell of this table

@@ -1,10 +1,13 @@
-"""The staged SFP run: data -> world_model -> agent -> baseline -> sfp -> [baseline_time] -> evaluate -> report.
+"""The staged SFP run: data -> world_model -> agent -> baseline -> sfp -> [baseline_time] -> [surrogate] -> evaluate
+-> report.
 
 Every stage keeps its output in ``<run_dir>/<stage>/`` and is recorded in ``<run_dir>/manifest.json`` with the hash
 of the configuration it depends on and its wall time. Re-running skips finished stages whose configuration is
 unchanged; a stage that was interrupted resumes from its ``checkpoints/last.ckpt``; a changed stage is re-run with
 everything after it. The baseline is the agent trained on with MSE alone for exactly the SFP stage's steps (the
-same :class:`SFPModule` with ``pseudo_labels.weight=0``), so the comparison is honest by construction.
+same :class:`SFPModule` with ``pseudo_labels.weight=0``), so the comparison is honest by construction. Optional:
+the equal-wall-time baseline, and the surrogate baseline (MSE plus a differentiable stand-in for the headline
+metric, its weight chosen on the validation split to match SFP's change of MSE).
 
 A pipeline config has the sections of ``sfp fit`` configs: ``data`` and ``agent`` (``class_path``/``init_args``),
 ``world_model`` and ``sfp`` (the constructor arguments of :class:`WorldModelModule` and :class:`SFPModule`, less the
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -41,21 +45,23 @@ from sfp.training import (
 )
 from sfp.utils import import_object
 
-STAGES = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "evaluate", "report")
+STAGES = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report")
 TRAINING_STAGES = ("agent", "world_model", "sfp")
 FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp_trainer")  # what the baselines share with SFP (no planning)
 SECTIONS = {  # the config keys each stage reads itself (dotted for one key of a section)
     "data": ("data", "seed_everything"), "agent": ("agent", "agent_trainer", "agent_patience"),
     "baseline": FINE_TUNING, "world_model": ("world_model", "world_model_trainer", "world_model_from"),
     "sfp": ("sfp", "sfp_trainer"), "baseline_time": ("equal_time_baseline", *FINE_TUNING),
+    "surrogate": ("surrogate_baseline", "surrogate_weights", *FINE_TUNING),
     "evaluate": (), "report": ("report",),
 }
 NEEDS = {  # the stages whose outputs each stage uses: a change there re-runs it
     "data": (), "agent": ("data",), "baseline": ("agent",), "world_model": ("data",),
-    "sfp": ("agent", "world_model"), "baseline_time": ("agent", "sfp"),
-    "evaluate": ("baseline", "sfp", "baseline_time"), "report": ("evaluate",),
+    "sfp": ("agent", "world_model"), "baseline_time": ("agent", "sfp"), "surrogate": ("baseline", "sfp"),
+    "evaluate": ("baseline", "sfp", "baseline_time", "surrogate"), "report": ("evaluate",),
 }
-COMPARED = ("baseline", "baseline_time", "sfp")  # the fine-tuned agents evaluate and report compare
+COMPARED = ("baseline", "baseline_time", "surrogate", "sfp")  # the fine-tuned agents evaluate and report compare
+OPTIONAL = {"baseline_time": "equal_time_baseline", "surrogate": "surrogate_baseline"}  # stage: its switch
 TRAINER_SET_BY_SFP = {"callbacks", "logger", "default_root_dir", "use_distributed_sampler", "plugins"}
 TRAINER_DEFAULTS = {"enable_model_summary": False, "log_every_n_steps": 10}
 PRINT = partial(print, flush=True)
@@ -85,10 +91,15 @@ def pipeline_parser() -> Any:
                         help="use this trained world-model checkpoint instead of training one")
     parser.add_argument("--equal_time_baseline", type=bool, default=False,
                         help="also continue the agent with MSE for as many seconds as the SFP stage took")
+    parser.add_argument("--surrogate_baseline", type=bool, default=False,
+                        help="also continue the agent with MSE plus a differentiable stand-in for the headline metric")
+    parser.add_argument("--surrogate_weights", type=list[float], default=[0.1, 0.3, 1.0, 3.0],
+                        help="the stand-in's weights tried; validation picks the one whose MSE change is SFP's")
     parser.add_subclass_arguments(L.LightningDataModule, "data", required=True)
     parser.add_subclass_arguments(Forecaster, "agent", required=True)
     parser.add_class_arguments(WorldModelModule, "world_model", skip={"agent_checkpoint", "imagination"})
-    parser.add_class_arguments(SFPModule, "sfp", skip={"agent_checkpoint", "world_model_checkpoint", "seed"})
+    parser.add_class_arguments(SFPModule, "sfp",
+                               skip={"agent_checkpoint", "world_model_checkpoint", "seed", "surrogate_weight"})
     for stage in TRAINING_STAGES:
         parser.add_class_arguments(L.Trainer, f"{stage}_trainer", skip=TRAINER_SET_BY_SFP)
         parser.set_defaults({f"{stage}_trainer.{key}": value for key, value in TRAINER_DEFAULTS.items()})
@@ -113,6 +124,9 @@ def _validate(config: dict[str, Any]) -> None:
         raise UserError(f"agent_patience must be >= 1, got {config['agent_patience']}")
     if config["world_model_from"] is not None:
         read_checkpoint(config["world_model_from"])
+    weights = config["surrogate_weights"]
+    if not weights or not all(math.isfinite(w) and w > 0 for w in weights):
+        raise UserError(f"surrogate_weights must be finite numbers > 0, got {weights}")
     for section in ("agent_trainer", "world_model_trainer", "sfp_trainer"):
         for key in ("max_steps", "max_epochs"):
             value = config[section].get(key)
@@ -215,7 +229,7 @@ class Pipeline:
             raise UserError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
         digests = self._digests()
         for stage in STAGES:
-            if stage == "baseline_time" and not self.config["equal_time_baseline"]:
+            if stage in OPTIONAL and not self.config[OPTIONAL[stage]]:
                 pass  # an optional comparison, not asked for
             elif self.manifest.done(stage, digests[stage]):
                 self.log(f"[{stage}] done before, skipped")
@@ -314,10 +328,36 @@ class Pipeline:
         return {**self._mse_only("baseline_time", {"max_steps": -1, "max_time": {"seconds": seconds}}),
                 "budget_seconds": seconds}
 
+    def stage_surrogate(self) -> dict[str, Any]:
+        """MSE plus ``w`` times the headline metric's differentiable stand-in, for the SFP stage's steps, for each
+        ``w`` of ``surrogate_weights``; kept: the one whose validation MSE, relative to the equal-step baseline's,
+        is nearest SFP's (:func:`choose_surrogate_weight`)."""
+        from sfp.report.evaluation import checkpoint_forecasters, evaluate_forecasts
+
+        trained = {}
+        for weight in self.config["surrogate_weights"]:
+            labels = {**self.config["sfp"]["pseudo_labels"], "weight": 0.0}
+            trained[weight] = self._self_training(f"surrogate/w{weight:g}", pseudo_labels=labels,
+                                                  world_model_checkpoint=None, surrogate_weight=weight)["checkpoint"]
+        names = {"baseline": self.checkpoint("baseline"), "sfp": self.checkpoint("sfp"),
+                 **{f"w{weight:g}": path for weight, path in trained.items()}}
+        datamodule = self.datamodule
+        val = evaluate_forecasts(checkpoint_forecasters(names), datamodule.val_dataloader(), datamodule.task,
+                                 datamodule.target)
+        mse_change = {name: val[name]["mse"] / val["baseline"]["mse"] - 1.0 for name in names}
+        weight = choose_surrogate_weight({w: mse_change[f"w{w:g}"] for w in trained}, mse_change["sfp"])
+        target = self.stage_dir("surrogate") / "checkpoints" / "best.ckpt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(trained[weight], target)
+        self.log(f"  surrogate weight {weight:g}: validation MSE {mse_change[f'w{weight:g}']:+.1%} vs SFP's "
+                 f"{mse_change['sfp']:+.1%} (relative to the equal-step baseline)")
+        return {"checkpoint": str(target), "weight": weight, "val_mse_change": mse_change,
+                "val_headline": {name: val[name][datamodule.task.headline] for name in names}}
+
     def compared(self) -> dict[str, str]:
         """The checkpoints of the fine-tuned agents this run compares, by stage."""
         return {stage: self.checkpoint(stage) for stage in COMPARED
-                if stage != "baseline_time" or self.config["equal_time_baseline"]}
+                if stage not in OPTIONAL or self.config[OPTIONAL[stage]]}
 
     def stage_evaluate(self) -> dict[str, Any]:
         from sfp.report.evaluation import evaluate_checkpoints
@@ -333,6 +373,11 @@ class Pipeline:
 
         return write_report(self.root, self.datamodule, self.manifest.stages, self.compared(),
                             gif_samples=self.config["report"]["gif_samples"])
+
+
+def choose_surrogate_weight(mse_change: dict[float, float], sfp_mse_change: float) -> float:
+    """The weight whose relative MSE change is nearest SFP's (the smaller weight on a tie)."""
+    return min(sorted(mse_change), key=lambda weight: abs(mse_change[weight] - sfp_mse_change))
 
 
 def run_pipeline(argv: list[str]) -> Pipeline:

@@ -19,7 +19,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "planner": ("BeamSearchPlanner", "BestOfKPlanner", "MosaicPlanner", "PLANNERS", "PlanResult", "Planner",
                 "build_planner"),
     "options": ("Imagination", "PlannerOptions", "PseudoLabels", "WorldModelArchitecture"),
-    "pseudo_labels": ("log_spectrum_distance", "make_label", "raise_label", "spectrum_label"),
+    "pseudo_labels": ("make_label", "raise_label", "spectrum_label"),
     "self_training": ("SFPModule",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -13,8 +13,9 @@ Three kinds (``PseudoLabels.kind``), each judged against the truth on the reward
   pixel is CSI's. A label that differs from the forecast only in shell amplitudes is one the agent can learn,
   where another sample's phases average away.
 
-The pull is MSE to the label or :func:`log_spectrum_distance`: a spectral reward weighs every shell alike, while
-pixel MSE is ruled by the few energetic large scales. docs/experiments.md has the measurements behind each.
+The pull is MSE to the label or :func:`~sfp.metrics.spectrum.log_spectrum_distance`: a spectral reward weighs
+every shell alike, while pixel MSE is ruled by the few energetic large scales. docs/experiments.md has the
+measurements behind each.
 """
 
 from __future__ import annotations
@@ -26,18 +27,6 @@ from sfp.metrics.spectrum import LOG_EPSILON, rescale_shells, scalar_spectrum
 from sfp.planning.planner import PlanResult
 from sfp.planning.rewards import Reward
 from sfp.planning.world_model import WorldModel
-
-
-def log_spectrum_distance(pred: Tensor, label: Tensor) -> Tensor:
-    """Mean squared ``log10`` ratio of the shell energies of ``pred`` and ``label`` ``(..., N, N)``, per frame.
-
-    Shells 1..N//3 (the de-aliased band the TKE error reads), each weighing alike as in that metric; MSE to a label
-    is instead dominated by the few energetic large scales. Returns ``pred.shape[:-2]``.
-    """
-    last = pred.shape[-1] // 3
-    log_pred, log_label = (torch.log10(scalar_spectrum(field)[..., 1:last + 1] + LOG_EPSILON)
-                           for field in (pred, label))
-    return (log_pred - log_label).pow(2).mean(-1)
 
 
 def spectrum_label(action: Tensor, plan: Tensor, truth: Tensor) -> Tensor:

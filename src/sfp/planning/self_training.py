@@ -28,10 +28,12 @@ from sfp.forecasting.checkpoints import AGENT_CLASS_KEY, AGENT_SETTINGS_KEY, loa
 from sfp.forecasting.forecaster import Forecaster
 from sfp.forecasting.losses import valid_mask
 from sfp.metrics.epoch import EpochMetrics
-from sfp.options import coerce, save_plain_hyperparameters
+from sfp.metrics.spectrum import log_spectrum_distance
+from sfp.metrics.surrogates import surrogate_for_task
+from sfp.options import coerce, require_finite, save_plain_hyperparameters
 from sfp.planning.options import PlannerOptions, PseudoLabels
 from sfp.planning.planner import Planner, build_planner
-from sfp.planning.pseudo_labels import log_spectrum_distance, make_label
+from sfp.planning.pseudo_labels import make_label
 from sfp.planning.rewards import get_reward, reward_for_task
 from sfp.planning.world_model_module import WorldModelModule
 from sfp.task import TaskSpec
@@ -51,18 +53,24 @@ class SFPModule(L.LightningModule):
     (:class:`~sfp.planning.options.PseudoLabels`); reward: a reward spec for
     :func:`sfp.planning.rewards.get_reward` (default: the dataset's headline metric). lr, weight_decay: AdamW of
     the fine-tuning, constant learning rate. seed: of the planner's draws (per process: seed + rank).
+    surrogate_weight: adds this times the differentiable stand-in for the headline metric
+    (:func:`sfp.metrics.surrogates.surrogate_for_task`) to the MSE; with no pseudo-labels, that is the surrogate
+    baseline that SFP is compared with.
     """
 
     def __init__(self, agent_checkpoint: str, world_model_checkpoint: str | None = None,
                  planner: PlannerOptions = PlannerOptions(), pseudo_labels: PseudoLabels = PseudoLabels(),
-                 reward: str | dict | None = None, lr: float = 3e-4, weight_decay: float = 0.0, seed: int = 0):
+                 reward: str | dict | None = None, lr: float = 3e-4, weight_decay: float = 0.0, seed: int = 0,
+                 surrogate_weight: float = 0.0):
         super().__init__()
+        require_finite("surrogate_weight", surrogate_weight, minimum=0.0)
         self.planner_options = coerce(PlannerOptions, planner)
         self.labels = coerce(PseudoLabels, pseudo_labels)
         if self.labels.weight > 0 and world_model_checkpoint is None:
             raise UserError("pseudo_labels.weight > 0 plans in a world model: give world_model_checkpoint")
         save_plain_hyperparameters(self, planner=self.planner_options, pseudo_labels=self.labels)
         self.reward_spec, self.lr, self.weight_decay, self.seed = reward, lr, weight_decay, seed
+        self.surrogate_weight, self.surrogate = surrogate_weight, None
         self.agent: Forecaster = load_forecaster(agent_checkpoint).train()
         world_model = None
         if self.labels.weight > 0:
@@ -87,6 +95,8 @@ class SFPModule(L.LightningModule):
         datamodule = self.trainer.datamodule
         task: TaskSpec = getattr(datamodule, "task", None) or TaskSpec("generic")
         self.reward_fn = get_reward(self.reward_spec) if self.reward_spec is not None else reward_for_task(task)
+        if self.surrogate_weight > 0:
+            self.surrogate = surrogate_for_task(task)
         std = datamodule.normalization_stats()["std"] if hasattr(datamodule, "normalization_stats") else None
         if std is not None:
             self.scale = torch.as_tensor(std, dtype=torch.float32)
@@ -149,6 +159,8 @@ class SFPModule(L.LightningModule):
         valid = valid_mask(target_y, self.agent.null_value)
         truth = torch.where(valid, target_y, torch.zeros_like(target_y))
         loss = self._scaled_mse(forecast, truth, valid)
+        if self.surrogate is not None:
+            loss = loss + self.surrogate_weight * self.surrogate(forecast, truth, valid)
         weight = self.pseudo_lambda(self.global_step)
         if weight > 0:
             pseudo, accepted, gain = self._pseudo_labels(context_y, forecast.detach(), target_y)

@@ -1,7 +1,8 @@
 """Compute a table's cells: one pipeline run each (the world model trained once per dataset), one JSON each.
 
 A cell's JSON (``<results>/cells/<dataset>-<backbone>-s<seed>.json``) holds its test metrics for persistence, the
-agent, the equal-step and equal-time MSE baselines and SFP, the stage seconds, the hash of the resolved pipeline
+agent, the equal-step and equal-time MSE baselines, the surrogate baseline (with its weight and the validation MSE
+changes it was chosen by) and SFP, the stage seconds, the hash of the resolved pipeline
 config and the sfp version. A cell whose JSON carries the current hash is done; any other is (re)computed, so a
 changed setting is never mixed in.
 """
@@ -18,7 +19,7 @@ import sfp
 from sfp.pipeline import Pipeline, load_config
 from sfp.table.spec import Cell, TableSpec, settings_digest
 
-MODEL_NAMES = {"baseline": "baseline_steps", "baseline_time": "baseline_time", "sfp": "sfp",
+MODEL_NAMES = {"baseline": "baseline_steps", "baseline_time": "baseline_time", "surrogate": "surrogate", "sfp": "sfp",
                "persistence": "persistence", "agent": "agent"}
 
 
@@ -34,7 +35,7 @@ def cell_arguments(table: TableSpec, cell: Cell, world_model: str | None = None)
     return ["--config", row.pipeline, *row.overrides, "--run_dir", str(Path(table.runs) / cell.dataset / cell.name),
             "--seed_everything", str(cell.seed), "--agent.init_args.backbone", cell.backbone,
             "--agent.init_args.backbone_kwargs", json.dumps(table.backbones[cell.backbone]),
-            "--equal_time_baseline", "true", *shared]
+            "--equal_time_baseline", "true", "--surrogate_baseline", "true", *shared]
 
 
 def cell_path(table: TableSpec, cell: Cell) -> Path:
@@ -76,6 +77,7 @@ def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = prin
                "seconds": {stage: entry.get("seconds") for stage, entry in stages.items()},
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
                "settings": digest, "version": sfp.__version__,
+               "surrogate": {key: stages["surrogate"]["outputs"][key] for key in ("weight", "val_mse_change")},
                "models": {MODEL_NAMES[name]: values for name, values in {**results, "agent": agent}.items()}}
     _write_json(path, content)
     return content

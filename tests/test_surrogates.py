@@ -1,0 +1,67 @@
+"""The differentiable stand-ins for the headline metrics (sfp.metrics.surrogates), checked against hand counts, and
+the rule that picks the surrogate baseline's weight."""
+
+import math
+
+import pytest
+import torch
+
+from sfp.metrics.functional import ssim
+from sfp.metrics.surrogates import soft_csi_loss, surrogate_for_task
+from sfp.pipeline import choose_surrogate_weight
+from sfp.task import FLAME, NAVIER_STOKES, RADAR, SENSORS, STORMS
+
+PRED = torch.tensor([1.0, 3.0, 6.0, 9.0])
+TRUTH = torch.tensor([3.0, 1.0, 9.0, 5.0])
+ALL = torch.ones(4, dtype=torch.bool)
+
+
+def test_a_sharp_soft_csi_is_one_minus_the_hand_counted_csi_m():
+    # >= 2: forecast at 1, 2, 3; observed at 0, 2, 3 -> 2 hits, 1 miss, 1 false alarm: CSI 1/2
+    # >= 8: forecast at 3, observed at 2 -> 0 hits: CSI 0
+    loss = soft_csi_loss(PRED, TRUTH, ALL, (2.0, 8.0), width=1e-4)
+    assert loss.item() == pytest.approx(1 - (0.5 + 0.0) / 2, abs=1e-6)
+
+
+def test_invalid_pixels_do_not_count():
+    pred, truth = torch.cat([PRED, torch.tensor([50.0])]), torch.cat([TRUTH, torch.tensor([0.0])])
+    valid = torch.cat([ALL, torch.tensor([False])])  # a false alarm at every threshold, were it valid
+    assert soft_csi_loss(pred, truth, valid, (2.0, 8.0), width=1e-4).item() == pytest.approx(0.75, abs=1e-6)
+
+
+def test_raising_a_missed_event_lowers_the_loss():
+    pred = PRED.clone().requires_grad_(True)
+    soft_csi_loss(pred, TRUTH, ALL, (2.0,)).backward()
+    assert pred.grad[0] < 0  # pixel 0 is a miss (1 < 2 <= 3): raising it helps
+    assert pred.grad[1] > 0  # pixel 1 is a false alarm (3 >= 2 > 1): lowering it helps
+
+
+def test_each_headline_has_its_stand_in():
+    torch.manual_seed(0)
+    truth = torch.rand(2, 3, 1, 16, 16)
+    valid = torch.ones_like(truth, dtype=torch.bool)
+    for task in (STORMS, RADAR):  # CSI-M over the task's thresholds
+        scaled = truth * task.thresholds[-1] * 2
+        assert surrogate_for_task(task)(scaled, scaled, valid).item() < 0.2
+    flame = surrogate_for_task(FLAME)(truth * 0.5, truth, valid)
+    assert flame.item() == pytest.approx(1 - ssim(truth * 0.5, truth, FLAME.data_range).item(), abs=1e-6)
+    spectrum = surrogate_for_task(NAVIER_STOKES)(3 * truth, truth, valid)  # energies x 9 at every shell
+    assert spectrum.item() == pytest.approx(math.log10(9) ** 2, rel=1e-4)
+    with pytest.raises(Exception, match="no differentiable surrogate"):
+        surrogate_for_task(SENSORS)
+
+
+def test_the_weight_whose_mse_change_is_nearest_sfps_is_kept():
+    changes = {0.1: 0.0, 0.3: 0.021, 1.0: 0.05}
+    assert choose_surrogate_weight(changes, 0.025) == 0.3
+    assert choose_surrogate_weight(changes, -0.2) == 0.1
+    assert choose_surrogate_weight({1.0: 0.25, 0.5: 0.75}, 0.5) == 0.5  # a tie: the smaller weight
+
+
+@pytest.mark.parametrize("weight", [-1.0, float("nan")])
+def test_a_negative_or_nan_surrogate_weight_is_refused_before_anything_loads(weight):
+    from sfp.errors import UserError
+    from sfp.planning import SFPModule
+
+    with pytest.raises(UserError, match="surrogate_weight"):
+        SFPModule(agent_checkpoint="nosuch.ckpt", surrogate_weight=weight)
