@@ -74,6 +74,20 @@ def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     table = json.loads((tmp_path / "results" / "tiny.json").read_text())
     assert table["summary"]["storms"]["backbones"] == ["simvp"]
     assert table["summary"]["storms"]["sfp_vs_surrogate"] is not None
+    assert set(cell["per_lead"]) == {"persistence", "baseline_steps", "surrogate", "sfp"}
+    assert len(cell["per_lead"]["sfp"]["csi_per_lead"]["16"]) == 3  # the tiny config's target length
+    assert (tmp_path / "results" / "tiny" / "leads" / "storms-simvp-s0.png").is_file()
     assert (tmp_path / "runs" / "storms" / "world_model" / "world_model" / "checkpoints" / "best.ckpt").is_file()
     assert main(["table", "--config", str(config), "--render"]) == 0  # from the JSON alone
     assert main(["table", "--config", str(config), "--cell", "storms/fno/0"]) == 2  # not a cell of this table
+
+
+def test_the_table_says_whether_each_agent_beats_persistence(tmp_path):
+    from sfp.table.render import markdown
+
+    better = _cell("storms", "simvp", 0, 0.3, 0.2, 0.25)
+    better["models"].update(agent={"csi_m": 0.25, "mse": 0.010}, persistence={"csi_m": 0.20, "mse": 0.012})
+    worse = _cell("navier_stokes", "fno", 0, 0.3, 0.5, 0.4)  # tke_error: lower is better
+    worse["models"].update(agent={"tke_error": 0.6, "mse": 0.5}, persistence={"tke_error": 0.5, "mse": 0.6})
+    rows = [line for line in markdown([better, worse], summarize([better, worse])).splitlines() if "/s0 |" in line]
+    assert [row.split(" | ")[-2] for row in rows] == ["yes", "yes", "**no**", "yes"]

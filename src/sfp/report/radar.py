@@ -22,9 +22,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sfp.metrics.modules import FSS, ContingencyScores
+from sfp.metrics.modules import FSS
 from sfp.metrics.task_metrics import build_task_metrics, threshold_key
 from sfp.report.evaluation import Forecast, checkpoint_forecast, shape_metrics
+from sfp.report.leads import LeadCurves
 from sfp.task import TaskSpec
 
 FSS_THRESHOLDS = (1.0, 5.0)  # mm/h
@@ -51,22 +52,20 @@ class _LeadScores:
     """CSI per threshold and lead time, and FSS at the field's thresholds and windows, summed over the set."""
 
     def __init__(self, task: TaskSpec, target_len: int, km_per_pixel: float) -> None:
-        self.csi = [ContingencyScores(task.thresholds) for _ in range(target_len)]
+        self.csi = LeadCurves(task, target_len)
         self.windows = tuple(int(km / km_per_pixel) for km in FSS_KM)
         self.fss = FSS(FSS_THRESHOLDS, self.windows)
-        self.thresholds = task.thresholds
 
     def update(self, pred: Tensor, target: Tensor) -> None:
-        for lead, metric in enumerate(self.csi):
-            metric.update(pred[:, lead:lead + 1], target[:, lead:lead + 1])
+        self.csi.update(pred, target)
         self.fss.update(pred, target)
 
     def compute(self) -> dict[str, Any]:
-        per_lead = [metric.compute()["csi"].reshape(-1) for metric in self.csi]
+        per_lead = self.csi.compute()["csi_per_lead"]
         fss = self.fss.compute().reshape(len(FSS_THRESHOLDS), len(self.windows))
         return {
-            "csi_per_lead": {threshold_key(t): [float(c[k]) for c in per_lead] for k, t in enumerate(self.thresholds)},
-            "csi_m_per_lead": [float(torch.nanmean(c)) for c in per_lead],
+            "csi_per_lead": per_lead,
+            "csi_m_per_lead": [float(torch.tensor(values).nanmean()) for values in zip(*per_lead.values())],
             "fss": {f"{threshold_key(t)}mm_{km}km": float(fss[i, j])
                     for i, t in enumerate(FSS_THRESHOLDS) for j, km in enumerate(FSS_KM)},
         }

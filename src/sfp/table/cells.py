@@ -2,7 +2,8 @@
 
 A cell's JSON (``<results>/cells/<dataset>-<backbone>-s<seed>.json``) holds its test metrics for persistence, the
 agent, the equal-step and equal-time MSE baselines, the surrogate baseline (with its weight and the validation MSE
-changes it was chosen by) and SFP, the stage seconds, the hash of the resolved pipeline
+changes it was chosen by) and SFP, the per-lead views of persistence, the equal-step and surrogate baselines and SFP
+(:mod:`sfp.report.leads`), the stage seconds, the hash of the resolved pipeline
 config and the sfp version. A cell whose JSON carries the current hash is done; any other is (re)computed, so a
 changed setting is never mixed in.
 """
@@ -58,7 +59,8 @@ def _write_json(path: Path, content: dict[str, Any]) -> None:
 
 def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the cell's pipeline and write its JSON; a cell already done with these settings is read."""
-    from sfp.report.evaluation import evaluate_checkpoints
+    from sfp.report.evaluation import checkpoint_forecasters, evaluate_checkpoints
+    from sfp.report.leads import lead_curves
 
     shared = load_config([*_shared_world_model(table, cell.dataset), "--until", "world_model"])
     world = Pipeline(shared, log)
@@ -72,12 +74,17 @@ def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = prin
     pipeline = Pipeline(load_config(cell_arguments(table, cell, world.checkpoint("world_model"))), log)
     stages = pipeline.run()
     results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())["models"]
-    agent = evaluate_checkpoints(pipeline.datamodule, {"agent": pipeline.checkpoint("agent")})["models"]["agent"]
+    datamodule = pipeline.datamodule
+    agent = evaluate_checkpoints(datamodule, {"agent": pipeline.checkpoint("agent")})["models"]["agent"]
+    compared = {MODEL_NAMES[stage]: pipeline.checkpoint(stage) for stage in ("baseline", "surrogate", "sfp")}
+    per_lead = lead_curves(checkpoint_forecasters(compared), datamodule.test_dataloader(), datamodule.task,
+                           datamodule.target)
     content = {"dataset": cell.dataset, "backbone": cell.backbone, "seed": cell.seed,
                "seconds": {stage: entry.get("seconds") for stage, entry in stages.items()},
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
                "settings": digest, "version": sfp.__version__,
                "surrogate": {key: stages["surrogate"]["outputs"][key] for key in ("weight", "val_mse_change")},
-               "models": {MODEL_NAMES[name]: values for name, values in {**results, "agent": agent}.items()}}
+               "models": {MODEL_NAMES[name]: values for name, values in {**results, "agent": agent}.items()},
+               "per_lead": per_lead}
     _write_json(path, content)
     return content

@@ -1,4 +1,5 @@
-"""The table from the cells' JSON files alone: ``<name>.md``, ``<name>.json`` and a bar chart of SFP's changes.
+"""The table from the cells' JSON files alone: ``<name>.md``, ``<name>.json``, a bar chart of SFP's changes and each
+cell's per-lead views (``<name>/leads/<cell>.png``).
 
 A relative change is ``(sfp - baseline) / |baseline|`` as a fraction, on the dataset's headline metric and on
 MSE. Seeds of one dataset/backbone are averaged first; the summary is the mean over backbones, as in the paper.
@@ -12,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from sfp.report.leads import plot_lead_curves
 from sfp.task import TASKS
 
 BASELINES = {"sfp_vs_baseline_steps": "baseline_steps", "sfp_vs_baseline_time": "baseline_time",
@@ -63,6 +65,15 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
+def _beats(cell: dict[str, Any], metric: str) -> str:
+    """Whether the agent is better than persistence on ``metric`` (higher or lower, by the metric)."""
+    agent, persistence = (cell["models"].get(name, {}).get(metric) for name in ("agent", "persistence"))
+    if agent is None or persistence is None:
+        return "n/a"
+    higher = metric == TASKS[cell["dataset"]].headline and TASKS[cell["dataset"]].higher_is_better
+    return "yes" if (agent > persistence if higher else agent < persistence) else "**no**"
+
+
 def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]]) -> str:
     """The summary (mean over backbones) and one row per cell."""
     lines = ["| dataset | headline | SFP vs equal steps | SFP vs equal time | SFP vs surrogate | MSE vs equal steps "
@@ -71,14 +82,15 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]]) ->
         lines.append(f"| {dataset} | {row['headline']} | {_percent(row['sfp_vs_baseline_steps'])} | "
                      f"{_percent(row['sfp_vs_baseline_time'])} | {_percent(row['sfp_vs_surrogate'])} | "
                      f"{_percent(row['mse_vs_baseline_steps'])} | {', '.join(row['backbones'])} |")
-    lines += ["", "| cell | metric | " + " | ".join(MODELS) + " | seconds |", "|---" * (len(MODELS) + 3) + "|"]
+    lines += ["", "| cell | metric | " + " | ".join(MODELS) + " | agent beats persistence | seconds |",
+              "|---" * (len(MODELS) + 4) + "|"]
     for cell in cells:
         headline = TASKS[cell["dataset"]].headline
         seconds = sum(value for value in cell["seconds"].values() if value)
         for metric in (headline, "mse"):
             values = [_number(cell["models"].get(model, {}).get(metric)) for model in MODELS]
             lines.append(f"| {cell['dataset']}/{cell['backbone']}/s{cell['seed']} | {metric} | "
-                         + " | ".join(values) + f" | {seconds:.0f} |")
+                         + " | ".join(values) + f" | {_beats(cell, metric)} | {seconds:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -125,4 +137,9 @@ def render(results: str | Path, name: str, digests: dict[str, str] | None = None
     (results / f"{name}.md").write_text(markdown(cells, summary))
     if cells:
         bar_chart(cells, results / f"{name}.png")
+    leads = results / name / "leads"
+    for cell in (cell for cell in cells if cell.get("per_lead")):
+        leads.mkdir(parents=True, exist_ok=True)
+        label = f"{cell['dataset']}-{cell['backbone']}-s{cell['seed']}"
+        plot_lead_curves(leads / f"{label}.png", cell["per_lead"], f"{label}, test split")
     return table
