@@ -128,3 +128,6 @@ def test_cli_info_reads_a_prepared_file(prepared, capsys):
     assert main(["data", "info", str(path), "--thresholds", "0.5,5"]) == 0
     out = capsys.readouterr().out
     assert str(data.shape) in out and "1 NaN/inf" in out
+    assert main(["data", "info", str(path)]) == 0  # a prepared radar file: the radar task's mm/h thresholds
+    thresholds = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.strip().startswith(">=")]
+    assert thresholds == ["0.5", "1", "2", "5", "10"]

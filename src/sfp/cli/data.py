@@ -12,7 +12,7 @@ import yaml
 from sfp.cli import prepare
 from sfp.data.files import open_array, save_array
 from sfp.errors import UserError
-from sfp.task import SEVIR_THRESHOLDS
+from sfp.task import RADAR, SEVIR_THRESHOLDS
 
 CHUNK_BYTES = 64 * 2**20
 # Smallest values that make a forecasting dataset: one frame to forecast from and one to forecast; 8 pixels, the
@@ -41,8 +41,9 @@ def add_parser(subparsers: Any) -> None:
     info = actions.add_parser("info", help="shape, dtype, value range and event fractions of an array file")
     info.add_argument("file")
     info.add_argument("--variable", help="array name inside .npz/HDF5/NetCDF files")
-    info.add_argument("--thresholds", type=_floats, default=SEVIR_THRESHOLDS,
-                      help="comma-separated event thresholds (default: SEVIR VIL thresholds)")
+    info.add_argument("--thresholds", type=_floats,
+                      help="comma-separated event thresholds (default: the radar task's mm/h thresholds for a "
+                           "prepared radar file, else the SEVIR VIL thresholds)")
     info.add_argument("--null-value", type=float, help="value that marks missing data (e.g. 255 for SEVIR)")
     info.add_argument("--require-finite", action="store_true", help="fail when the array holds NaN or inf")
     info.set_defaults(run=info_command)
@@ -148,11 +149,22 @@ def _check_real(path: str, array: Any) -> None:
         raise UserError(f"{path}: holds {array.dtype} values, not numbers")
 
 
+def _prepared_radar(path: str) -> bool:
+    """Whether ``path`` is an ``sfp data prepare radar`` file (an .npz with its keys)."""
+    from sfp.data.radar.dataset import KEYS
+
+    if not path.lower().endswith(".npz"):
+        return False
+    with np.load(path, allow_pickle=False) as archive:
+        return all(key in archive.files for key in KEYS)
+
+
 def info_command(args: argparse.Namespace) -> None:
     """Print a summary of one array of a file; fail on non-finite values when asked."""
     array = open_array(args.file, args.variable)
     _check_real(args.file, array)
-    summary = describe(array, args.thresholds, args.null_value)
+    thresholds = args.thresholds or (RADAR.thresholds if _prepared_radar(args.file) else SEVIR_THRESHOLDS)
+    summary = describe(array, thresholds, args.null_value)
     if args.require_finite and summary["nonfinite"]:
         raise UserError(f"{args.file}: {summary['nonfinite']} NaN or infinite values where none may be")
     print(f"file      {args.file}")
