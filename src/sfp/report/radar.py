@@ -8,7 +8,7 @@ threshold and lead time, and FSS at 1 and 5 mm/h in
 8 and 32 km windows. Writes ``metrics.json`` (with units), ``metrics.md``, ``csi_lead.png`` and the rainiest test
 window's ``forecast.png``/``forecast.gif``.
 
-python -m sfp.report.radar --data runs/radar/windows.npz --out runs/radar/eval [--checkpoint best.ckpt]
+python -m sfp.report.radar --data runs/radar/windows.npz --out runs/radar/eval [--checkpoint [NAME=]best.ckpt ...]
 """
 
 from __future__ import annotations
@@ -132,16 +132,17 @@ def plot_csi_per_lead(path: Path, results: dict[str, Any]) -> Path:
     return path
 
 
-def run(data: str, out: str, checkpoint: str | None = None, limit: int | None = None,
+def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: int | None = None,
         batch_size: int = 8) -> dict[str, Any]:
-    """Evaluate the references (and ``checkpoint``) on the test events of a prepared file; write the report."""
+    """Evaluate the references (and the named ``checkpoints``) on the test events of a prepared file; write the
+    report."""
     from sfp.data.radar import RadarDataModule
 
     datamodule = RadarDataModule(data, batch_size=batch_size, augment=False)
     datamodule.setup()
     forecasts = reference_forecasters()
-    if checkpoint:
-        forecasts["checkpoint"] = checkpoint_forecast(checkpoint)
+    for name, path in (checkpoints or {}).items():
+        forecasts[name] = checkpoint_forecast(path)
     batches = list(datamodule.test_dataloader())[:limit]
     results = evaluate_radar(forecasts, batches, datamodule.task, datamodule.target,
                              float(datamodule.arrays["spacing_km"]), int(datamodule.arrays["step_minutes"]))
@@ -174,10 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="radar nowcasting scores on the test events")
     parser.add_argument("--data", required=True, help="prepared radar .npz (sfp data prepare radar)")
     parser.add_argument("--out", required=True, help="folder for metrics.json, metrics.md, csi_lead.png")
-    parser.add_argument("--checkpoint", help="a learned forecaster checkpoint to score beside the references")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="[NAME=]PATH",
+                        help="a learned forecaster checkpoint to score beside the references (repeatable)")
     parser.add_argument("--limit", type=int, help="only the first LIMIT test batches")
     args = parser.parse_args(argv)
-    run(args.data, args.out, args.checkpoint, args.limit)
+    named = dict(text.split("=", 1) if "=" in text else ("checkpoint", text) for text in args.checkpoint)
+    run(args.data, args.out, named, args.limit)
 
 
 if __name__ == "__main__":
