@@ -55,6 +55,7 @@ def test_the_seed_constructor_builds_the_same_model_as_the_grouped_form():
     (lambda: Objective(huber_delta=0.0), "huber_delta"),
     (lambda: Objective(l2_weight=-1.0), "l2_weight"),
     (lambda: Normalization(seasonal_decomp=True, decomp_kernel_size=4), "odd"),
+    (lambda: Normalization(log1p=True, global_norm=True), "log1p replaces"),
     (lambda: LinearHeadOptions(window=-1), "linear_head.window"),
     (lambda: LinearHeadOptions(fit="ridge", window=2), "linear_head.fit"),
     (lambda: LinearHeadOptions(fit="least_squares"), "linear_head.window >= 1"),
@@ -75,3 +76,27 @@ def test_each_group_rejects_its_own_bad_settings(build, words):
 
 def test_an_even_kernel_is_fine_while_decomposition_is_off():
     assert Normalization(decomp_kernel_size=4).decomp_kernel_size == 4
+
+
+class _Identity(Forecaster):
+    """Forecasts the last context frame in model space (what it is given, unchanged)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = torch.nn.Parameter(torch.ones(()))
+
+    def forward_model_pass(self, context_x, context_y, target_x, target_y):
+        return self.weight * context_y[:, -1:].expand_as(target_y)
+
+
+def test_log1p_trains_in_log_space_and_forecasts_in_original_units():
+    model = _Identity(context_len=2, target_len=1, d_y_context=1, d_y_target=1, normalization={"log1p": True})
+    rain = torch.tensor([0.0, 1.0, 10.0, 100.0]).reshape(1, 1, 1, 4)
+    context = torch.cat([torch.zeros_like(rain), rain], dim=1)  # (B=1, T=2, C=1, 4 pixels)
+    time = torch.zeros(1, 2, 1)
+    torch.testing.assert_close(model.forecast(time, context, time[:, :1]), rain)  # exp(log(1 + y)) - 1 = y
+    truth = 2 * rain + 1  # the loss compares log(1 + forecast) with log(1 + truth)
+    loss = model._shared_step((time, context, time[:, :1], truth), "fit")
+    torch.testing.assert_close(loss, (torch.log1p(rain) - torch.log1p(truth)).pow(2).mean())
+    with pytest.raises(UserError, match="values >= 0"):
+        model.forecast(time, -context, time[:, :1])

@@ -173,9 +173,15 @@ class Forecaster(L.LightningModule, ABC):
 
     # ------------------------------------------------------------------ value spaces
     def _scale(self, y: Tensor) -> Tensor:
+        if self.normalization.log1p:
+            if (y < 0).any():
+                raise UserError(f"normalization.log1p needs values >= 0, got {float(y.min()):g}")
+            return torch.log1p(y)
         return self.global_norm.normalize(y) if self.global_norm is not None else y
 
     def _unscale(self, y: Tensor) -> Tensor:
+        if self.normalization.log1p:
+            return torch.expm1(y)
         return self.global_norm.denormalize(y) if self.global_norm is not None else y
 
     def _to_model(self, scaled: Tensor, stats: RevINStats | None) -> Tensor:

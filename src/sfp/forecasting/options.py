@@ -34,10 +34,13 @@ class Normalization:
     global_norm: by the data module's training-split mean and std (kept as buffers); revin, revin_affine:
     per-sample reversible instance normalization over the context's time axis; seasonal_decomp: the model sees
     the seasonal part of a moving average of width ``decomp_kernel_size`` (odd); the trend is forecast by the
-    linear head, or held at its last value without one.
+    linear head, or held at its last value without one. log1p: the model sees ``log(1 + y)`` and its output is
+    mapped back with ``exp(x) - 1``, so the loss weighs light and heavy values of a skewed nonnegative field (rain
+    rate) alike; the values must be >= 0, and it replaces ``global_norm`` (whose statistics are of raw values).
     """
 
     global_norm: bool = False
+    log1p: bool = False
     revin: bool = False
     revin_affine: bool = True
     seasonal_decomp: bool = False
@@ -46,6 +49,8 @@ class Normalization:
     def __post_init__(self) -> None:
         if self.seasonal_decomp:
             check_kernel_size(self.decomp_kernel_size)
+        require(not (self.log1p and self.global_norm), "normalization.log1p replaces normalization.global_norm: "
+                "set one of them")
 
 
 @dataclass(frozen=True)
