@@ -48,6 +48,13 @@ def test_baseline_and_sfp_train_the_same_steps_and_report_is_written(run):
     report = (run[0] / "report.md").read_text()
     assert "| metric | persistence | baseline | sfp | SFP vs baseline |" in report
     assert (run[0] / "forecasts.gif").stat().st_size > 0
+    from PIL import Image
+
+    with Image.open(run[0] / "forecast.gif") as gif:  # storms: a frame per lead time (3) on the VIL scale
+        assert gif.n_frames == 3
+    with Image.open(run[0] / "forecast.png") as png:  # truth, baseline, SFP: three rows of >= 128 px panels
+        assert png.size[1] >= 3 * 128
+    assert "![forecast](forecast.png)" in report
     sfp_state = torch.load(run[0] / "sfp" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert sfp_state and all(key.startswith("agent.") for key in sfp_state)
 

@@ -46,13 +46,25 @@ def test_forecast_pictures_have_big_panels_and_a_frame_per_lead(tmp_path):
     pytest.importorskip("pysteps")
     from PIL import Image
 
-    from sfp.report.radar_pictures import DPI, PANEL_INCHES, forecast_gif, forecast_png
+    from sfp.report.pictures import DPI, PANEL_INCHES, colour_scale, forecast_gif, forecast_png, minutes
 
     truth = _batch()[3][0, :, 0].numpy()
-    png = forecast_png(tmp_path / "f.png", truth, {"model": truth * 2})
-    gif = forecast_gif(tmp_path / "f.gif", truth, {"model": truth * 2})
+    scale = colour_scale(RADAR)
+    assert scale.label == "rain rate (mm/h)"
+    png = forecast_png(tmp_path / "f.png", truth, {"model": truth * 2}, scale, minutes(10))
+    gif = forecast_gif(tmp_path / "f.gif", truth, {"model": truth * 2}, scale, minutes(10))
     assert PANEL_INCHES * DPI >= 128
     with Image.open(png) as image:
         assert image.size[1] >= 2 * 128
     with Image.open(gif) as image:
         assert image.n_frames == 2
+
+
+def test_the_vil_scale_changes_colour_at_each_csi_threshold():
+    from sfp.report.pictures import colour_scale
+    from sfp.task import STORMS
+
+    scale = colour_scale(STORMS)
+    below, above = ([t - 0.5 for t in STORMS.thresholds], [t + 0.5 for t in STORMS.thresholds])
+    assert all(scale.norm(b) != scale.norm(a) for b, a in zip(below, above))
+    assert scale.label == "VIL (0-255)"

@@ -13,6 +13,7 @@ import torch
 from sfp.report.gif import GIF_SAMPLES, animate
 
 LOWER_IS_BETTER = {"mse", "mae", "tke_error"}
+PICTURE_BATCHES = 4  # test batches searched for the rainiest window
 MODELS = ("persistence", "agent", "baseline", "baseline_time", "surrogate", "sfp")
 BASELINES = {"baseline": "baseline", "baseline_time": "equal-time baseline", "surrogate": "surrogate"}
 
@@ -95,6 +96,25 @@ def _gifs(path: Path, datamodule: Any, forecasters: dict[str, Any], count: int) 
                     vmax=float(np.nanmax([np.nanmax(context), np.nanmax(frames["truth"])])))]
 
 
+@torch.no_grad()
+def _pictures(root: Path, datamodule: Any, forecasters: dict[str, Any]) -> list[Path]:
+    """Truth, baseline and SFP of the rainiest of the first test windows on the field's colour scale (tasks with
+    event thresholds): ``forecast.png`` and ``forecast.gif``."""
+    from sfp.report.pictures import colour_scale, forecast_gif, forecast_png, minutes, rainiest_window, steps
+
+    batches = [batch for batch, _ in zip(datamodule.test_dataloader(), range(PICTURE_BATCHES))]
+    if not batches or batches[0][1].ndim != 5:
+        return []
+    one = rainiest_window(batches)
+    rows = {name: forecasters[name](one)[0, :, 0].numpy() for name in ("baseline", "sfp")}
+    truth = one[3][0, :, 0].numpy()
+    scale = colour_scale(datamodule.task, truth)
+    step = getattr(datamodule, "step_minutes", None)
+    label = minutes(step) if step else steps
+    return [forecast_png(root / "forecast.png", truth, rows, scale, label),
+            forecast_gif(root / "forecast.gif", truth, rows, scale, label)]
+
+
 def write_report(root: Path, datamodule: Any, stages: dict[str, dict[str, Any]], checkpoints: dict[str, str],
                  gif_samples: int = GIF_SAMPLES) -> dict[str, Any]:
     """Write ``metrics.json`` and ``report.md`` (table, changes, curves, GIFs) into the run directory ``root``.
@@ -109,7 +129,9 @@ def write_report(root: Path, datamodule: Any, stages: dict[str, dict[str, Any]],
     seconds = {stage: entry.get("seconds") for stage, entry in stages.items()}
     metrics = {"dataset": results["dataset"], "models": results["models"], "seconds": seconds}
     (root / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    gifs = _gifs(root / "forecasts.gif", datamodule, checkpoint_forecasters(checkpoints), gif_samples)
+    forecasters = checkpoint_forecasters(checkpoints)
+    gifs = _gifs(root / "forecasts.gif", datamodule, forecasters, gif_samples)
+    pictures = _pictures(root, datamodule, forecasters) if datamodule.task.thresholds else []
     curves = _training_curves(root / "sfp" / "logs", root / "training.png")
     steps = stages.get("sfp", {}).get("outputs", {}).get("steps")
     lines = [f"# SFP report: {results['dataset']}", "",
@@ -123,5 +145,8 @@ def write_report(root: Path, datamodule: Any, stages: dict[str, dict[str, Any]],
     if gifs:
         lines += ["## Forecasts", "", "Context | truth | baseline | SFP, test sequences:", "",
                   *[f"![forecasts]({gif.name})" for gif in gifs], ""]
+    if pictures:
+        lines += [f"The rainiest of the first test windows on the {datamodule.task.name} colour scale, a column "
+                  "per lead time:", "", *[f"![forecast]({picture.name})" for picture in pictures], ""]
     (root / "report.md").write_text("\n".join(lines))
     return {"report": str(root / "report.md"), "metrics": str(root / "metrics.json")}

@@ -152,23 +152,21 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
     (folder / "metrics.json").write_text(json.dumps(results, indent=1))
     write_table(folder / "metrics.md", results)
     plot_csi_per_lead(folder / "csi_lead.png", results)
-    _pictures(folder, forecasts, batches, results["lead_minutes"][0])
+    _pictures(folder, forecasts, batches, datamodule.task, results["lead_minutes"][0])
     return results
 
 
 @torch.no_grad()
-def _pictures(folder: Path, forecasts: dict[str, Forecast], batches: list, step_minutes: int) -> None:
+def _pictures(folder: Path, forecasts: dict[str, Forecast], batches: list, task: TaskSpec, step_minutes: int) -> None:
     """forecast.png and forecast.gif of the rainiest test window."""
-    from sfp.report.radar_pictures import forecast_gif, forecast_png
+    from sfp.report.pictures import colour_scale, forecast_gif, forecast_png, minutes, rainiest_window
 
-    rain = [float(b[3].nan_to_num(0).flatten(1).mean(1).max()) for b in batches]
-    batch = batches[max(range(len(batches)), key=rain.__getitem__)]
-    index = int(batch[3].nan_to_num(0).flatten(1).mean(1).argmax())
-    one = tuple(part[index:index + 1] for part in batch)
+    one = rainiest_window(batches)
     preds = {name: forecast(one)[0, :, 0].numpy() for name, forecast in forecasts.items()}
     truth = one[3][0, :, 0].numpy()
-    forecast_png(folder / "forecast.png", truth, preds, step_minutes)
-    forecast_gif(folder / "forecast.gif", truth, preds, step_minutes)
+    scale = colour_scale(task)
+    forecast_png(folder / "forecast.png", truth, preds, scale, minutes(step_minutes))
+    forecast_gif(folder / "forecast.gif", truth, preds, scale, minutes(step_minutes))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -71,6 +71,11 @@ class RadarDataModule(WindowDataModule):
                                 f"its windows of {length} frames")
         return self._arrays
 
+    @property
+    def step_minutes(self) -> int:
+        """Minutes between frames (pictures stamp lead times with it)."""
+        return int(self.arrays["step_minutes"])
+
     def _open(self) -> SequenceSource:
         return ArraySource(self.arrays["data"])
 
