@@ -6,7 +6,7 @@ import pytest
 
 from pipeline_helpers import write_config
 from sfp.errors import UserError
-from sfp.pipeline import STAGES, Pipeline, load_config
+from sfp.pipeline import OPTIONAL, STAGES, Pipeline, load_config
 from sfp.report.markdown import comparison_table, relative_change
 
 
@@ -85,7 +85,7 @@ def _run(config, fail_at=None):
 
 def test_rerun_skips_finished_stages_and_redoes_changed_ones(tmp_path):
     config = _load(tmp_path)
-    assert _run(config) == [stage for stage in STAGES if stage != "baseline_time"]  # an optional comparison
+    assert _run(config) == [stage for stage in STAGES if stage not in OPTIONAL]  # optional comparisons
     assert _run(config) == []  # everything done
     config["world_model_trainer"]["max_steps"] = 2
     assert _run(config) == ["world_model", "sfp", "evaluate", "report"]  # the change and what uses its output
@@ -101,6 +101,12 @@ def test_rerun_skips_finished_stages_and_redoes_changed_ones(tmp_path):
     assert _run(config) == ["sfp", "baseline_time", "evaluate", "report"]
     config["world_model_from"] = "elsewhere.ckpt"  # a shared world model: SFP uses it, the baselines do not
     assert _run(config) == ["world_model", "sfp", "baseline_time", "evaluate", "report"]
+    config["surrogate_baseline"] = True  # matched to SFP's MSE change: it follows SFP and the baseline
+    assert _run(config) == ["surrogate", "evaluate", "report"]
+    config["surrogate_weights"] = [1.0]
+    assert _run(config) == ["surrogate", "evaluate", "report"]
+    config["sfp"]["lr"] = 2e-4
+    assert _run(config) == ["baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report"]
 
 
 def test_interrupted_stage_runs_again(tmp_path):
