@@ -33,5 +33,6 @@ def run(args: argparse.Namespace) -> None:
         for cell in chosen:
             compute_cell(table, cell)
     summary = render(table.results, table.name, {cell.name: cell_digest(table, cell) for cell in cells})["summary"]
-    print(f"{table.results}/{table.name}.md: " + ", ".join(f"{d} {s['headline']} {s['sfp_vs_baseline_steps']}"
-                                                          for d, s in summary.items()))
+    changes = {d: s["sfp_vs_baseline_steps"] for d, s in summary.items()}
+    print(f"{table.results}/{table.name}.md: SFP vs equal steps: " + ", ".join(
+        f"{d} {summary[d]['headline']} " + ("n/a" if c is None else f"{100 * c:+.1f}%") for d, c in changes.items()))
