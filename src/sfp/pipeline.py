@@ -300,9 +300,12 @@ class Pipeline:
                            **{**self.config["sfp"], **overrides})
         return self._fit(stage, module, "sfp_trainer", **(trainer_overrides or {}))
 
-    def _mse_only(self, stage: str, trainer_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _mse_only(self, stage: str, trainer_overrides: dict[str, Any] | None = None,
+                  **overrides: Any) -> dict[str, Any]:
+        """The fine-tuning without planning (pseudo-label weight 0), e.g. the baselines."""
         labels = {**self.config["sfp"]["pseudo_labels"], "weight": 0.0}
-        return self._self_training(stage, trainer_overrides, pseudo_labels=labels, world_model_checkpoint=None)
+        return self._self_training(stage, trainer_overrides, pseudo_labels=labels, world_model_checkpoint=None,
+                                   **overrides)
 
     def stage_baseline(self) -> dict[str, Any]:
         return self._mse_only("baseline")
@@ -334,11 +337,8 @@ class Pipeline:
         is nearest SFP's (:func:`choose_surrogate_weight`)."""
         from sfp.report.evaluation import checkpoint_forecasters, evaluate_forecasts
 
-        trained = {}
-        for weight in self.config["surrogate_weights"]:
-            labels = {**self.config["sfp"]["pseudo_labels"], "weight": 0.0}
-            trained[weight] = self._self_training(f"surrogate/w{weight:g}", pseudo_labels=labels,
-                                                  world_model_checkpoint=None, surrogate_weight=weight)["checkpoint"]
+        trained = {weight: self._mse_only(f"surrogate/w{weight:g}", surrogate_weight=weight)["checkpoint"]
+                   for weight in self.config["surrogate_weights"]}
         names = {"baseline": self.checkpoint("baseline"), "sfp": self.checkpoint("sfp"),
                  **{f"w{weight:g}": path for weight, path in trained.items()}}
         datamodule = self.datamodule

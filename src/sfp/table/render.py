@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sfp.report.leads import plot_lead_curves
+from sfp.table.spec import Cell
 from sfp.task import TASKS
 
 BASELINES = {"sfp_vs_baseline_steps": "baseline_steps", "sfp_vs_baseline_time": "baseline_time",
@@ -63,6 +64,11 @@ def _percent(value: float | None) -> str:
 
 def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
+
+
+def _name(cell: dict[str, Any]) -> str:
+    """The cell's name (its JSON file's stem), from the cell's own fields."""
+    return Cell(cell["dataset"], cell["backbone"], cell["seed"]).name
 
 
 def _beats(cell: dict[str, Any], metric: str) -> str:
@@ -127,7 +133,7 @@ def render(results: str | Path, name: str, digests: dict[str, str] | None = None
     results = Path(results)
     files = sorted((results / name / "cells").glob("*.json"))
     cells = [cell for cell in (json.loads(path.read_text()) for path in files)
-             if digests is None or digests.get(f"{cell['dataset']}-{cell['backbone']}-s{cell['seed']}")
+             if digests is None or digests.get(_name(cell))
              == cell.get("settings")]
     summary = summarize(cells)
     table = {"cells": [{key: cell[key] for key in ("dataset", "backbone", "seed", "seconds", "models")}
@@ -140,6 +146,5 @@ def render(results: str | Path, name: str, digests: dict[str, str] | None = None
     leads = results / name / "leads"
     for cell in (cell for cell in cells if cell.get("per_lead")):
         leads.mkdir(parents=True, exist_ok=True)
-        label = f"{cell['dataset']}-{cell['backbone']}-s{cell['seed']}"
-        plot_lead_curves(leads / f"{label}.png", cell["per_lead"], f"{label}, test split")
+        plot_lead_curves(leads / f"{_name(cell)}.png", cell["per_lead"], f"{_name(cell)}, test split")
     return table
