@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sfp.errors import UserError
 from sfp.metrics.modules import FSS
 from sfp.metrics.task_metrics import build_task_metrics, threshold_key
 from sfp.report.evaluation import Forecast, checkpoint_forecast, shape_metrics
@@ -169,7 +171,8 @@ def _pictures(folder: Path, forecasts: dict[str, Forecast], batches: list, task:
     forecast_gif(folder / "forecast.gif", truth, preds, scale, minutes(step_minutes))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """The command line; a bad input (a missing file, a broken checkpoint) is one line on stderr and exit code 2."""
     parser = argparse.ArgumentParser(description="radar nowcasting scores on the test events")
     parser.add_argument("--data", required=True, help="prepared radar .npz (sfp data prepare radar)")
     parser.add_argument("--out", required=True, help="folder for metrics.json, metrics.md, csi_lead.png")
@@ -178,8 +181,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, help="only the first LIMIT test batches")
     args = parser.parse_args(argv)
     named = dict(text.split("=", 1) if "=" in text else ("checkpoint", text) for text in args.checkpoint)
-    run(args.data, args.out, named, args.limit)
+    try:
+        run(args.data, args.out, named, args.limit)
+    except UserError as err:
+        print(f"sfp.report.radar: error: {err}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
