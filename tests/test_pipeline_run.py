@@ -22,7 +22,7 @@ def run(tmp_path_factory):
 
 def test_metrics_json_has_every_model_and_key(run):
     results = json.loads((run[0] / "metrics.json").read_text())
-    assert results["dataset"] == "storms" and set(results["models"]) == {"persistence", "baseline", "sfp"}
+    assert results["dataset"] == "storms" and set(results["models"]) == {"persistence", "agent", "baseline", "sfp"}
     for metrics in results["models"].values():
         assert {"mse", "mae", "ssim", "csi_m", "csi_pool4_m", "csi_pool16_m", "fss"} <= set(metrics)
         assert set(metrics["csi"]) == {"16", "74", "133", "160", "181", "219"}
@@ -41,12 +41,28 @@ def test_persistence_row_matches_a_direct_computation(run):
     assert results["models"]["persistence"]["mse"] == pytest.approx(squared / count, rel=1e-5)
 
 
+def test_the_evaluate_stage_keeps_csi_per_lead_counted_by_hand(run):
+    """The same pass as the metrics fills the per-lead views: persistence's CSI at VIL >= 74, lead by lead."""
+    datamodule = FieldDataModule(**DATA)
+    datamodule.setup("test")
+    hits = misses = false_alarms = 0
+    for _, context, _, truth in datamodule.test_dataloader():
+        forecast, observed = context[:, -1:] >= 74, truth >= 74
+        hits = hits + (forecast & observed).sum(dim=(0, 2, 3, 4))
+        misses = misses + (~forecast & observed).sum(dim=(0, 2, 3, 4))
+        false_alarms = false_alarms + (forecast & ~observed).sum(dim=(0, 2, 3, 4))
+    expected = (hits / (hits + misses + false_alarms)).tolist()
+    per_lead = json.loads((run[0] / "evaluate" / "metrics.json").read_text())["per_lead"]
+    assert set(per_lead) == {"persistence", "agent", "baseline", "sfp"}
+    assert per_lead["persistence"]["csi_per_lead"]["74"] == pytest.approx(expected, rel=1e-6)
+
+
 def test_baseline_and_sfp_train_the_same_steps_and_report_is_written(run):
     manifest = json.loads((run[0] / "manifest.json").read_text())["stages"]
     assert all(manifest[stage]["status"] == "done" for stage in manifest)
     assert manifest["baseline"]["outputs"]["steps"] == manifest["sfp"]["outputs"]["steps"] == 2
     report = (run[0] / "report.md").read_text()
-    assert "| metric | persistence | baseline | sfp | SFP vs baseline |" in report
+    assert "| metric | persistence | agent | baseline | sfp | SFP vs baseline |" in report
     assert (run[0] / "forecasts.gif").stat().st_size > 0
     from PIL import Image
 
@@ -120,7 +136,7 @@ def test_equal_time_and_surrogate_baselines_and_a_shared_world_model(run, tmp_pa
     chosen = read_checkpoint(str(copy / "surrogate" / f"w{nearest:g}" / "checkpoints" / "best.ckpt"))["state_dict"]
     assert all(torch.equal(kept[key], chosen[key]) for key in chosen)
     models = json.loads((copy / "metrics.json").read_text())["models"]
-    assert set(models) == {"persistence", "baseline", "baseline_time", "surrogate", "sfp"}
+    assert set(models) == {"persistence", "agent", "baseline", "baseline_time", "surrogate", "sfp"}
     report = (copy / "report.md").read_text()
     assert "SFP vs equal-time baseline" in report and "SFP vs surrogate" in report
 

@@ -362,7 +362,7 @@ class Pipeline:
     def stage_evaluate(self) -> dict[str, Any]:
         from sfp.report.evaluation import evaluate_checkpoints
 
-        results = evaluate_checkpoints(self.datamodule, self.compared())
+        results = evaluate_checkpoints(self.datamodule, {"agent": self.checkpoint("agent"), **self.compared()})
         out = self.stage_dir("evaluate") / "metrics.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))

@@ -1,19 +1,20 @@
-"""Evaluate forecasters on a test set with one set of task metrics, and shape the results for metrics.json."""
+"""Evaluate forecasters on a test set with one set of task metrics (and the per-lead views), and shape the results
+for metrics.json."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from sfp.metrics.task_metrics import build_task_metrics
+from sfp.report.leads import TRUTH, lead_accumulators, with_truth
+from sfp.report.scoring import Forecast, accumulate
 from sfp.task import TaskSpec
 
 REPORTED = ("mse", "mae", "ssim", "csi_m", "csi_pool4_m", "csi_pool16_m", "fss", "tke_error")
-Forecast = Callable[[tuple[Tensor, ...]], Tensor]
 
 
 def _number(value: float) -> float | None:
@@ -28,16 +29,15 @@ def shape_metrics(flat: dict[str, float], task: TaskSpec) -> dict[str, Any]:
     return shaped
 
 
-@torch.no_grad()
+def _floats(computed: dict[str, Tensor]) -> dict[str, float]:
+    return {key: float(value) for key, value in computed.items()}
+
+
 def evaluate_forecasts(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, ...]], task: TaskSpec,
                        target_len: int | None = None) -> dict[str, dict[str, float]]:
     """Run every forecaster over the same batches; flat metrics per forecaster (original units)."""
-    metrics = {name: build_task_metrics(task, target_len) for name in forecasts}
-    for batch in batches:
-        truth = batch[3]
-        for name, forecast in forecasts.items():
-            metrics[name].update(forecast(batch), truth)
-    return {name: {k: float(v) for k, v in m.compute().items()} for name, m in metrics.items()}
+    computed = accumulate(forecasts, batches, lambda name: [build_task_metrics(task, target_len)])
+    return {name: _floats(results[0]) for name, results in computed.items()}
 
 
 def checkpoint_forecast(path: str) -> Forecast:
@@ -57,10 +57,15 @@ def checkpoint_forecasters(checkpoints: dict[str, str]) -> dict[str, Forecast]:
 
 
 def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str]) -> dict[str, Any]:
-    """metrics.json content on the test split of ``datamodule`` for persistence and each checkpoint:
-    ``{"dataset", "models": {name: metrics}, "flat": {...}}``."""
-    flat = evaluate_forecasts(checkpoint_forecasters(checkpoints), datamodule.test_dataloader(), datamodule.task,
-                              datamodule.target)
-    return {"dataset": datamodule.task.name,
-            "models": {name: shape_metrics(values, datamodule.task) for name, values in flat.items()},
-            "flat": flat}
+    """metrics.json content on the test split of ``datamodule`` for persistence and each checkpoint, task metrics and
+    per-lead views (:mod:`sfp.report.leads`) in one pass: ``{"dataset", "models": {name: metrics}, "flat": {...},
+    "per_lead": {name: views}}`` (``per_lead`` also holds the truth's spectrum for spectral tasks)."""
+    task, target_len = datamodule.task, datamodule.target
+    leads = lead_accumulators(task, target_len)
+    computed = accumulate(with_truth(checkpoint_forecasters(checkpoints), task), datamodule.test_dataloader(),
+                          lambda name: [leads(name)] if name == TRUTH else [build_task_metrics(task, target_len),
+                                                                             leads(name)])
+    flat = {name: _floats(results[0]) for name, results in computed.items() if name != TRUTH}
+    return {"dataset": task.name,
+            "models": {name: shape_metrics(values, task) for name, values in flat.items()},
+            "flat": flat, "per_lead": {name: results[-1] for name, results in computed.items()}}

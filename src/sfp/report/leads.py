@@ -3,12 +3,14 @@
 Tasks with event thresholds: CSI per threshold and lead, from contingency counts summed over the set. Tasks judged
 on SSIM: SSIM per lead (mean over samples and channels). Tasks judged on the TKE spectrum: the kinetic-energy
 spectrum E(k), mean over samples and lead times, for the truth and each forecast (the log-log plot of turbulence
-papers). ``lead_curves`` runs forecasters over batches; ``plot_lead_curves`` draws the result.
+papers). ``lead_accumulators`` makes them for :func:`sfp.report.scoring.accumulate` (the test split's evaluation
+fills them in the same pass as the task metrics); ``lead_curves`` runs forecasters for them alone;
+``plot_lead_curves`` draws the result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from sfp.metrics.functional import ssim
 from sfp.metrics.modules import ContingencyScores
 from sfp.metrics.spectrum import tke_spectrum
 from sfp.metrics.task_metrics import threshold_key
-from sfp.report.evaluation import Forecast
+from sfp.report.scoring import Forecast, accumulate
 from sfp.task import TaskSpec
 
 
@@ -57,21 +59,26 @@ class LeadCurves:
         return curves
 
 
-@torch.no_grad()
+TRUTH = "truth"  # the per-lead entry of the truth itself (its spectrum), for spectral tasks
+
+
+def with_truth(forecasts: dict[str, Forecast], task: TaskSpec) -> dict[str, Forecast]:
+    """``forecasts``, plus the truth as a forecaster where the views show the truth's own spectrum."""
+    return {**forecasts, TRUTH: lambda batch: batch[3]} if task.tke else forecasts
+
+
+def lead_accumulators(task: TaskSpec, target_len: int) -> Callable[[str], LeadCurves]:
+    """The per-lead views of a forecaster, by name: for :data:`TRUTH`, its spectrum alone."""
+    spectrum_only = TaskSpec(task.name, tke=True, ssim=False)
+    return lambda name: LeadCurves(spectrum_only if name == TRUTH else task, target_len)
+
+
 def lead_curves(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, ...]], task: TaskSpec,
                 target_len: int) -> dict[str, dict[str, Any]]:
     """Per-lead views of each forecaster, plus ``"truth"`` (its spectrum) for spectral tasks."""
-    curves = {name: LeadCurves(task, target_len) for name in forecasts}
-    truth = LeadCurves(TaskSpec(task.name, tke=True, ssim=False), target_len) if task.tke else None
-    for batch in batches:
-        for name, forecast in forecasts.items():
-            curves[name].update(forecast(batch), batch[3])
-        if truth is not None:
-            truth.update(batch[3], batch[3])
-    result = {name: curve.compute() for name, curve in curves.items()}
-    if truth is not None:
-        result["truth"] = truth.compute()
-    return result
+    make = lead_accumulators(task, target_len)
+    computed = accumulate(with_truth(forecasts, task), batches, lambda name: [make(name)])
+    return {name: results[0] for name, results in computed.items()}
 
 
 def plot_lead_curves(path: Path, curves: dict[str, dict[str, Any]], title: str, step: str = "step") -> Path | None:

@@ -26,8 +26,9 @@ from torch import Tensor
 from sfp.errors import UserError
 from sfp.metrics.modules import FSS
 from sfp.metrics.task_metrics import build_task_metrics, threshold_key
-from sfp.report.evaluation import Forecast, checkpoint_forecast, shape_metrics
+from sfp.report.evaluation import checkpoint_forecast, shape_metrics
 from sfp.report.leads import LeadCurves
+from sfp.report.scoring import Forecast, accumulate
 from sfp.task import TaskSpec
 
 FSS_THRESHOLDS = (1.0, 5.0)  # mm/h
@@ -73,26 +74,26 @@ class _LeadScores:
         }
 
 
-@torch.no_grad()
 def evaluate_radar(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, ...]], task: TaskSpec,
                    target_len: int, km_per_pixel: float = 2.0, step_minutes: int = 10) -> dict[str, Any]:
-    """metrics.json content: task metrics, CSI per lead time and FSS per model, with units."""
-    metrics = {name: build_task_metrics(task, target_len) for name in forecasts}
-    leads = {name: _LeadScores(task, target_len, km_per_pixel) for name in forecasts}
-    windows = 0
-    for batch in batches:  # each forecast once (STEPS is slow), fed to both sets of scores
-        windows += len(batch[3])
-        for name, forecast in forecasts.items():
-            pred = forecast(batch)
-            metrics[name].update(pred, batch[3])
-            leads[name].update(pred, batch[3])
-    flat = {name: {k: float(v) for k, v in m.compute().items()} for name, m in metrics.items()}
+    """metrics.json content: task metrics, CSI per lead time and FSS per model, with units; each forecast is made
+    once (STEPS is slow) and fed to both sets of scores."""
+    counted: list[int] = []
+
+    def windows() -> Iterable[tuple[Tensor, ...]]:
+        for batch in batches:
+            counted.append(len(batch[3]))
+            yield batch
+
+    computed = accumulate(forecasts, windows(), lambda name: [build_task_metrics(task, target_len),
+                                                              _LeadScores(task, target_len, km_per_pixel)])
     return {
-        "dataset": task.name, "windows": windows,
+        "dataset": task.name, "windows": sum(counted),
         "lead_minutes": [step_minutes * (t + 1) for t in range(target_len)],
         "units": {"mse": "(mm/h)^2", "mae": "mm/h", "csi": "dimensionless", "fss": "dimensionless",
                   "thresholds": "mm/h"},
-        "models": {name: {**shape_metrics(flat[name], task), **leads[name].compute()} for name in forecasts},
+        "models": {name: {**shape_metrics({k: float(v) for k, v in metrics.items()}, task), **leads}
+                   for name, (metrics, leads) in computed.items()},
     }
 
 

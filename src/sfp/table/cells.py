@@ -22,6 +22,7 @@ from sfp.table.spec import Cell, TableSpec, settings_digest
 
 MODEL_NAMES = {"baseline": "baseline_steps", "baseline_time": "baseline_time", "surrogate": "surrogate", "sfp": "sfp",
                "persistence": "persistence", "agent": "agent"}
+LEAD_VIEWS = ("persistence", "baseline", "surrogate", "sfp", "truth")  # the models a cell's per-lead plot shows
 
 
 def _shared_world_model(table: TableSpec, dataset: str) -> list[str]:
@@ -59,9 +60,6 @@ def _write_json(path: Path, content: dict[str, Any]) -> None:
 
 def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the cell's pipeline and write its JSON; a cell already done with these settings is read."""
-    from sfp.report.evaluation import checkpoint_forecasters, evaluate_checkpoints
-    from sfp.report.leads import lead_curves
-
     shared = load_config([*_shared_world_model(table, cell.dataset), "--until", "world_model"])
     world = Pipeline(shared, log)
     world.run("world_model")
@@ -73,18 +71,14 @@ def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = prin
     log(f"[{cell.name}] running")
     pipeline = Pipeline(load_config(cell_arguments(table, cell, world.checkpoint("world_model"))), log)
     stages = pipeline.run()
-    results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())["models"]
-    datamodule = pipeline.datamodule
-    agent = evaluate_checkpoints(datamodule, {"agent": pipeline.checkpoint("agent")})["models"]["agent"]
-    compared = {MODEL_NAMES[stage]: pipeline.checkpoint(stage) for stage in ("baseline", "surrogate", "sfp")}
-    per_lead = lead_curves(checkpoint_forecasters(compared), datamodule.test_dataloader(), datamodule.task,
-                           datamodule.target)
+    results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())
     content = {"dataset": cell.dataset, "backbone": cell.backbone, "seed": cell.seed,
                "seconds": {stage: entry.get("seconds") for stage, entry in stages.items()},
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
                "settings": digest, "version": sfp.__version__,
                "surrogate": {key: stages["surrogate"]["outputs"][key] for key in ("weight", "val_mse_change")},
-               "models": {MODEL_NAMES[name]: values for name, values in {**results, "agent": agent}.items()},
-               "per_lead": per_lead}
+               "models": {MODEL_NAMES[name]: values for name, values in results["models"].items()},
+               "per_lead": {MODEL_NAMES.get(name, name): views for name, views in results["per_lead"].items()
+                            if name in LEAD_VIEWS}}
     _write_json(path, content)
     return content

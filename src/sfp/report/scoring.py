@@ -1,0 +1,34 @@
+"""Run forecasters over the same batches into accumulators: every evaluation's one loop over a set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+Forecast = Callable[[tuple[Tensor, ...]], Tensor]
+
+
+class Accumulator(Protocol):
+    """Anything fed (forecast, truth) batch by batch and asked for its result once: a torchmetrics Metric, the
+    per-lead views."""
+
+    def update(self, pred: Tensor, target: Tensor) -> None: ...
+
+    def compute(self) -> Any: ...
+
+
+@torch.no_grad()
+def accumulate(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, ...]],
+               make: Callable[[str], list[Accumulator]]) -> dict[str, list[Any]]:
+    """Each forecaster's batches into its own accumulators (``make(name)``), in one pass over ``batches``
+    (``batch[3]`` is the truth); per forecaster, its accumulators' results in order."""
+    accumulators = {name: make(name) for name in forecasts}
+    for batch in batches:
+        for name, forecast in forecasts.items():
+            pred = forecast(batch)
+            for accumulator in accumulators[name]:
+                accumulator.update(pred, batch[3])
+    return {name: [accumulator.compute() for accumulator in found] for name, found in accumulators.items()}
