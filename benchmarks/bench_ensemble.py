@@ -26,7 +26,7 @@ from sfp.report.ensemble import EnsembleVerification, plot_verification
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERS = 16
-GRID = {"temperature": (30.0, 100.0, 300.0), "candidates": (256,), "centred": (True, False)}
+GRID = {"temperature": (3.0, 10.0, 30.0), "candidates": (32, 64, 128, 192, 256), "centred": (False,)}
 MIDDLE = 2  # storms' thresholds 16, 74, 133, 160, 181, 219: the "middle" one is 133
 TIE = 0.05
 RULE = (f"on validation, among the settings whose ensemble-mean MSE is no worse than the forecast's, the "

@@ -19,7 +19,7 @@ from sfp.planning.options import Imagination
 from sfp.planning.world_model import WorldModel
 
 # Chosen on storms' validation split by ``python -m benchmarks ensemble`` (docs/experiments.md, 2026-11-29)
-CALIBRATED = {"temperature": 30.0, "candidates": 256, "centred": False}
+CALIBRATED = {"temperature": 10.0, "candidates": 192, "centred": False}
 
 
 class EnsembleForecast(NamedTuple):
