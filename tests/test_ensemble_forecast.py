@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sfp.errors import UserError
-from sfp.planning.ensemble import forecast_ensemble, imagine_members
+from sfp.planning.ensemble import centre_members, forecast_ensemble, imagine_members
 from sfp.planning.options import Imagination
 from sfp.report.ensemble import EnsembleVerification, plot_verification
 from world_model_helpers import random_frames, tiny_world_model
@@ -30,13 +30,27 @@ def test_members_have_k_draws_and_the_forecast_is_the_agents():
     assert result.members.std(1).mean() > 0
 
 
-def test_centred_members_at_temperature_zero_are_the_forecast():
+def test_reconstruction_centred_members_at_temperature_zero_are_the_forecast():
     """At temperature 0 every draw is the nearest code: imagined == reconstruction, so members == forecast."""
     model, context, forecast = tiny_world_model(), random_frames(2, 3), random_frames(2, 2, seed=1)
-    members = imagine_members(model, context, forecast, Imagination(3, 4, 0.0))
+    members = imagine_members(model, context, forecast, Imagination(3, 4, 0.0), centring="reconstruction")
     assert torch.allclose(members, forecast.unsqueeze(1).expand_as(members), atol=1e-3)
-    raw = imagine_members(model, context, forecast, Imagination(3, 4, 0.0), centred=False)
+    raw = imagine_members(model, context, forecast, Imagination(3, 4, 0.0), centring="none")
     assert torch.allclose(raw, model.reconstruct(forecast, context).unsqueeze(1).expand_as(raw))
+
+
+def test_mean_centring_keeps_the_departures_and_the_bounds_cut_members():
+    """Hand-made imagined futures: mean centring moves them by (forecast - their mean) and no more."""
+    forecast = torch.tensor([1.0, 4.0]).reshape(1, 2, 1, 1, 1)
+    imagined = torch.tensor([[0.0, 2.0], [2.0, 10.0], [4.0, 3.0]]).reshape(1, 3, 2, 1, 1, 1)  # means 2 and 5
+    members = centre_members(imagined, forecast, "mean")
+    torch.testing.assert_close(members.flatten(), torch.tensor([-1.0, 1.0, 1.0, 9.0, 3.0, 2.0]))
+    torch.testing.assert_close(members.mean(1), forecast)
+    bounded = centre_members(imagined, forecast, "mean", bounds=(0.0, 8.0))
+    torch.testing.assert_close(bounded.flatten(), torch.tensor([0.0, 1.0, 1.0, 8.0, 3.0, 2.0]))
+    torch.testing.assert_close(centre_members(imagined, forecast, "none"), imagined)
+    with pytest.raises(UserError, match="centring"):
+        centre_members(imagined, forecast, "median")
 
 
 def test_the_generator_makes_members_reproducible():

@@ -23,6 +23,7 @@ class TaskSpec:
     data_range: the value range used by SSIM and PSNR, in original units.
     headline: the metric key that selects checkpoints and serves as the planning reward.
     higher_is_better: the direction of ``headline``.
+    bounds: the physical range of the values (lower, upper; None: unbounded), where ensemble members are kept.
     """
 
     name: str
@@ -35,17 +36,18 @@ class TaskSpec:
     data_range: float = 1.0
     headline: str = "mse"
     higher_is_better: bool = False
+    bounds: tuple[float | None, float | None] = (None, None)
 
 
 STORMS = TaskSpec(
     "storms", value_scale=255.0, thresholds=SEVIR_THRESHOLDS, pools=(4, 16), fss_windows=(5,), ssim=True,
-    data_range=255.0, headline="csi_m", higher_is_better=True,
+    data_range=255.0, headline="csi_m", higher_is_better=True, bounds=(0.0, 255.0),
 )
 NAVIER_STOKES = TaskSpec("navier_stokes", tke=True, ssim=False, headline="tke_error", higher_is_better=False)
 FLAME = TaskSpec("flame", ssim=True, data_range=1.0, headline="ssim", higher_is_better=True)
 SENSORS = TaskSpec("sensors", headline="mse", higher_is_better=False)
 # rain rate in mm/h on a 2 km grid: FSS windows of 8 and 32 km are 4 and 16 pixels
 RADAR = TaskSpec("radar", thresholds=(0.5, 1.0, 2.0, 5.0, 10.0), fss_windows=(4, 16), headline="csi_m",
-                 higher_is_better=True)
+                 higher_is_better=True, bounds=(0.0, None))
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS, RADAR)}

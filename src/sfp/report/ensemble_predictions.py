@@ -32,8 +32,8 @@ class EnsemblePredictionWriter(PredictionWriter):
 
         module = WorldModelModule.load_from_checkpoint(world_model_checkpoint, map_location="cpu", weights_only=True)
         self.world_model = module.world_model.eval().requires_grad_(False)
-        settings = {k: v for k, v in CALIBRATED.items() if k != "centred"}
-        self.imagination, self.centred = Imagination(members, **settings), CALIBRATED["centred"]
+        settings = {k: v for k, v in CALIBRATED.items() if k != "centring"}
+        self.imagination, self.centring = Imagination(members, **settings), CALIBRATED["centring"]
         self.generator, self.seed = None, seed
         self.parts.update(members=[], exceedance=[])
 
@@ -44,10 +44,12 @@ class EnsemblePredictionWriter(PredictionWriter):
         model = self.world_model.to(forecast.device)
         if self.generator is None:
             self.generator = torch.Generator(forecast.device).manual_seed(self.seed + trainer.global_rank)
+        task = getattr(trainer.datamodule, "task", None)
         with torch.no_grad():
-            members = imagine_members(model, batch[1], forecast, self.imagination, self.generator, self.centred)
+            members = imagine_members(model, batch[1], forecast, self.imagination, self.generator, self.centring,
+                                      getattr(task, "bounds", (None, None)))
         self.parts["members"].append(members.float().cpu().numpy())
-        thresholds = getattr(getattr(trainer.datamodule, "task", None), "thresholds", ())
+        thresholds = getattr(task, "thresholds", ())
         if thresholds:
             self.parts["exceedance"].append(exceedance(members, thresholds).float().cpu().numpy())
 
