@@ -6,8 +6,8 @@ included): tensors live in the C allocator, which ``tracemalloc`` does not see.
 
 Allocator: glibc returns every freed block above its mmap threshold (at most 32 MiB) to the system, so each large
 activation is a fresh mapping whose pages fault in one by one; on this virtual machine that costs as much as the
-arithmetic. "tuned" cases first call ``mallopt`` to keep freed memory (mmap and trim thresholds of 1 GiB, what the
-environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` do); "default" cases do not.
+arithmetic. "tuned" cases first call :func:`sfp.allocator.keep_freed_memory` (mmap and trim thresholds of 1 GiB,
+what ``sfp``'s training commands do); "default" cases do not.
 
 Attention: forward + backward of one call at 1k, 4k and 16k tokens, tuned allocator, best of 3 after a warm-up
 call (one run for the slow exact 16k cases). Main shape: the seed configuration's global attention (batch 1,
@@ -24,7 +24,6 @@ and after); the ratios compare cases of one run.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import resource
@@ -35,6 +34,8 @@ from collections.abc import Callable
 
 import torch
 
+from sfp.allocator import keep_freed_memory
+
 THREADS = 2
 TOKENS = (1024, 4096, 16384)
 HEADS = 8
@@ -42,7 +43,6 @@ SEED_HEAD, WIDE_HEAD, WIDE_FEATURES = 16, 64, 256  # d_head of the seed setup (d
 SEED_SETUP = dict(d_y_context=49, d_y_target=49, d_x=4,
                   config=dict(d_model=128, n_heads=8, n_encoder_layers=4, n_decoder_layers=4, d_ff=512))
 BATCH, CONTEXT, TARGET = 4, 80, 4
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
 
 def _log(message: str) -> None:
@@ -61,10 +61,8 @@ def _peak_mb() -> float:
 def _prepare(tuned: bool) -> None:
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
-    if tuned:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
-        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    if tuned and not keep_freed_memory():
+        raise RuntimeError("the tuned cases need glibc and no MALLOC_*_THRESHOLD_ variable set")
 
 
 def _best_seconds(work: Callable[[], None], repeats: int) -> float:

@@ -14,6 +14,7 @@ import sys
 import warnings
 from typing import Any
 
+from sfp.allocator import keep_freed_memory
 from sfp.errors import UserError
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -84,7 +85,10 @@ def _library_chatter_to_stdout(trains: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``sfp`` command line; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    _library_chatter_to_stdout(trains=bool(argv) and argv[0] in (*LIGHTNING_COMMANDS, *PIPELINE_COMMANDS, "table"))
+    trains = bool(argv) and argv[0] in (*LIGHTNING_COMMANDS, *PIPELINE_COMMANDS, "table")
+    _library_chatter_to_stdout(trains=trains)
+    if trains:
+        keep_freed_memory()
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
             from sfp.cli.train import run_lightning
