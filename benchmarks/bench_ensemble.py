@@ -1,7 +1,9 @@
-"""Probabilistic nowcasts on storms: the world-model ensemble (calibrated on validation) against the deterministic
-agent and pysteps' STEPS with the same K, on the test split; writes ``results/ensemble/storms.json`` and plots.
+"""Probabilistic nowcasts: the world-model ensemble (calibrated on validation) against the deterministic agent and
+pysteps' STEPS with the same K, on the test split of storms or radar (``SFP_ENSEMBLE_DATASET``, default storms);
+writes ``results/ensemble/<dataset>.json`` and plots.
 
-Needs the demo's trained runs (``make demo``: ``runs/storms_sfp``, or ``SFP_ENSEMBLE_RUNS``); the calibration
+Needs a pipeline's trained runs (storms: ``make demo``'s ``runs/storms_sfp``; radar: ``runs/radar_sfp``; or
+``SFP_ENSEMBLE_RUNS``, a folder with ``sfp/`` and ``world_model/``); the calibration
 rule is ``RULE``.
 """
 
@@ -11,6 +13,7 @@ import itertools
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,15 +31,35 @@ ROOT = Path(__file__).resolve().parents[1]
 MEMBERS = 16
 GRID = {"temperature": (3.0, 10.0, 30.0), "candidates": (64, 128, 192, 256)}
 CENTRINGS = ("none", "reconstruction", "mean")  # each made from the same imagined futures
-MIDDLE = 2  # storms' thresholds 16, 74, 133, 160, 181, 219: the "middle" one is 133
+
+
+@dataclass(frozen=True)
+class Case:
+    """A dataset's pipeline config, the threshold the search scores (the task's middle one) and STEPS' rain
+    threshold, in the data's units."""
+
+    config: str
+    middle: float
+    rain: float
+    units: str
+
+
+CASES = {"storms": Case("storms_sfp", 133.0, 1.0, "VIL 0-255"), "radar": Case("radar_sfp", 2.0, 0.1, "mm/h")}
 TIE = 0.05
 RULE = (f"on validation, among the settings (temperature, candidates, centring) whose ensemble-mean MSE is no worse "
         f"than the forecast's, the spread-skill ratio (mean over lead times) closest to 1; ratios within {TIE} of "
-        f"the best tie, broken by the lower CRPS (threshold 133 for the search's own scores)")
+        f"the best tie, broken by the lower CRPS (at the task's middle threshold for the search's own scores)")
 
 
-def _runs() -> Path:
-    return Path(os.environ.get("SFP_ENSEMBLE_RUNS", ROOT / "runs" / "storms_sfp"))
+def _dataset() -> str:
+    name = os.environ.get("SFP_ENSEMBLE_DATASET", "storms")
+    if name not in CASES:
+        raise SystemExit(f"SFP_ENSEMBLE_DATASET must be one of {', '.join(CASES)}, got {name!r}")
+    return name
+
+
+def _runs(case: Case) -> Path:
+    return Path(os.environ.get("SFP_ENSEMBLE_RUNS", ROOT / "runs" / case.config))
 
 
 def _models(runs: Path) -> tuple:
@@ -46,7 +69,7 @@ def _models(runs: Path) -> tuple:
     return agent, module.world_model.eval().requires_grad_(False)
 
 
-def _search(agent, world_model, loader, bounds: tuple) -> list[dict]:
+def _search(agent, world_model, loader, bounds: tuple, middle: float, window: int) -> list[dict]:
     """Spread-skill, CRPS and ensemble-mean MSE of every grid setting and centring on the validation batches."""
     batches = list(loader)
     forecasts = [agent.forecast(*b[:3]).detach() for b in batches]
@@ -54,7 +77,8 @@ def _search(agent, world_model, loader, bounds: tuple) -> list[dict]:
     rows = []
     for temperature, candidates in itertools.product(*GRID.values()):
         imagination = Imagination(MEMBERS, candidates, temperature)
-        verification = {c: EnsembleVerification(MEMBERS, batches[0][3].shape[1], (133.0,), (5,)) for c in CENTRINGS}
+        verification = {c: EnsembleVerification(MEMBERS, batches[0][3].shape[1], (middle,), (window,))
+                        for c in CENTRINGS}
         generator = torch.Generator().manual_seed(0)
         sums = {c: torch.zeros(2) for c in CENTRINGS}
         for batch, forecast, reconstruction in zip(batches, forecasts, reconstructions):
@@ -96,14 +120,16 @@ def _step_seconds(agent, batch) -> float:
 
 
 def run() -> list[dict]:
-    runs = _runs()
-    config = load_config(["--config", "storms_sfp"])
+    name = _dataset()
+    case = CASES[name]
+    runs = _runs(case)
+    config = load_config(["--config", case.config])
     data = instantiate(config["data"])
     data.setup()
     agent, world_model = _models(runs)
     task = data.task
     torch.manual_seed(0)
-    search = _search(agent, world_model, data.val_dataloader(), task.bounds)
+    search = _search(agent, world_model, data.val_dataloader(), task.bounds, case.middle, task.fss_windows[0])
     chosen = choose(search)
     imagination = Imagination(MEMBERS, chosen["candidates"], chosen["temperature"])
     target_len = config["data"]["init_args"]["target"]
@@ -119,7 +145,7 @@ def run() -> list[dict]:
                                               task.bounds)
         ensemble_seconds = ensemble_seconds or time.perf_counter() - start  # the first batch's, for the ratio
         truth = batch[3]
-        steps = steps_ensemble(batch[1], target_len, MEMBERS, threshold=1.0)
+        steps = steps_ensemble(batch[1], target_len, MEMBERS, threshold=case.rain)
         verify["world_model"].update(members, truth)
         verify["steps"].update(steps, truth)
         point["agent"].update(forecast.unsqueeze(1), truth)
@@ -128,7 +154,7 @@ def run() -> list[dict]:
     results = {name: v.compute() for name, v in verify.items()}
     agent_mae = float(point["agent"].compute())
     agent_brier = deterministic.metrics["probabilistic"].compute()["brier_skill"].tolist()
-    report = {"dataset": "storms", "split": "test", "members": MEMBERS, "units": "VIL 0-255",
+    report = {"dataset": name, "split": "test", "members": MEMBERS, "units": case.units,
               "calibration": {"rule": RULE,
                               "chosen": chosen, "search": search},
               "agent": {"mae": agent_mae, "brier_skill": agent_brier},
@@ -137,15 +163,15 @@ def run() -> list[dict]:
                          "ratio": ensemble_seconds / step_seconds}}
     out = ROOT / "results" / "ensemble"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "storms.json").write_text(json.dumps(report, indent=1))
-    plot_verification(out / "storms.png", results)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1))
+    plot_verification(out / f"{name}.png", results)
     wm, st = results["world_model"], results["steps"]
     return [
-        {"name": "storms test CRPS, world-model ensemble (K=16)", "value": wm["crps"], "unit": "VIL"},
-        {"name": "storms test CRPS, STEPS (K=16)", "value": st["crps"], "unit": "VIL"},
-        {"name": "storms test MAE (= CRPS), deterministic agent", "value": agent_mae, "unit": "VIL"},
-        {"name": "storms test spread-skill, world-model ensemble", "value": wm["spread_skill_mean"], "unit": ""},
-        {"name": "storms test spread-skill, STEPS", "value": st["spread_skill_mean"], "unit": ""},
+        {"name": f"{name} test CRPS, world-model ensemble (K=16)", "value": wm["crps"], "unit": case.units},
+        {"name": f"{name} test CRPS, STEPS (K=16)", "value": st["crps"], "unit": case.units},
+        {"name": f"{name} test MAE (= CRPS), deterministic agent", "value": agent_mae, "unit": case.units},
+        {"name": f"{name} test spread-skill, world-model ensemble", "value": wm["spread_skill_mean"], "unit": ""},
+        {"name": f"{name} test spread-skill, STEPS", "value": st["spread_skill_mean"], "unit": ""},
         {"name": "K=16 ensemble per batch / one agent training step", "value": ensemble_seconds / step_seconds,
          "unit": "x", "note": f"{ensemble_seconds:.2f} s / {step_seconds:.2f} s"},
     ]

@@ -97,3 +97,34 @@ def test_bad_shapes_are_user_errors():
         SpreadSkill(2).update(torch.zeros(2, 3, 2, 4), torch.zeros(2, 3, 4))
     with pytest.raises(UserError, match="at least 2 members"):
         SpreadSkill(2).update(torch.zeros(2, 1, 2, 4), torch.zeros(2, 2, 4))
+
+
+def test_unobserved_truth_entries_count_as_removed():
+    """NaN in the truth (radar's no-data pixels): every score equals the one computed without those pixels; FSS
+    equals the one with no event there in either field."""
+    torch.manual_seed(0)
+    ensemble = torch.rand(2, 5, 3, 1, 1, 6) * 10
+    truth = torch.rand(2, 3, 1, 1, 6) * 10
+    holes = truth.clone()
+    holes[..., :2] = torch.nan  # the same two pixels unobserved at every lead
+    kept_ensemble, kept_truth = ensemble[..., 2:], truth[..., 2:]
+
+    def scores(members, target):
+        rank = RankHistogram(5)
+        spread, prob = SpreadSkill(3), Probabilistic((4.0, 7.0), 3)
+        for metric in (rank, spread, prob):
+            metric.update(members, target)
+        return rank.counts, spread.compute(), prob.compute()
+
+    got, expected = scores(ensemble, holes), scores(kept_ensemble, kept_truth)
+    torch.testing.assert_close(got[0], expected[0])
+    for key in ("ratio", "rmse"):
+        torch.testing.assert_close(got[1][key], expected[1][key])
+    for key in ("brier", "brier_skill", "roc_area", "reliability_count"):
+        torch.testing.assert_close(got[2][key], expected[2][key], equal_nan=True)
+    fss, dry = EnsembleFSS((4.0,), (3,)), EnsembleFSS((4.0,), (3,))
+    fss.update(ensemble, holes)
+    dry_ensemble = ensemble.clone()
+    dry_ensemble[..., :2] = 0.0
+    dry.update(dry_ensemble, torch.where(torch.isnan(holes), 0.0, holes))
+    torch.testing.assert_close(fss.compute(), dry.compute())

@@ -1,6 +1,7 @@
 """Ensemble verification as torchmetrics Metrics: rank histogram, spread-skill, Brier/reliability/ROC, ensemble FSS.
 
-Ensembles are ``(B, M, T, ...)`` (M members, T lead times), truths ``(B, T, ...)`` without NaN; events are
+Ensembles are ``(B, M, T, ...)`` (M members, T lead times), truths ``(B, T, ...)`` with NaN where nothing was
+observed (radar): those entries are left out of every score (FSS: no event there, as in :func:`fss_sums`); events are
 ``value >= threshold`` (as in :mod:`sfp.metrics.events`) and an event's probability is the fraction of members in
 which it happens. CRPS is :class:`sfp.metrics.CRPS`. States are exact float64 sums (see
 :mod:`sfp.metrics.modules`); ratios are taken only in ``compute``.
@@ -63,7 +64,8 @@ class RankHistogram(_ExactSums):
         equal = (ensemble == truth).sum(1)
         uniform = torch.rand(equal.shape, generator=self._generator).to(ensemble.device)
         rank = below + (uniform * (equal + 1)).floor().long()
-        self.counts += torch.bincount(rank.flatten(), minlength=self.members + 1).to(_SUM)
+        observed = ~torch.isnan(target)
+        self.counts += torch.bincount(rank[observed], minlength=self.members + 1).to(_SUM)
 
     def compute(self) -> Tensor:
         return self.counts / self.counts.sum()
@@ -89,10 +91,11 @@ class SpreadSkill(_ExactSums):
         ensemble, target = check_ensemble(ensemble, target)
         if ensemble.shape[1] < 2:
             raise UserError("the spread of an ensemble needs at least 2 members")
-        members = ensemble.shape[1]
-        self.variance += _leads_last(ensemble.var(1)).sum(0, dtype=_SUM) * (members + 1) / members
-        self.squared_error += _leads_last((ensemble.mean(1) - target) ** 2).sum(0, dtype=_SUM)
-        self.count += target[:, 0].numel()
+        members, observed = ensemble.shape[1], ~torch.isnan(target)
+        variance = torch.where(observed, ensemble.var(1), 0.0)
+        self.variance += _leads_last(variance).sum(0, dtype=_SUM) * (members + 1) / members
+        self.squared_error += _leads_last(torch.where(observed, ensemble.mean(1) - target, 0.0) ** 2).sum(0, dtype=_SUM)
+        self.count += _leads_last(observed).sum(0, dtype=_SUM)
 
     def compute(self) -> dict[str, Tensor]:
         spread = (self.variance / self.count).sqrt()
@@ -126,15 +129,16 @@ class Probabilistic(_ExactSums):
         ensemble, target = check_ensemble(ensemble, target)
         probability = exceedance(ensemble, self.thresholds).transpose(0, 1)  # (K, B, T, ...)
         observed = exceedance(target.unsqueeze(1), self.thresholds).transpose(0, 1)
+        valid = (~torch.isnan(target)).to(probability.dtype).unsqueeze(0).expand_as(probability)
         k, t = probability.shape[0], probability.shape[2]
-        by_lead = [x.transpose(1, 2).reshape(k, t, -1) for x in (probability, observed)]
-        self.brier += ((by_lead[0] - by_lead[1]) ** 2).sum(-1, dtype=_SUM)
-        self.events += by_lead[1].sum(-1, dtype=_SUM)
-        self.count += by_lead[1].shape[-1]
-        flat_p, flat_o = probability.reshape(k, -1), observed.reshape(k, -1)
+        p, o, v = (x.transpose(1, 2).reshape(k, t, -1) for x in (probability, observed, valid))
+        self.brier += ((p - o) ** 2 * v).sum(-1, dtype=_SUM)
+        self.events += (o * v).sum(-1, dtype=_SUM)
+        self.count += v.sum(-1, dtype=_SUM)
+        flat_p, flat_o, flat_v = probability.reshape(k, -1), observed.reshape(k, -1), valid.reshape(k, -1)
         index = (flat_p * self.bins).long().clamp_(max=self.bins - 1)
-        for name, values in (("bin_count", torch.ones_like(flat_p)), ("bin_probability", flat_p),
-                             ("bin_events", flat_o)):
+        for name, values in (("bin_count", flat_v), ("bin_probability", flat_p * flat_v),
+                             ("bin_events", flat_o * flat_v)):
             getattr(self, name).scatter_add_(1, index, values.to(_SUM))
 
     def compute(self) -> dict[str, Tensor]:
@@ -161,8 +165,9 @@ class EnsembleFSS(FSS):
 
     def update(self, ensemble: Tensor, target: Tensor) -> None:
         ensemble, target = check_ensemble(ensemble, target)
-        probability = exceedance(ensemble, self.thresholds)
-        observed = exceedance(target.unsqueeze(1), self.thresholds)
+        valid = (~torch.isnan(target)).unsqueeze(1).to(ensemble.dtype)
+        probability = exceedance(ensemble, self.thresholds) * valid
+        observed = exceedance(target.unsqueeze(1), self.thresholds) * valid
         k = probability.shape[1]
         for j, window in enumerate(self.windows):
             forecast, truth = (_box_mean(x, window).transpose(0, 1).reshape(k, -1) for x in (probability, observed))
