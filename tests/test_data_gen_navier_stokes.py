@@ -64,6 +64,28 @@ def test_fno_forcing_from_rest_matches_the_exact_solution():
         torch.testing.assert_close(automatic[0, index], expected, atol=1e-4, rtol=0)
 
 
+def test_kolmogorov_forcing_with_drag_from_rest_matches_the_exact_solution():
+    # a shear flow u(y) carries w(y) along x only, so advection vanishes again: with L = nu (2 pi n)^2 + drag,
+    # w = n (2 pi)^2 cos(2 pi n y) (1 - exp(-L t)) / L; the drag alone would stop it from ever settling lower
+    nu, drag, n = 0.01, 0.5, 2
+    rate = nu * (2 * math.pi * n) ** 2 + drag
+    rest = torch.zeros(1, N, N, dtype=torch.float64)
+    w = ns.solve(rest, nu, t_final=2.0, record_every=1.0, forcing="kolmogorov", dt=0.01, drag=drag)
+    x, y = _grid()
+    force = n * (2 * math.pi) ** 2 * torch.cos(2 * math.pi * n * y)
+    torch.testing.assert_close(ns.kolmogorov_forcing(N, n), force)
+    for index, t in enumerate((1.0, 2.0)):
+        torch.testing.assert_close(w[0, index], force * (1 - math.exp(-rate * t)) / rate, atol=1e-4, rtol=0)  # of ~38
+
+
+def test_drag_damps_a_single_mode_at_its_own_rate():
+    x, y = _grid()
+    w0 = torch.cos(2 * math.pi * (2 * x + y))[None]
+    nu, drag = 0.01, 0.3
+    w = ns.solve(w0, nu, t_final=1.0, record_every=1.0, forcing=None, dt=0.005, drag=drag)
+    torch.testing.assert_close(w[:, 0], w0 * math.exp(-(nu * 4 * math.pi**2 * 5 + drag)), atol=1e-6, rtol=0)
+
+
 def _reference_rhs(w: torch.Tensor, nu: float) -> torch.Tensor:
     """dw/dt = -(u w_x + v w_y) + nu lap w + f in the plain advective form, by FFT derivatives (2/3 rule)."""
     size = w.shape[-1]
@@ -165,9 +187,10 @@ def test_generate_frames_are_one_time_unit_apart():
     [
         {"w0": torch.zeros(N, N)},
         {"w0": torch.zeros(1, 15, 15)},
-        {"forcing": "kolmogorov"},
+        {"forcing": "taylor_green"},
         {"forcing": torch.zeros(8, 8)},
         {"viscosity": -1.0},
+        {"drag": -0.1},
         {"t_final": 1.0, "record_every": 0.3},
         {"dt": 0.0},
     ],

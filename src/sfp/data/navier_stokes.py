@@ -64,6 +64,14 @@ def fno_forcing(size: int, dtype: torch.dtype = torch.float64) -> Tensor:
     return 0.1 * (torch.sin(phase) + torch.cos(phase))
 
 
+def kolmogorov_forcing(size: int, wavenumber: int = 2, dtype: torch.dtype = torch.float64) -> Tensor:
+    """Kolmogorov forcing of the vorticity on the unit square, ``n (2 pi)^2 cos(2 pi n y)`` with ``n = wavenumber``
+    (y along the last axis): the curl of a body force ``sin(2 pi n y)`` along x, in the time unit where that force's
+    amplitude is one on a ``2 pi`` domain (Kochkov et al. 2021 use n = 4 there)."""
+    y = torch.arange(size, dtype=dtype) / size
+    return (wavenumber * (2 * math.pi) ** 2 * torch.cos(2 * math.pi * wavenumber * y)).expand(size, size).clone()
+
+
 @dataclass(frozen=True)
 class _Spectral:
     """Fourier-space operators of one grid, in the rfft2 layout ``(N, N//2 + 1)``.
@@ -106,12 +114,12 @@ class _Stepper:
     """One RK3/Crank–Nicolson step of a batch, with the stage coefficients cached for the current step size.
 
     Stage s solves ``(1 - beta_s h L) w' = (1 + alpha_s h L) w + h (gamma_s N + zeta_s N_prev + (gamma_s + zeta_s) f)``
-    with ``L`` the (diagonal) viscous operator, ``N`` the advection term and ``f`` the forcing.
+    with ``L`` the (diagonal) linear operator ``nu * lap - drag``, ``N`` the advection term and ``f`` the forcing.
     """
 
-    def __init__(self, ops: _Spectral, viscosity: float, forcing_hat: Tensor | None):
+    def __init__(self, ops: _Spectral, viscosity: float, forcing_hat: Tensor | None, drag: float = 0.0):
         self.ops, self.forcing_hat = ops, forcing_hat
-        self.viscous = viscosity * ops.laplacian
+        self.viscous = viscosity * ops.laplacian - drag
         self._h: float | None = None
         self._stages: list[tuple[Tensor, Tensor, Tensor, Tensor | None]] = []
 
@@ -142,13 +150,17 @@ class _Stepper:
         return w_hat, speed
 
 
+FORCINGS = {"fno": fno_forcing, "kolmogorov": kolmogorov_forcing}
+
+
 def _forcing(forcing: str | Tensor | None, size: int, dtype: torch.dtype) -> Tensor | None:
     if forcing is None:
         return None
     if isinstance(forcing, str):
-        if forcing != "fno":
-            raise UserError(f"unknown forcing {forcing!r}; use 'fno', None or a (H, W) tensor")
-        return fno_forcing(size, dtype)
+        if forcing not in FORCINGS:
+            raise UserError(f"unknown forcing {forcing!r}; use {', '.join(map(repr, FORCINGS))}, None or a (H, W) "
+                            "tensor")
+        return FORCINGS[forcing](size, dtype=dtype)
     if tuple(forcing.shape) != (size, size):
         raise UserError(f"forcing must have shape ({size}, {size}), got {tuple(forcing.shape)}")
     return forcing.to(dtype)
@@ -172,22 +184,22 @@ def _check_initial(w0: Tensor) -> None:
 
 def trajectory(
     w0: Tensor, viscosity: float, t_final: float, record_every: float, forcing: str | Tensor | None = "fno",
-    dt: float | None = None,
+    dt: float | None = None, drag: float = 0.0,
 ) -> Iterator[Tensor]:
     """Yield the vorticity ``(B, N, N)`` at ``record_every, 2 * record_every, ..., t_final`` (see :func:`solve`).
 
     For long runs where only part of each state is kept (probes), so the whole history never sits in memory.
     """
     _check_initial(w0)
-    if viscosity < 0:
-        raise UserError(f"viscosity must be >= 0, got {viscosity}")
+    if viscosity < 0 or drag < 0:
+        raise UserError(f"viscosity and drag must be >= 0, got {viscosity} and {drag}")
     if dt is not None and dt <= 0:
         raise UserError(f"dt must be positive, got {dt}")
     records = _record_count(t_final, record_every)
     size = w0.shape[-1]
     ops = _Spectral.build(size, w0.dtype)
     force = _forcing(forcing, size, w0.dtype)
-    stepper = _Stepper(ops, viscosity, None if force is None else torch.fft.rfft2(force) * ops.dealias)
+    stepper = _Stepper(ops, viscosity, None if force is None else torch.fft.rfft2(force) * ops.dealias, drag)
     w_hat = torch.fft.rfft2(w0) * ops.dealias
     return _records(stepper, w_hat, size, record_every, records, dt)
 
@@ -210,20 +222,21 @@ def _records(
 
 def solve(
     w0: Tensor, viscosity: float, t_final: float, record_every: float, forcing: str | Tensor | None = "fno",
-    dt: float | None = None,
+    dt: float | None = None, drag: float = 0.0,
 ) -> Tensor:
     """Integrate vorticity ``w0`` ``(B, N, N)`` to ``t_final``; returns ``(B, n_records, N, N)`` in ``w0``'s dtype.
 
-    Records are taken at ``record_every, 2 * record_every, ..., t_final``. ``forcing`` is ``"fno"``, ``None``
-    (unforced) or a ``(N, N)`` tensor. ``dt=None`` picks the step from the CFL bound at the start of each record
-    interval and whenever the flow speeds up, per chunk of samples (so a sample's round-off depends on the samples
-    solved beside it); a given ``dt`` is shrunk to divide the record interval. The initial state is projected onto
-    the de-aliased modes.
+    Records are taken at ``record_every, 2 * record_every, ..., t_final``. ``forcing`` is ``"fno"``,
+    ``"kolmogorov"`` (:func:`kolmogorov_forcing`, n = 2), ``None`` (unforced) or a ``(N, N)`` tensor; ``drag`` is
+    the rate of a linear friction ``-drag * w`` (Kolmogorov flow needs one to settle). ``dt=None`` picks the step
+    from the CFL bound at the start of each record interval and whenever the flow speeds up, per chunk of samples
+    (so a sample's round-off depends on the samples solved beside it); a given ``dt`` is shrunk to divide the record
+    interval. The initial state is projected onto the de-aliased modes.
     """
     _check_initial(w0)
 
     def solve_chunk(chunk: Tensor) -> Tensor:
-        records = list(trajectory(chunk, viscosity, t_final, record_every, forcing, dt))
+        records = list(trajectory(chunk, viscosity, t_final, record_every, forcing, dt, drag))
         log.info("navier_stokes: solved %d samples to t=%g", len(chunk), t_final)
         return torch.stack(records, dim=1)
 
