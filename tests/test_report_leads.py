@@ -4,8 +4,16 @@ import torch
 
 from sfp.metrics.functional import ssim
 from sfp.metrics.spectrum import tke_spectrum
-from sfp.report.leads import lead_curves, plot_lead_curves
+from sfp.report.leads import lead_accumulators, plot_lead_curves, with_truth
+from sfp.report.scoring import accumulate
 from sfp.task import FLAME, NAVIER_STOKES, TaskSpec
+
+
+def lead_curves(forecasts, batches, task, target_len):
+    """Per-lead views of each forecaster (and the truth's spectrum), as the test split's evaluation fills them."""
+    make = lead_accumulators(task, target_len)
+    computed = accumulate(with_truth(forecasts, task), batches, lambda name: [make(name)])
+    return {name: results[0] for name, results in computed.items()}
 
 
 def _batch(truth: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -29,7 +29,8 @@ def shape_metrics(flat: dict[str, float], task: TaskSpec) -> dict[str, Any]:
     return shaped
 
 
-def _floats(computed: dict[str, Tensor]) -> dict[str, float]:
+def as_floats(computed: dict[str, Tensor]) -> dict[str, float]:
+    """A metric collection's results as plain floats."""
     return {key: float(value) for key, value in computed.items()}
 
 
@@ -37,7 +38,7 @@ def evaluate_forecasts(forecasts: dict[str, Forecast], batches: Iterable[tuple[T
                        target_len: int | None = None) -> dict[str, dict[str, float]]:
     """Run every forecaster over the same batches; flat metrics per forecaster (original units)."""
     computed = accumulate(forecasts, batches, lambda name: [build_task_metrics(task, target_len)])
-    return {name: _floats(results[0]) for name, results in computed.items()}
+    return {name: as_floats(results[0]) for name, results in computed.items()}
 
 
 def checkpoint_forecast(path: str) -> Forecast:
@@ -65,7 +66,7 @@ def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str]) -> dict[s
     computed = accumulate(with_truth(checkpoint_forecasters(checkpoints), task), datamodule.test_dataloader(),
                           lambda name: [leads(name)] if name == TRUTH else [build_task_metrics(task, target_len),
                                                                              leads(name)])
-    flat = {name: _floats(results[0]) for name, results in computed.items() if name != TRUTH}
+    flat = {name: as_floats(results[0]) for name, results in computed.items() if name != TRUTH}
     return {"dataset": task.name,
             "models": {name: shape_metrics(values, task) for name, values in flat.items()},
             "flat": flat, "per_lead": {name: results[-1] for name, results in computed.items()}}

@@ -3,14 +3,14 @@
 Tasks with event thresholds: CSI per threshold and lead, from contingency counts summed over the set. Tasks judged
 on SSIM: SSIM per lead (mean over samples and channels). Tasks judged on the TKE spectrum: the kinetic-energy
 spectrum E(k), mean over samples and lead times, for the truth and each forecast (the log-log plot of turbulence
-papers). ``lead_accumulators`` makes them for :func:`sfp.report.scoring.accumulate` (the test split's evaluation
-fills them in the same pass as the task metrics); ``lead_curves`` runs forecasters for them alone;
+papers). ``lead_accumulators`` makes them for :func:`sfp.report.scoring.accumulate` (the test split's evaluation,
+:func:`sfp.report.evaluation.evaluate_checkpoints`, fills them in the same pass as the task metrics);
 ``plot_lead_curves`` draws the result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from sfp.metrics.functional import ssim
 from sfp.metrics.modules import ContingencyScores
 from sfp.metrics.spectrum import tke_spectrum
 from sfp.metrics.task_metrics import threshold_key
-from sfp.report.scoring import Forecast, accumulate
+from sfp.report.scoring import Forecast
 from sfp.task import TaskSpec
 
 
@@ -71,14 +71,6 @@ def lead_accumulators(task: TaskSpec, target_len: int) -> Callable[[str], LeadCu
     """The per-lead views of a forecaster, by name: for :data:`TRUTH`, its spectrum alone."""
     spectrum_only = TaskSpec(task.name, tke=True, ssim=False)
     return lambda name: LeadCurves(spectrum_only if name == TRUTH else task, target_len)
-
-
-def lead_curves(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, ...]], task: TaskSpec,
-                target_len: int) -> dict[str, dict[str, Any]]:
-    """Per-lead views of each forecaster, plus ``"truth"`` (its spectrum) for spectral tasks."""
-    make = lead_accumulators(task, target_len)
-    computed = accumulate(with_truth(forecasts, task), batches, lambda name: [make(name)])
-    return {name: results[0] for name, results in computed.items()}
 
 
 def plot_lead_curves(path: Path, curves: dict[str, dict[str, Any]], title: str, step: str = "step") -> Path | None:

@@ -26,7 +26,7 @@ from torch import Tensor
 from sfp.errors import UserError
 from sfp.metrics.modules import FSS
 from sfp.metrics.task_metrics import build_task_metrics, threshold_key
-from sfp.report.evaluation import checkpoint_forecast, shape_metrics
+from sfp.report.evaluation import as_floats, checkpoint_forecast, shape_metrics
 from sfp.report.leads import LeadCurves
 from sfp.report.scoring import Forecast, accumulate
 from sfp.task import TaskSpec
@@ -92,7 +92,7 @@ def evaluate_radar(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tenso
         "lead_minutes": [step_minutes * (t + 1) for t in range(target_len)],
         "units": {"mse": "(mm/h)^2", "mae": "mm/h", "csi": "dimensionless", "fss": "dimensionless",
                   "thresholds": "mm/h"},
-        "models": {name: {**shape_metrics({k: float(v) for k, v in metrics.items()}, task), **leads}
+        "models": {name: {**shape_metrics(as_floats(metrics), task), **leads}
                    for name, (metrics, leads) in computed.items()},
     }
 
