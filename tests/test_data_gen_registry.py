@@ -12,11 +12,12 @@ SMALL = {  # tiny versions of each standard dataset
     "navier_stokes": {"n": 2, "frames": 2, "size": 16},
     "flame": {"n": 2, "frames": 3, "size": 16},
     "sensors": {"length": 12, "size": 16, "spin_up": 0.0},
+    "sensors_kolmogorov": {"length": 12, "size": 16, "spin_up": 0.0},
 }
 
 
-def test_the_four_embedded_datasets_are_registered():
-    assert set(DATASETS) == {"storms", "navier_stokes", "flame", "sensors"}
+def test_the_five_embedded_datasets_are_registered():
+    assert set(DATASETS) == {"storms", "navier_stokes", "flame", "sensors", "sensors_kolmogorov"}
     for name, spec in DATASETS.items():
         assert isinstance(spec, DatasetSpec) and spec.name == name
         assert spec.task is TASKS[name]
@@ -47,5 +48,5 @@ def test_defaults_are_read_only():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(UserError, match="flame, navier_stokes, sensors, storms"):
+    with pytest.raises(UserError, match="flame, navier_stokes, sensors, sensors_kolmogorov, storms"):
         get_dataset("sevir_real")

@@ -48,11 +48,12 @@ def test_lattice_indices_are_centred_in_equal_strips():
         sensors.lattice_indices(5)
 
 
-def test_series_are_the_lattice_probes_of_one_navier_stokes_run():
-    series = sensors.generate(length=30, size=16, dt_sample=0.1, spin_up=0.5, seed=3, cache=False)
+@pytest.mark.parametrize("flow", [{}, {"forcing": "kolmogorov", "drag": 0.5}])
+def test_series_are_the_lattice_probes_of_one_navier_stokes_run(flow):
+    series = sensors.generate(length=30, size=16, dt_sample=0.1, spin_up=0.5, seed=3, cache=False, **flow)
     assert series.shape == (30, 49) and series.dtype == np.float32
     w0 = navier_stokes.grf(1, 16, seed=3).to(torch.float32)
-    run = navier_stokes.solve(w0, 1e-3, t_final=3.5, record_every=0.1)[0, 5:]  # drop the 5 spin-up samples
+    run = navier_stokes.solve(w0, 1e-3, t_final=3.5, record_every=0.1, **flow)[0, 5:]  # drop 5 spin-up samples
     lattice = sensors.lattice_indices(16)
     expected = run[:, lattice][:, :, lattice].reshape(30, 49).numpy()
     np.testing.assert_allclose(series, expected, atol=1e-6)

@@ -46,8 +46,9 @@ STORMS = TaskSpec(
 NAVIER_STOKES = TaskSpec("navier_stokes", tke=True, ssim=False, headline="tke_error", higher_is_better=False)
 FLAME = TaskSpec("flame", ssim=True, data_range=1.0, headline="ssim", higher_is_better=True)
 SENSORS = TaskSpec("sensors", headline="mse", higher_is_better=False)
+SENSORS_KOLMOGOROV = TaskSpec("sensors_kolmogorov", headline="mse", higher_is_better=False)
 # rain rate in mm/h on a 2 km grid: FSS windows of 8 and 32 km are 4 and 16 pixels
 RADAR = TaskSpec("radar", thresholds=(0.5, 1.0, 2.0, 5.0, 10.0), fss_windows=(4, 16), headline="csi_m",
                  higher_is_better=True, bounds=(0.0, None))
 
-TASKS: dict[str, TaskSpec] = {t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS, RADAR)}
+TASKS: dict[str, TaskSpec] = {t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS, SENSORS_KOLMOGOROV, RADAR)}

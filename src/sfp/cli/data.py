@@ -26,12 +26,12 @@ def add_parser(subparsers: Any) -> None:
     actions = data.add_subparsers(dest="action", required=True, metavar="{generate,info,prepare}")
 
     gen = actions.add_parser("generate", help="generate an embedded dataset into a file")
-    gen.add_argument("name", help="storms, navier_stokes, flame or sensors")
+    gen.add_argument("name", help="storms, navier_stokes, flame, sensors or sensors_kolmogorov")
     gen.add_argument("--out", required=True, help="output file: .npy, .npz, .h5 or .hdf5")
     gen.add_argument("--n", type=int, help="number of sequences (field datasets)")
     gen.add_argument("--frames", type=int, help="frames per sequence (field datasets)")
     gen.add_argument("--size", type=int, help="grid size")
-    gen.add_argument("--length", type=int, help="series length (sensors)")
+    gen.add_argument("--length", type=int, help="series length (sensors, sensors_kolmogorov)")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="extra generator parameter (YAML value), repeatable")

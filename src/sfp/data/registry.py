@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -46,6 +47,10 @@ for _dataset in (
     _spec("flame", "field", flame.generate, 2, n=256, frames=25, size=64),
     _spec("sensors", "series", sensors.generate, sensors.LATTICE**2, length=20000, size=32, viscosity=1e-3,
           dt_sample=0.05),
+    # weakly chaotic Kolmogorov flow (forcing wavenumber 2, Re 32: nu = 1 / (2 pi Re)), where a linear map of the
+    # probes' past no longer predicts 16 steps ahead (docs/experiments.md, "Sensors")
+    _spec("sensors_kolmogorov", "series", sensors.generate, sensors.LATTICE**2, length=60000, size=32,
+          viscosity=1 / (64 * math.pi), dt_sample=0.05, spin_up=50.0, forcing="kolmogorov", drag=0.2 * math.pi),
 ):
     DATASETS.add(_dataset.name, _dataset)
 

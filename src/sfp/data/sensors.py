@@ -60,11 +60,12 @@ def lattice_indices(size: int, count: int = LATTICE) -> list[int]:
 
 def generate(
     length: int = 20000, size: int = 32, viscosity: float = 1e-3, dt_sample: float = 0.05, spin_up: float = 100.0,
-    seed: int = 0, cache: bool = True,
+    forcing: str = "fno", drag: float = 0.0, seed: int = 0, cache: bool = True,
 ) -> np.ndarray:
     """Vorticity at a 7 x 7 probe lattice of one long forced Navier–Stokes run: float32 ``(length, 49)``.
 
-    The run starts from a Gaussian random field with the FNO forcing; the first ``spin_up`` time units (the decay
+    The run starts from a Gaussian random field with the ``forcing`` (``"fno"`` or ``"kolmogorov"``, see
+    :func:`sfp.data.navier_stokes.solve`) and a linear ``drag``; the first ``spin_up`` time units (the decay
     of the initial field onto the flow's attractor, rounded to whole samples) are dropped, then one sample is kept
     every ``dt_sample``.
     Columns follow :func:`extract_datapoints` with ``x_indices = y_indices = lattice_indices(size)``.
@@ -77,7 +78,7 @@ def generate(
             f"size={size}, dt_sample={dt_sample}, spin_up={spin_up}"
         )
     params = {"length": length, "size": size, "viscosity": viscosity, "dt_sample": dt_sample, "spin_up": spin_up,
-              "seed": seed}
+              "forcing": forcing, "drag": drag, "seed": seed}
 
     def build() -> np.ndarray:
         skipped = round(spin_up / dt_sample)
@@ -85,7 +86,8 @@ def generate(
         series = np.empty((length, LATTICE * LATTICE), dtype=np.float32)
         with single_threaded_torch():  # one small run: more threads only add overhead
             w0 = navier_stokes.grf(1, size, seed=seed).to(torch.float32)
-            states = navier_stokes.trajectory(w0, viscosity, (skipped + length) * dt_sample, dt_sample)
+            states = navier_stokes.trajectory(w0, viscosity, (skipped + length) * dt_sample, dt_sample, forcing,
+                                              drag=drag)
             for index, state in enumerate(states):
                 if index >= skipped:
                     series[index - skipped] = extract_datapoints(state[..., None].numpy(), lattice, lattice)[0]

@@ -1,4 +1,4 @@
-"""The Forecaster LightningModule and its parts, and the concrete forecasters (grid, DLinear, linear, Performer).
+"""The Forecaster LightningModule and its parts, and the concrete forecasters (grid, DLinear, linear, LSTM, Performer).
 
 ``SpatioTemporalPerformerForecaster`` (and ``SpatioTemporalPerformer_Forecaster``, the seed's constructor) lives in
 ``sfp.forecasting.performer`` and is imported on first access, so this package imports without it.
@@ -13,10 +13,11 @@ from sfp.forecasting.dlinear import DLinearForecaster
 from sfp.forecasting.forecaster import Forecaster
 from sfp.forecasting.grid import GridForecaster
 from sfp.forecasting.linear import LinearForecaster
+from sfp.forecasting.lstm import LSTMForecaster
 
 _LAZY = {"SpatioTemporalPerformerForecaster", "SpatioTemporalPerformer_Forecaster"}
 
-__all__ = ["DLinearForecaster", "Forecaster", "GridForecaster", "LinearForecaster", "load_forecaster",
+__all__ = ["DLinearForecaster", "Forecaster", "GridForecaster", "LSTMForecaster", "LinearForecaster", "load_forecaster",
            *sorted(_LAZY)]
 
 
