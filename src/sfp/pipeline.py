@@ -35,6 +35,7 @@ from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
 from sfp.training import (
     CHECKPOINT_EVERY,
+    FitClock,
     parse_error,
     prepare_strategy,
     read_checkpoint,
@@ -239,7 +240,7 @@ class Pipeline:
                 self.manifest.record(stage, status="running", config=digests[stage])
                 start = time.perf_counter()
                 outputs = getattr(self, f"stage_{stage}")() or {}
-                seconds = time.perf_counter() - start
+                seconds = time.perf_counter() - start + outputs.get("seconds_before_resume", 0.0)
                 self.manifest.record(stage, status="done", config=digests[stage], seconds=round(seconds, 2),
                                      outputs=outputs)
                 shutil.rmtree(self._aside(stage), ignore_errors=True)  # the outputs it replaced, if any
@@ -278,7 +279,9 @@ class Pipeline:
                     weights_only=True)
         last = resolve_checkpoint(root, "last", required=False)  # spawned processes keep their step to themselves
         steps = read_checkpoint(last)["global_step"] if last else trainer.global_step
-        return {"checkpoint": self.checkpoint(stage), "steps": steps, "processes": trainer.world_size}
+        clock = next(c for c in callbacks if isinstance(c, FitClock))
+        return {"checkpoint": self.checkpoint(stage), "steps": steps, "processes": trainer.world_size,
+                "seconds_before_resume": round(clock.seconds_before, 2)}
 
     # ------------------------------------------------------------------ stages
     def stage_data(self) -> dict[str, Any]:

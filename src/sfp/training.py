@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,34 @@ def headline_monitor(datamodule: Any) -> tuple[str, str]:
     return f"val/{task.headline}", "max" if task.higher_is_better else "min"
 
 
+class FitClock(Callback):
+    """Seconds of fitting, carried in every checkpoint: a run resumed from ``last.ckpt`` counts, in
+    ``seconds_before``, the time the interrupted attempts spent up to that checkpoint (what a stage's wall time, and
+    the equal-wall-time comparison built on it, must include)."""
+
+    def __init__(self) -> None:
+        self.seconds_before = 0.0
+        self._start: float | None = None
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self._start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of this attempt so far plus those carried from the checkpoint it resumed."""
+        return self.seconds_before + (0.0 if self._start is None else time.perf_counter() - self._start)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"seconds": self.seconds}
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        self.seconds_before = float(state_dict["seconds"])
+
+
 def run_callbacks(root: str | Path, datamodule: Any, checkpoint_every: int = CHECKPOINT_EVERY,
                   progress: bool = True, patience: int | None = None) -> list[Callback]:
-    """Checkpointing (last and best), a progress bar and, with ``patience``, early stopping on the headline
-    metric for a run living in `root`."""
+    """Checkpointing (last and best), the :class:`FitClock`, a progress bar and, with ``patience``, early stopping
+    on the headline metric for a run living in `root`."""
     monitor, mode = headline_monitor(datamodule)
     checkpoints = Path(root) / "checkpoints"
     callbacks: list[Callback] = [
@@ -61,6 +86,7 @@ def run_callbacks(root: str | Path, datamodule: Any, checkpoint_every: int = CHE
                         every_n_train_steps=checkpoint_every, save_top_k=0),
         ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_top_k=1,
                         enable_version_counter=False, auto_insert_metric_name=False),
+        FitClock(),
     ]
     if progress:
         callbacks.append(RichProgressBar(leave=True))

@@ -27,6 +27,7 @@ from sfp.errors import UserError
 from sfp.forecasting.checkpoints import AGENT_CLASS_KEY, AGENT_SETTINGS_KEY, load_forecaster
 from sfp.forecasting.forecaster import Forecaster
 from sfp.forecasting.losses import valid_mask
+from sfp.forecasting.optim import adamw
 from sfp.metrics.epoch import EpochMetrics
 from sfp.metrics.spectrum import log_spectrum_distance
 from sfp.metrics.surrogates import surrogate_for_task
@@ -200,4 +201,4 @@ class SFPModule(L.LightningModule):
         self.test_results = {name: float(value) for name, value in self._log_epoch("test").items()}
 
     def configure_optimizers(self) -> Any:
-        return torch.optim.AdamW(self.agent.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        return adamw(self.agent.parameters(), self.lr, self.weight_decay)

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
+from sfp.forecasting.optim import adamw
 from sfp.options import coerce, plain, require, save_plain_hyperparameters
 from sfp.planning.diagnostics import Diagnostics
 from sfp.planning.options import Imagination, WorldModelArchitecture
@@ -205,7 +206,7 @@ class WorldModelModule(L.LightningModule):
         out.write_text(json.dumps(report, indent=2, allow_nan=True))
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = adamw(self.parameters(), self.lr, self.weight_decay)
         total = self.trainer.estimated_stepping_batches if self._trainer is not None else math.inf
         warmup = self.warmup_steps
 
