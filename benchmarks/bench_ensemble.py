@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from sfp.forecasting.checkpoints import load_forecaster
+from sfp.forecasting.optim import adamw
 from sfp.metrics import CRPS, mse
 from sfp.models.steps_ensemble import steps_ensemble
 from sfp.pipeline import instantiate, load_config
@@ -104,9 +105,9 @@ def choose(rows: list[dict]) -> dict:
 
 
 def _step_seconds(agent, batch) -> float:
-    """Seconds of one training step of the agent (forward, backward, optimizer step) on ``batch``; best of 3."""
+    """Seconds of one training step of the agent (forward, backward, sfp's optimizer step) on ``batch``; best of 3."""
     agent.train()
-    optimizer = torch.optim.AdamW(agent.parameters(), lr=1e-4)
+    optimizer = adamw(agent.parameters(), 1e-4)
     times = []
     for _ in range(4):
         start = time.perf_counter()

@@ -19,13 +19,9 @@ FUSED_DEVICES = ("cpu", "cuda")  # where torch ships a fused AdamW kernel
 
 
 def adamw(parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.AdamW:
-    """AdamW with torch's fused kernel (one pass over each parameter for the whole update) where the parameters'
-    device has one, else the per-parameter loop; the two give the same steps to float rounding.
-
-    On CPU the loop runs some ten element-wise passes per parameter, and squared small gradients in its second
-    moment are subnormal numbers, slow on x86: for the 2.7 M-parameter seed Performer it took 1.2 s a step, more
-    than the forward and backward passes; the fused kernel takes 0.05 s (docs/experiments.md, "Performer speed").
-    """
+    """AdamW with torch's fused kernel (one pass over each parameter for the whole update instead of some ten) where
+    the parameters' device has one, else the per-parameter loop; the two give the same steps to float rounding.
+    The single owner of the optimizer of every sfp training module."""
     parameters = list(parameters)
     fused = bool(parameters) and all(p.device.type in FUSED_DEVICES for p in parameters)
     return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=fused or None)
