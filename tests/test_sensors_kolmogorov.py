@@ -5,7 +5,7 @@ map on windows it was not fit on (a hundred time units of an intermittent flow),
 matters: the least-squares linear reference of the shipped config, scored on the very training windows it was
 solved on (its best case), leaves at least 5% of persistence's error. Its window is cut from 16 steps to 4 here:
 2,100 windows cannot pin down 785 coefficients per output, and a map that memorises its windows says nothing
-(the benchmark's 14,000 windows can; there the 16-step map leaves about half of persistence's error on the test
+(the benchmark's 42,000 can; there the 16-step map leaves about half of persistence's error on the test
 split). On a linear flow the same map leaves ~0 (checked here on the embedded ``sensors`` series).
 """
 
