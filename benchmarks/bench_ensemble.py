@@ -23,7 +23,7 @@ from sfp.forecasting.optim import adamw
 from sfp.metrics import CRPS, mse
 from sfp.models.steps_ensemble import steps_ensemble
 from sfp.pipeline import instantiate, load_config
-from sfp.planning.ensemble import centre_members, forecast_ensemble, imagine_members
+from sfp.planning.ensemble import KEEP_SPREAD, SpreadLaw, centre_members, forecast_ensemble, imagine_members
 from sfp.planning.options import Imagination
 from sfp.planning.world_model_module import WorldModelModule
 from sfp.report.ensemble import EnsembleVerification, plot_verification
@@ -47,9 +47,13 @@ class Case:
 
 CASES = {"storms": Case("storms_sfp", 133.0, 1.0, "VIL 0-255"), "radar": Case("radar_sfp", 2.0, 0.1, "mm/h")}
 TIE = 0.05
+STRENGTHS = (1.0, 0.75, 0.5, 0.25)
 RULE = (f"on validation, among the settings (temperature, candidates, centring) whose ensemble-mean MSE is no worse "
         f"than the forecast's, the spread-skill ratio (mean over lead times) closest to 1; ratios within {TIE} of "
-        f"the best tie, broken by the lower CRPS (at the task's middle threshold for the search's own scores)")
+        f"the best tie, broken by the lower CRPS (at the task's middle threshold for the search's own scores); then "
+        f"the spread law fit to the chosen setting's per-lead ratios (r_t = a t^b in logs; departures scaled by "
+        f"(t^-b / a)^s), at the largest strength s of {STRENGTHS} that keeps the ensemble mean's validation MSE no "
+        f"worse than the forecast's")
 
 
 def _dataset() -> str:
@@ -70,31 +74,60 @@ def _models(runs: Path) -> tuple:
     return agent, module.world_model.eval().requires_grad_(False)
 
 
-def _search(agent, world_model, loader, bounds: tuple, middle: float, window: int) -> list[dict]:
-    """Spread-skill, CRPS and ensemble-mean MSE of every grid setting and centring on the validation batches."""
-    batches = list(loader)
-    forecasts = [agent.forecast(*b[:3]).detach() for b in batches]
-    reconstructions = [world_model.reconstruct(f, b[1]) for f, b in zip(forecasts, batches)]
-    rows = []
-    for temperature, candidates in itertools.product(*GRID.values()):
+class Validation:
+    """The validation batches with the agent's forecasts and their reconstructions, scored at the middle threshold."""
+
+    def __init__(self, agent, world_model, loader, bounds: tuple, middle: float, window: int) -> None:
+        self.world_model, self.bounds, self.middle, self.window = world_model, bounds, middle, window
+        self.batches = list(loader)
+        self.forecasts = [agent.forecast(*b[:3]).detach() for b in self.batches]
+        self.reconstructions = [world_model.reconstruct(f, b[1]) for f, b in zip(self.forecasts, self.batches)]
+
+    def score(self, temperature: float, candidates: int, spread: SpreadLaw = KEEP_SPREAD,
+              centrings: tuple[str, ...] = CENTRINGS) -> list[dict]:
+        """Spread-skill (per lead and mean), CRPS and ensemble-mean MSE of one setting, a row per centring, every
+        centring made from the same imagined futures."""
         imagination = Imagination(MEMBERS, candidates, temperature)
-        verification = {c: EnsembleVerification(MEMBERS, batches[0][3].shape[1], (middle,), (window,))
-                        for c in CENTRINGS}
+        leads = self.batches[0][3].shape[1]
+        verification = {c: EnsembleVerification(MEMBERS, leads, (self.middle,), (self.window,)) for c in centrings}
         generator = torch.Generator().manual_seed(0)
-        sums = {c: torch.zeros(2) for c in CENTRINGS}
-        for batch, forecast, reconstruction in zip(batches, forecasts, reconstructions):
-            imagined = imagine_members(world_model, batch[1], forecast, imagination, generator, "none")
-            for centring in CENTRINGS:
-                members = centre_members(imagined, forecast, centring, reconstruction, bounds)
+        sums = {c: torch.zeros(2) for c in centrings}
+        for batch, forecast, reconstruction in zip(self.batches, self.forecasts, self.reconstructions):
+            imagined = imagine_members(self.world_model, batch[1], forecast, imagination, generator, "none")
+            for centring in centrings:
+                members = centre_members(imagined, forecast, centring, reconstruction, self.bounds, spread)
                 verification[centring].update(members, batch[3])
                 sums[centring] += torch.stack([mse(members.mean(1), batch[3]), mse(forecast, batch[3])]) * len(forecast)
-        for centring in CENTRINGS:
+        rows = []
+        for centring in centrings:
             result = verification[centring].compute()
             rows.append({"temperature": temperature, "candidates": candidates, "centring": centring,
-                         "spread_skill_mean": result["spread_skill_mean"], "crps": result["crps"],
-                         "mse_ensemble_mean": float(sums[centring][0]), "mse_forecast": float(sums[centring][1])})
+                         "spread_skill_mean": result["spread_skill_mean"], "spread_skill": result["spread_skill"],
+                         "crps": result["crps"], "mse_ensemble_mean": float(sums[centring][0]),
+                         "mse_forecast": float(sums[centring][1])})
             print(rows[-1], flush=True)
-    return rows
+        return rows
+
+
+def _search(validation: Validation) -> list[dict]:
+    """Every grid setting and centring, without a spread law."""
+    return [row for temperature, candidates in itertools.product(*GRID.values())
+            for row in validation.score(temperature, candidates)]
+
+
+def _spread_law(validation: Validation, chosen: dict) -> tuple[SpreadLaw, dict]:
+    """The strongest of the spread laws ``STRENGTHS`` (fractions of the fitted law's correction, in logs) whose
+    ensemble mean's validation MSE is no worse than the forecast's, and its validation row; the identity law if
+    none is, or the chosen setting has no centre."""
+    if chosen["centring"] == "none":
+        return KEEP_SPREAD, chosen
+    law = SpreadLaw.fit(chosen["spread_skill"])
+    for strength in STRENGTHS:
+        partial = SpreadLaw(law.first**strength, law.growth * strength)
+        row = validation.score(chosen["temperature"], chosen["candidates"], partial, (chosen["centring"],))[0]
+        if row["mse_ensemble_mean"] <= row["mse_forecast"]:
+            return partial, {**row, "strength": strength}
+    return KEEP_SPREAD, chosen
 
 
 def choose(rows: list[dict]) -> dict:
@@ -130,8 +163,10 @@ def run() -> list[dict]:
     agent, world_model = _models(runs)
     task = data.task
     torch.manual_seed(0)
-    search = _search(agent, world_model, data.val_dataloader(), task.bounds, case.middle, task.fss_windows[0])
+    validation = Validation(agent, world_model, data.val_dataloader(), task.bounds, case.middle, task.fss_windows[0])
+    search = _search(validation)
     chosen = choose(search)
+    law, with_law = _spread_law(validation, chosen)
     imagination = Imagination(MEMBERS, chosen["candidates"], chosen["temperature"])
     target_len = config["data"]["init_args"]["target"]
     verify = {name: EnsembleVerification(MEMBERS, target_len, task.thresholds, task.fss_windows)
@@ -143,7 +178,7 @@ def run() -> list[dict]:
     for batch in data.test_dataloader():
         start = time.perf_counter()
         forecast, members = forecast_ensemble(agent, world_model, batch, imagination, generator, chosen["centring"],
-                                              task.bounds)
+                                              task.bounds, law)
         ensemble_seconds = ensemble_seconds or time.perf_counter() - start  # the first batch's, for the ratio
         truth = batch[3]
         steps = steps_ensemble(batch[1], target_len, MEMBERS, threshold=case.rain)
@@ -156,8 +191,9 @@ def run() -> list[dict]:
     agent_mae = float(point["agent"].compute())
     agent_brier = deterministic.metrics["probabilistic"].compute()["brier_skill"].tolist()
     report = {"dataset": name, "split": "test", "members": MEMBERS, "units": case.units,
-              "calibration": {"rule": RULE,
-                              "chosen": chosen, "search": search},
+              "calibration": {"rule": RULE, "chosen": chosen,
+                              "spread_law": {"first": law.first, "growth": law.growth, "validation": with_law},
+                              "search": search},
               "agent": {"mae": agent_mae, "brier_skill": agent_brier},
               **results,
               "timing": {"ensemble_batch_s": ensemble_seconds, "train_step_s": step_seconds,

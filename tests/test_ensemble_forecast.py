@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sfp.errors import UserError
-from sfp.planning.ensemble import centre_members, forecast_ensemble, imagine_members
+from sfp.planning.ensemble import SpreadLaw, centre_members, forecast_ensemble, imagine_members
 from sfp.planning.options import Imagination
 from sfp.report.ensemble import EnsembleVerification, plot_verification
 from world_model_helpers import random_frames, tiny_world_model
@@ -51,6 +51,31 @@ def test_mean_centring_keeps_the_departures_and_the_bounds_cut_members():
     torch.testing.assert_close(centre_members(imagined, forecast, "none"), imagined)
     with pytest.raises(UserError, match="centring"):
         centre_members(imagined, forecast, "median")
+
+
+def test_a_spread_law_scales_each_leads_departures_around_the_forecast():
+    """Same futures; lead 1's departures (-2, 0, 2) doubled, lead 2's (-3, 5, -2) times four."""
+    forecast = torch.tensor([1.0, 4.0]).reshape(1, 2, 1, 1, 1)
+    imagined = torch.tensor([[0.0, 2.0], [2.0, 10.0], [4.0, 3.0]]).reshape(1, 3, 2, 1, 1, 1)
+    members = centre_members(imagined, forecast, "mean", spread=SpreadLaw(first=2.0, growth=1.0))
+    torch.testing.assert_close(members.flatten(), torch.tensor([-3.0, -8.0, 1.0, 24.0, 5.0, -4.0]))
+    reconstruction = torch.tensor([3.0, 5.0]).reshape(1, 2, 1, 1, 1)
+    around_reconstruction = centre_members(imagined, forecast, "reconstruction", reconstruction,
+                                           spread=SpreadLaw(first=0.5))
+    torch.testing.assert_close(around_reconstruction.flatten(), torch.tensor([-0.5, 2.5, 0.5, 6.5, 1.5, 3.0]))
+    with pytest.raises(UserError, match="spread law"):
+        centre_members(imagined, forecast, "none", spread=SpreadLaw(first=2.0))
+
+
+def test_the_fitted_spread_law_brings_a_power_law_spread_skill_ratio_to_one():
+    ratios = [2.0 * t ** -0.5 for t in range(1, 11)]
+    law = SpreadLaw.fit(ratios)
+    assert law.first == pytest.approx(0.5) and law.growth == pytest.approx(0.5)
+    torch.testing.assert_close(law.factors(10) * torch.tensor(ratios, dtype=torch.float64),
+                               torch.ones(10, dtype=torch.float64))
+    assert SpreadLaw().factors(3).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="positive"):
+        SpreadLaw.fit([1.0, 0.0, 2.0])
 
 
 def test_the_generator_makes_members_reproducible():

@@ -4,7 +4,9 @@ The imagination needs no truth, only the context and the agent's forecast (the a
 the imagined futures (``centring``): ``none``, the imagined futures themselves; ``reconstruction``,
 ``forecast + (imagined − reconstruction of the forecast)``, so that the decoder's blur cancels; ``mean``,
 ``forecast + (imagined − their mean)``, so that the members' mean is the forecast and only the imagined departures
-remain. Members are then kept inside the task's physical value range (``bounds``: VIL 0–255, rain rate ≥ 0).
+remain. A :class:`SpreadLaw` then widens or narrows the departures lead by lead (the imagination's spread does not
+grow with the lead time as forecast errors do), and members are kept inside the task's physical value range
+(``bounds``: VIL 0–255, rain rate ≥ 0).
 """
 
 from __future__ import annotations
@@ -22,9 +24,36 @@ from sfp.planning.options import Imagination
 from sfp.planning.world_model import WorldModel
 
 CENTRINGS = ("none", "reconstruction", "mean")
-# Chosen on storms' validation split by ``python -m benchmarks ensemble`` (docs/experiments.md, 2026-11-29)
-CALIBRATED = {"temperature": 30.0, "candidates": 128, "centring": "mean"}
 Bounds = tuple[float | None, float | None]
+
+
+class SpreadLaw(NamedTuple):
+    """Departures from the centre at lead ``t`` (1, 2, ...) scaled by ``first * t ** growth``."""
+
+    first: float = 1.0
+    growth: float = 0.0
+
+    def factors(self, leads: int) -> Tensor:
+        """The ``(leads,)`` scale factors."""
+        return self.first * torch.arange(1, leads + 1, dtype=torch.float64).pow(self.growth)
+
+    @classmethod
+    def fit(cls, spread_skill: Sequence[float]) -> SpreadLaw:
+        """The law that brings a spread–skill ratio ``r_t ≈ a t^b`` (per lead, fit by least squares in logs) to 1:
+        ``first = 1/a``, ``growth = -b``."""
+        ratios = torch.as_tensor(spread_skill, dtype=torch.float64)
+        if ratios.ndim != 1 or len(ratios) < 2 or not (ratios > 0).all():
+            raise ValueError(f"need two or more positive spread-skill ratios, got {spread_skill!r}")
+        log_t = torch.arange(1, len(ratios) + 1, dtype=torch.float64).log()
+        design = torch.stack([torch.ones_like(log_t), log_t], dim=1)
+        intercept, slope = torch.linalg.lstsq(design, ratios.log()[:, None]).solution[:, 0].tolist()
+        return cls(float(torch.tensor(-intercept).exp()), -slope)
+
+
+KEEP_SPREAD = SpreadLaw()  # departures as imagined
+
+# Chosen on storms' validation split by ``python -m benchmarks ensemble`` (docs/experiments.md, 2026-11-29)
+CALIBRATED = {"temperature": 30.0, "candidates": 128, "centring": "mean", "spread": SpreadLaw(0.5024, 0.6378)}
 
 
 class EnsembleForecast(NamedTuple):
@@ -35,38 +64,43 @@ class EnsembleForecast(NamedTuple):
 
 
 def centre_members(imagined: Tensor, forecast: Tensor, centring: str, reconstruction: Tensor | None = None,
-                   bounds: Bounds = (None, None)) -> Tensor:
-    """Members ``(B, K, T, C, H, W)`` from imagined futures, by ``centring`` (see the module doc), inside
-    ``bounds``; ``reconstruction`` (the world model's decode of the forecast) is needed by ``reconstruction``."""
+                   bounds: Bounds = (None, None), spread: SpreadLaw = KEEP_SPREAD) -> Tensor:
+    """Members ``(B, K, T, C, H, W)`` from imagined futures, by ``centring`` (see the module doc), their departures
+    scaled by ``spread``, inside ``bounds``; ``reconstruction`` (the world model's decode of the forecast) is needed
+    by ``reconstruction``."""
     if centring not in CENTRINGS:
         raise UserError(f"unknown centring {centring!r}; choose from {', '.join(CENTRINGS)}")
-    if centring == "reconstruction":
-        if reconstruction is None:
+    if centring == "none":
+        if spread != KEEP_SPREAD:
+            raise UserError("a spread law scales departures from a centre: choose centring 'mean' or 'reconstruction'")
+    else:
+        if centring == "reconstruction" and reconstruction is None:
             raise ValueError("centring 'reconstruction' needs the reconstruction of the forecast")
-        imagined = forecast.unsqueeze(1) + imagined - reconstruction.unsqueeze(1)
-    elif centring == "mean":
-        imagined = forecast.unsqueeze(1) + imagined - imagined.mean(1, keepdim=True)
+        centre = reconstruction.unsqueeze(1) if centring == "reconstruction" else imagined.mean(1, keepdim=True)
+        factors = spread.factors(imagined.shape[2]).to(imagined).reshape(1, 1, -1, *[1] * (imagined.ndim - 3))
+        imagined = forecast.unsqueeze(1) + (imagined - centre) * factors
     return imagined.clamp(*bounds) if bounds != (None, None) else imagined
 
 
 def imagine_members(world_model: WorldModel, context: Tensor, forecast: Tensor, imagination: Imagination,
                     generator: torch.Generator | None = None, centring: str = "mean",
-                    bounds: Bounds = (None, None)) -> Tensor:
+                    bounds: Bounds = (None, None), spread: SpreadLaw = KEEP_SPREAD) -> Tensor:
     """``imagination.samples`` members ``(B, K, T, C, H, W)`` imagined around ``forecast`` (see the module doc);
     candidates are capped at the codebook size."""
     imagination = replace(imagination, candidates=min(imagination.candidates, world_model.codebook_size))
     imagined = world_model.imagine(context, forecast, imagination, generator)
     reconstruction = world_model.reconstruct(forecast, context) if centring == "reconstruction" else None
-    return centre_members(imagined, forecast, centring, reconstruction, bounds)
+    return centre_members(imagined, forecast, centring, reconstruction, bounds, spread)
 
 
 @torch.no_grad()
 def forecast_ensemble(agent: Forecaster, world_model: WorldModel, batch: Sequence[Tensor],
                       imagination: Imagination, generator: torch.Generator | None = None,
-                      centring: str = "mean", bounds: Bounds = (None, None)) -> EnsembleForecast:
+                      centring: str = "mean", bounds: Bounds = (None, None),
+                      spread: SpreadLaw = KEEP_SPREAD) -> EnsembleForecast:
     """The agent's forecast of a ``(context_x, context_y, target_x, ...)`` batch and ``imagination.samples``
     members imagined around it."""
     context_x, context, target_x = batch[:3]
     forecast = agent.forecast(context_x, context, target_x)
     return EnsembleForecast(forecast, imagine_members(world_model, context, forecast, imagination, generator,
-                                                      centring, bounds))
+                                                      centring, bounds, spread))

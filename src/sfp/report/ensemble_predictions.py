@@ -32,8 +32,8 @@ class EnsemblePredictionWriter(PredictionWriter):
 
         module = WorldModelModule.load_from_checkpoint(world_model_checkpoint, map_location="cpu", weights_only=True)
         self.world_model = module.world_model.eval().requires_grad_(False)
-        settings = {k: v for k, v in CALIBRATED.items() if k != "centring"}
-        self.imagination, self.centring = Imagination(members, **settings), CALIBRATED["centring"]
+        self.imagination = Imagination(members, CALIBRATED["candidates"], CALIBRATED["temperature"])
+        self.centring, self.spread = CALIBRATED["centring"], CALIBRATED["spread"]
         self.generator, self.seed = None, seed
         self.parts.update(members=[], exceedance=[])
 
@@ -47,7 +47,7 @@ class EnsemblePredictionWriter(PredictionWriter):
         task = getattr(trainer.datamodule, "task", None)
         with torch.no_grad():
             members = imagine_members(model, batch[1], forecast, self.imagination, self.generator, self.centring,
-                                      getattr(task, "bounds", (None, None)))
+                                      getattr(task, "bounds", (None, None)), self.spread)
         self.parts["members"].append(members.float().cpu().numpy())
         thresholds = getattr(task, "thresholds", ())
         if thresholds:
