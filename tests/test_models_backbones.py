@@ -16,6 +16,7 @@ TINY = {
     "resnet": dict(width=8, blocks=2),
     "performer": dict(patch=2, model=dict(d_model=8, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=16,
                                           n_features=4)),
+    "advection": dict(backbone="unet", backbone_kwargs=dict(width=4, depth=2)),
 }
 
 
@@ -42,8 +43,13 @@ def test_tiny_grids_still_work(name, size):
 
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_gradient_reaches_every_parameter(name):
+    """After one step, so that a residual behind a gate that starts at 0 (advection) counts too."""
     model = build(name, in_frames=3, out_frames=2, channels=1, seed=0, **TINY[name])
     x, target = torch.randn(2, 3, 1, 16, 20), torch.randn(2, 2, 1, 16, 20)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    F.mse_loss(model(x), target).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
     F.mse_loss(model(x), target).backward()
     dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert dead == []
@@ -58,10 +64,12 @@ def test_seed_fixes_weights_and_outputs(name):
     for (key, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(pa, pb) if isinstance(pa, torch.Tensor) else pa == pb, key  # or extra state (counters)
     assert torch.equal(a(x), b(x))
-    assert not torch.equal(a(x), c(x))
+    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+# advection starts as an extrapolation, its residual behind a gate that grows step by step from 0: its 40-step
+# learning test is in test_advection_backbone
+@pytest.mark.parametrize("name", sorted(set(TINY) - {"advection"}))
 def test_loss_falls_when_fitting_one_batch(name):
     torch.manual_seed(0)
     model = build(name, in_frames=3, out_frames=2, channels=1, seed=0, **TINY[name])

@@ -15,7 +15,7 @@ def test_all_grid_backbones_are_registered_in_sorted_order():
 
 
 def test_unknown_name_lists_the_choices():
-    with pytest.raises(UserError, match="unknown backbone 'transformer'; known: convlstm, fno, .*simvp, unet"):
+    with pytest.raises(UserError, match="unknown backbone 'transformer'; known: advection, convlstm, .*simvp, unet"):
         build("transformer", in_frames=2, out_frames=2, channels=1)
 
 
