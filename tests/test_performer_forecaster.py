@@ -1,5 +1,6 @@
 """Performer forecasters: the seed's README example, training under Lightning, redraws, checkpoints, grid backbone."""
 
+import pytest
 import torch
 
 from forecaster_helpers import TinyDataModule, field_batch, series_batch, tiny_trainer
@@ -85,9 +86,10 @@ def test_grid_forecaster_trains_the_registered_performer_backbone_and_redraws_it
     assert forecast.shape == (4, 2, 1, 10, 10) and torch.isfinite(forecast).all()
 
 
-def test_with_a_least_squares_head_the_performer_starts_as_that_linear_forecast():
+@pytest.mark.parametrize("group", [1, 3])
+def test_with_a_least_squares_head_the_performer_starts_as_that_linear_forecast(group):
     model = SpatioTemporalPerformerForecaster(
-        d_y_context=3, d_y_target=3, d_x=1, context_len=6, target_len=3, model=TINY,
+        d_y_context=3, d_y_target=3, d_x=1, context_len=6, target_len=3, model=TINY, variables_per_token=group,
         linear_head={"window": 4, "cross_variable": True, "fit": "least_squares"})
     context_x, context_y, target_x, _ = series_batch(n=2, context=6, target=3, n_vars=3)
     with torch.no_grad():

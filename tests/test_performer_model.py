@@ -42,6 +42,8 @@ def test_bad_shapes_and_options_raise_user_errors():
         SpatioTemporalPerformer(d_y_context=2, d_y_target=3)
     with pytest.raises(UserError, match="dropout_ff"):
         SpatioTemporalPerformer(d_y_context=2, config={"dropout_ff": 1.5})
+    with pytest.raises(UserError, match="variables_per_token"):
+        SpatioTemporalPerformer(d_y_context=2, variables_per_token=3)
     with pytest.raises(UserError, match="unknown attention"):
         SpatioTemporalPerformer(d_y_context=2, config={"global_attention": "sparse"})
 
@@ -112,6 +114,57 @@ def test_learns_to_repeat_the_last_context_value():
     target = context_y[:, -1:].expand(-1, 2, -1)
     losses = []
     for _ in range(60):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(context_x, context_y, target_x), target)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
+
+
+def test_grouped_tokens_hold_consecutive_variables_and_pad_the_last_group_with_zeros():
+    model = SpatioTemporalPerformer(d_y_context=5, d_x=1, config=TINY, variables_per_token=2)
+    values = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(2, 3, 5)
+    tokens = model._tokens(values)
+    assert tokens.shape == (2, 3, 3, 2)  # (batch, groups, steps, variables per token)
+    assert tokens[1, 1, 2].tolist() == values[1, 2, 2:4].tolist()
+    assert tokens[0, 2, 0].tolist() == [values[0, 0, 4].item(), 0.0]
+
+
+@pytest.mark.parametrize("group", [2, 3])
+def test_grouped_tokens_forecast_the_target_variables_with_one_token_per_group_and_step(group):
+    torch.manual_seed(0)
+    model = SpatioTemporalPerformer(d_y_context=3, d_y_target=2, d_x=2, config=TINY, variables_per_token=group).eval()
+    seen = []
+    model.encoder[0].register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape))
+    context_x, context_y, target_x = batch()
+    out = model(context_x, context_y, target_x)
+    assert out.shape == (2, 3, 2) and torch.isfinite(out).all()
+    assert seen == [(2, -(-3 // group), 6, TINY["d_model"])]
+
+
+def test_a_token_with_one_missing_value_still_reads_its_other_values():
+    torch.manual_seed(0)
+    model = SpatioTemporalPerformer(d_y_context=3, d_x=2, config=TINY, variables_per_token=3).eval()
+    context_x, context_y, target_x = batch()
+    context_y[:, 2, 1] = torch.nan
+    out = model(context_x, context_y, target_x)
+    assert torch.isfinite(out).all()
+    context_y[:, 2, 0] += 1.0  # the missing value's neighbour in the same token
+    assert (model(context_x, context_y, target_x) - out).abs().amax() > 1e-4
+
+
+def test_a_time_step_per_token_learns_a_cross_variable_map():
+    """Each target is the previous step's other variable: only a model that mixes variables can fit it."""
+    torch.manual_seed(0)
+    model = SpatioTemporalPerformer(d_y_context=2, d_x=1, config=TINY, variables_per_token=2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    context_y = torch.randn(16, 6, 2, generator=g)
+    context_x, target_x = torch.zeros(16, 6, 1), torch.zeros(16, 1, 1)
+    target = context_y[:, -1:].flip(-1)
+    losses = []
+    for _ in range(80):
         optimizer.zero_grad()
         loss = torch.nn.functional.mse_loss(model(context_x, context_y, target_x), target)
         loss.backward()

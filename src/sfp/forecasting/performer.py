@@ -21,7 +21,9 @@ from sfp.options import coerce
 class SpatioTemporalPerformerForecaster(Forecaster):
     """Forecasts ``(B, T, d_y)`` series with a :class:`~sfp.models.performer.SpatioTemporalPerformer`.
 
-    model: its :class:`~sfp.models.performer.PerformerConfig` (or a mapping of it). ``forecaster_options`` are
+    model: its :class:`~sfp.models.performer.PerformerConfig` (or a mapping of it); variables_per_token: see
+    :class:`~sfp.models.performer.SpatioTemporalPerformer` (1: a token per variable and step; ``d_y_context``: a
+    token per step). ``forecaster_options`` are
     the :class:`Forecaster` options and option groups. With ``linear_head.fit: least_squares`` the read-out starts
     at zero, so the forecast starts as the exact linear forecast and the model learns only what that leaves.
     """
@@ -29,10 +31,11 @@ class SpatioTemporalPerformerForecaster(Forecaster):
     accepts_context_mask = True
 
     def __init__(self, d_y_context: int, d_y_target: int, d_x: int,
-                 model: PerformerConfig = PerformerConfig(), **forecaster_options: Any) -> None:
+                 model: PerformerConfig = PerformerConfig(), variables_per_token: int = 1,
+                 **forecaster_options: Any) -> None:
         super().__init__(d_y_context=d_y_context, d_y_target=d_y_target, d_x=d_x, **forecaster_options)
         config = coerce(PerformerConfig, model)
-        self.model = SpatioTemporalPerformer(d_y_context, d_y_target, d_x, config)
+        self.model = SpatioTemporalPerformer(d_y_context, d_y_target, d_x, config, variables_per_token)
         if self.linear_options.fit == "least_squares":
             torch.nn.init.zeros_(self.model.readout.weight)
             torch.nn.init.zeros_(self.model.readout.bias)

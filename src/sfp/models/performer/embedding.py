@@ -2,7 +2,8 @@
 
 token = value embedding (with the "given" indicator as one more input, which adds a learned vector to given
 tokens: the indicator embedding) + Time2Vec of the step's time features + sinusoidal position of the step
-+ the variable's embedding. Values that are missing (NaN) or unknown (the targets) enter as 0 and "not given".
++ the variable's embedding. Values that are missing (NaN) or unknown (the targets) enter as 0; a token is "given"
+when all its values are.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class TokenEmbedding(nn.Module):
     def forward(self, x: Tensor, values: Tensor, variables: Tensor, first_step: int = 0) -> Tensor:
         """``variables`` ``(N, d)`` are the variables' embeddings; steps are numbered from ``first_step``."""
         given = torch.isfinite(values).all(dim=-1, keepdim=True)
-        inputs = torch.cat([torch.where(given, values, 0.0), given.to(values.dtype)], dim=-1)
+        inputs = torch.cat([torch.where(torch.isfinite(values), values, 0.0), given.to(values.dtype)], dim=-1)
         steps = torch.arange(first_step, first_step + x.shape[1], device=x.device)
         per_step = self.time(x) + sinusoidal_encoding(steps, self.d_model).to(x.dtype)
         return self.dropout(self.value(inputs) + per_step[:, None] + variables[:, None])

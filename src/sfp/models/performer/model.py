@@ -94,23 +94,31 @@ class PerformerEncoderDecoder(nn.Module):
 
 
 class SpatioTemporalPerformer(PerformerEncoderDecoder):
-    """SpatioTemporal Performer for sensor series: each (time step, variable) value is one token.
+    """SpatioTemporal Performer for sensor series: each time step of a group of variables is one token.
 
     ``forward(context_x (B, Tc, d_x), context_y (B, Tc, d_y_context), target_x (B, Tt, d_x), target_y_in
     (B, Tt, d_y_target) or None) -> (B, Tt, d_y_target)``. The targets are the first ``d_y_target`` context
     variables. Non-finite values (missing context, or target values not yet known) enter as "not given";
     ``target_y_in=None`` means no target value is known. ``config``: see :class:`PerformerConfig`.
+
+    variables_per_token: 1 (the default) gives Spacetimeformer's layout, one token per (variable, step), where
+    attention across variables is learned from the data; ``d_y_context`` puts a whole time step in one token (the
+    "temporal" layout of Informer-style models: far fewer tokens, cross-variable structure in the embedding);
+    values between group that many consecutive variables per token, the last group padded with zeros.
     """
 
     def __init__(self, d_y_context: int, d_y_target: int | None = None, d_x: int = 1,
-                 config: PerformerConfig | Mapping[str, object] | None = None) -> None:
+                 config: PerformerConfig | Mapping[str, object] | None = None, variables_per_token: int = 1) -> None:
         d_y_target = d_y_target or d_y_context
-        require_positive(d_y_context=d_y_context, d_y_target=d_y_target)
+        require_positive(d_y_context=d_y_context, d_y_target=d_y_target, variables_per_token=variables_per_token)
         if d_y_target > d_y_context:
             raise UserError(f"d_y_target ({d_y_target}) cannot exceed d_y_context ({d_y_context})")
-        super().__init__(value_dim=1, d_x=d_x, config=config)
+        if variables_per_token > d_y_context:
+            raise UserError(f"variables_per_token ({variables_per_token}) cannot exceed d_y_context ({d_y_context})")
+        super().__init__(value_dim=variables_per_token, d_x=d_x, config=config)
         self.d_x, self.d_y_context, self.d_y_target = d_x, d_y_context, d_y_target
-        self.variables = nn.Embedding(d_y_context, self.embedding.d_model)
+        self.variables_per_token = variables_per_token
+        self.variables = nn.Embedding(-(-d_y_context // variables_per_token), self.embedding.d_model)
 
     def forward(
         self, context_x: Tensor, context_y: Tensor, target_x: Tensor, target_y_in: Tensor | None = None
@@ -118,12 +126,18 @@ class SpatioTemporalPerformer(PerformerEncoderDecoder):
         self._check_inputs(context_x, context_y, target_x, target_y_in)
         if target_y_in is None:
             target_y_in = context_y.new_full((*target_x.shape[:2], self.d_y_target), torch.nan)
+        context, target = self._tokens(context_y), self._tokens(target_y_in)
         variables = self.variables.weight
-        out = self.forward_tokens(
-            context_x, context_y.transpose(1, 2)[..., None], target_x, target_y_in.transpose(1, 2)[..., None],
-            variables, variables[: self.d_y_target],
-        )
-        return out[..., 0].transpose(1, 2)
+        out = self.forward_tokens(context_x, context, target_x, target, variables, variables[: target.shape[1]])
+        return out.transpose(1, 2).flatten(2)[..., : self.d_y_target]
+
+    def _tokens(self, values: Tensor) -> Tensor:
+        """``(B, T, d)`` -> ``(B, groups, T, variables_per_token)``, the last group padded with zeros."""
+        group = self.variables_per_token
+        missing = -values.shape[2] % group
+        if missing:
+            values = torch.cat([values, values.new_zeros((*values.shape[:2], missing))], dim=2)
+        return values.unflatten(2, (-1, group)).transpose(1, 2)
 
     def _check_inputs(
         self, context_x: Tensor, context_y: Tensor, target_x: Tensor, target_y_in: Tensor | None
