@@ -73,6 +73,8 @@ def _run(config, fail_at=None):
         if name == fail_at:
             raise KeyboardInterrupt
         ran.append(name)
+        if name == "baseline_time":
+            return {"budget_seconds": pipeline.manifest.stages["sfp"]["seconds"]}
 
     for name in STAGES:
         setattr(pipeline, f"stage_{name}", lambda name=name: stage(name))
@@ -107,6 +109,18 @@ def test_rerun_skips_finished_stages_and_redoes_changed_ones(tmp_path):
     assert _run(config) == ["surrogate", "evaluate", "report"]
     config["sfp"]["lr"] = 2e-4
     assert _run(config) == ["baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report"]
+
+
+def test_equal_time_baseline_runs_again_when_the_sfp_seconds_it_matched_change(tmp_path):
+    config = _load(tmp_path, "--equal_time_baseline", "true")
+    _run(config)
+    assert _run(config) == []
+    path = tmp_path / "run" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["stages"]["sfp"]["seconds"] += 60.0  # an SFP stage re-run with unchanged settings, one minute longer
+    path.write_text(json.dumps(manifest))
+    assert _run(config) == ["baseline_time", "evaluate", "report"]
+    assert _run(config) == []
 
 
 def test_interrupted_stage_runs_again(tmp_path):

@@ -229,12 +229,15 @@ class Pipeline:
         if until is not None and until not in STAGES:
             raise UserError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
         digests = self._digests()
+        ran: set[str] = set()  # a stage whose input was made again runs again, whatever its settings
         for stage in STAGES:
             if stage in OPTIONAL and not self.config[OPTIONAL[stage]]:
                 pass  # an optional comparison, not asked for
-            elif self.manifest.done(stage, digests[stage]):
+            elif (self.manifest.done(stage, digests[stage]) and self._budget_holds(stage)
+                  and not ran.intersection(NEEDS[stage])):
                 self.log(f"[{stage}] done before, skipped")
             else:
+                ran.add(stage)
                 self._set_aside(stage, digests[stage])
                 self.log(f"[{stage}] running")
                 self.manifest.record(stage, status="running", config=digests[stage])
@@ -248,6 +251,14 @@ class Pipeline:
             if stage == until:
                 break
         return self.manifest.stages
+
+    def _budget_holds(self, stage: str) -> bool:
+        """A finished equal-time baseline stands only while its budget is still the SFP stage's seconds (an SFP
+        stage re-run with the same settings takes other seconds; its digest cannot tell)."""
+        if stage != "baseline_time":
+            return True
+        budget = self.manifest.stages[stage].get("outputs", {}).get("budget_seconds")
+        return budget == self.manifest.stages.get("sfp", {}).get("seconds")
 
     def _aside(self, stage: str) -> Path:
         return self.root / f"{stage}.replaced"
