@@ -82,6 +82,7 @@ class Validation:
         self.batches = list(loader)
         self.forecasts = [agent.forecast(*b[:3]).detach() for b in self.batches]
         self.reconstructions = [world_model.reconstruct(f, b[1]) for f, b in zip(self.forecasts, self.batches)]
+        self.mse_forecast = float(sum(mse(f, b[3]) * len(f) for f, b in zip(self.forecasts, self.batches)))
 
     def score(self, temperature: float, candidates: int, spread: SpreadLaw = KEEP_SPREAD,
               centrings: tuple[str, ...] = CENTRINGS) -> list[dict]:
@@ -91,20 +92,20 @@ class Validation:
         leads = self.batches[0][3].shape[1]
         verification = {c: EnsembleVerification(MEMBERS, leads, (self.middle,), (self.window,)) for c in centrings}
         generator = torch.Generator().manual_seed(0)
-        sums = {c: torch.zeros(2) for c in centrings}
+        sums = dict.fromkeys(centrings, 0.0)  # the ensemble means' squared errors, summed over windows
         for batch, forecast, reconstruction in zip(self.batches, self.forecasts, self.reconstructions):
             imagined = imagine_members(self.world_model, batch[1], forecast, imagination, generator, "none")
             for centring in centrings:
                 members = centre_members(imagined, forecast, centring, reconstruction, self.bounds, spread)
                 verification[centring].update(members, batch[3])
-                sums[centring] += torch.stack([mse(members.mean(1), batch[3]), mse(forecast, batch[3])]) * len(forecast)
+                sums[centring] += float(mse(members.mean(1), batch[3])) * len(forecast)
         rows = []
         for centring in centrings:
             result = verification[centring].compute()
             rows.append({"temperature": temperature, "candidates": candidates, "centring": centring,
                          "spread_skill_mean": result["spread_skill_mean"], "spread_skill": result["spread_skill"],
-                         "crps": result["crps"], "mse_ensemble_mean": float(sums[centring][0]),
-                         "mse_forecast": float(sums[centring][1])})
+                         "crps": result["crps"], "mse_ensemble_mean": sums[centring],
+                         "mse_forecast": self.mse_forecast})
             print(rows[-1], flush=True)
         return rows
 

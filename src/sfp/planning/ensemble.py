@@ -11,6 +11,7 @@ grow with the lead time as forecast errors do), and members are kept inside the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import NamedTuple
@@ -47,7 +48,7 @@ class SpreadLaw(NamedTuple):
         log_t = torch.arange(1, len(ratios) + 1, dtype=torch.float64).log()
         design = torch.stack([torch.ones_like(log_t), log_t], dim=1)
         intercept, slope = torch.linalg.lstsq(design, ratios.log()[:, None]).solution[:, 0].tolist()
-        return cls(float(torch.tensor(-intercept).exp()), -slope)
+        return cls(math.exp(-intercept), -slope)
 
 
 KEEP_SPREAD = SpreadLaw()  # departures as imagined

@@ -104,7 +104,7 @@ class SpatioTemporalPerformer(PerformerEncoderDecoder):
     variables_per_token: 1 (the default) gives Spacetimeformer's layout, one token per (variable, step), where
     attention across variables is learned from the data; ``d_y_context`` puts a whole time step in one token (the
     "temporal" layout of Informer-style models: far fewer tokens, cross-variable structure in the embedding);
-    values between group that many consecutive variables per token, the last group padded with zeros.
+    values in between put that many consecutive variables in a token, the last group padded with zeros.
     """
 
     def __init__(self, d_y_context: int, d_y_target: int | None = None, d_x: int = 1,
