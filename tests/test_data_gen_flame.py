@@ -6,6 +6,7 @@ import torch
 
 from sfp.data import flame
 from sfp.errors import UserError
+from sfp.task import FLAME
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +17,7 @@ def fires() -> np.ndarray:
 def test_shape_dtype_and_ranges(fires):
     assert fires.shape == (6, 16, 2, 48, 48) and fires.dtype == np.float32
     assert fires.min() >= 0.0 and fires.max() <= 1.0
+    assert FLAME.bounds == (0.0, 1.0)  # forecasts are kept in the range the simulation keeps
     assert fires[:, :, 0].max() > 0.9  # something burns at full heat
 
 

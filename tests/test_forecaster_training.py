@@ -97,15 +97,19 @@ def test_fit_logs_loss_and_metrics_per_epoch(fitted_storms):
 def test_test_results_are_in_original_units_over_the_whole_test_set(fitted_storms):
     model, data, _, _ = fitted_storms
     context_x, context_y, target_x, target_y = data.splits["test"]
+    assert model.bounds == (0.0, 255.0)  # the storms task's
     with torch.no_grad():
         forecast = model.forecast(context_x, context_y, target_x)
+        model.bounds = (None, None)
+        raw = model.forecast(context_x, context_y, target_x)
+        model.bounds = (0.0, 255.0)
     valid = target_y != 255.0  # the null value is not a target
     assert (~valid).sum() >= 9
     results = model.test_results
     assert results["mse"] == pytest.approx((((forecast - target_y) / 255)[valid] ** 2).mean().item(), rel=1e-4)
     assert results["mse_t2"] == pytest.approx(
         (((forecast - target_y) / 255)[:, 1][valid[:, 1]] ** 2).mean().item(), rel=1e-4)
-    assert results["loss"] == pytest.approx((((forecast - target_y) / 60)[valid] ** 2).mean().item(), rel=1e-4)
+    assert results["loss"] == pytest.approx((((raw - target_y) / 60)[valid] ** 2).mean().item(), rel=1e-4)
     threshold = 74.0
     events, observed = forecast >= threshold, (target_y >= threshold) & valid
     hits = (events & observed).sum()
@@ -118,7 +122,7 @@ def test_statistics_and_null_value_come_from_the_data_module_and_travel_in_check
     assert model.null_value == 255.0
     torch.testing.assert_close(model.global_norm.mean, torch.tensor([40.0]).view(1, 1, 1))
     loaded = GridForecaster.load_from_checkpoint(path, weights_only=True)
-    assert loaded.null_value == 255.0
+    assert loaded.null_value == 255.0 and loaded.bounds == (0.0, 255.0)
     torch.testing.assert_close(loaded.global_norm.std, torch.tensor([60.0]).view(1, 1, 1))
     context_x, context_y, target_x, _ = data.splits["test"]
     with torch.no_grad():

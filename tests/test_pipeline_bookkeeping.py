@@ -6,7 +6,7 @@ import pytest
 
 from pipeline_helpers import write_config
 from sfp.errors import UserError
-from sfp.pipeline import OPTIONAL, STAGES, Pipeline, load_config
+from sfp.pipeline import OPTIONAL, STAGE_VERSIONS, STAGES, Pipeline, load_config
 from sfp.report.markdown import comparison_table, relative_change
 
 
@@ -120,6 +120,14 @@ def test_equal_time_baseline_runs_again_when_the_sfp_seconds_it_matched_change(t
     manifest["stages"]["sfp"]["seconds"] += 60.0  # an SFP stage re-run with unchanged settings, one minute longer
     path.write_text(json.dumps(manifest))
     assert _run(config) == ["baseline_time", "evaluate", "report"]
+    assert _run(config) == []
+
+
+def test_a_stage_whose_version_changes_runs_again_with_what_needs_it(tmp_path, monkeypatch):
+    config = _load(tmp_path)
+    _run(config)
+    monkeypatch.setitem(STAGE_VERSIONS, "evaluate", STAGE_VERSIONS["evaluate"] + 1)  # scoring changed, not settings
+    assert _run(config) == ["evaluate", "report"]
     assert _run(config) == []
 
 

@@ -227,8 +227,9 @@ def test_load_forecaster_rebuilds_the_trained_agent_from_the_sfp_checkpoint_alon
     torch.save(checkpoint, tmp_path / "moved_sfp.ckpt")
     batch = _batch()
     with torch.no_grad():
-        expected = module.agent.forecast(*batch[:3])
+        expected = module.agent.forecast(*batch[:3]).clamp(0.0, 255.0)  # the SFP module's agent: raw outputs
         agent = load_forecaster(tmp_path / "moved_sfp.ckpt")
         assert isinstance(agent, GridForecaster) and not agent.training
+        assert agent.bounds == module.bounds == (0.0, 255.0)  # the storms task's, kept in the checkpoint
         torch.testing.assert_close(agent.forecast(*batch[:3]), expected)
     assert checkpoint[AGENT_SETTINGS_KEY] == dict(module.agent.hparams)

@@ -8,6 +8,7 @@ import yaml
 
 from pipeline_helpers import write_config
 from sfp.cli.main import main
+from sfp.pipeline import STAGE_VERSIONS
 from sfp.table.render import render, summarize
 from sfp.table.spec import Cell, load_table
 
@@ -80,6 +81,11 @@ def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "storms" / "world_model" / "world_model" / "checkpoints" / "best.ckpt").is_file()
     assert main(["table", "--config", str(config), "--render"]) == 0  # from the JSON alone
     assert main(["table", "--config", str(config), "--cell", "storms/fno/0"]) == 2  # not a cell of this table
+    monkeypatch.setitem(STAGE_VERSIONS, "evaluate", STAGE_VERSIONS["evaluate"] + 1)  # scoring changed
+    assert main(["table", "--config", str(config)]) == 0
+    again = json.loads((tmp_path / "results" / "tiny" / "cells" / "storms-simvp-s0.json").read_text())
+    assert again["settings"] != cell["settings"]  # re-evaluated ...
+    assert again["seconds"]["agent"] == cell["seconds"]["agent"]  # ... without training again
 
 
 def test_the_table_says_whether_each_agent_beats_persistence(tmp_path):

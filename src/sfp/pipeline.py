@@ -56,6 +56,9 @@ SECTIONS = {  # the config keys each stage reads itself (dotted for one key of a
     "surrogate": ("surrogate_baseline", "surrogate_weights", *FINE_TUNING),
     "evaluate": (), "report": ("report",),
 }
+# Bumped when a stage's code makes other outputs from the same settings, so finished runs redo it (and what needs
+# it): evaluate 2 scores forecasts kept inside the task's physical bounds.
+STAGE_VERSIONS = {"evaluate": 2}
 NEEDS = {  # the stages whose outputs each stage uses: a change there re-runs it
     "data": (), "agent": ("data",), "baseline": ("agent",), "world_model": ("data",),
     "sfp": ("agent", "world_model"), "baseline_time": ("agent", "sfp"), "surrogate": ("baseline", "sfp"),
@@ -202,6 +205,8 @@ class Pipeline:
         digests: dict[str, str] = {}
         for stage in STAGES:
             parts = [[self._setting(key) for key in SECTIONS[stage]], [digests[need] for need in NEEDS[stage]]]
+            if stage in STAGE_VERSIONS:
+                parts.append(STAGE_VERSIONS[stage])
             digests[stage] = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return digests
 
@@ -356,7 +361,8 @@ class Pipeline:
         names = {"baseline": self.checkpoint("baseline"), "sfp": self.checkpoint("sfp"),
                  **{f"w{weight:g}": path for weight, path in trained.items()}}
         datamodule = self.datamodule
-        val = evaluate_forecasts(checkpoint_forecasters(names), datamodule.val_dataloader(), datamodule.task,
+        task = datamodule.task
+        val = evaluate_forecasts(checkpoint_forecasters(names, task.bounds), datamodule.val_dataloader(), task,
                                  datamodule.target)
         mse_change = {name: val[name]["mse"] / val["baseline"]["mse"] - 1.0 for name in names}
         weight = choose_surrogate_weight({w: mse_change[f"w{w:g}"] for w in trained}, mse_change["sfp"])

@@ -7,7 +7,12 @@ that every part agrees on units (storms: 0-255 VIL for thresholds, MSE on VIL/25
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
+Bounds = tuple[float | None, float | None]
 SEVIR_THRESHOLDS: tuple[float, ...] = (16.0, 74.0, 133.0, 160.0, 181.0, 219.0)
 
 
@@ -23,7 +28,8 @@ class TaskSpec:
     data_range: the value range used by SSIM and PSNR, in original units.
     headline: the metric key that selects checkpoints and serves as the planning reward.
     higher_is_better: the direction of ``headline``.
-    bounds: the physical range of the values (lower, upper; None: unbounded), where ensemble members are kept.
+    bounds: the physical range of the values (lower, upper; None: unbounded), where forecasts and ensemble
+    members are kept (:func:`within`).
     """
 
     name: str
@@ -36,7 +42,7 @@ class TaskSpec:
     data_range: float = 1.0
     headline: str = "mse"
     higher_is_better: bool = False
-    bounds: tuple[float | None, float | None] = (None, None)
+    bounds: Bounds = (None, None)
 
 
 STORMS = TaskSpec(
@@ -44,7 +50,7 @@ STORMS = TaskSpec(
     data_range=255.0, headline="csi_m", higher_is_better=True, bounds=(0.0, 255.0),
 )
 NAVIER_STOKES = TaskSpec("navier_stokes", tke=True, ssim=False, headline="tke_error", higher_is_better=False)
-FLAME = TaskSpec("flame", ssim=True, data_range=1.0, headline="ssim", higher_is_better=True)
+FLAME = TaskSpec("flame", ssim=True, data_range=1.0, headline="ssim", higher_is_better=True, bounds=(0.0, 1.0))
 SENSORS = TaskSpec("sensors", headline="mse", higher_is_better=False)
 SENSORS_KOLMOGOROV = TaskSpec("sensors_kolmogorov", headline="mse", higher_is_better=False)
 # rain rate in mm/h on a 2 km grid: FSS windows of 8 and 32 km are 4 and 16 pixels
@@ -52,3 +58,9 @@ RADAR = TaskSpec("radar", thresholds=(0.5, 1.0, 2.0, 5.0, 10.0), fss_windows=(4,
                  higher_is_better=True, bounds=(0.0, None))
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS, SENSORS_KOLMOGOROV, RADAR)}
+
+
+def within(values: Tensor, bounds: Bounds) -> Tensor:
+    """``values`` clamped into ``bounds``. Where the truth lies inside them, this never moves a value away from it,
+    so no error grows, and still regions at a bound (a burnt-out fuel field, a dry pixel) come out exact."""
+    return values if bounds == (None, None) else values.clamp(*bounds)

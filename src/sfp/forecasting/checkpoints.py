@@ -18,6 +18,7 @@ from typing import Any
 from sfp.configs.moved import group_flat
 from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster
+from sfp.task import Bounds
 from sfp.training import read_checkpoint
 
 CLASS_KEY = "sfp_forecaster_class"
@@ -27,6 +28,8 @@ AGENT_CLASS_KEY = "sfp_agent_class"
 AGENT_SETTINGS_KEY = "agent_hyper_parameters"
 """Where a self-training checkpoint keeps its agent's constructor arguments."""
 AGENT_PREFIX = "agent."
+BOUNDS_KEY = "sfp_bounds"
+"""Where a checkpoint keeps the physical range its forecasts are kept in (the task's, from training)."""
 
 
 def forecaster_classes() -> dict[str, type[Forecaster]]:
@@ -71,7 +74,9 @@ def load_forecaster(path: str | Path) -> Forecaster:
         cls = forecaster_class(checkpoint.get(AGENT_CLASS_KEY) or settings.get("agent_class", ""), path)
         state = {key[len(AGENT_PREFIX):]: value for key, value in checkpoint["state_dict"].items()
                  if key.startswith(AGENT_PREFIX)}
-        return _build(cls, dict(checkpoint[AGENT_SETTINGS_KEY]), state, path).eval()
+        agent = _build(cls, dict(checkpoint[AGENT_SETTINGS_KEY]), state, path)
+        agent.bounds = read_bounds(checkpoint)
+        return agent.eval()
     name = checkpoint.get(CLASS_KEY) or settings.get("_class_path")
     if not name:
         raise UserError(f"{path}: the checkpoint does not name its forecaster class")
@@ -79,3 +84,9 @@ def load_forecaster(path: str | Path) -> Forecaster:
     forecaster = _build(forecaster_class(name, path), settings, checkpoint["state_dict"], path)
     forecaster.on_load_checkpoint(checkpoint)
     return forecaster.eval()
+
+
+def read_bounds(checkpoint: dict[str, Any]) -> Bounds:
+    """The forecasts' physical range a checkpoint was trained with (none for checkpoints older than bounds)."""
+    low, high = checkpoint.get(BOUNDS_KEY, (None, None))
+    return low, high

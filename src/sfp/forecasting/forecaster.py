@@ -38,7 +38,7 @@ from sfp.forecasting.sampling import k_for_midpoint, mix_with_truth, teacher_for
 from sfp.metrics.epoch import EpochMetrics
 from sfp.models.common import notify_optimizer_steps
 from sfp.options import coerce, save_plain_hyperparameters
-from sfp.task import TaskSpec
+from sfp.task import Bounds, TaskSpec, within
 
 
 def _accepts_keyword(cls: type, name: str) -> bool:
@@ -110,6 +110,7 @@ class Forecaster(L.LightningModule, ABC):
         self.context_len, self.target_len = context_len, target_len
         self.step_len: int | None = self.rollout.ar_step if self.rollout.autoregressive else target_len
         self.null_value = null_value
+        self.bounds: Bounds = (None, None)  # the data's physical range, from its task (setup) or set by hand
         self.global_norm = GlobalNorm() if norm.global_norm else None
         self.revin = RevIN(d_y_context, affine=norm.revin_affine) if norm.revin else None
         self.decomp_kernel_size = norm.decomp_kernel_size if norm.seasonal_decomp else None
@@ -165,7 +166,7 @@ class Forecaster(L.LightningModule, ABC):
         self._check_inputs(context_x, context_y, target_x)
         model_y, valid, stats = self._encode_context(context_y)
         prediction = self._rollout(context_x, model_y, valid, target_x)
-        return self._unscale(self._from_model(prediction, stats))
+        return within(self._unscale(self._from_model(prediction, stats)), self.bounds)
 
     def forward(self, context_x: Tensor, context_y: Tensor, target_x: Tensor) -> Tensor:
         """Same as :meth:`forecast`."""
@@ -291,13 +292,17 @@ class Forecaster(L.LightningModule, ABC):
         self.fit_linear_head(datamodule.train_dataloader())
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from sfp.forecasting.checkpoints import CLASS_KEY
+        from sfp.forecasting.checkpoints import BOUNDS_KEY, CLASS_KEY
 
         checkpoint[CLASS_KEY] = type(self).__name__  # load_forecaster builds it from the file alone
+        checkpoint[BOUNDS_KEY] = list(self.bounds)
         checkpoint["linear_head_fitted"] = self._linear_head_fitted  # a resumed fit does not solve it again
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from sfp.forecasting.checkpoints import read_bounds
+
         self._linear_head_fitted = checkpoint.get("linear_head_fitted", False)
+        self.bounds = read_bounds(checkpoint)
 
     # ------------------------------------------------------------------ checks
     def _check_inputs(self, context_x: Tensor, context_y: Tensor, target_x: Tensor,
@@ -334,6 +339,7 @@ class Forecaster(L.LightningModule, ABC):
             self.global_norm.set_stats(stats["mean"], stats["std"])
         self._adopt_null_value(getattr(datamodule, "null_value", None))
         task = getattr(datamodule, "task", None) or TaskSpec("generic")
+        self.bounds = task.bounds
         target_len = self.target_len or getattr(datamodule, "target", None)
         light = dataclasses.replace(task, thresholds=(), pools=(), fss_windows=(), ssim=False, tke=False)
         self._epoch_metrics = {"train": EpochMetrics(light, target_len), "val": EpochMetrics(task, target_len),
@@ -371,7 +377,8 @@ class Forecaster(L.LightningModule, ABC):
         loss = masked_loss(prediction, target, target_valid, self.objective.loss, self.objective.huber_delta)
         if stage in self._epoch_metrics:
             truth = torch.where(target_valid, target_y, torch.full_like(target_y, float("nan")))
-            self._epoch_metrics[stage].update(loss.detach(), self._unscale(prediction.detach()), truth)
+            self._epoch_metrics[stage].update(loss.detach(), within(self._unscale(prediction.detach()), self.bounds),
+                                              truth)
         return loss
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:

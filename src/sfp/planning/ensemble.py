@@ -23,9 +23,9 @@ from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster
 from sfp.planning.options import Imagination
 from sfp.planning.world_model import WorldModel
+from sfp.task import Bounds, within
 
 CENTRINGS = ("none", "reconstruction", "mean")
-Bounds = tuple[float | None, float | None]
 
 
 class SpreadLaw(NamedTuple):
@@ -80,7 +80,7 @@ def centre_members(imagined: Tensor, forecast: Tensor, centring: str, reconstruc
         centre = reconstruction.unsqueeze(1) if centring == "reconstruction" else imagined.mean(1, keepdim=True)
         factors = spread.factors(imagined.shape[2]).to(imagined).reshape(1, 1, -1, *[1] * (imagined.ndim - 3))
         imagined = forecast.unsqueeze(1) + (imagined - centre) * factors
-    return imagined.clamp(*bounds) if bounds != (None, None) else imagined
+    return within(imagined, bounds)
 
 
 def imagine_members(world_model: WorldModel, context: Tensor, forecast: Tensor, imagination: Imagination,

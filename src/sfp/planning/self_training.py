@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
-from sfp.forecasting.checkpoints import AGENT_CLASS_KEY, AGENT_SETTINGS_KEY, load_forecaster
+from sfp.forecasting.checkpoints import AGENT_CLASS_KEY, AGENT_SETTINGS_KEY, BOUNDS_KEY, load_forecaster
 from sfp.forecasting.forecaster import Forecaster
 from sfp.forecasting.losses import valid_mask
 from sfp.forecasting.optim import adamw
@@ -37,7 +37,7 @@ from sfp.planning.planner import Planner, build_planner
 from sfp.planning.pseudo_labels import make_label
 from sfp.planning.rewards import get_reward, reward_for_task
 from sfp.planning.world_model_module import WorldModelModule
-from sfp.task import TaskSpec
+from sfp.task import Bounds, TaskSpec, within
 
 
 def _fingerprint(context: Tensor) -> str:
@@ -73,6 +73,9 @@ class SFPModule(L.LightningModule):
         self.reward_spec, self.lr, self.weight_decay, self.seed = reward, lr, weight_decay, seed
         self.surrogate_weight, self.surrogate = surrogate_weight, None
         self.agent: Forecaster = load_forecaster(agent_checkpoint).train()
+        # forecasts are scored and returned inside the bounds; the losses see the agent's raw outputs
+        self.bounds: Bounds = self.agent.bounds
+        self.agent.bounds = (None, None)
         world_model = None
         if self.labels.weight > 0:
             module = WorldModelModule.load_from_checkpoint(world_model_checkpoint, map_location="cpu",
@@ -90,11 +93,13 @@ class SFPModule(L.LightningModule):
         """Keep the agent's class and settings, so :func:`~sfp.forecasting.load_forecaster` needs no other file."""
         checkpoint[AGENT_CLASS_KEY] = type(self.agent).__name__
         checkpoint[AGENT_SETTINGS_KEY] = dict(self.agent.hparams)
+        checkpoint[BOUNDS_KEY] = list(self.bounds)
 
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
         task: TaskSpec = getattr(datamodule, "task", None) or TaskSpec("generic")
+        self.bounds = task.bounds
         self.reward_fn = get_reward(self.reward_spec) if self.reward_spec is not None else reward_for_task(task)
         if self.surrogate_weight > 0:
             self.surrogate = surrogate_for_task(task)
@@ -173,7 +178,7 @@ class SFPModule(L.LightningModule):
 
     def _evaluate(self, batch: tuple[Tensor, ...], stage: str) -> None:
         context_x, context_y, target_x, target_y = batch[:4]
-        forecast = self.agent.forecast(context_x, context_y, target_x)
+        forecast = within(self.agent.forecast(context_x, context_y, target_x), self.bounds)
         valid = valid_mask(target_y, self.agent.null_value)
         truth = torch.where(valid, target_y, torch.full_like(target_y, float("nan")))
         loss = self._scaled_mse(forecast, torch.nan_to_num(truth), valid)
@@ -186,7 +191,7 @@ class SFPModule(L.LightningModule):
         self._evaluate(batch, "test")
 
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
-        return self.agent.forecast(batch[0], batch[1], batch[2])
+        return within(self.agent.forecast(batch[0], batch[1], batch[2]), self.bounds)
 
     def _log_epoch(self, stage: str) -> dict[str, Tensor]:
         values = self._metrics[stage].compute_and_reset()

@@ -12,7 +12,7 @@ from torch import Tensor
 from sfp.metrics.task_metrics import build_task_metrics
 from sfp.report.leads import TRUTH, lead_accumulators, with_truth
 from sfp.report.scoring import Forecast, accumulate
-from sfp.task import TaskSpec
+from sfp.task import Bounds, TaskSpec
 
 REPORTED = ("mse", "mae", "ssim", "csi_m", "csi_pool4_m", "csi_pool16_m", "fss", "tke_error")
 
@@ -41,20 +41,22 @@ def evaluate_forecasts(forecasts: dict[str, Forecast], batches: Iterable[tuple[T
     return {name: as_floats(results[0]) for name, results in computed.items()}
 
 
-def checkpoint_forecast(path: str) -> Forecast:
-    """The trained forecaster of a checkpoint (any Forecaster or self-training one) as a function of a batch."""
+def checkpoint_forecast(path: str, bounds: Bounds) -> Forecast:
+    """The trained forecaster of a checkpoint (any Forecaster or self-training one) as a function of a batch, its
+    forecasts kept inside the task's ``bounds``."""
     from sfp.forecasting.checkpoints import load_forecaster
 
     agent = load_forecaster(path)
+    agent.bounds = bounds
     return lambda batch: agent.forecast(batch[0], batch[1], batch[2])
 
 
-def checkpoint_forecasters(checkpoints: dict[str, str]) -> dict[str, Forecast]:
-    """Persistence and the trained forecaster of each named checkpoint."""
+def checkpoint_forecasters(checkpoints: dict[str, str], bounds: Bounds) -> dict[str, Forecast]:
+    """Persistence and the trained forecaster of each named checkpoint (inside ``bounds``)."""
     from sfp.models.baselines import persistence
 
     return {"persistence": lambda batch: persistence(batch[1], batch[3].shape[1]),
-            **{name: checkpoint_forecast(path) for name, path in checkpoints.items()}}
+            **{name: checkpoint_forecast(path, bounds) for name, path in checkpoints.items()}}
 
 
 def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str]) -> dict[str, Any]:
@@ -63,7 +65,8 @@ def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str]) -> dict[s
     "per_lead": {name: views}}`` (``per_lead`` also holds the truth's spectrum for spectral tasks)."""
     task, target_len = datamodule.task, datamodule.target
     leads = lead_accumulators(task, target_len)
-    computed = accumulate(with_truth(checkpoint_forecasters(checkpoints), task), datamodule.test_dataloader(),
+    forecasts = with_truth(checkpoint_forecasters(checkpoints, task.bounds), task)
+    computed = accumulate(forecasts, datamodule.test_dataloader(),
                           lambda name: [leads(name)] if name == TRUTH else [build_task_metrics(task, target_len),
                                                                              leads(name)])
     flat = {name: as_floats(results[0]) for name, results in computed.items() if name != TRUTH}

@@ -129,7 +129,7 @@ def write_report(root: Path, datamodule: Any, stages: dict[str, dict[str, Any]],
     seconds = {stage: entry.get("seconds") for stage, entry in stages.items()}
     metrics = {"dataset": results["dataset"], "models": results["models"], "seconds": seconds}
     (root / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    forecasters = checkpoint_forecasters(checkpoints)
+    forecasters = checkpoint_forecasters(checkpoints, datamodule.task.bounds)
     gifs = _gifs(root / "forecasts.gif", datamodule, forecasters, gif_samples)
     pictures = _pictures(root, datamodule, forecasters) if datamodule.task.thresholds else []
     curves = _training_curves(root / "sfp" / "logs", root / "training.png")

@@ -145,7 +145,7 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
     datamodule.setup()
     forecasts = reference_forecasters()
     for name, path in (checkpoints or {}).items():
-        forecasts[name] = checkpoint_forecast(path)
+        forecasts[name] = checkpoint_forecast(path, datamodule.task.bounds)
     batches = list(datamodule.test_dataloader())[:limit]
     results = evaluate_radar(forecasts, batches, datamodule.task, datamodule.target,
                              float(datamodule.arrays["spacing_km"]), int(datamodule.arrays["step_minutes"]))
