@@ -166,7 +166,7 @@ class Forecaster(L.LightningModule, ABC):
         self._check_inputs(context_x, context_y, target_x)
         model_y, valid, stats = self._encode_context(context_y)
         prediction = self._rollout(context_x, model_y, valid, target_x)
-        return within(self._unscale(self._from_model(prediction, stats)), self.bounds)
+        return self._to_original(self._from_model(prediction, stats))
 
     def forward(self, context_x: Tensor, context_y: Tensor, target_x: Tensor) -> Tensor:
         """Same as :meth:`forecast`."""
@@ -184,6 +184,10 @@ class Forecaster(L.LightningModule, ABC):
         if self.normalization.log1p:
             return torch.expm1(y)
         return self.global_norm.denormalize(y) if self.global_norm is not None else y
+
+    def _to_original(self, scaled: Tensor) -> Tensor:
+        """Scaled values as forecasts: in original units, inside the data's physical range."""
+        return within(self._unscale(scaled), self.bounds)
 
     def _to_model(self, scaled: Tensor, stats: RevINStats | None) -> Tensor:
         return self.revin.normalize(scaled, stats) if self.revin is not None else scaled
@@ -377,8 +381,7 @@ class Forecaster(L.LightningModule, ABC):
         loss = masked_loss(prediction, target, target_valid, self.objective.loss, self.objective.huber_delta)
         if stage in self._epoch_metrics:
             truth = torch.where(target_valid, target_y, torch.full_like(target_y, float("nan")))
-            self._epoch_metrics[stage].update(loss.detach(), within(self._unscale(prediction.detach()), self.bounds),
-                                              truth)
+            self._epoch_metrics[stage].update(loss.detach(), self._to_original(prediction.detach()), truth)
         return loss
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
