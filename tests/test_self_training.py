@@ -216,6 +216,16 @@ def test_trains_under_lightning_and_reloads_without_the_world_model(checkpoints,
         torch.testing.assert_close(reloaded.agent.forecast(*batch[:3]), module.agent.forecast(*batch[:3]))
 
 
+def test_a_planning_seed_other_than_the_data_modules_shuffling_seed_trains_under_a_logger(checkpoints, tmp_path):
+    agent_ckpt, _ = checkpoints
+    data = _data()
+    assert data.seed == 0  # the data module's own seed (its shuffling order), not the planner's
+    module = SFPModule(agent_ckpt, None, pseudo_labels={"weight": 0.0}, seed=1)  # a table cell's second seed
+    trainer = _trainer(tmp_path, 1, logger=L.pytorch.loggers.CSVLogger(tmp_path, name="logs"))
+    trainer.fit(module, datamodule=data)
+    assert trainer.global_step == 1 and module.hparams["seed"] == 1  # kept in checkpoints, not merged into logs
+
+
 def test_load_forecaster_rebuilds_the_trained_agent_from_the_sfp_checkpoint_alone(checkpoints, tmp_path):
     agent_ckpt, world_ckpt = checkpoints
     module = SFPModule(agent_ckpt, world_ckpt, pseudo_labels={"weight": 1.0}, planner=TINY_PLANNER)

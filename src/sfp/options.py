@@ -63,14 +63,16 @@ def plain(value: Any) -> Any:
     return value
 
 
-def save_plain_hyperparameters(module: Any, frame: Any = None, **resolved: Any) -> None:
+def save_plain_hyperparameters(module: Any, frame: Any = None, logger: bool = True, **resolved: Any) -> None:
     """``module.save_hyperparameters()`` for the calling ``__init__`` (or ``frame``'s), option groups as plain dicts.
 
     ``resolved`` replaces or adds arguments with their coerced values (an option group with every default filled
-    in), so a checkpoint keeps the settings it was trained with even if a default changes later.
+    in), so a checkpoint keeps the settings it was trained with even if a default changes later; ``logger``: whether
+    the run's logger records them too.
     """
-    module.save_hyperparameters(frame=frame or inspect.currentframe().f_back)
-    module.save_hyperparameters({key: plain(value) for key, value in {**module.hparams, **resolved}.items()})
+    module.save_hyperparameters(frame=frame or inspect.currentframe().f_back, logger=logger)
+    module.save_hyperparameters({key: plain(value) for key, value in {**module.hparams, **resolved}.items()},
+                                logger=logger)
 
 
 def require(condition: bool, message: str) -> None:

@@ -69,7 +69,9 @@ class SFPModule(L.LightningModule):
         self.labels = coerce(PseudoLabels, pseudo_labels)
         if self.labels.weight > 0 and world_model_checkpoint is None:
             raise UserError("pseudo_labels.weight > 0 plans in a world model: give world_model_checkpoint")
-        save_plain_hyperparameters(self, planner=self.planner_options, pseudo_labels=self.labels)
+        # kept in checkpoints, not in the logs: Lightning refuses to log a module's and a data module's hparams that
+        # share a key with different values, and this ``seed`` (the planner's) is not the data module's (its order)
+        save_plain_hyperparameters(self, logger=False, planner=self.planner_options, pseudo_labels=self.labels)
         self.reward_spec, self.lr, self.weight_decay, self.seed = reward, lr, weight_decay, seed
         self.surrogate_weight, self.surrogate = surrogate_weight, None
         self.agent: Forecaster = load_forecaster(agent_checkpoint).train()
