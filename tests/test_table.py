@@ -97,3 +97,26 @@ def test_the_table_says_whether_each_agent_beats_persistence(tmp_path):
     worse["models"].update(agent={"tke_error": 0.6, "mse": 0.5}, persistence={"tke_error": 0.5, "mse": 0.6})
     rows = [line for line in markdown([better, worse], summarize([better, worse])).splitlines() if "/s0 |" in line]
     assert [row.split(" | ")[-2] for row in rows] == ["yes", "yes", "**no**", "yes"]
+
+
+def test_the_table_gives_the_spread_over_seeds(tmp_path):
+    from sfp.table.render import seed_spread
+
+    cells = [_cell("storms", "simvp", 1, 0.22, 0.20, 0.20, mse=(0.010, 0.010)),  # +10%, 0; MSE 0
+             _cell("storms", "simvp", 0, 0.30, 0.20, 0.25, mse=(0.010, 0.011)),  # +50%, +20%; MSE +10%
+             _cell("storms", "unet", 0, 0.20, 0.25, 0.20)]  # one seed: no spread
+    spread = seed_spread(cells)
+    assert list(spread) == ["storms/simvp"] and spread["storms/simvp"]["seeds"] == [0, 1]
+    steps = spread["storms/simvp"]["sfp_vs_baseline_steps"]
+    assert steps["values"] == pytest.approx([0.5, 0.1])
+    assert steps["mean"] == pytest.approx(0.3)
+    assert steps["std"] == pytest.approx(0.4 / 2**0.5)  # sample std of two values: |a - b| / sqrt(2)
+    assert spread["storms/simvp"]["sfp_vs_surrogate"]["std"] is None  # no surrogate in these cells
+
+    folder = tmp_path / "t" / "cells"
+    folder.mkdir(parents=True)
+    for cell in cells:
+        (folder / f"{Cell(cell['dataset'], cell['backbone'], cell['seed']).name}.json").write_text(json.dumps(cell))
+    table = render(tmp_path, "t")
+    assert table["seeds"] == json.loads(json.dumps(spread))
+    assert "| storms/simvp | 0, 1 | +30.0% ± 28.3% (+50.0%, +10.0%) |" in (tmp_path / "t.md").read_text()

@@ -3,12 +3,15 @@ cell's per-lead views (``<name>/leads/<cell>.png``).
 
 A relative change is ``(sfp - baseline) / |baseline|`` as a fraction, on the dataset's headline metric and on
 MSE. Seeds of one dataset/backbone are averaged first; the summary is the mean over backbones, as in the paper.
+Where a dataset/backbone has several seeds, the table also gives each change's per-seed values, mean and sample
+standard deviation (how much of a change one seed's luck could make).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,27 @@ def summarize(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return summary
 
 
+def seed_spread(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per ``dataset/backbone`` with more than one seed: the seeds and, for each change, the per-seed values, their
+    mean and sample standard deviation."""
+    by_pair: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for cell in cells:
+        by_pair[f"{cell['dataset']}/{cell['backbone']}"].append(cell)
+    spread = {}
+    for pair, group in sorted(by_pair.items()):
+        if len(group) < 2:
+            continue
+        group = sorted(group, key=lambda cell: cell["seed"])
+        changes = [cell_changes(cell) for cell in group]
+        spread[pair] = {"seeds": [cell["seed"] for cell in group]}
+        for key in changes[0]:
+            values = [change[key] for change in changes]
+            known = [value for value in values if value is not None]
+            spread[pair][key] = {"values": values, "mean": _mean(known),
+                                 "std": statistics.stdev(known) if len(known) > 1 else None}
+    return spread
+
+
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:+.1f}%"
 
@@ -80,14 +104,27 @@ def _beats(cell: dict[str, Any], metric: str) -> str:
     return "yes" if (agent > persistence if higher else agent < persistence) else "**no**"
 
 
-def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]]) -> str:
-    """The summary (mean over backbones) and one row per cell."""
+def _spread(change: dict[str, Any]) -> str:
+    """``mean ± std (value, value, ...)`` in percent."""
+    std = "n/a" if change["std"] is None else f"{100 * change['std']:.1f}%"
+    return f"{_percent(change['mean'])} ± {std} ({', '.join(_percent(value) for value in change['values'])})"
+
+
+def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
+             spread: dict[str, dict[str, Any]] | None = None) -> str:
+    """The summary (mean over backbones), the spread over seeds where there are several, and one row per cell."""
     lines = ["| dataset | headline | SFP vs equal steps | SFP vs equal time | SFP vs surrogate | MSE vs equal steps "
              "| backbones |", "|---|---|---|---|---|---|---|"]
     for dataset, row in summary.items():
         lines.append(f"| {dataset} | {row['headline']} | {_percent(row['sfp_vs_baseline_steps'])} | "
                      f"{_percent(row['sfp_vs_baseline_time'])} | {_percent(row['sfp_vs_surrogate'])} | "
                      f"{_percent(row['mse_vs_baseline_steps'])} | {', '.join(row['backbones'])} |")
+    if spread:
+        lines += ["", "| over seeds | seeds | SFP vs equal steps | SFP vs equal time | MSE vs equal steps |",
+                  "|---|---|---|---|---|"]
+        for pair, row in spread.items():
+            lines.append(f"| {pair} | {', '.join(map(str, row['seeds']))} | {_spread(row['sfp_vs_baseline_steps'])} | "
+                         f"{_spread(row['sfp_vs_baseline_time'])} | {_spread(row['mse_vs_baseline_steps'])} |")
     lines += ["", "| cell | metric | " + " | ".join(MODELS) + " | agent beats persistence | seconds |",
               "|---" * (len(MODELS) + 4) + "|"]
     for cell in cells:
@@ -101,7 +138,8 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]]) ->
 
 
 def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
-    """SFP's headline change against the equal-step baseline, per backbone, one panel per dataset."""
+    """SFP's headline change against the equal-step baseline, per backbone (seeds averaged, each seed a dot where
+    there are several), one panel per dataset."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,6 +154,10 @@ def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
                 rows[cell["backbone"]].append(cell_changes(cell)["sfp_vs_baseline_steps"])
         names = sorted(rows)
         axis.bar(names, [100 * (_mean(rows[name]) or 0.0) for name in names])
+        for name in names:  # each seed's change as a dot where there are several
+            values = [100 * value for value in rows[name] if value is not None]
+            if len(values) > 1:
+                axis.scatter([name] * len(values), values, color="black", s=12, zorder=3)
         axis.axhline(0, color="black", lw=0.8)
         axis.set_title(f"{dataset}: {TASKS[dataset].headline}, SFP vs equal steps")
         axis.set_ylabel("change (%)")
@@ -135,12 +177,12 @@ def render(results: str | Path, name: str, digests: dict[str, str] | None = None
     cells = [cell for cell in (json.loads(path.read_text()) for path in files)
              if digests is None or digests.get(_name(cell))
              == cell.get("settings")]
-    summary = summarize(cells)
+    summary, spread = summarize(cells), seed_spread(cells)
     table = {"cells": [{key: cell[key] for key in ("dataset", "backbone", "seed", "seconds", "models")}
-                       for cell in cells], "summary": summary}
+                       for cell in cells], "summary": summary, "seeds": spread}
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{name}.json").write_text(json.dumps(table, indent=2))
-    (results / f"{name}.md").write_text(markdown(cells, summary))
+    (results / f"{name}.md").write_text(markdown(cells, summary, spread))
     if cells:
         bar_chart(cells, results / f"{name}.png")
     leads = results / name / "leads"
