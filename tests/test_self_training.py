@@ -100,6 +100,40 @@ def test_log_spectrum_loss_adds_lambda_times_the_accepted_samples_spectral_dista
     torch.testing.assert_close(loss, expected)
 
 
+def test_surrogate_loss_adds_lambda_times_the_tasks_stand_in_between_forecast_and_accepted_labels(checkpoints):
+    agent_ckpt, world_ckpt = checkpoints
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_labels={"weight": 0.5, "loss": "surrogate"})
+    module.pull = lambda pred, label, valid: (pred - label).abs().mean()  # what setup takes from the task
+    context_x, context_y, target_x, truth = _batch()
+    pseudo = truth + 3.0
+    module.planner = ScriptedPlanner(pseudo, torch.tensor([0.2, 0.9]), torch.tensor([0.5, 0.5]))  # sample 1 kept
+    loss = module.training_step([context_x, context_y, target_x, truth], 0)
+    with torch.no_grad():
+        forecast = module.agent.forecast(context_x, context_y, target_x)
+    expected = (forecast - truth).pow(2).mean() + 0.5 * (forecast[1] - pseudo[1]).abs().mean()
+    torch.testing.assert_close(loss, expected)
+
+    module.planner = ScriptedPlanner(pseudo, torch.tensor([0.2, 0.2]), torch.tensor([0.5, 0.5]))  # none kept
+    torch.testing.assert_close(module.training_step([context_x, context_y, target_x, truth], 0),
+                               (forecast - truth).pow(2).mean())
+
+
+def test_the_surrogate_pull_is_the_tasks_stand_in_for_its_headline_metric(checkpoints, tmp_path):
+    from sfp.metrics.surrogates import soft_csi_loss
+    from sfp.task import TASKS
+
+    agent_ckpt, world_ckpt = checkpoints
+    module = SFPModule(agent_ckpt, world_ckpt, pseudo_labels={"weight": 1.0, "loss": "surrogate"},
+                       planner=TINY_PLANNER)
+    _trainer(tmp_path, 1, logger=False).fit(module, datamodule=_data())
+    forecast, label = torch.zeros(1, 3, 1, 4, 4), torch.zeros(1, 3, 1, 4, 4)
+    label[..., :2, :] = 255.0  # half the pixels are events at every storms threshold; the forecast hits none
+    valid = torch.ones_like(label, dtype=torch.bool)
+    thresholds = tuple(TASKS["storms"].thresholds)
+    torch.testing.assert_close(module.pull(forecast, label, valid), soft_csi_loss(forecast, label, valid, thresholds))
+    assert module.pull(label, label, valid) < 0.2 and module.pull(forecast, label, valid) > 0.99  # CSI ~1, ~0
+
+
 def test_log_spectrum_distance_is_the_squared_log_ratio_of_shell_energies_up_to_a_third_of_n():
     field = torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     # three times the field: every shell holds 9 times the energy

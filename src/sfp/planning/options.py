@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sfp.options import require, require_choice, require_finite
 
 PSEUDO_LABEL_KINDS = ("future", "raise", "spectrum")
-PSEUDO_LOSSES = ("mse", "log_spectrum")
+PSEUDO_LOSSES = ("mse", "log_spectrum", "surrogate")
 
 
 def _count(name: str, value: object, minimum: int = 1) -> None:
@@ -63,7 +63,9 @@ class PseudoLabels:
 
     kind: ``future`` (the planned future), ``raise`` (the forecast raised where the plan is higher and that turns
     misses into hits) or ``spectrum`` (the forecast with the plan's shell energies where they are closer to the
-    truth's); loss: ``mse`` to the label or ``log_spectrum`` (the shell energies' squared log ratio); weight:
+    truth's); loss: ``mse`` to the label, ``log_spectrum`` (the shell energies' squared log ratio) or
+    ``surrogate`` (the task's differentiable stand-in for its headline metric, e.g. ``1 - SSIM``, with the label
+    as the truth; :func:`sfp.metrics.surrogates.surrogate_for_task`); weight:
     lambda, 0 turns planning off (the baseline); warmup_steps: lambda ramps linearly to ``weight`` over these
     optimizer steps; refresh_every: 0 plans every step, R > 0 caches the labels and re-plans every R epochs.
     """

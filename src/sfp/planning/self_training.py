@@ -8,7 +8,8 @@ loss is
     MSE(forecast, truth) + lambda * distance(forecast, pseudo-label)   (accepted samples only)
 
 on values divided by the training split's standard deviation, with lambda ramped linearly over
-``pseudo_labels.warmup_steps``; the distance is MSE or the log-spectral distance (``pseudo_labels.loss``).
+``pseudo_labels.warmup_steps``; the distance is MSE, the log-spectral distance, or the task's differentiable
+stand-in for its headline metric taken between forecast and label (``pseudo_labels.loss``).
 
 ``pseudo_labels.weight=0`` turns planning off and leaves plain MSE fine-tuning of the same agent with the same
 optimizer and steps: the baseline SFP is compared against.
@@ -74,6 +75,7 @@ class SFPModule(L.LightningModule):
         save_plain_hyperparameters(self, logger=False, planner=self.planner_options, pseudo_labels=self.labels)
         self.reward_spec, self.lr, self.weight_decay, self.seed = reward, lr, weight_decay, seed
         self.surrogate_weight, self.surrogate = surrogate_weight, None
+        self.pull: Any = None  # the pseudo-label distance of ``loss: surrogate``, set from the task in setup
         self.agent: Forecaster = load_forecaster(agent_checkpoint).train()
         # forecasts are scored and returned inside the bounds; the losses see the agent's raw outputs
         self.bounds: Bounds = self.agent.bounds
@@ -105,6 +107,8 @@ class SFPModule(L.LightningModule):
         self.reward_fn = get_reward(self.reward_spec) if self.reward_spec is not None else reward_for_task(task)
         if self.surrogate_weight > 0:
             self.surrogate = surrogate_for_task(task)
+        if self.labels.loss == "surrogate":
+            self.pull = surrogate_for_task(task)
         std = datamodule.normalization_stats()["std"] if hasattr(datamodule, "normalization_stats") else None
         if std is not None:
             self.scale = torch.as_tensor(std, dtype=torch.float32)
@@ -158,6 +162,10 @@ class SFPModule(L.LightningModule):
         if self.labels.loss == "mse":
             keep = accepted.reshape(-1, *([1] * (forecast.ndim - 1))).expand_as(forecast) & valid
             return self._scaled_mse(forecast, pseudo, keep)
+        if self.labels.loss == "surrogate":
+            if not accepted.any():
+                return forecast.sum() * 0.0
+            return self.pull(forecast[accepted], pseudo[accepted], valid[accepted])
         per_frame = log_spectrum_distance(forecast, pseudo).flatten(1)  # (B, frames)
         return (per_frame * accepted[:, None]).sum() / (accepted.sum() * per_frame.shape[1]).clamp_min(1)
 
