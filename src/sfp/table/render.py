@@ -46,17 +46,24 @@ def cell_changes(cell: dict[str, Any]) -> dict[str, float | None]:
     return changes
 
 
+def changes_by_backbone(cells: list[dict[str, Any]]) -> dict[str, dict[str, dict[int, dict[str, float | None]]]]:
+    """``dataset -> backbone -> seed ->`` the cell's changes (:func:`cell_changes`), datasets in the cells' order,
+    backbones and seeds sorted."""
+    grouped: dict[str, dict[str, dict[int, dict[str, float | None]]]] = defaultdict(lambda: defaultdict(dict))
+    for cell in cells:
+        grouped[cell["dataset"]][cell["backbone"]][cell["seed"]] = cell_changes(cell)
+    return {dataset: {backbone: dict(sorted(seeds.items())) for backbone, seeds in sorted(backbones.items())}
+            for dataset, backbones in grouped.items()}
+
+
 def summarize(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per dataset: the headline metric and the mean over backbones of each change (seeds averaged first)."""
-    by_backbone: dict[str, dict[str, list[dict[str, float | None]]]] = defaultdict(lambda: defaultdict(list))
-    for cell in cells:
-        by_backbone[cell["dataset"]][cell["backbone"]].append(cell_changes(cell))
     summary = {}
-    for dataset, backbones in by_backbone.items():
-        per_backbone = {backbone: {key: _mean([c[key] for c in seeds]) for key in seeds[0]}
+    for dataset, backbones in changes_by_backbone(cells).items():
+        per_backbone = {backbone: {key: _mean([c[key] for c in seeds.values()]) for key in next(iter(seeds.values()))}
                         for backbone, seeds in backbones.items()}
         keys = next(iter(per_backbone.values()))
-        summary[dataset] = {"headline": TASKS[dataset].headline, "backbones": sorted(per_backbone),
+        summary[dataset] = {"headline": TASKS[dataset].headline, "backbones": list(per_backbone),
                             **{key: _mean([changes[key] for changes in per_backbone.values()]) for key in keys}}
     return summary
 
@@ -64,21 +71,18 @@ def summarize(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def seed_spread(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per ``dataset/backbone`` with more than one seed: the seeds and, for each change, the per-seed values, their
     mean and sample standard deviation."""
-    by_pair: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for cell in cells:
-        by_pair[f"{cell['dataset']}/{cell['backbone']}"].append(cell)
     spread = {}
-    for pair, group in sorted(by_pair.items()):
-        if len(group) < 2:
-            continue
-        group = sorted(group, key=lambda cell: cell["seed"])
-        changes = [cell_changes(cell) for cell in group]
-        spread[pair] = {"seeds": [cell["seed"] for cell in group]}
-        for key in changes[0]:
-            values = [change[key] for change in changes]
-            known = [value for value in values if value is not None]
-            spread[pair][key] = {"values": values, "mean": _mean(known),
-                                 "std": statistics.stdev(known) if len(known) > 1 else None}
+    for dataset, backbones in sorted(changes_by_backbone(cells).items()):
+        for backbone, seeds in backbones.items():
+            if len(seeds) < 2:
+                continue
+            row: dict[str, Any] = {"seeds": list(seeds)}
+            for key in next(iter(seeds.values())):
+                values = [changes[key] for changes in seeds.values()]
+                known = [value for value in values if value is not None]
+                row[key] = {"values": values, "mean": _mean(known),
+                            "std": statistics.stdev(known) if len(known) > 1 else None}
+            spread[f"{dataset}/{backbone}"] = row
     return spread
 
 
@@ -145,14 +149,12 @@ def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = sorted({cell["dataset"] for cell in cells})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
-    for axis, dataset in zip(axes[0], datasets):
-        rows = defaultdict(list)
-        for cell in cells:
-            if cell["dataset"] == dataset:
-                rows[cell["backbone"]].append(cell_changes(cell)["sfp_vs_baseline_steps"])
-        names = sorted(rows)
+    grouped = sorted(changes_by_backbone(cells).items())
+    fig, axes = plt.subplots(1, len(grouped), figsize=(4 * len(grouped), 3.2), squeeze=False)
+    for axis, (dataset, backbones) in zip(axes[0], grouped):
+        rows = {backbone: [changes["sfp_vs_baseline_steps"] for changes in seeds.values()]
+                for backbone, seeds in backbones.items()}
+        names = list(rows)
         axis.bar(names, [100 * (_mean(rows[name]) or 0.0) for name in names])
         for name in names:  # each seed's change as a dot where there are several
             values = [100 * value for value in rows[name] if value is not None]
