@@ -6,11 +6,21 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+import torch
+
 from sfp.cli.main import main
+
+
+def skip_once_the_gpu_was_used() -> None:
+    """A forking DDP strategy cannot follow GPU work in this process (a CUDA test run earlier in the same worker)."""
+    if torch.cuda.is_initialized():
+        pytest.skip("this test process has used the GPU, and CUDA does not survive a fork")
 
 
 def start(argv: list[str], cwd: Path | None = None) -> int:
     """Fork; the child runs ``sfp argv`` (output discarded) and exits with its code. Returns the child's pid."""
+    skip_once_the_gpu_was_used()
     pid = os.fork()
     if pid == 0:  # the child never returns into pytest
         code = 1

@@ -99,3 +99,14 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(files, argv, words, ca
     assert err.count("\n") == 1 and err.startswith("sfp: error: ") and words in err, err
     assert _digests(files) == before
     assert not (files / "piperun").exists() and not (files / "pwned").exists() and not (files / "runs").exists()
+
+
+def test_a_forking_strategy_after_gpu_work_is_refused_in_one_line(monkeypatch):
+    """CUDA does not survive a fork: ``ddp_fork`` after GPU work in this process is a user error, ``ddp`` is not."""
+    from sfp.errors import UserError
+    from sfp.training import prepare_strategy
+
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    with pytest.raises(UserError, match="'ddp_fork' forks this process, which has already used the GPU"):
+        prepare_strategy("ddp_fork")
+    prepare_strategy("ddp")

@@ -9,6 +9,8 @@ import torch
 from sfp.errors import UserError
 from sfp.models.baselines import BASELINES, OpticalFlowExtrapolation, Persistence, optical_flow_forecast, persistence
 
+needs_pysteps = pytest.mark.skipif(importlib.util.find_spec("pysteps") is None,
+                                   reason="optical flow needs the nowcast extra (pysteps)")
 SHIFT_X, SHIFT_Y = 2.0, 1.0  # pixels per frame
 HEIGHT, WIDTH = 36, 44
 
@@ -48,6 +50,7 @@ def test_persistence_rejects_a_bad_horizon(out_frames):
         persistence(torch.zeros(1, 2, 1, 3, 3), out_frames)
 
 
+@needs_pysteps
 def test_optical_flow_recovers_the_translation():
     context, truth = blob_frames(0, 4), blob_frames(4, 3)
     forecast = OpticalFlowExtrapolation(out_frames=3)(context)
@@ -61,12 +64,14 @@ def test_optical_flow_recovers_the_translation():
     assert flow_error < 0.02 * persistence_error
 
 
+@needs_pysteps
 def test_darts_motion_also_beats_persistence():
     context, truth = blob_frames(0, 5), blob_frames(5, 2)
     forecast = optical_flow_forecast(context, 2, method="darts")
     assert (forecast - truth).square().mean() < 0.8 * (persistence(context, 2) - truth).square().mean()
 
 
+@needs_pysteps
 def test_optical_flow_treats_samples_and_channels_separately():
     moving = blob_frames(0, 3)
     still = blob_frames(0, 1).repeat(1, 3, 1, 1, 1)
@@ -77,6 +82,7 @@ def test_optical_flow_treats_samples_and_channels_separately():
     assert torch.allclose(forecast[1].flip(1), forecast[0], atol=1e-6)
 
 
+@needs_pysteps
 def test_missing_values_are_filled_for_motion_and_stay_missing():
     context = blob_frames(0, 1).repeat(1, 3, 1, 1, 1)  # no motion
     context[:, :, :, 20:24, 30:33] = float("nan")

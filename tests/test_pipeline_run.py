@@ -6,6 +6,7 @@ import shutil
 import pytest
 import torch
 
+from forked import skip_once_the_gpu_was_used
 from pipeline_helpers import DATA, write_config
 from sfp.cli.main import main
 from sfp.data import FieldDataModule
@@ -101,6 +102,7 @@ def test_a_moved_run_directory_evaluates_again(run, tmp_path):
 
 def test_training_stages_run_under_ddp_with_no_code_change(run, tmp_path):
     """The fine-tuning stages on two processes (DDP over gloo, forked): same steps, metrics near one process's."""
+    skip_once_the_gpu_was_used()
     ddp = tmp_path / "ddp"
     shutil.copytree(run[0], ddp)
     config = write_config(tmp_path / "ddp.yaml", ddp)

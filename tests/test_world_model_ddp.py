@@ -10,6 +10,7 @@ import lightning as L
 import pytest
 import torch
 
+from forked import skip_once_the_gpu_was_used
 from sfp.planning import WorldModelModule
 from world_model_helpers import TINY, FramesDataModule
 
@@ -40,6 +41,7 @@ class Saver(L.Callback):
 
 @pytest.mark.slow
 def test_codebooks_are_identical_across_ranks(tmp_path):
+    skip_once_the_gpu_was_used()
     L.seed_everything(0, verbose=False)
     module = WorldModelModule({"in_frames": 3, "out_frames": 2, "channels": 1, **TINY}, leads_per_step=None)
     recorder = Recorder()

@@ -38,9 +38,14 @@ def writable_run_dir(path: str | Path) -> Path:
 
 def prepare_strategy(strategy: Any) -> None:
     """Spawned processes (``ddp_spawn``) receive the module through shared memory: share tensors through files,
-    which also carries the empty buffers a module has before its data module set them."""
+    which also carries the empty buffers a module has before its data module set them. A forking strategy cannot
+    follow GPU work in the same process (CUDA does not survive a fork): refused in one line, before any process
+    starts."""
     if "spawn" in str(strategy):
         torch.multiprocessing.set_sharing_strategy("file_system")
+    if "fork" in str(strategy) and torch.cuda.is_initialized():
+        raise UserError(f"strategy {strategy!r} forks this process, which has already used the GPU (CUDA cannot "
+                        "be forked): use ddp or ddp_spawn")
 
 
 def headline_monitor(datamodule: Any) -> tuple[str, str]:

@@ -90,7 +90,7 @@ class SFPModule(L.LightningModule):
         self.planner: Planner | None = None
         self.reward_fn = None
         self._cache: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
-        self._generator = torch.Generator().manual_seed(seed)  # re-seeded per process in setup
+        self._generator = torch.Generator().manual_seed(seed)  # re-made per process on the agent's device
         self.scale = torch.ones(())  # the training split's std, from the data module in setup (not saved)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -115,9 +115,14 @@ class SFPModule(L.LightningModule):
         target_len = getattr(datamodule, "target", None)
         self._metrics = {s: EpochMetrics(task, target_len) for s in ("val", "test")}
         if self.world_model is not None:
-            self.world_model.to(self.device)
             self.planner = build_planner(self.world_model, self.reward_fn, self.planner_options)
-        self._generator = torch.Generator().manual_seed(self.seed + self.global_rank)
+
+    def on_fit_start(self) -> None:
+        """The frozen world model and the planner's generator go where Lightning has put the agent (after
+        ``setup``), one seed per process."""
+        if self.world_model is not None:
+            self.world_model.to(self.device)
+        self._generator = torch.Generator(self.device).manual_seed(self.seed + self.global_rank)
 
     def pseudo_lambda(self, step: int) -> float:
         """lambda at optimizer step `step`: linear from ``weight / warmup_steps`` to ``weight`` over
