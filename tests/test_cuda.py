@@ -20,6 +20,7 @@ from sfp.planning.ensemble import forecast_ensemble
 from sfp.planning.options import Imagination
 from sfp.task import TASKS
 from test_cli_train import TINY as CLI_TINY
+from test_ensemble_forecast import Constant
 from test_models_backbones import TINY
 from test_performer_forecaster import TINY as PERFORMER_TINY
 from test_performer_forecaster import _data as series_data
@@ -64,16 +65,6 @@ def test_task_metrics_accumulated_on_cuda_equal_the_cpus(name):
     assert results["cpu"].keys() == results["cuda"].keys()
     for key, value in results["cpu"].items():
         assert results["cuda"][key] == pytest.approx(value, rel=1e-4, abs=1e-6, nan_ok=True), key
-
-
-class Constant:
-    """A forecaster stand-in: forecasts ``value`` for every target step."""
-
-    def __init__(self, value: torch.Tensor) -> None:
-        self.value = value
-
-    def forecast(self, context_x, context_y, target_x):
-        return self.value
 
 
 def test_ensemble_members_are_drawn_on_cuda_and_centred_on_the_forecast():
