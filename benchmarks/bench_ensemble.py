@@ -23,7 +23,15 @@ from sfp.forecasting.optim import adamw
 from sfp.metrics import CRPS, mse
 from sfp.models.steps_ensemble import steps_ensemble
 from sfp.pipeline import instantiate, load_config
-from sfp.planning.ensemble import KEEP_SPREAD, SpreadLaw, centre_members, forecast_ensemble, imagine_members
+from sfp.planning.ensemble import (
+    CENTRINGS,
+    KEEP_SPREAD,
+    Calibration,
+    SpreadLaw,
+    centre_members,
+    forecast_ensemble,
+    imagine_members,
+)
 from sfp.planning.options import Imagination
 from sfp.planning.world_model_module import WorldModelModule
 from sfp.report.ensemble import EnsembleVerification, plot_verification
@@ -31,13 +39,12 @@ from sfp.report.ensemble import EnsembleVerification, plot_verification
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERS = 16
 GRID = {"temperature": (3.0, 10.0, 30.0), "candidates": (64, 128, 192, 256)}
-CENTRINGS = ("none", "reconstruction", "mean")  # each made from the same imagined futures
 
 
 @dataclass(frozen=True)
 class Case:
-    """A dataset's pipeline config, the threshold the search scores (the task's middle one) and STEPS' rain
-    threshold, in the data's units."""
+    """A dataset's pipeline config, the threshold the search scores (the task's middle one) and the rain threshold
+    (STEPS' and the members' ``wet`` one), in the data's units."""
 
     config: str
     middle: float
@@ -46,14 +53,15 @@ class Case:
 
 
 CASES = {"storms": Case("storms_sfp", 133.0, 1.0, "VIL 0-255"), "radar": Case("radar_sfp", 2.0, 0.1, "mm/h")}
+BAND = (0.8, 1.2)  # the spread-skill ratios of an ensemble neither over- nor under-dispersive
 TIE = 0.05
 STRENGTHS = (1.0, 0.75, 0.5, 0.25)
-RULE = (f"on validation, among the settings (temperature, candidates, centring) whose ensemble-mean MSE is no worse "
-        f"than the forecast's, the spread-skill ratio (mean over lead times) closest to 1; ratios within {TIE} of "
-        f"the best tie, broken by the lower CRPS (at the task's middle threshold for the search's own scores); then "
-        f"the spread law fit to the chosen setting's per-lead ratios (r_t = a t^b in logs; departures scaled by "
-        f"(t^-b / a)^s), at the largest strength s of {STRENGTHS} that keeps the ensemble mean's validation MSE no "
-        f"worse than the forecast's")
+RULE = (f"on validation, every setting: temperature x candidates x centring; each centred one with departures "
+        f"everywhere or only where the forecast is wet (>= the rain threshold), as imagined or scaled by the spread "
+        f"law fit to its per-lead ratios (r_t = a t^b in logs; departures scaled by (t^-b / a)^s, s in {STRENGTHS}); "
+        f"among those whose ensemble-mean MSE is no worse than the forecast's, the lowest CRPS of those whose "
+        f"spread-skill ratio (mean over lead times) lies in {BAND[0]}-{BAND[1]}; if none does, the ratio nearest "
+        f"that band, ratios within {TIE} of it tying, broken by the lower CRPS")
 
 
 def _dataset() -> str:
@@ -84,74 +92,93 @@ class Validation:
         self.reconstructions = [world_model.reconstruct(f, b[1]) for f, b in zip(self.forecasts, self.batches)]
         self.mse_forecast = float(sum(mse(f, b[3]) * len(f) for f, b in zip(self.forecasts, self.batches)))
 
-    def score(self, temperature: float, candidates: int, spread: SpreadLaw = KEEP_SPREAD,
-              centrings: tuple[str, ...] = CENTRINGS) -> list[dict]:
-        """Spread-skill (per lead and mean), CRPS and ensemble-mean MSE of one setting, a row per centring, every
-        centring made from the same imagined futures."""
+    def imagine(self, temperature: float, candidates: int) -> list[torch.Tensor]:
+        """The futures imagined around each batch's forecast (seeded: every setting's draws are reproducible)."""
         imagination = Imagination(MEMBERS, candidates, temperature)
-        leads = self.batches[0][3].shape[1]
-        verification = {c: EnsembleVerification(MEMBERS, leads, (self.middle,), (self.window,)) for c in centrings}
         generator = torch.Generator().manual_seed(0)
-        sums = dict.fromkeys(centrings, 0.0)  # the ensemble means' squared errors, summed over windows
-        for batch, forecast, reconstruction in zip(self.batches, self.forecasts, self.reconstructions):
-            imagined = imagine_members(self.world_model, batch[1], forecast, imagination, generator, "none")
-            for centring in centrings:
-                members = centre_members(imagined, forecast, centring, reconstruction, self.bounds, spread)
-                verification[centring].update(members, batch[3])
-                sums[centring] += float(mse(members.mean(1), batch[3])) * len(forecast)
-        rows = []
-        for centring in centrings:
-            result = verification[centring].compute()
-            rows.append({"temperature": temperature, "candidates": candidates, "centring": centring,
-                         "spread_skill_mean": result["spread_skill_mean"], "spread_skill": result["spread_skill"],
-                         "crps": result["crps"], "mse_ensemble_mean": sums[centring],
-                         "mse_forecast": self.mse_forecast})
-            print(rows[-1], flush=True)
-        return rows
+        return [imagine_members(self.world_model, b[1], f, imagination, generator, "none")
+                for b, f in zip(self.batches, self.forecasts)]
+
+    def score(self, imagined: list[torch.Tensor], setting: Calibration, strength: float = 0.0) -> dict:
+        """Spread-skill (per lead and mean), CRPS and ensemble-mean MSE of the members ``setting`` makes from
+        ``imagined``."""
+        leads = self.batches[0][3].shape[1]
+        verification = EnsembleVerification(MEMBERS, leads, (self.middle,), (self.window,))
+        squared = 0.0  # the ensemble means' squared errors, summed over windows
+        for batch, forecast, reconstruction, draws in zip(self.batches, self.forecasts, self.reconstructions,
+                                                          imagined):
+            members = centre_members(draws, forecast, setting.centring, reconstruction, self.bounds, setting.spread,
+                                     setting.wet)
+            verification.update(members, batch[3])
+            squared += float(mse(members.mean(1), batch[3])) * len(forecast)
+        result = verification.compute()
+        row = {**setting._asdict(), "spread": setting.spread._asdict(), "strength": strength,
+               "spread_skill_mean": result["spread_skill_mean"], "spread_skill": result["spread_skill"],
+               "crps": result["crps"], "mse_ensemble_mean": squared, "mse_forecast": self.mse_forecast}
+        print({k: v for k, v in row.items() if k != "spread_skill"}, flush=True)
+        return row
 
 
-def _search(validation: Validation) -> list[dict]:
-    """Every grid setting and centring, without a spread law."""
-    return [row for temperature, candidates in itertools.product(*GRID.values())
-            for row in validation.score(temperature, candidates)]
-
-
-def _spread_law(validation: Validation, chosen: dict) -> tuple[SpreadLaw, dict]:
-    """The strongest of the spread laws ``STRENGTHS`` (fractions of the fitted law's correction, in logs) whose
-    ensemble mean's validation MSE is no worse than the forecast's, and its validation row; the identity law if
-    none is, or the chosen setting has no centre."""
-    if chosen["centring"] == "none":
-        return KEEP_SPREAD, chosen
-    law = SpreadLaw.fit(chosen["spread_skill"])
-    for strength in STRENGTHS:
-        partial = SpreadLaw(law.first**strength, law.growth * strength)
-        row = validation.score(chosen["temperature"], chosen["candidates"], partial, (chosen["centring"],))[0]
-        if row["mse_ensemble_mean"] <= row["mse_forecast"]:
-            return partial, {**row, "strength": strength}
-    return KEEP_SPREAD, chosen
+def _search(validation: Validation, wet: float) -> list[dict]:
+    """Every setting of ``RULE``: each grid point's futures made into members by every centring, with and
+    without the ``wet`` threshold, and each centred one with the spread law fit to it at every strength."""
+    rows = []
+    for temperature, candidates in itertools.product(*GRID.values()):
+        imagined = validation.imagine(temperature, candidates)
+        for centring in CENTRINGS:
+            for threshold in (None,) if centring == "none" else (None, wet):
+                setting = Calibration(temperature, candidates, centring, KEEP_SPREAD, threshold)
+                rows.append(validation.score(imagined, setting))
+                if centring != "none":
+                    law = SpreadLaw.fit(rows[-1]["spread_skill"])
+                    rows += [validation.score(imagined, setting._replace(
+                        spread=SpreadLaw(law.first**strength, law.growth * strength)), strength)
+                        for strength in STRENGTHS]
+    return rows
 
 
 def choose(rows: list[dict]) -> dict:
     """The setting that ``RULE`` picks among the search's rows."""
     fair = [r for r in rows if r["mse_ensemble_mean"] <= r["mse_forecast"]] or rows
-    best = min(abs(r["spread_skill_mean"] - 1) for r in fair)
-    return min((r for r in fair if abs(r["spread_skill_mean"] - 1) <= best + TIE), key=lambda r: r["crps"])
+    nearest = min(_off_band(r) for r in fair)
+    allowed = nearest + TIE if nearest > 0 else 0.0
+    return min((r for r in fair if _off_band(r) <= allowed), key=lambda r: r["crps"])
 
 
-def _step_seconds(agent, batch) -> float:
-    """Seconds of one training step of the agent (forward, backward, sfp's optimizer step) on ``batch``; best of 3."""
-    agent.train()
-    optimizer = adamw(agent.parameters(), 1e-4)
+def _off_band(row: dict) -> float:
+    """How far the row's spread-skill ratio lies outside ``BAND`` (0 inside)."""
+    return max(BAND[0] - row["spread_skill_mean"], row["spread_skill_mean"] - BAND[1], 0.0)
+
+
+def calibration_of(row: dict) -> Calibration:
+    """The :class:`Calibration` of a search row."""
+    return Calibration(row["temperature"], row["candidates"], row["centring"], SpreadLaw(**row["spread"]), row["wet"])
+
+
+def _best_seconds(work) -> float:
+    """Seconds of ``work()``, best of 3 after a warm-up run."""
     times = []
     for _ in range(4):
         start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
+def _step_seconds(agent, batch) -> float:
+    """Seconds of one training step of the agent (forward, backward, sfp's optimizer step) on ``batch``."""
+    agent.train()
+    optimizer = adamw(agent.parameters(), 1e-4)
+
+    def step() -> None:
         loss = mse(agent.forecast(*batch[:3]), batch[3])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        times.append(time.perf_counter() - start)
+
+    seconds = _best_seconds(step)
     agent.eval()
-    return min(times[1:])
+    return seconds
 
 
 def run() -> list[dict]:
@@ -165,36 +192,35 @@ def run() -> list[dict]:
     task = data.task
     torch.manual_seed(0)
     validation = Validation(agent, world_model, data.val_dataloader(), task.bounds, case.middle, task.fss_windows[0])
-    search = _search(validation)
+    search = _search(validation, case.rain)
     chosen = choose(search)
-    law, with_law = _spread_law(validation, chosen)
-    imagination = Imagination(MEMBERS, chosen["candidates"], chosen["temperature"])
+    setting = calibration_of(chosen)
+    imagination = Imagination(MEMBERS, setting.candidates, setting.temperature)
     target_len = config["data"]["init_args"]["target"]
     verify = {name: EnsembleVerification(MEMBERS, target_len, task.thresholds, task.fss_windows)
               for name in ("world_model", "steps")}
-    point = {"agent": CRPS(), "steps_mean": CRPS()}
+    agent_crps = CRPS()  # a point forecast's CRPS is its MAE
     deterministic = EnsembleVerification(1, target_len, task.thresholds, task.fss_windows)
     generator = torch.Generator().manual_seed(1)
-    ensemble_seconds = 0.0
     for batch in data.test_dataloader():
-        start = time.perf_counter()
-        forecast, members = forecast_ensemble(agent, world_model, batch, imagination, generator, chosen["centring"],
-                                              task.bounds, law)
-        ensemble_seconds = ensemble_seconds or time.perf_counter() - start  # the first batch's, for the ratio
+        forecast, members = forecast_ensemble(agent, world_model, batch, imagination, generator, setting.centring,
+                                              task.bounds, setting.spread, setting.wet)
         truth = batch[3]
         steps = steps_ensemble(batch[1], target_len, MEMBERS, threshold=case.rain)
         verify["world_model"].update(members, truth)
         verify["steps"].update(steps, truth)
-        point["agent"].update(forecast.unsqueeze(1), truth)
+        agent_crps.update(forecast.unsqueeze(1), truth)
         deterministic.metrics["probabilistic"].update(forecast.unsqueeze(1), truth)
-    step_seconds = _step_seconds(agent, next(iter(data.test_dataloader())))
+    first = next(iter(data.test_dataloader()))
+    ensemble_seconds = _best_seconds(lambda: forecast_ensemble(agent, world_model, first, imagination, None,
+                                                               setting.centring, task.bounds, setting.spread,
+                                                               setting.wet))
+    step_seconds = _step_seconds(agent, first)
     results = {name: v.compute() for name, v in verify.items()}
-    agent_mae = float(point["agent"].compute())
+    agent_mae = float(agent_crps.compute())
     agent_brier = deterministic.metrics["probabilistic"].compute()["brier_skill"].tolist()
     report = {"dataset": name, "split": "test", "members": MEMBERS, "units": case.units,
-              "calibration": {"rule": RULE, "chosen": chosen,
-                              "spread_law": {"first": law.first, "growth": law.growth, "validation": with_law},
-                              "search": search},
+              "calibration": {"rule": RULE, "chosen": chosen, "search": search},
               "agent": {"mae": agent_mae, "brier_skill": agent_brier},
               **results,
               "timing": {"ensemble_batch_s": ensemble_seconds, "train_step_s": step_seconds,

@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from sfp.errors import UserError
-from sfp.planning.ensemble import SpreadLaw, centre_members, forecast_ensemble, imagine_members
+from sfp.planning.ensemble import (
+    CALIBRATED,
+    SpreadLaw,
+    calibration,
+    centre_members,
+    forecast_ensemble,
+    imagine_members,
+)
 from sfp.planning.options import Imagination
 from sfp.report.ensemble import EnsembleVerification, plot_verification
 from world_model_helpers import random_frames, tiny_world_model
@@ -65,6 +72,26 @@ def test_a_spread_law_scales_each_leads_departures_around_the_forecast():
     torch.testing.assert_close(around_reconstruction.flatten(), torch.tensor([-0.5, 2.5, 0.5, 6.5, 1.5, 3.0]))
     with pytest.raises(UserError, match="spread law"):
         centre_members(imagined, forecast, "none", spread=SpreadLaw(first=2.0))
+
+
+def test_a_wet_threshold_keeps_departures_to_the_forecasts_wet_pixels():
+    """Same futures; lead 1's forecast (1) is below the threshold 2, so every member is the forecast there; lead 2's
+    departures (-3, 5, -2) stay, doubled by the law."""
+    forecast = torch.tensor([1.0, 4.0]).reshape(1, 2, 1, 1, 1)
+    imagined = torch.tensor([[0.0, 2.0], [2.0, 10.0], [4.0, 3.0]]).reshape(1, 3, 2, 1, 1, 1)
+    members = centre_members(imagined, forecast, "mean", spread=SpreadLaw(first=2.0), wet=2.0)
+    torch.testing.assert_close(members.flatten(), torch.tensor([1.0, -2.0, 1.0, 14.0, 1.0, 0.0]))
+    torch.testing.assert_close(centre_members(imagined, forecast, "mean", wet=0.5),
+                               centre_members(imagined, forecast, "mean"))
+    with pytest.raises(UserError, match="wet threshold"):
+        centre_members(imagined, forecast, "none", wet=2.0)
+
+
+def test_a_task_without_its_own_calibration_gets_storms():
+    assert calibration("storms") is CALIBRATED["storms"]
+    assert calibration("flame") is CALIBRATED["storms"] and calibration(None) is CALIBRATED["storms"]
+    for task, chosen in CALIBRATED.items():
+        assert calibration(task) is chosen
 
 
 def test_the_fitted_spread_law_brings_a_power_law_spread_skill_ratio_to_one():

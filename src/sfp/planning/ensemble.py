@@ -5,8 +5,10 @@ the imagined futures (``centring``): ``none``, the imagined futures themselves; 
 ``forecast + (imagined − reconstruction of the forecast)``, so that the decoder's blur cancels; ``mean``,
 ``forecast + (imagined − their mean)``, so that the members' mean is the forecast and only the imagined departures
 remain. A :class:`SpreadLaw` then widens or narrows the departures lead by lead (the imagination's spread does not
-grow with the lead time as forecast errors do), and members are kept inside the task's physical value range
-(``bounds``: VIL 0–255, rain rate ≥ 0).
+grow with the lead time as forecast errors do); with a ``wet`` threshold, departures apply only where the forecast
+reaches it (a world model that imagines drizzle leaves the dry pixels as the forecast has them); members are kept
+inside the task's physical value range (``bounds``: VIL 0–255, rain rate ≥ 0). A :class:`Calibration` holds one
+task's choice of all of these, made on its validation split.
 """
 
 from __future__ import annotations
@@ -53,8 +55,27 @@ class SpreadLaw(NamedTuple):
 
 KEEP_SPREAD = SpreadLaw()  # departures as imagined
 
-# Chosen on storms' validation split by ``python -m benchmarks ensemble`` (docs/experiments.md, 2026-11-29)
-CALIBRATED = {"temperature": 30.0, "candidates": 128, "centring": "mean", "spread": SpreadLaw(0.5024, 0.6378)}
+
+class Calibration(NamedTuple):
+    """How members are made for one task: the imagination's ``temperature`` and ``candidates``, the ``centring``,
+    the ``spread`` law and the ``wet`` threshold (None: departures everywhere)."""
+
+    temperature: float
+    candidates: int
+    centring: str = "mean"
+    spread: SpreadLaw = KEEP_SPREAD
+    wet: float | None = None
+
+
+# Chosen on each task's validation split by ``python -m benchmarks ensemble`` (docs/experiments.md, 2026-11-29);
+# a task without its own uses storms'.
+CALIBRATED = {"storms": Calibration(10.0, 128, "mean", SpreadLaw(0.5260, 0.6370), wet=1.0),
+              "radar": Calibration(30.0, 128, "mean", SpreadLaw(1.2786, 0.2525), wet=0.1)}
+
+
+def calibration(task: str | None) -> Calibration:
+    """The calibration of ``task`` (a task name), storms' where it has none."""
+    return CALIBRATED.get(task or "storms", CALIBRATED["storms"])
 
 
 class EnsembleForecast(NamedTuple):
@@ -65,43 +86,56 @@ class EnsembleForecast(NamedTuple):
 
 
 def centre_members(imagined: Tensor, forecast: Tensor, centring: str, reconstruction: Tensor | None = None,
-                   bounds: Bounds = (None, None), spread: SpreadLaw = KEEP_SPREAD) -> Tensor:
+                   bounds: Bounds = (None, None), spread: SpreadLaw = KEEP_SPREAD, wet: float | None = None) -> Tensor:
     """Members ``(B, K, T, C, H, W)`` from imagined futures, by ``centring`` (see the module doc), their departures
-    scaled by ``spread``, inside ``bounds``; ``reconstruction`` (the world model's decode of the forecast) is needed
-    by ``reconstruction``."""
+    scaled by ``spread`` and kept where ``forecast >= wet``, inside ``bounds``; ``reconstruction`` (the world
+    model's decode of the forecast) is needed by ``reconstruction``."""
     if centring not in CENTRINGS:
         raise UserError(f"unknown centring {centring!r}; choose from {', '.join(CENTRINGS)}")
     if centring == "none":
-        if spread != KEEP_SPREAD:
-            raise UserError("a spread law scales departures from a centre: choose centring 'mean' or 'reconstruction'")
+        if spread != KEEP_SPREAD or wet is not None:
+            raise UserError("a spread law and a wet threshold act on departures from a centre: choose centring "
+                            "'mean' or 'reconstruction'")
     else:
         if centring == "reconstruction" and reconstruction is None:
             raise ValueError("centring 'reconstruction' needs the reconstruction of the forecast")
-        centre = reconstruction.unsqueeze(1) if centring == "reconstruction" else imagined.mean(1, keepdim=True)
-        factors = spread.factors(imagined.shape[2]).to(imagined).reshape(1, 1, -1, *[1] * (imagined.ndim - 3))
-        imagined = forecast.unsqueeze(1) + (imagined - centre) * factors
+        centre = reconstruction if centring == "reconstruction" else imagined.mean(1)
+        imagined = around(forecast, imagined, centre, spread.factors(imagined.shape[2]), wet)
     return within(imagined, bounds)
+
+
+def around(forecast: Tensor, imagined: Tensor, centre: Tensor, factors: Tensor | None = None,
+           wet: float | None = None) -> Tensor:
+    """``forecast (B, T, ...)`` plus the departures of ``imagined (B, K, T, ...)`` from ``centre (B, T, ...)``,
+    scaled per lead time by ``factors (T,)`` and kept where ``forecast >= wet``."""
+    departures = imagined - centre.unsqueeze(1)
+    if factors is not None:
+        departures = departures * factors.to(imagined).reshape(1, 1, -1, *[1] * (imagined.ndim - 3))
+    if wet is not None:
+        departures = departures * (forecast >= wet).unsqueeze(1)
+    return forecast.unsqueeze(1) + departures
 
 
 def imagine_members(world_model: WorldModel, context: Tensor, forecast: Tensor, imagination: Imagination,
                     generator: torch.Generator | None = None, centring: str = "mean",
-                    bounds: Bounds = (None, None), spread: SpreadLaw = KEEP_SPREAD) -> Tensor:
+                    bounds: Bounds = (None, None), spread: SpreadLaw = KEEP_SPREAD,
+                    wet: float | None = None) -> Tensor:
     """``imagination.samples`` members ``(B, K, T, C, H, W)`` imagined around ``forecast`` (see the module doc);
     candidates are capped at the codebook size."""
     imagination = replace(imagination, candidates=min(imagination.candidates, world_model.codebook_size))
     imagined = world_model.imagine(context, forecast, imagination, generator)
     reconstruction = world_model.reconstruct(forecast, context) if centring == "reconstruction" else None
-    return centre_members(imagined, forecast, centring, reconstruction, bounds, spread)
+    return centre_members(imagined, forecast, centring, reconstruction, bounds, spread, wet)
 
 
 @torch.no_grad()
 def forecast_ensemble(agent: Forecaster, world_model: WorldModel, batch: Sequence[Tensor],
                       imagination: Imagination, generator: torch.Generator | None = None,
                       centring: str = "mean", bounds: Bounds = (None, None),
-                      spread: SpreadLaw = KEEP_SPREAD) -> EnsembleForecast:
+                      spread: SpreadLaw = KEEP_SPREAD, wet: float | None = None) -> EnsembleForecast:
     """The agent's forecast of a ``(context_x, context_y, target_x, ...)`` batch and ``imagination.samples``
     members imagined around it."""
     context_x, context, target_x = batch[:3]
     forecast = agent.forecast(context_x, context, target_x)
     return EnsembleForecast(forecast, imagine_members(world_model, context, forecast, imagination, generator,
-                                                      centring, bounds, spread))
+                                                      centring, bounds, spread, wet))

@@ -12,7 +12,7 @@ import torch
 
 from sfp.errors import UserError
 from sfp.metrics.ensemble import exceedance
-from sfp.planning.ensemble import CALIBRATED, imagine_members
+from sfp.planning.ensemble import calibration, imagine_members
 from sfp.planning.options import Imagination
 from sfp.report.gif import GIF_SAMPLES
 from sfp.report.predictions import PredictionWriter
@@ -20,7 +20,8 @@ from sfp.report.predictions import PredictionWriter
 
 class EnsemblePredictionWriter(PredictionWriter):
     """A :class:`PredictionWriter` that also imagines ``members`` futures per window with the world model of
-    ``world_model_checkpoint`` (a WorldModelModule checkpoint), with the storms-calibrated settings."""
+    ``world_model_checkpoint`` (a WorldModelModule checkpoint), with the settings calibrated for the data's task
+    (:func:`sfp.planning.ensemble.calibration`)."""
 
     def __init__(self, output: str | Path, members: int, world_model_checkpoint: str | None,
                  gif_samples: int = GIF_SAMPLES, seed: int = 0) -> None:
@@ -32,9 +33,7 @@ class EnsemblePredictionWriter(PredictionWriter):
 
         module = WorldModelModule.load_from_checkpoint(world_model_checkpoint, map_location="cpu", weights_only=True)
         self.world_model = module.world_model.eval().requires_grad_(False)
-        self.imagination = Imagination(members, CALIBRATED["candidates"], CALIBRATED["temperature"])
-        self.centring, self.spread = CALIBRATED["centring"], CALIBRATED["spread"]
-        self.generator, self.seed = None, seed
+        self.members, self.generator, self.seed = members, None, seed
         self.parts.update(members=[], exceedance=[])
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
@@ -45,9 +44,11 @@ class EnsemblePredictionWriter(PredictionWriter):
         if self.generator is None:
             self.generator = torch.Generator(forecast.device).manual_seed(self.seed + trainer.global_rank)
         task = getattr(trainer.datamodule, "task", None)
+        chosen = calibration(getattr(task, "name", None))
+        imagination = Imagination(self.members, chosen.candidates, chosen.temperature)
         with torch.no_grad():
-            members = imagine_members(model, batch[1], forecast, self.imagination, self.generator, self.centring,
-                                      getattr(task, "bounds", (None, None)), self.spread)
+            members = imagine_members(model, batch[1], forecast, imagination, self.generator, chosen.centring,
+                                      getattr(task, "bounds", (None, None)), chosen.spread, chosen.wet)
         self.parts["members"].append(members.float().cpu().numpy())
         thresholds = getattr(task, "thresholds", ())
         if thresholds:
