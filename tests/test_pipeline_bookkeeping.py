@@ -178,3 +178,17 @@ def test_comparison_table_expands_thresholds():
     assert table[2] == "| mse | 0.02 | 0.021 | +5.0% (worse) |"
     assert table[3] == "| csi_16 | 0.5 | 0.6 | +20.0% (better) |"
     assert table[4] == "| csi_74 | 0.2 | n/a | n/a |"
+
+
+def test_options_added_later_leave_the_hash_alone_at_their_defaults(tmp_path):
+    """A finished stage stays done when the code learns an option its config never set (ADDED_LATER)."""
+    def sfp_digest(config):
+        return Pipeline(config, lambda message: None)._digests()["sfp"]
+
+    plain = _load(tmp_path)
+    assert plain["sfp"]["planner"]["centring"] == "none"  # the parser fills the new option in
+    without = _load(tmp_path)
+    del without["sfp"]["planner"]["centring"], without["sfp"]["planner"]["wet"]  # as before the option existed
+    assert sfp_digest(plain) == sfp_digest(without)
+    assert plain["sfp"]["planner"]["centring"] == "none"  # the hash looked at a copy
+    assert sfp_digest(_load(tmp_path, "--sfp.planner.centring", "mean")) != sfp_digest(plain)

@@ -8,7 +8,7 @@ import torch
 
 from sfp.errors import UserError
 from sfp.planning.options import Imagination, PlannerOptions
-from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, PlanResult
+from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, MosaicPlanner, PlanResult
 from sfp.planning.rewards import AdditiveReward, Reward, csi, neg_mse, neg_tke_error, ssim
 from sfp.planning.world_model import WorldModel
 
@@ -209,3 +209,43 @@ def test_bad_inputs_are_user_errors():
         BestOfKPlanner(world_model, "neg_mse", opts()).plan(context, action, target[:, :2])
     with pytest.raises(UserError):
         BestOfKPlanner(world_model, "neg_mse", opts()).plan(context[:, :1], action, target)
+
+
+def test_planning_around_the_forecast_at_temperature_zero_plans_the_forecast():
+    """Every draw is the nearest code, so every future equals the mean of the futures: each centred future is the
+    action itself (with or without a wet threshold)."""
+    world_model = tiny_world_model()
+    context, action, target = batch(2)
+    for planner, wet in ((BestOfKPlanner, None), (MosaicPlanner, 0.0)):
+        result = planner(world_model, neg_mse(), opts(4, 8, 0.0, centring="mean", wet=wet)).plan(context, action,
+                                                                                               target)
+        torch.testing.assert_close(result.best, action, atol=1e-5, rtol=0)
+        torch.testing.assert_close(result.reward, result.action_reward)
+
+
+def test_best_of_k_around_the_forecast_picks_among_the_centred_draws():
+    """Same draws by hand: the forecast plus each decode's departure from their mean, kept where the forecast is
+    at least 0 (about half the pixels), and the best of those by the reward."""
+    world_model = tiny_world_model()
+    context, action, target = batch(2)
+    reward = neg_mse()
+    planner = BestOfKPlanner(world_model, reward, opts(6, 8, 2.0, centring="mean", wet=0.0))
+    result = planner.plan(context, action, target, seeded(3))
+    draws = world_model.sample_codes(world_model.encode(action, context), planner.imagination, seeded(3))
+    decoded = world_model.decode(draws, context)
+    centred = action[:, None] + (decoded - decoded.mean(1, keepdim=True)) * (action >= 0)[:, None]
+    scores = reward(centred, target)
+    expected = centred[torch.arange(2), scores.argmax(1)]
+    torch.testing.assert_close(result.best, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(result.reward, scores.max(1).values)
+    assert torch.equal(result.best[action < 0], action[action < 0])  # dry pixels stay as forecast
+
+
+@pytest.mark.parametrize(("options", "words"), [
+    ({"centring": "median"}, "planner.centring"),
+    ({"centring": "mean", "kind": "beam"}, "mosaic or best_of_k"),
+    ({"wet": 0.1}, "planner.centring mean"),
+])
+def test_bad_centring_options_name_the_problem(options, words):
+    with pytest.raises(UserError, match=words):
+        PlannerOptions(**options)

@@ -16,6 +16,7 @@ checkpoints), a Trainer section per training stage, and ``--section.key value`` 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -59,6 +60,9 @@ SECTIONS = {  # the config keys each stage reads itself (dotted for one key of a
 # Bumped when a stage's code makes other outputs from the same settings, so finished runs redo it (and what needs
 # it): evaluate 2 scores forecasts kept inside the task's physical bounds.
 STAGE_VERSIONS = {"evaluate": 2}
+# Options added after runs were made, left out of a stage's hash while at these defaults: a finished stage stays
+# done when the code learns an option its config never set.
+ADDED_LATER = {("sfp", "planner", "centring"): "none", ("sfp", "planner", "wet"): None}
 NEEDS = {  # the stages whose outputs each stage uses: a change there re-runs it
     "data": (), "agent": ("data",), "baseline": ("agent",), "world_model": ("data",),
     "sfp": ("agent", "world_model"), "baseline_time": ("agent", "sfp"), "surrogate": ("baseline", "sfp"),
@@ -184,6 +188,18 @@ class Manifest:
         os.replace(tmp, self.path)
 
 
+def without_added_defaults(section: str, value: Any) -> Any:
+    """A copy of the config section ``section`` without the ``ADDED_LATER`` options that are at their defaults."""
+    value = copy.deepcopy(value)
+    for (first, *parents, last), default in ADDED_LATER.items():
+        node = value if first == section else None
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node and node[last] == default:
+            del node[last]
+    return value
+
+
 class Pipeline:
     """Runs the stages of one configuration; `run()` does what is not done yet."""
 
@@ -197,7 +213,7 @@ class Pipeline:
     # ------------------------------------------------------------------ bookkeeping
     def _setting(self, key: str) -> Any:
         section, _, option = key.partition(".")
-        value = self.config.get(section)
+        value = without_added_defaults(section, self.config.get(section))
         return value.get(option) if option and isinstance(value, dict) else value
 
     def _digests(self) -> dict[str, str]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sfp.options import require, require_choice, require_finite
 
 PSEUDO_LABEL_KINDS = ("future", "raise", "spectrum")
+PLAN_CENTRINGS = ("none", "mean")
 PSEUDO_LOSSES = ("mse", "log_spectrum", "surrogate")
 
 
@@ -39,7 +40,11 @@ class PlannerOptions:
 
     kind: ``mosaic`` (best of ``imagination.samples`` draws plus their patch-by-patch best mosaic),
     ``best_of_k`` (best of the draws) or ``beam`` (``beam_width`` beams grown frame by frame, each by
-    ``expansions`` draws); max_batch_frames: frames decoded per world-model call (bounds memory).
+    ``expansions`` draws); max_batch_frames: frames decoded per world-model call (bounds memory);
+    centring: ``none`` searches the imagined futures as decoded, ``mean`` searches around the forecast: the
+    forecast plus each future's departure from the mean of the searched futures (the decoder's blur and what
+    every draw adds cancel; not with ``beam``); wet: with ``mean``, departures only where the forecast is at
+    least this (None: everywhere), so a world model that imagines drizzle leaves dry pixels as forecast.
     """
 
     kind: str = "mosaic"
@@ -47,6 +52,8 @@ class PlannerOptions:
     beam_width: int = 4
     expansions: int = 4
     max_batch_frames: int = 512
+    centring: str = "none"
+    wet: float | None = None
 
     def __post_init__(self) -> None:
         from sfp.planning.planner import PLANNERS  # the registry; imported late, it imports these options
@@ -55,6 +62,12 @@ class PlannerOptions:
         _count("planner.beam_width", self.beam_width)
         _count("planner.expansions", self.expansions)
         _count("planner.max_batch_frames", self.max_batch_frames)
+        require_choice("planner.centring", self.centring, PLAN_CENTRINGS)
+        require(self.centring == "none" or self.kind != "beam",
+                "planner.centring 'mean' needs every candidate at once: choose kind mosaic or best_of_k")
+        if self.wet is not None:
+            require_finite("planner.wet", self.wet)
+            require(self.centring == "mean", "planner.wet keeps departures from a centre: set planner.centring mean")
 
 
 @dataclass(frozen=True)

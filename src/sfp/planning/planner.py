@@ -18,7 +18,11 @@ its ``k`` nearest codes are the candidates, drawn with probability ``softmax(-di
   :class:`~sfp.planning.rewards.AdditiveReward` is scored from running totals (each beam carries the totals of
   its frames, an extension adds those of its new frame); any other reward rescores frames 0..t.
 
-Both are batched over samples and candidates (no Python loop over either), decode at most ``max_batch_frames``
+With ``centring: mean`` best-of-K and the mosaic search around the forecast instead: every decoded future becomes
+the forecast plus its departure from the mean of the searched futures (:func:`~sfp.planning.ensemble.around`), so
+the plans keep the forecast's detail and differ from it only by what the imagination varies.
+
+All are batched over samples and candidates (no Python loop over either), decode at most ``max_batch_frames``
 frames per call (bounding memory), run without gradients, and are reproducible with a seeded ``generator``.
 All frames are in original units.
 """
@@ -33,6 +37,7 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.options import coerce
+from sfp.planning.ensemble import around
 from sfp.planning.options import PlannerOptions
 from sfp.planning.rewards import AdditiveReward, Reward, get_reward
 from sfp.planning.world_model import WorldModel
@@ -90,10 +95,10 @@ class Planner:
             raise UserError(f"action and target must share a shape (B, T, C, H, W), "
                             f"got {tuple(action.shape)} and {tuple(target.shape)}")
         latents = self.world_model.encode(action, context)
-        best, reward, reconstruction = self._search(latents, context, target, generator)
+        best, reward, reconstruction = self._search(latents, context, action, target, generator)
         return PlanResult(best, reward, self.reward(action, target), reconstruction)
 
-    def _search(self, latents: Tensor, context: Tensor, target: Tensor,
+    def _search(self, latents: Tensor, context: Tensor, action: Tensor, target: Tensor,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor | None]:
         """The best future ``(B, T, C, H, W)`` near the action's ``latents``, its reward ``(B,)`` and the
         action's reconstruction if the search decoded it (else None)."""
@@ -111,25 +116,39 @@ class BestOfKPlanner(Planner):
     first candidate.
     """
 
-    def _search(self, latents: Tensor, context: Tensor, target: Tensor,
+    def _search(self, latents: Tensor, context: Tensor, action: Tensor, target: Tensor,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, None]:
         draws = self._draw(latents, self.imagination.samples, generator)
-        best, best_reward, _, _ = self._scan(draws, context, target)
+        centre = self._centre(draws, context, action)
+        best, best_reward, _, _ = self._scan(draws, context, target, origin=(action, centre))
         return best, best_reward, None
 
-    def _scan(self, codes: Tensor, context: Tensor, target: Tensor,
-              patch_scores: bool = False) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
-        """Decode code maps ``(B, K, T, h, w)`` block by block: the best future per sample, its reward, if asked
-        every draw's local score summed over each latent position's patch ``(B, K, T, h, w)``, and the decode
-        of each sample's first code map ``(B, T, C, H, W)``."""
+    def _centre(self, codes: Tensor, context: Tensor, action: Tensor) -> Tensor | None:
+        """With ``centring: mean``, the mean decode of code maps ``(B, K, T, h, w)``: ``(B, T, C, H, W)``."""
+        if self.options.centring == "none":
+            return None
+        total = torch.zeros_like(action)
+        for samples, candidates in _blocks(codes.shape[0], codes.shape[1], codes.shape[2], self.max_batch_frames):
+            total[samples] += self.world_model.decode(codes[samples, candidates], context[samples]).sum(1)
+        return total / codes.shape[1]
+
+    def _scan(self, codes: Tensor, context: Tensor, target: Tensor, patch_scores: bool = False,
+              origin: tuple[Tensor, Tensor | None] | None = None) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
+        """Decode code maps ``(B, K, T, h, w)`` block by block (moved around the action, ``origin = (action,
+        centre)`` where the centre is not None): the best future per sample, its reward, if asked every draw's
+        local score summed over each latent position's patch ``(B, K, T, h, w)``, and the decode of each
+        sample's first code map ``(B, T, C, H, W)``."""
         batch, lead_times = codes.shape[0], codes.shape[2]
         best, first = context.new_empty(target.shape), context.new_empty(target.shape)
         best_reward = torch.empty(batch, dtype=torch.promote_types(best.dtype, torch.float32), device=best.device)
         patches = context.new_empty(codes.shape) if patch_scores else None
+        action, centre = origin or (None, None)
         for samples, candidates in _blocks(batch, codes.shape[1], lead_times, self.max_batch_frames):
             futures = self.world_model.decode(codes[samples, candidates], context[samples])
             if candidates.start == 0:
                 first[samples] = futures[:, 0]
+            if centre is not None:
+                futures = around(action[samples], futures, centre[samples], wet=self.options.wet)
             top, index = self.reward(futures, target[samples]).max(dim=1)
             better = top > best_reward[samples] if candidates.start else torch.ones_like(top, dtype=torch.bool)
             chosen = _pick(futures, index[:, None])[:, 0]
@@ -160,13 +179,14 @@ class MosaicPlanner(BestOfKPlanner):
     mosaic).
     """
 
-    def _search(self, latents: Tensor, context: Tensor, target: Tensor,
+    def _search(self, latents: Tensor, context: Tensor, action: Tensor, target: Tensor,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
         nearest = self.world_model.nearest(latents)[:, None]  # (B, 1, T, h, w): the action itself, first
         codes = torch.cat([nearest, self._draw(latents, self.imagination.samples, generator)], dim=1)
-        best, best_reward, patches, reconstruction = self._scan(codes, context, target, patch_scores=True)
+        moved = (action, self._centre(codes, context, action))
+        best, best_reward, patches, reconstruction = self._scan(codes, context, target, True, moved)
         mosaic_codes = codes.gather(1, patches.argmax(dim=1, keepdim=True))  # (B, 1, T, h, w)
-        mosaic, mosaic_reward, _, _ = self._scan(mosaic_codes, context, target)
+        mosaic, mosaic_reward, _, _ = self._scan(mosaic_codes, context, target, origin=moved)
         better = (mosaic_reward > best_reward)[:, None, None, None, None]
         return torch.where(better, mosaic, best), torch.maximum(mosaic_reward, best_reward), reconstruction
 
@@ -180,8 +200,8 @@ class BeamSearchPlanner(Planner):
     0..t against the truth's; ``torch.topk`` keeps the best ``beam_width`` per sample.
     """
 
-    def _search(self, latents: Tensor, context: Tensor, target: Tensor,
-                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _search(self, latents: Tensor, context: Tensor, action: Tensor, target: Tensor,
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor, None]:
         batch, lead_times = latents.shape[:2]
         additive = isinstance(self.reward, AdditiveReward)
         beams = context.new_empty(batch, 1, 0, *target.shape[2:])  # (B, beams, frames so far, C, H, W)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sfp
-from sfp.pipeline import STAGE_VERSIONS, Pipeline, load_config
+from sfp.pipeline import STAGE_VERSIONS, Pipeline, load_config, without_added_defaults
 from sfp.table.spec import Cell, TableSpec, settings_digest
 
 MODEL_NAMES = {"baseline": "baseline_steps", "baseline_time": "baseline_time", "surrogate": "surrogate", "sfp": "sfp",
@@ -47,7 +47,8 @@ def cell_path(table: TableSpec, cell: Cell) -> Path:
 def cell_digest(table: TableSpec, cell: Cell) -> str:
     """The hash of a cell's resolved pipeline config (where its run lives left out) and of the stages' versions."""
     config = load_config(cell_arguments(table, cell))
-    settings = {key: value for key, value in config.items() if key not in ("run_dir", "until")}
+    settings = {key: without_added_defaults(key, value) for key, value in config.items()
+                if key not in ("run_dir", "until")}
     return settings_digest({**settings, "stage_versions": STAGE_VERSIONS})
 
 
