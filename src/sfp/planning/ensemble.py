@@ -68,14 +68,15 @@ class Calibration(NamedTuple):
 
 
 # Chosen on each task's validation split by ``python -m benchmarks ensemble`` (docs/experiments.md, 2026-11-29);
-# a task without its own uses storms'.
+# a task without its own uses storms' (see :func:`calibration`).
 CALIBRATED = {"storms": Calibration(10.0, 128, "mean", SpreadLaw(0.5260, 0.6370), wet=1.0),
               "radar": Calibration(30.0, 128, "mean", SpreadLaw(1.2786, 0.2525), wet=0.1)}
 
 
 def calibration(task: str | None) -> Calibration:
-    """The calibration of ``task`` (a task name), storms' where it has none."""
-    return CALIBRATED.get(task or "storms", CALIBRATED["storms"])
+    """The calibration of ``task`` (a task name); where it has none, storms' without its wet threshold (a value in
+    storms' units)."""
+    return CALIBRATED[task] if task in CALIBRATED else CALIBRATED["storms"]._replace(wet=None)
 
 
 class EnsembleForecast(NamedTuple):
