@@ -12,12 +12,12 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from benchmarks.timing import best_seconds
 from sfp.forecasting.checkpoints import load_forecaster
 from sfp.forecasting.optim import adamw
 from sfp.metrics import CRPS, mse
@@ -155,16 +155,6 @@ def calibration_of(row: dict) -> Calibration:
     return Calibration(row["temperature"], row["candidates"], row["centring"], SpreadLaw(**row["spread"]), row["wet"])
 
 
-def _best_seconds(work) -> float:
-    """Seconds of ``work()``, best of 3 after a warm-up run."""
-    times = []
-    for _ in range(4):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times[1:])
-
-
 def _step_seconds(agent, batch) -> float:
     """Seconds of one training step of the agent (forward, backward, sfp's optimizer step) on ``batch``."""
     agent.train()
@@ -176,7 +166,7 @@ def _step_seconds(agent, batch) -> float:
         loss.backward()
         optimizer.step()
 
-    seconds = _best_seconds(step)
+    seconds = best_seconds(step)
     agent.eval()
     return seconds
 
@@ -212,7 +202,7 @@ def run() -> list[dict]:
         agent_crps.update(forecast.unsqueeze(1), truth)
         deterministic.metrics["probabilistic"].update(forecast.unsqueeze(1), truth)
     first = next(iter(data.test_dataloader()))
-    ensemble_seconds = _best_seconds(lambda: forecast_ensemble(agent, world_model, first, imagination, None,
+    ensemble_seconds = best_seconds(lambda: forecast_ensemble(agent, world_model, first, imagination, None,
                                                                setting.centring, task.bounds, setting.spread,
                                                                setting.wet))
     step_seconds = _step_seconds(agent, first)

@@ -7,24 +7,18 @@ threads collapse whenever a peer is descheduled, which times the machine's load 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
 
+from benchmarks.timing import best_seconds
 from sfp.metrics import build_task_metrics, csi_m, ssim, tke_spectrum_error
 from sfp.task import NAVIER_STOKES, STORMS
 
 
 def _frames_per_second(step: Callable[[], object], frames: int, repeats: int = 5) -> float:
     """Frames per second of the fastest of ``repeats`` timed calls (after one warm-up), the least noisy estimate."""
-    step()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        best = min(best, time.perf_counter() - start)
-    return frames / best
+    return frames / best_seconds(step, repeats)
 
 
 def run() -> list[dict]:

@@ -31,10 +31,10 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
 
 import torch
 
+from benchmarks.timing import best_seconds
 from sfp.allocator import keep_freed_memory
 
 THREADS = 2
@@ -66,15 +66,6 @@ def _prepare(tuned: bool) -> None:
         raise RuntimeError("the tuned cases need glibc and no MALLOC_*_THRESHOLD_ variable set")
 
 
-def _best_seconds(work: Callable[[], None], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def _attention_case(
     kind: str, tokens: int, tuned: bool, dim_head: int = SEED_HEAD, n_features: int | None = None
 ) -> tuple[float, float]:
@@ -89,7 +80,7 @@ def _attention_case(
         q, k, v = (torch.randn(1, HEADS, length, dim_head, requires_grad=True) for _ in range(3))
         if length == TOKENS[0]:
             kernel(q, k, v).sum().backward()
-    seconds = _best_seconds(lambda: kernel(q, k, v).sum().backward(), repeats)
+    seconds = best_seconds(lambda: kernel(q, k, v).sum().backward(), repeats, warmups=0)
     return seconds, max(_peak_mb() - before, 0.0)
 
 
@@ -97,7 +88,7 @@ def _matmul_rate() -> float:
     """FLOP/s of a 2048^3 float32 matrix product (best of 5)."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     a @ b
-    return 2 * 2048**3 / _best_seconds(lambda: a @ b, 5)
+    return 2 * 2048**3 / best_seconds(lambda: a @ b, 5, warmups=0)
 
 
 def _training_case(tuned: bool, fused: bool) -> dict[str, float]:
