@@ -1,12 +1,13 @@
-"""The advection backbone: phase correlation finds known motions, shifting moves fields, and at the start the
-model is the extrapolation of a moving blob."""
+"""The advection backbone: phase correlation finds known motions, the motion field follows motions that differ
+across the frame, advection carries fields along it, and at the start the model is the extrapolation of a moving
+blob."""
 
 import pytest
 import torch
 
 from sfp.errors import UserError
 from sfp.models import build
-from sfp.models.advection import cross_correlation_motion, extrapolate, shift_frames
+from sfp.models.advection import advect, cross_correlation_motion, extrapolate, motion_field
 
 
 def smooth_field(seed: int = 0, size: int = 48) -> torch.Tensor:
@@ -27,13 +28,39 @@ def test_cross_correlation_motion_finds_a_steady_integer_motion_of_a_periodic_fi
     torch.testing.assert_close(cross_correlation_motion(frames), torch.tensor([[2.0, -3.0]] * 2), atol=0.05, rtol=0)
 
 
-def test_shift_moves_content_by_the_displacement_and_fills_with_the_minimum():
+def test_a_uniform_field_moves_content_by_k_displacements_and_inflow_repeats_the_border():
     frame = blob(10, 10)[None]
-    moved = shift_frames(frame, torch.tensor([[[0.0, 0.0], [3.0, 5.0]]]))
-    torch.testing.assert_close(moved[:, 0], frame)
-    torch.testing.assert_close(moved[0, 1, :, 3:, 5:], blob(13, 15)[:, 3:, 5:], atol=1e-5, rtol=0)  # came from inside
-    edge = shift_frames(frame + 2.0, torch.tensor([[[0.0, 20.0]]]))
-    assert edge[0, 0, 0, :, :15].sub(2.0).abs().max() < 1e-3  # entered from outside: the frame's minimum
+    field = torch.tensor([3.0, 5.0])[None, :, None, None].expand(1, 2, 32, 32)
+    moved = advect(frame, field, steps=2)
+    for k in (1, 2):
+        inside = (slice(None), slice(3 * k, None), slice(5 * k, None))  # what came from inside the frame
+        torch.testing.assert_close(moved[0, k - 1][inside], blob(10 + 3 * k, 10 + 5 * k)[inside], atol=1e-5, rtol=0)
+    ramp = torch.arange(32.0).repeat(32, 1)[None, None]  # value = column index
+    inflow = advect(ramp, torch.tensor([0.0, 4.0])[None, :, None, None].expand(1, 2, 32, 32), steps=1)
+    torch.testing.assert_close(inflow[0, 0, 0, :, :5], torch.zeros(32, 5))  # entered from the left: the border's 0
+    torch.testing.assert_close(inflow[0, 0, 0, :, 4:], ramp[0, 0, :, :28])
+
+
+def test_the_motion_field_follows_two_halves_moving_apart_and_a_dry_half_follows_the_whole():
+    field = smooth_field(size=64)[:1]
+    top, bottom = field[..., :32, :], field[..., 32:, :]
+    frames = torch.stack([torch.cat([top.roll(2 * t, -1), bottom.roll(-2 * t, -1)], dim=-2) for t in range(3)], 1)
+    motion = motion_field(frames)  # (1, 2, 64, 64): columns move +2 above, -2 below
+    # the top and bottom blocks hold about the frames' mean square (e = E), so each keeps half of its own motion:
+    # top - bottom = (2 - (-2)) / 2, whatever the whole frames' motion
+    assert abs(motion[0, 1, :12].mean() - motion[0, 1, -12:].mean() - 2.0) < 0.4
+    assert motion[0, 0].abs().max() < 0.5
+    dry_below = torch.stack([torch.cat([top.roll(2 * t, -1), torch.zeros_like(bottom)], dim=-2) for t in range(3)], 1)
+    whole = cross_correlation_motion(dry_below)[0]
+    torch.testing.assert_close(motion_field(dry_below)[0, :, -1, :], whole[:, None].expand(2, 64), atol=1e-4, rtol=0)
+
+
+def test_uniform_motion_gives_a_uniform_field_equal_to_the_whole_frames_motion():
+    field = smooth_field(size=64)[:1]
+    frames = torch.stack([field.roll((t, -2 * t), (-2, -1)) for t in range(3)], dim=1)
+    motion = motion_field(frames)
+    torch.testing.assert_close(motion, torch.tensor([1.0, -2.0])[None, :, None, None].expand(1, 2, 64, 64),
+                               atol=0.15, rtol=0)
 
 
 def test_a_moving_blob_is_extrapolated_along_its_motion():

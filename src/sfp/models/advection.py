@@ -1,12 +1,13 @@
 """A backbone that learns what extrapolation leaves: the last frame moved along the context's motion, plus a residual.
 
 Nowcasts of rain are hard to beat at short leads because rain mostly moves (pysteps' extrapolation). Here the motion
-is one displacement per sample, from the cross-correlation of consecutive context frames (summed over pairs, the
-peak refined to a fraction of a pixel), and frame ``k`` ahead is the last context frame moved ``k`` times that
-displacement (bilinear; what enters from outside is the frame's minimum, i.e. dry). An inner backbone
-reads the context and this extrapolation and adds a residual scaled by a gate that starts at 0, so the model
-starts as the extrapolation and learns only what the motion does not explain (growth, decay, deformation).
-Registered as the grid backbone ``"advection"``.
+is a field: the cross-correlation displacement of overlapping blocks of the last context frames, each block pulled
+toward the whole frame's displacement where it holds little rain (a dry block has nothing to track), interpolated
+to every pixel. Frame ``k`` ahead is the last context frame carried ``k`` steps along that steady field
+(semi-Lagrangian, bilinear); what flows in from outside repeats the border values, as in pysteps' extrapolation
+(rain at the edge keeps coming). An inner backbone reads the context and this extrapolation and adds a residual
+scaled by a gate that starts at 0, so the model starts as the extrapolation and learns only what the motion does
+not explain (growth, decay, deformation). Registered as the grid backbone ``"advection"``.
 """
 
 from __future__ import annotations
@@ -51,28 +52,62 @@ def cross_correlation_motion(frames: Tensor) -> Tensor:
     return torch.stack([refine(rows, height, True), refine(cols, width, False)], dim=1)
 
 
-def shift_frames(frame: Tensor, displacements: Tensor) -> Tensor:
-    """``(B, C, H, W)`` moved by each of ``(B, K, 2)`` displacements -> ``(B, K, C, H, W)``; what enters from
-    outside is the frame's minimum."""
-    batch, channels, height, width = frame.shape
-    steps = displacements.shape[1]
-    floor = frame.amin(dim=(-3, -2, -1), keepdim=True)
+BLOCK, STRIDE = 32, 16  # motion blocks of 32 px, 16 px apart (3 x 3 blocks on a 64 x 64 tile)
+
+
+def motion_field(frames: Tensor, block: int = BLOCK, stride: int = STRIDE) -> Tensor:
+    """Displacement per pixel ``(B, 2, H, W)`` (rows, columns; pixels per frame) of ``(B, T, C, H, W)`` frames.
+
+    Each ``block x block`` block (Hann-windowed, ``stride`` apart; the whole frame where it is smaller) gets
+    :func:`cross_correlation_motion`, blended with the whole frames' motion by the weight ``e / (e + E)``, ``e`` the
+    block's mean square and ``E`` the frames': a block holding little rain follows the whole. The block vectors sit
+    at the blocks' centres and are interpolated bilinearly between them (held constant beyond).
+    """
+    batch, steps, channels, height, width = frames.shape
+    block = min(block, height, width)
+    stride = min(stride, block)
+    whole = cross_correlation_motion(frames)
+    blocks = frames.flatten(1, 2).unfold(2, block, stride).unfold(3, block, stride)  # (B, T·C, nh, nw, s, s)
+    rows, cols = blocks.shape[2:4]
+    blocks = blocks.permute(0, 2, 3, 1, 4, 5).reshape(batch * rows * cols, steps, channels, block, block)
+    hann = torch.hann_window(block, periodic=False, dtype=frames.dtype, device=frames.device)
+    local = cross_correlation_motion(blocks * (hann[:, None] * hann[None, :])).reshape(batch, rows, cols, 2)
+    energy = blocks.square().mean(dim=(1, 2, 3, 4)).reshape(batch, rows, cols, 1)
+    total = frames.square().mean(dim=(1, 2, 3, 4))[:, None, None, None]
+    weight = energy / (energy + total).clamp_min(torch.finfo(frames.dtype).tiny)
+    coarse = (weight * local + (1 - weight) * whole[:, None, None]).permute(0, 3, 1, 2)  # (B, 2, nh, nw)
+
+    def centres(size: int, count: int) -> Tensor:  # pixel -> the coarse grid's normalized coordinate
+        position = (torch.arange(size, dtype=frames.dtype, device=frames.device) - (block - 1) / 2) / stride
+        return 2 * position / max(count - 1, 1) - 1 if count > 1 else torch.zeros_like(position)
+
+    grid = torch.stack(torch.meshgrid(centres(width, cols), centres(height, rows), indexing="xy"), dim=-1)
+    return F.grid_sample(coarse, grid.expand(batch, -1, -1, -1), mode="bilinear", padding_mode="border",
+                         align_corners=True)
+
+
+def advect(frame: Tensor, field: Tensor, steps: int) -> Tensor:
+    """``(B, C, H, W)`` carried ``1 .. steps`` steps along a steady ``(B, 2, H, W)`` displacement field ->
+    ``(B, steps, C, H, W)``: step k takes the value at the point reached by tracing back k times (``x <- x - v(x)``,
+    bilinear); what flows in from outside repeats the border values."""
+    height, width = frame.shape[-2:]
     rows = torch.linspace(-1, 1, height, dtype=frame.dtype, device=frame.device)
     cols = torch.linspace(-1, 1, width, dtype=frame.dtype, device=frame.device)
-    grid = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), dim=-1)  # (H, W, 2) as (x, y)
+    position = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), dim=-1).expand(len(frame), -1, -1, -1)
     scale = torch.tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)], dtype=frame.dtype, device=frame.device)
-    source = grid - (displacements.flip(-1) * scale)[:, :, None, None]  # (B, K, H, W, 2): where each pixel comes from
-    moved = F.grid_sample((frame - floor).repeat_interleave(steps, 0), source.flatten(0, 1), mode="bilinear",
-                          padding_mode="zeros", align_corners=True)
-    return moved.unflatten(0, (batch, steps)) + floor[:, None]
+    velocity = field.flip(1) * scale[:, None, None]  # (B, 2, H, W) as (x, y) in grid units
+    moved = []
+    for _ in range(steps):
+        position = position - F.grid_sample(velocity, position, mode="bilinear", padding_mode="border",
+                                            align_corners=True).permute(0, 2, 3, 1)
+        moved.append(F.grid_sample(frame, position, mode="bilinear", padding_mode="border", align_corners=True))
+    return torch.stack(moved, dim=1)
 
 
 def extrapolate(context: Tensor, out_frames: int, motion_frames: int) -> Tensor:
-    """The last of ``(B, T, C, H, W)`` frames moved ``1 .. out_frames`` times the motion of the last
+    """The last of ``(B, T, C, H, W)`` frames carried ``1 .. out_frames`` steps along the motion field of the last
     ``motion_frames`` frames."""
-    velocity = cross_correlation_motion(context[:, -motion_frames:])
-    leads = torch.arange(1, out_frames + 1, dtype=context.dtype, device=context.device)
-    return shift_frames(context[:, -1], leads[None, :, None] * velocity[:, None])
+    return advect(context[:, -1], motion_field(context[:, -motion_frames:]), out_frames)
 
 
 @register("advection")
