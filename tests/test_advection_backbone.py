@@ -15,6 +15,11 @@ def smooth_field(seed: int = 0, size: int = 48) -> torch.Tensor:
     return torch.nn.functional.avg_pool2d(torch.nn.functional.pad(noise, (4, 4, 4, 4), mode="circular"), 9, 1)
 
 
+def rain_field(size: int = 64) -> torch.Tensor:
+    """Smooth rain with dry gaps: ``(1, 1, size, size)``, zero where the smooth noise is negative."""
+    return smooth_field(size=size)[:1].clamp_min(0.0)
+
+
 def blob(row: float, col: float, size: int = 32) -> torch.Tensor:
     """A Gaussian rain cell of width 3 px at (row, col) on a dry (zero) background: ``(1, size, size)``."""
     rows, cols = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
@@ -42,8 +47,7 @@ def test_a_uniform_field_moves_content_by_k_displacements_and_inflow_repeats_the
 
 
 def test_the_motion_field_follows_two_halves_moving_apart_and_a_dry_half_follows_the_whole():
-    field = smooth_field(size=64)[:1]
-    top, bottom = field[..., :32, :], field[..., 32:, :]
+    top = bottom = rain_field()[..., :32, :]  # the same rain in both halves: equal mean squares
     frames = torch.stack([torch.cat([top.roll(2 * t, -1), bottom.roll(-2 * t, -1)], dim=-2) for t in range(3)], 1)
     motion = motion_field(frames)  # (1, 2, 64, 64): columns move +2 above, -2 below
     # the top and bottom blocks hold about the frames' mean square (e = E), so each keeps half of its own motion:
@@ -56,7 +60,7 @@ def test_the_motion_field_follows_two_halves_moving_apart_and_a_dry_half_follows
 
 
 def test_uniform_motion_gives_a_uniform_field_equal_to_the_whole_frames_motion():
-    field = smooth_field(size=64)[:1]
+    field = rain_field()
     frames = torch.stack([field.roll((t, -2 * t), (-2, -1)) for t in range(3)], dim=1)
     motion = motion_field(frames)
     torch.testing.assert_close(motion, torch.tensor([1.0, -2.0])[None, :, None, None].expand(1, 2, 64, 64),
@@ -96,3 +100,9 @@ def test_the_backbone_starts_as_the_extrapolation_and_its_residual_learns():
 def test_bad_motion_frames_is_a_user_error():
     with pytest.raises(UserError, match="motion_frames"):
         build("advection", in_frames=4, out_frames=2, channels=1, motion_frames=5)
+
+
+def test_the_motion_field_of_normalized_frames_is_that_of_the_raw_ones():
+    rain = torch.stack([torch.cat([blob(8 + 2 * t, 8 + t, 64)[:, :32], blob(40 - t, 40 + 2 * t, 64)[:, 32:]], -2)
+                        for t in range(3)])[None]  # (1, 3, 1, 64, 64): two cells on a dry background
+    torch.testing.assert_close(motion_field((rain - 0.2) / 1.7), motion_field(rain), atol=1e-4, rtol=0)

@@ -60,10 +60,12 @@ def motion_field(frames: Tensor, block: int = BLOCK, stride: int = STRIDE) -> Te
 
     Each ``block x block`` block (Hann-windowed, ``stride`` apart; the whole frame where it is smaller) gets
     :func:`cross_correlation_motion`, blended with the whole frames' motion by the weight ``e / (e + E)``, ``e`` the
-    block's mean square and ``E`` the frames': a block holding little rain follows the whole. The block vectors sit
-    at the blocks' centres and are interpolated bilinearly between them (held constant beyond).
+    block's mean square and ``E`` the frames', both above the frames' minimum (the dry level; so normalized frames
+    give the field of the raw ones): a block holding little rain follows the whole. The block vectors sit at the
+    blocks' centres and are interpolated bilinearly between them (held constant beyond).
     """
     batch, steps, channels, height, width = frames.shape
+    frames = frames - frames.amin(dim=(1, 2, 3, 4), keepdim=True)
     block = min(block, height, width)
     stride = min(stride, block)
     whole = cross_correlation_motion(frames)
