@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -54,8 +55,13 @@ def test_forecast_pictures_have_big_panels_and_a_frame_per_lead(tmp_path):
     png = forecast_png(tmp_path / "f.png", truth, {"model": truth * 2}, scale, minutes(10))
     gif = forecast_gif(tmp_path / "f.gif", truth, {"model": truth * 2}, scale, minutes(10))
     assert PANEL_INCHES * DPI >= 128
-    with Image.open(png) as image:
-        assert image.size[1] >= 2 * 128
+    for path in (png, gif):
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("L"))
+            middle = pixels[:, pixels.shape[1] // 4]  # a column through the first panels: black frames
+            frame_rows = np.flatnonzero(middle < 30)
+            first_panel = frame_rows[np.flatnonzero(np.diff(frame_rows) > 1)[0] + 1] - frame_rows[0]
+            assert first_panel >= 128, (path, first_panel)
     with Image.open(gif) as image:
         assert image.n_frames == 2
 

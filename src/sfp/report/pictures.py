@@ -54,23 +54,28 @@ def colour_scale(task: TaskSpec, values: np.ndarray | None = None) -> ColourScal
 
 
 def _figure(rows: dict[str, np.ndarray], leads: list[int], scale: ColourScale, lead_label: Callable[[int], str]):
-    """A figure of ``rows`` (name -> (len(leads), H, W)) at the given lead indices, with a colour bar."""
+    """A figure of ``rows`` (name -> (len(leads), H, W)) at the given lead indices, with a colour bar; every panel
+    is ``PANEL_INCHES`` a side (margins for the labels and the bar are added around them, not taken from them)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(rows), len(leads), squeeze=False,
-                             figsize=(PANEL_INCHES * len(leads) + 1.2, PANEL_INCHES * len(rows)))
+    left, right, top, bottom, gap = 0.35, 1.1, 0.3, 0.1, 0.08  # inches
+    width = left + len(leads) * PANEL_INCHES + (len(leads) - 1) * gap + right
+    height = top + len(rows) * PANEL_INCHES + (len(rows) - 1) * gap + bottom
+    fig, axes = plt.subplots(len(rows), len(leads), squeeze=False, figsize=(width, height))
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                        wspace=gap / PANEL_INCHES, hspace=gap / PANEL_INCHES)
     for r, (name, frames) in enumerate(rows.items()):
         for c, lead in enumerate(leads):
             ax = axes[r, c]
             image = ax.imshow(np.ma.masked_invalid(frames[c]), cmap=scale.cmap, norm=scale.norm,
-                              interpolation="nearest")
+                              interpolation="nearest", aspect="auto")
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0:
                 ax.set_title(lead_label(lead), fontsize=9)
             if c == 0:
                 ax.set_ylabel(name, fontsize=9)
-    bar = fig.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
-    bar.set_label(scale.label)
+    bar = fig.add_axes((1 - (right - 0.15) / width, bottom / height, 0.15 / width, 1 - (top + bottom) / height))
+    fig.colorbar(image, cax=bar).set_label(scale.label)
     return fig
 
 
