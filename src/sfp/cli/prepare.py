@@ -8,6 +8,8 @@ with the same settings is kept (it is the cache); ``--overwrite`` rebuilds it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,8 @@ def _download() -> Path:
     if target.is_dir() and any(target.iterdir()):
         return target
     try:
-        from pysteps.datasets import download_pysteps_data
+        with contextlib.redirect_stdout(io.StringIO()):  # pysteps announces its configuration file on import
+            from pysteps.datasets import download_pysteps_data
     except ImportError as err:
         raise UserError("downloading the radar data needs the radar extra: pip install sfp-forecast[radar]") from err
     try:
