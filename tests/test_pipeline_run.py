@@ -132,10 +132,15 @@ def test_equal_time_and_surrogate_baselines_and_a_shared_world_model(run, tmp_pa
     surrogate = manifest["surrogate"]["outputs"]
     changes = surrogate["val_mse_change"]
     assert changes["baseline"] == 0.0
-    nearest = min((0.5, 4.0), key=lambda w: abs(changes[f"w{w:g}"] - changes["sfp"]))
-    assert surrogate["weight"] == nearest
+    gap = {name: abs(change - changes["sfp"]) for name, change in changes.items() if name.startswith("w")}
+    nearest = f"w{surrogate['weight']:g}"
+    assert gap[nearest] == min(gap.values())
+    if min(gap["w0.5"], gap["w4"]) <= 0.01:  # the grid matched SFP's MSE change: no weight added
+        assert len(gap) == 2
+    else:  # weights added until one matches, three at most
+        assert len(gap) > 2 and (gap[nearest] <= 0.01 or len(gap) == 5)
     kept = read_checkpoint(surrogate["checkpoint"])["state_dict"]
-    chosen = read_checkpoint(str(copy / "surrogate" / f"w{nearest:g}" / "checkpoints" / "best.ckpt"))["state_dict"]
+    chosen = read_checkpoint(str(copy / "surrogate" / nearest / "checkpoints" / "best.ckpt"))["state_dict"]
     assert all(torch.equal(kept[key], chosen[key]) for key in chosen)
     models = json.loads((copy / "metrics.json").read_text())["models"]
     assert set(models) == {"persistence", "agent", "baseline", "baseline_time", "surrogate", "sfp"}

@@ -8,7 +8,12 @@ import torch
 
 from sfp.metrics.functional import ssim
 from sfp.metrics.surrogates import soft_csi_loss, surrogate_for_task
-from sfp.pipeline import choose_surrogate_weight
+from sfp.pipeline import (
+    SURROGATE_EXTRA_WEIGHTS,
+    choose_surrogate_weight,
+    match_surrogate_weight,
+    next_surrogate_weight,
+)
 from sfp.task import FLAME, NAVIER_STOKES, RADAR, SENSORS, STORMS
 
 PRED = torch.tensor([1.0, 3.0, 6.0, 9.0])
@@ -56,6 +61,40 @@ def test_the_weight_whose_mse_change_is_nearest_sfps_is_kept():
     assert choose_surrogate_weight(changes, 0.025) == 0.3
     assert choose_surrogate_weight(changes, -0.2) == 0.1
     assert choose_surrogate_weight({1.0: 0.25, 0.5: 0.75}, 0.5) == 0.5  # a tie: the smaller weight
+
+
+def test_the_next_weight_lies_between_the_weights_that_bracket_sfps_change_or_beyond_the_grid():
+    changes = {0.1: 0.040, 0.3: 0.061, 1.0: 0.090, 3.0: 0.122}
+    assert next_surrogate_weight(changes, 0.026) == pytest.approx(0.1 / 3)  # below every weight's change
+    assert next_surrogate_weight(changes, 0.2) == pytest.approx(9.0)  # above every weight's change
+    assert next_surrogate_weight(changes, 0.075) == pytest.approx(math.sqrt(0.3 * 1.0))
+    assert next_surrogate_weight({0.1: 0.04, 0.3: 0.02}, 0.03) == pytest.approx(math.sqrt(0.03))  # not monotone
+
+
+def _measured(change):
+    """A ``measure`` over a known MSE change per weight, recording what it was asked to train."""
+    asked = []
+
+    def measure(weights):
+        asked.extend(weights)
+        return {w: change(w) for w in asked}
+
+    return measure, asked
+
+
+def test_weights_are_added_until_one_matches_sfps_mse_change_within_a_point():
+    measure, asked = _measured(lambda w: 0.06 + 0.02 * math.log10(w))  # +4.0 % at 0.1, +6.0 % at 1
+    weight = match_surrogate_weight(measure, [0.1, 1.0], 0.026)  # SFP +2.6 %: below the grid
+    assert asked[:2] == [0.1, 1.0] and asked[2] == pytest.approx(0.1 / 3)  # +3.05 %: within a point, stop
+    assert len(asked) == 3 and weight == asked[2]
+    measure, asked = _measured(lambda w: 0.06 + 0.02 * math.log10(w))
+    assert match_surrogate_weight(measure, [0.1, 1.0], 0.041) == 0.1 and asked == [0.1, 1.0]  # the grid matched
+
+
+def test_the_search_stops_after_its_extra_weights_with_the_nearest():
+    measure, asked = _measured(lambda w: 0.5)  # no weight moves the MSE change toward SFP's
+    assert match_surrogate_weight(measure, [0.1, 1.0], 0.0) == min(asked)  # all tie: the smallest weight
+    assert len(asked) == 2 + SURROGATE_EXTRA_WEIGHTS
 
 
 @pytest.mark.parametrize("weight", [-1.0, float("nan")])

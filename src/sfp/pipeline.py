@@ -70,6 +70,8 @@ NEEDS = {  # the stages whose outputs each stage uses: a change there re-runs it
 }
 COMPARED = ("baseline", "baseline_time", "surrogate", "sfp")  # the fine-tuned agents evaluate and report compare
 OPTIONAL = {"baseline_time": "equal_time_baseline", "surrogate": "surrogate_baseline"}  # stage: its switch
+SURROGATE_MATCH = 0.01  # the surrogate baseline's validation MSE change within 1 point of SFP's
+SURROGATE_EXTRA_WEIGHTS = 3  # weights trained beyond surrogate_weights to reach that match
 TRAINER_SET_BY_SFP = {"callbacks", "logger", "default_root_dir", "use_distributed_sampler", "plugins"}
 TRAINER_DEFAULTS = {"enable_model_summary": False, "log_every_n_steps": 10}
 PRINT = partial(print, flush=True)
@@ -368,27 +370,37 @@ class Pipeline:
 
     def stage_surrogate(self) -> dict[str, Any]:
         """MSE plus ``w`` times the headline metric's differentiable stand-in, for the SFP stage's steps, for each
-        ``w`` of ``surrogate_weights``; kept: the one whose validation MSE, relative to the equal-step baseline's,
-        is nearest SFP's (:func:`choose_surrogate_weight`)."""
+        ``w`` of ``surrogate_weights`` and, while none matches, a few more; kept: the one whose validation MSE,
+        relative to the equal-step baseline's, is nearest SFP's (:func:`match_surrogate_weight`)."""
         from sfp.report.evaluation import checkpoint_forecasters, evaluate_forecasts
 
-        trained = {weight: self._mse_only(f"surrogate/w{weight:g}", surrogate_weight=weight)["checkpoint"]
-                   for weight in self.config["surrogate_weights"]}
-        names = {"baseline": self.checkpoint("baseline"), "sfp": self.checkpoint("sfp"),
-                 **{f"w{weight:g}": path for weight, path in trained.items()}}
         datamodule = self.datamodule
         task = datamodule.task
-        val = evaluate_forecasts(checkpoint_forecasters(names, task.bounds), datamodule.val_dataloader(), task,
-                                 datamodule.target)
-        mse_change = {name: val[name]["mse"] / val["baseline"]["mse"] - 1.0 for name in names}
-        weight = choose_surrogate_weight({w: mse_change[f"w{w:g}"] for w in trained}, mse_change["sfp"])
+        trained: dict[float, str] = {}
+
+        def validate(names: dict[str, str]) -> dict[str, dict[str, float]]:
+            return evaluate_forecasts(checkpoint_forecasters(names, task.bounds), datamodule.val_dataloader(), task,
+                                      datamodule.target)
+
+        val = validate({"baseline": self.checkpoint("baseline"), "sfp": self.checkpoint("sfp")})
+
+        def measure(weights: list[float]) -> dict[float, float]:
+            """Train ``weights``; the validation MSE change of every weight trained so far."""
+            for weight in weights:
+                trained[weight] = self._mse_only(f"surrogate/w{weight:g}", surrogate_weight=weight)["checkpoint"]
+            val.update(validate({f"w{weight:g}": trained[weight] for weight in weights}))
+            return {w: val[f"w{w:g}"]["mse"] / val["baseline"]["mse"] - 1.0 for w in trained}
+
+        sfp_change = val["sfp"]["mse"] / val["baseline"]["mse"] - 1.0
+        weight = match_surrogate_weight(measure, self.config["surrogate_weights"], sfp_change)
+        mse_change = {name: val[name]["mse"] / val["baseline"]["mse"] - 1.0 for name in val}
         target = self.stage_dir("surrogate") / "checkpoints" / "best.ckpt"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(trained[weight], target)
         self.log(f"  surrogate weight {weight:g}: validation MSE {mse_change[f'w{weight:g}']:+.1%} vs SFP's "
                  f"{mse_change['sfp']:+.1%} (relative to the equal-step baseline)")
         return {"checkpoint": str(target), "weight": weight, "val_mse_change": mse_change,
-                "val_headline": {name: val[name][datamodule.task.headline] for name in names}}
+                "val_headline": {name: val[name][task.headline] for name in val}}
 
     def compared(self) -> dict[str, str]:
         """The checkpoints of the fine-tuned agents this run compares, by stage."""
@@ -414,6 +426,32 @@ class Pipeline:
 def choose_surrogate_weight(mse_change: dict[float, float], sfp_mse_change: float) -> float:
     """The weight whose relative MSE change is nearest SFP's (the smaller weight on a tie)."""
     return min(sorted(mse_change), key=lambda weight: abs(mse_change[weight] - sfp_mse_change))
+
+
+def match_surrogate_weight(measure: Callable[[list[float]], dict[float, float]], weights: list[float],
+                           sfp_mse_change: float) -> float:
+    """The surrogate weight whose MSE change (``measure(new weights)`` trains them and returns the change of every
+    weight so far) is nearest SFP's: ``weights`` first, then up to ``SURROGATE_EXTRA_WEIGHTS`` more
+    (:func:`next_surrogate_weight`) while none is within ``SURROGATE_MATCH`` of it."""
+    changes = measure(list(weights))
+    for _ in range(SURROGATE_EXTRA_WEIGHTS):
+        weight = choose_surrogate_weight(changes, sfp_mse_change)
+        if abs(changes[weight] - sfp_mse_change) <= SURROGATE_MATCH:
+            return weight
+        changes = measure([next_surrogate_weight(changes, sfp_mse_change)])
+    return choose_surrogate_weight(changes, sfp_mse_change)
+
+
+def next_surrogate_weight(mse_change: dict[float, float], sfp_mse_change: float) -> float:
+    """The weight to try next when none matches SFP's MSE change: between the two neighbouring weights whose
+    changes bracket SFP's (their geometric mean), else a third of the smallest or three times the largest weight,
+    toward SFP's change (the MSE change grows with the weight)."""
+    weights = sorted(mse_change)
+    for low, high in zip(weights, weights[1:]):
+        if min(mse_change[low], mse_change[high]) <= sfp_mse_change <= max(mse_change[low], mse_change[high]):
+            return math.sqrt(low * high)
+    below = sfp_mse_change < mse_change[weights[0]]
+    return weights[0] / 3 if below else weights[-1] * 3
 
 
 def run_pipeline(argv: list[str]) -> Pipeline:
