@@ -384,16 +384,18 @@ class Pipeline:
 
         val = validate({"baseline": self.checkpoint("baseline"), "sfp": self.checkpoint("sfp")})
 
+        def change(name: str) -> float:  # validation MSE relative to the equal-step baseline's
+            return val[name]["mse"] / val["baseline"]["mse"] - 1.0
+
         def measure(weights: list[float]) -> dict[float, float]:
             """Train ``weights``; the validation MSE change of every weight trained so far."""
             for weight in weights:
                 trained[weight] = self._mse_only(f"surrogate/w{weight:g}", surrogate_weight=weight)["checkpoint"]
             val.update(validate({f"w{weight:g}": trained[weight] for weight in weights}))
-            return {w: val[f"w{w:g}"]["mse"] / val["baseline"]["mse"] - 1.0 for w in trained}
+            return {w: change(f"w{w:g}") for w in trained}
 
-        sfp_change = val["sfp"]["mse"] / val["baseline"]["mse"] - 1.0
-        weight = match_surrogate_weight(measure, self.config["surrogate_weights"], sfp_change)
-        mse_change = {name: val[name]["mse"] / val["baseline"]["mse"] - 1.0 for name in val}
+        weight = match_surrogate_weight(measure, self.config["surrogate_weights"], change("sfp"))
+        mse_change = {name: change(name) for name in val}
         target = self.stage_dir("surrogate") / "checkpoints" / "best.ckpt"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(trained[weight], target)
