@@ -8,6 +8,7 @@ import yaml
 
 from pipeline_helpers import write_config
 from sfp.cli.main import main
+from sfp.forecasting import GridForecaster
 from sfp.pipeline import STAGE_VERSIONS
 from sfp.table.render import render, summarize
 from sfp.table.spec import Cell, load_table
@@ -74,6 +75,9 @@ def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     gap = {name: abs(change - changes["sfp"]) for name, change in changes.items() if name.startswith("w")}
     assert {"baseline", "sfp", "w1"} <= set(changes) and gap[f"w{cell['surrogate']['weight']:g}"] == min(gap.values())
     assert cell["steps"]["baseline"] == cell["steps"]["sfp"] == 2 and cell["steps"]["baseline_time"] >= 1
+    agent = GridForecaster.load_from_checkpoint(
+        tmp_path / "runs" / "storms" / "storms-simvp-s0" / "agent" / "checkpoints" / "best.ckpt")
+    assert cell["parameters"] == sum(parameter.numel() for parameter in agent.parameters())  # the trained agent's size
     table = json.loads((tmp_path / "results" / "tiny.json").read_text())
     assert table["summary"]["storms"]["backbones"] == ["simvp"]
     assert table["summary"]["storms"]["sfp_vs_surrogate"] is not None
@@ -90,15 +94,20 @@ def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     assert again["seconds"]["agent"] == cell["seconds"]["agent"]  # ... without training again
 
 
-def test_the_table_says_whether_each_agent_beats_persistence(tmp_path):
+def test_the_table_says_whether_each_agent_beats_persistence_and_how_it_was_trained(tmp_path):
     from sfp.table.render import markdown
 
     better = _cell("storms", "simvp", 0, 0.3, 0.2, 0.25)
     better["models"].update(agent={"csi_m": 0.25, "mse": 0.010}, persistence={"csi_m": 0.20, "mse": 0.012})
     worse = _cell("navier_stokes", "fno", 0, 0.3, 0.5, 0.4)  # tke_error: lower is better
     worse["models"].update(agent={"tke_error": 0.6, "mse": 0.5}, persistence={"tke_error": 0.5, "mse": 0.6})
-    rows = [line for line in markdown([better, worse], summarize([better, worse])).splitlines() if "/s0 |" in line]
+    better.update(parameters=1234567, steps={"agent": 2050}, seconds={"agent": 1208.7, "sfp": 10.0})
+    lines = markdown([better, worse], summarize([better, worse])).splitlines()
+    rows = [line for line in lines if "/s0 | " in line and line.count(" | ") > 5]
     assert [row.split(" | ")[-2] for row in rows] == ["yes", "yes", "**no**", "yes"]
+    # each agent's size and training, "n/a" where a cell does not record them
+    assert "| storms/simvp/s0 | 1,234,567 | 2,050 | 1,209 |" in lines
+    assert "| navier_stokes/fno/s0 | n/a | n/a | n/a |" in lines
 
 
 def test_the_table_gives_the_spread_over_seeds(tmp_path):

@@ -3,7 +3,7 @@
 A cell's JSON (``<results>/cells/<dataset>-<backbone>-s<seed>.json``) holds its test metrics for persistence, the
 agent, the equal-step and equal-time MSE baselines, the surrogate baseline (with its weight and the validation MSE
 changes it was chosen by) and SFP, the per-lead views of persistence, the equal-step and surrogate baselines and SFP
-(:mod:`sfp.report.leads`), the stage seconds, the hash of the resolved pipeline
+(:mod:`sfp.report.leads`), the stage seconds and steps, the agent's parameter count, the hash of the resolved pipeline
 config and the sfp version. A cell whose JSON carries the current hash is done; any other is (re)computed, so a
 changed setting is never mixed in.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sfp
-from sfp.pipeline import STAGE_VERSIONS, Pipeline, load_config, without_added_defaults
+from sfp.pipeline import STAGE_VERSIONS, Pipeline, instantiate, load_config, without_added_defaults
 from sfp.table.spec import Cell, TableSpec, settings_digest
 
 MODEL_NAMES = {"baseline": "baseline_steps", "baseline_time": "baseline_time", "surrogate": "surrogate", "sfp": "sfp",
@@ -52,6 +52,12 @@ def cell_digest(table: TableSpec, cell: Cell) -> str:
     return settings_digest({**settings, "stage_versions": STAGE_VERSIONS})
 
 
+def agent_parameters(config: dict[str, Any]) -> int:
+    """The number of trainable parameters of the agent a resolved pipeline config builds (its size in the table)."""
+    return sum(parameter.numel() for parameter in instantiate(config["agent"]).parameters()
+               if parameter.requires_grad)
+
+
 def _write_json(path: Path, content: dict[str, Any]) -> None:
     """Atomically: a half-written result is never read."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +83,7 @@ def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = prin
     content = {"dataset": cell.dataset, "backbone": cell.backbone, "seed": cell.seed,
                "seconds": {stage: entry.get("seconds") for stage, entry in stages.items()},
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
-               "settings": digest, "version": sfp.__version__,
+               "parameters": agent_parameters(pipeline.config), "settings": digest, "version": sfp.__version__,
                "surrogate": {key: stages["surrogate"]["outputs"][key] for key in ("weight", "val_mse_change")},
                "models": {MODEL_NAMES[name]: values for name, values in results["models"].items()},
                "per_lead": {MODEL_NAMES.get(name, name): views for name, views in results["per_lead"].items()

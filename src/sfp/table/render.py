@@ -94,9 +94,19 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
+def _count(value: float | None) -> str:
+    """A whole number with thousands separators, or ``n/a``."""
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
 def _name(cell: dict[str, Any]) -> str:
     """The cell's name (its JSON file's stem), from the cell's own fields."""
     return Cell(cell["dataset"], cell["backbone"], cell["seed"]).name
+
+
+def _label(cell: dict[str, Any]) -> str:
+    """``dataset/backbone/s<seed>``, as the table's rows name a cell."""
+    return f"{cell['dataset']}/{cell['backbone']}/s{cell['seed']}"
 
 
 def _beats(cell: dict[str, Any], metric: str) -> str:
@@ -116,7 +126,8 @@ def _spread(change: dict[str, Any]) -> str:
 
 def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
              spread: dict[str, dict[str, Any]] | None = None) -> str:
-    """The summary (mean over backbones), the spread over seeds where there are several, and one row per cell."""
+    """The summary (mean over backbones), the spread over seeds where there are several, each agent's size and
+    training, and one row per cell."""
     lines = ["| dataset | headline | SFP vs equal steps | SFP vs equal time | SFP vs surrogate | MSE vs equal steps "
              "| backbones |", "|---|---|---|---|---|---|---|"]
     for dataset, row in summary.items():
@@ -129,6 +140,10 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
         for pair, row in spread.items():
             lines.append(f"| {pair} | {', '.join(map(str, row['seeds']))} | {_spread(row['sfp_vs_baseline_steps'])} | "
                          f"{_spread(row['sfp_vs_baseline_time'])} | {_spread(row['mse_vs_baseline_steps'])} |")
+    lines += ["", "| agent | parameters | steps | seconds |", "|---|---|---|---|"]
+    lines += [f"| {_label(cell)} | {_count(cell.get('parameters'))} | "
+              f"{_count(cell.get('steps', {}).get('agent'))} | {_count(cell['seconds'].get('agent'))} |"
+              for cell in cells]
     lines += ["", "| cell | metric | " + " | ".join(MODELS) + " | agent beats persistence | seconds |",
               "|---" * (len(MODELS) + 4) + "|"]
     for cell in cells:
@@ -136,7 +151,7 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
         seconds = sum(value for value in cell["seconds"].values() if value)
         for metric in (headline, "mse"):
             values = [_number(cell["models"].get(model, {}).get(metric)) for model in MODELS]
-            lines.append(f"| {cell['dataset']}/{cell['backbone']}/s{cell['seed']} | {metric} | "
+            lines.append(f"| {_label(cell)} | {metric} | "
                          + " | ".join(values) + f" | {_beats(cell, metric)} | {seconds:.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -180,7 +195,8 @@ def render(results: str | Path, name: str, digests: dict[str, str] | None = None
              if digests is None or digests.get(_name(cell))
              == cell.get("settings")]
     summary, spread = summarize(cells), seed_spread(cells)
-    table = {"cells": [{key: cell[key] for key in ("dataset", "backbone", "seed", "seconds", "models")}
+    table = {"cells": [{key: cell.get(key) for key in ("dataset", "backbone", "seed", "parameters", "steps",
+                                                       "seconds", "models")}
                        for cell in cells], "summary": summary, "seeds": spread}
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{name}.json").write_text(json.dumps(table, indent=2))
