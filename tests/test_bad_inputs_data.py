@@ -203,6 +203,18 @@ def test_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cache_warning_is_one_line_on_stdout(tmp_path, monkeypatch, capfd):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("SFP_CACHE", str(tmp_path / "file" / "cache"))  # a folder that cannot be made
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "generate", "storms", "--out", "x.npy", *TINY]) == 0
+    captured = capfd.readouterr()
+    assert captured.err == ""
+    warnings = [line for line in captured.out.splitlines() if "cache" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("could not write cache file")
+    assert warnings[0].endswith("(Not a directory)")
+
+
 def _temps(*folders: Path) -> list[Path]:
     return [p for folder in folders if folder.exists() for p in folder.iterdir() if p.name.startswith(".")]
 

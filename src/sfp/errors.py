@@ -7,3 +7,9 @@ stack trace. Library callers get an ordinary exception (a ``ValueError``) they c
 
 class UserError(ValueError):
     """A problem with the user's input (file, option, config, data) that they can fix."""
+
+
+def first_line(err: BaseException, default: str = "") -> str:
+    """The first line of an exception's message (some libraries' messages span lines), or `default`."""
+    text = str(err)
+    return text.splitlines()[0] if text.strip() else default

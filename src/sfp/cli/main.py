@@ -62,6 +62,16 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     print(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), file=sys.stdout)
 
 
+def _sfp_warnings_to_stdout() -> None:
+    """sfp's own logged warnings (e.g. a cache file that cannot be written) go to stdout, one line each, so that a
+    failing run still prints exactly one line on stderr (without a handler, Python's fallback writes them there)."""
+    logger = logging.getLogger("sfp")
+    if not any(isinstance(getattr(handler, "stream", None), _Stdout) for handler in logger.handlers):
+        handler = logging.StreamHandler(_Stdout())
+        handler.setLevel(logging.WARNING)
+        logger.addHandler(handler)
+
+
 def _library_chatter_to_stdout(trains: bool) -> None:
     """Libraries' informational lines and warnings go to stdout (stderr is kept for sfp's one-line errors and
     real failures); notices that say nothing about the user's run (product tips, Lightning's deprecation of a
@@ -70,6 +80,7 @@ def _library_chatter_to_stdout(trains: bool) -> None:
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*args parameter is intended to run from within Python.*")
     warnings.showwarning = _show_warning
+    _sfp_warnings_to_stdout()
     if not trains:
         return
     import lightning  # noqa: F401  (sets up its loggers' handlers, which are re-pointed here)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from sfp.data.files import publish, remove_stale_temps, temp_prefix
-from sfp.errors import UserError
+from sfp.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _load(path: Path, shape: tuple[int, ...] | None) -> np.ndarray | None:
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        log.warning("cache file %s is unreadable (%s); regenerating", path, error)
+        log.warning("cache file %s is unreadable (%s); regenerating", path, first_line(error))
         return None
     if shape is not None and array.shape != tuple(shape):
         log.warning("cache file %s has shape %s, expected %s; regenerating", path, array.shape, tuple(shape))
@@ -170,5 +170,5 @@ def cached_array(
     try:
         _save_atomically(path, array)
     except OSError as error:
-        log.warning("could not write cache file %s (%s)", path, error)
+        log.warning("could not write cache file %s (%s)", path, error.strerror or first_line(error))
     return array

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sfp.errors import UserError
+from sfp.errors import UserError, first_line
 
 HDF5_SUFFIXES = {".h5", ".hdf5", ".hdf", ".mat"}
 NETCDF_SUFFIXES = {".nc", ".nc4", ".netcdf"}
@@ -101,7 +101,7 @@ def open_array(path: str | os.PathLike, variable: str | None = None) -> LazyArra
     except UserError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-        reason = str(err).splitlines()[0] if str(err) else "corrupt or truncated"
+        reason = first_line(err, "corrupt or truncated")
         raise UserError(f"{path}: cannot read ({type(err).__name__}: {reason})") from err
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from sfp.errors import UserError
+from sfp.errors import UserError, first_line
 
 
 def existing_file(path: str | os.PathLike, what: str = "file") -> Path:
@@ -22,8 +22,7 @@ def existing_file(path: str | os.PathLike, what: str = "file") -> Path:
 
 def cannot_read(path: Path, err: BaseException) -> UserError:
     """A UserError saying why a file could not be read (corrupt, truncated, not the expected format)."""
-    detail = str(err).splitlines()[0] if str(err) else "corrupt or truncated"
-    return UserError(f"{path}: cannot read ({type(err).__name__}: {detail})")
+    return UserError(f"{path}: cannot read ({type(err).__name__}: {first_line(err, 'corrupt or truncated')})")
 
 
 def open_hdf5(path: Path) -> h5py.File:
