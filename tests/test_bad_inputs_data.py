@@ -7,8 +7,10 @@ file of the folder as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -27,6 +29,8 @@ from sfp.data.readers import FNOReader
 from sfp.errors import UserError
 
 TINY = ["--n", "1", "--frames", "2", "--size", "8"]
+PREPARE = ["data", "prepare", "radar", "--from", ".", "--out"]  # "." holds no radar data: the output check is first
+LONG_NAME = "a" * 300 + ".npz"
 
 
 def _prepare(folder: Path) -> None:
@@ -46,6 +50,7 @@ def _prepare(folder: Path) -> None:
     (folder / "truncated.npy").write_bytes((folder / "good.npy").read_bytes()[:70])
     (folder / "notes.txt").write_text("not an array\n")
     (folder / "folder.npy").mkdir()
+    (folder / "outdir").mkdir()
     with h5py.File(folder / "empty.h5", "w"):
         pass
     with h5py.File(folder / "groups.h5", "w") as handle:
@@ -111,6 +116,20 @@ CASES = [  # (id, argv, words the message must hold)
     ("gen-set-no-key", ["data", "generate", "storms", "--out", "x.npy", *TINY, "--set", "=3"], ["KEY=VALUE"]),
     ("gen-set-unknown-param", ["data", "generate", "storms", "--out", "x.npy", *TINY, "--set", "hail=1"],
      ["hail", "unknown"]),
+    ("gen-out-directory-no-suffix", ["data", "generate", "storms", "--out", "outdir", *TINY],
+     ["outdir", "is a directory"]),
+    ("gen-name-too-long", ["data", "generate", "storms", "--out", LONG_NAME, *TINY],
+     ["file name is 304 bytes long", "at most"]),
+    ("prep-size-0", [*PREPARE, "r.npz", "--size", "0"], ["--size", "at least 8", "got 0"]),
+    ("prep-size-negative", [*PREPARE, "r.npz", "--size", "-5"], ["--size", "at least 8", "got -5"]),
+    ("prep-size-word", [*PREPARE, "r.npz", "--size", "big"], ["--size", "integer", "'big'"]),
+    ("prep-parent-is-file", [*PREPARE, "good.npy/r.npz"], ["good.npy", "not a directory"]),
+    ("prep-out-directory", [*PREPARE, "outdir"], ["outdir", "is a directory"]),
+    ("prep-out-wrong-suffix", [*PREPARE, "notes.txt"], ["notes.txt", "wrong file type", "ends in .txt", ".npz"]),
+    ("prep-out-existing-npy", [*PREPARE, "good.npy"], ["good.npy", "wrong file type", ".npz"]),
+    ("prep-name-too-long", [*PREPARE, LONG_NAME], ["file name is 304 bytes long", "at most"]),
+    ("prep-from-a-file", ["data", "prepare", "radar", "--from", "notes.txt", "--out", "r.npz"],
+     ["notes.txt", "not a folder"]),
 ]
 
 
@@ -193,14 +212,60 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
     assert not stale_out.exists() and not stale_cache.exists() and live_out.exists()
 
 
-def test_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
-    def fail(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+def _fill_then_fail(file, *args, **kwargs):
+    """A write that runs out of disk space half-way."""
+    Path(file).write_bytes(b"PK partial")
+    raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(np, "savez_compressed", fail)
-    with pytest.raises(UserError, match="No space left"):
+
+def test_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(np, "savez_compressed", _fill_then_fail)
+    with pytest.raises(UserError, match="No space left on device: the file is too large or the disk is full"):
         save_array(tmp_path / "x.npz", np.zeros(2))
     assert list(tmp_path.iterdir()) == []
+
+
+def _limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".npy", ".npz"])
+def test_file_size_limit_is_one_line_and_leaves_nothing(tmp_path, suffix):
+    """Writes past RLIMIT_FSIZE fail with EFBIG (Python ignores SIGXFSZ): one line, no temp, no output, no crash."""
+    out_dir, cache = tmp_path / "out", tmp_path / "cache"
+    out_dir.mkdir()
+    env = {**os.environ, "SFP_CACHE": str(cache), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-m", "sfp", "data", "generate", "storms", "--out", f"g{suffix}", "--n",
+                           "1", "--frames", "2", "--size", "32"], cwd=out_dir, env=env, capture_output=True,
+                          text=True, timeout=120, preexec_fn=_limit_file_size)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"sfp: error: g{suffix}: cannot write (File too large: the file is too "
+                                        "large or the disk is full)"]
+    assert "could not write cache file" in done.stdout  # the cache's one-line warning goes to stdout
+    assert list(out_dir.iterdir()) == [] and _temps(cache) == []
+
+
+def test_unwritable_output_folder_is_refused_before_generating(tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
+    monkeypatch.chdir(tmp_path)
+    line = _run_one_line_error(["data", "generate", "storms", "--out", "x.npz", *TINY], capfd)
+    assert "not writable" in line and "x.npz" in line
+    assert "generating" not in capfd.readouterr().out and list(tmp_path.iterdir()) == []
+
+
+def _tiny_radar_arrays(root, rule, log):
+    data = np.zeros((1, rule.length, 1, rule.size, rule.size), np.float32)
+    return {"data": data, "mask": np.isfinite(data), "event": np.zeros(1, np.int64)}
+
+
+def test_failed_radar_save_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr("sfp.data.radar.dataset.build", _tiny_radar_arrays)
+    monkeypatch.setattr(np, "savez_compressed", _fill_then_fail)
+    monkeypatch.chdir(tmp_path)
+    line = _run_one_line_error(["data", "prepare", "radar", "--from", ".", "--out", "sub/r.npz"], capfd)
+    assert line == ("sfp: error: sub/r.npz: cannot write (No space left on device: the file is too large or the "
+                    "disk is full)")
+    assert [p.name for p in tmp_path.rglob("*")] == ["sub"]
 
 
 def test_cache_warning_is_one_line_on_stdout(tmp_path, monkeypatch, capfd):

@@ -10,7 +10,8 @@ import numpy as np
 import yaml
 
 from sfp.cli import prepare
-from sfp.data.files import open_array, save_array
+from sfp.data.files import WRITABLE, open_array, save_array
+from sfp.data.writing import check_output
 from sfp.errors import UserError
 from sfp.task import RADAR, SEVIR_THRESHOLDS
 
@@ -92,6 +93,7 @@ def generate(args: argparse.Namespace) -> None:
     params = {**spec.defaults, **{k: v for k, v in options.items() if v is not None}, **_parse_sets(args.set)}
     params["seed"] = args.seed
     _check_counts(params)
+    check_output(args.out, WRITABLE, replace=args.overwrite)
     start = time.perf_counter()
     print(f"generating {args.name} {params} ...", flush=True)
     try:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sfp.data.writing import check_output
 from sfp.errors import UserError
 
 
@@ -23,9 +24,22 @@ def add_parser(actions: Any) -> None:
     prep.add_argument("name", choices=["radar"], help="dataset family")
     prep.add_argument("--from", dest="source", help="folder of the pysteps example data (default: download it)")
     prep.add_argument("--out", required=True, help="output .npz")
-    prep.add_argument("--size", type=int, default=64, help="tile side in pixels of 2 km (default 64)")
+    prep.add_argument("--size", type=_tile_size, default=64, help="tile side in pixels of 2 km (default 64)")
     prep.add_argument("--overwrite", action="store_true", help="rebuild even when the file is up to date")
     prep.set_defaults(run=prepare)
+
+
+def _tile_size(text: str) -> int:
+    """A tile side the forecasters can take: an integer of at least the optical-flow baselines' smallest grid."""
+    from sfp.models.baselines import MIN_GRID
+
+    try:
+        size = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from err
+    if size < MIN_GRID:
+        raise argparse.ArgumentTypeError(f"a tile must be at least {MIN_GRID} pixels a side, got {size}")
+    return size
 
 
 def _download() -> Path:
@@ -53,8 +67,8 @@ def prepare(args: argparse.Namespace) -> None:
     from sfp.data.radar import dataset
     from sfp.data.radar.tiles import TileRule
 
+    out = check_output(args.out, {".npz"}, replace=True, make_folders=True)
     rule = TileRule(size=args.size)
-    out = Path(args.out)
     key = dataset.settings_key(rule, 2.0, 10)
     if out.exists() and not args.overwrite:
         if str(dataset.load(out)["key"]) == key:
@@ -63,7 +77,7 @@ def prepare(args: argparse.Namespace) -> None:
         raise UserError(f"{out}: exists and was built with other settings; pass --overwrite to replace it")
     root = Path(args.source) if args.source else _download()
     if not root.is_dir():
-        raise UserError(f"{root}: no such folder")
+        raise UserError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}")
     start = time.perf_counter()
     arrays = dataset.build(root, rule, log=print)
     dataset.save(out, arrays)

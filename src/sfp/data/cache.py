@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from sfp.data.files import publish, remove_stale_temps, temp_prefix
+from sfp.data.writing import atomic_file
 from sfp.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
@@ -137,17 +136,10 @@ def _load(path: Path, shape: tuple[int, ...] | None) -> np.ndarray | None:
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, array, allow_pickle=False)
-            file.flush()
-            os.fsync(file.fileno())
-        publish(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as temporary, open(temporary, "wb") as file:
+        np.save(file, array, allow_pickle=False)
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def cached_array(

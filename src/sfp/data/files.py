@@ -7,20 +7,21 @@ Every problem a user can cause (missing file, corrupt or truncated file, unknown
 
 from __future__ import annotations
 
-import glob
+import io
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from sfp.data.writing import check_output, write_file
 from sfp.errors import UserError, first_line
 
 HDF5_SUFFIXES = {".h5", ".hdf5", ".hdf", ".mat"}
 NETCDF_SUFFIXES = {".nc", ".nc4", ".netcdf"}
 SUFFIXES = {".npy", ".npz"} | HDF5_SUFFIXES | NETCDF_SUFFIXES
+WRITABLE = {".npy", ".npz", ".h5", ".hdf5"}
 
 
 class LazyArray(Protocol):
@@ -105,84 +106,41 @@ def open_array(path: str | os.PathLike, variable: str | None = None) -> LazyArra
         raise UserError(f"{path}: cannot read ({type(err).__name__}: {reason})") from err
 
 
-TEMP_TAG = ".sfp-tmp"
+class _Writes:
+    """Only the ``write`` of a file: numpy then writes through Python, whose errors keep their errno (its fast
+    path, ``ndarray.tofile``, reports a full disk as a short write without one)."""
 
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        pass
-    return True
-
-
-def temp_prefix(path: Path) -> str:
-    """Prefix of this process's temporary files for `path`: hidden, with the writer's pid."""
-    return f".{path.name}.{os.getpid()}{TEMP_TAG}."
-
-
-def remove_stale_temps(path: Path) -> None:
-    """Delete temporary files for `path` left by writers that no longer run (a killed earlier run)."""
-    for temp in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_TAG}.*"):
-        pid = temp.name[len(path.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            temp.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def publish(temp: str | os.PathLike, path: Path) -> None:
-    """Give `temp` the mode a new file gets under the umask (mkstemp makes 0600), then rename it to `path`."""
-    os.chmod(temp, 0o666 & ~_umask())
-    os.replace(temp, path)
+    def __init__(self, handle: Any) -> None:
+        self.write = handle.write
 
 
 def _write(temp: str, array: np.ndarray, suffix: str) -> None:
+    """Write `array` to the file `temp` in the format of `suffix`.
+
+    HDF5 is built in memory and then written as plain bytes: a write that fails inside HDF5 (a full disk) crashes
+    the process when the file is closed (h5py 3.16, HDF5 2.0), while a failed Python write is an ordinary OSError.
+    """
     if suffix == ".npy":
-        np.save(temp, array)
+        with open(temp, "wb") as handle:
+            np.save(_Writes(handle), array, allow_pickle=False)
     elif suffix == ".npz":
         np.savez_compressed(temp, data=array)
     else:
         import h5py
 
-        with h5py.File(temp, "w") as handle:
+        image = io.BytesIO()
+        with h5py.File(image, "w") as handle:
             handle.create_dataset("data", data=array, chunks=True, compression="gzip", compression_opts=1)
+        with open(temp, "wb") as file:
+            file.write(image.getbuffer())
 
 
 def save_array(path: str | os.PathLike, array: np.ndarray, overwrite: bool = False) -> Path:
     """Write `array` to .npy, .npz or HDF5 (dataset ``data``) atomically: temp file in place, then rename.
 
-    The file gets the umask's mode; the temporary file is removed on any failure, and those of a killed earlier
-    run are removed first. A folder that cannot be written is a :class:`UserError`.
+    The path is checked first (:func:`~sfp.data.writing.check_output`); the file gets the umask's mode; the
+    temporary file is removed on any failure, and those of a killed earlier run are removed first. A write that
+    fails (full disk, unwritable folder) is a one-line :class:`UserError`.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in {".npy", ".npz", ".h5", ".hdf5"}:
-        raise UserError(f"{path}: can write .npy, .npz, .h5 or .hdf5, not {suffix or '(none)'}")
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory")
-    if path.exists() and not overwrite:
-        raise UserError(f"{path}: exists; pass --overwrite to replace it")
-    if not path.parent.is_dir():
-        what = "not a directory" if path.parent.exists() else "no such directory"
-        raise UserError(f"{path.parent}: {what}")
-    temp = None
-    try:
-        remove_stale_temps(path)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=suffix)
-        os.close(fd)
-        _write(temp, array, suffix)
-        publish(temp, path)
-    except OSError as err:
-        raise UserError(f"{path}: cannot write ({err.strerror or err})") from err
-    finally:
-        if temp is not None and os.path.exists(temp):
-            os.remove(temp)
-    return path
+    path = check_output(path, WRITABLE, replace=overwrite)
+    return write_file(path, lambda temp: _write(temp, array, path.suffix.lower()))

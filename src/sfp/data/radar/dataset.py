@@ -9,8 +9,6 @@ with the same ones is reused instead of rebuilt.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 from sfp.data.cache import cache_key
 from sfp.data.radar.events import EVENTS, Event, read_event
 from sfp.data.radar.tiles import TileRule, cut_windows
+from sfp.data.writing import write_file
 from sfp.errors import UserError
 
 KEYS = ("data", "mask", "event", "events", "spacing_km", "step_minutes", "context", "key")
@@ -50,20 +49,11 @@ def build(root: str | Path, rule: TileRule, spacing_km: float = 2.0, step_minute
 
 
 def save(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
-    """Write the prepared arrays to ``path`` (.npz) atomically: a temp file in the same folder, then rename."""
+    """Write the prepared arrays to ``path`` (.npz) atomically; a failed write is one UserError line, no file."""
     path = Path(path)
-    if path.suffix != ".npz":
+    if path.suffix.lower() != ".npz":
         raise UserError(f"{path}: the prepared radar file is an .npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return write_file(path, lambda temp: np.savez_compressed(temp, **arrays))
 
 
 def load(path: str | Path) -> dict[str, Any]:
