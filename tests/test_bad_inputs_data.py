@@ -23,7 +23,7 @@ import pytest
 
 from sfp.cli.main import main
 from sfp.data.cache import cache_path, cached_array
-from sfp.data.datamodules import SeriesDataModule
+from sfp.data.datamodules import FieldDataModule, SeriesDataModule
 from sfp.data.files import save_array
 from sfp.data.readers import FNOReader
 from sfp.errors import UserError
@@ -120,6 +120,10 @@ CASES = [  # (id, argv, words the message must hold)
      ["outdir", "is a directory"]),
     ("gen-name-too-long", ["data", "generate", "storms", "--out", LONG_NAME, *TINY],
      ["file name is 304 bytes long", "at most"]),
+    ("gen-too-big-for-memory", ["data", "generate", "storms", "--out", "x.npy", "--n", "1", "--frames", "2",
+                                "--size", "10000000"], ["storms", "800000000000000 bytes", "available"]),
+    ("gen-sensors-grid-too-big-for-memory", ["data", "generate", "sensors", "--out", "x.npy", "--length", "2",
+                                             "--size", "10000000"], ["10000000 x 10000000", "bytes", "available"]),
     ("prep-size-0", [*PREPARE, "r.npz", "--size", "0"], ["--size", "at least 8", "got 0"]),
     ("prep-size-negative", [*PREPARE, "r.npz", "--size", "-5"], ["--size", "at least 8", "got -5"]),
     ("prep-size-word", [*PREPARE, "r.npz", "--size", "big"], ["--size", "integer", "'big'"]),
@@ -278,6 +282,13 @@ def test_cache_warning_is_one_line_on_stdout(tmp_path, monkeypatch, capfd):
     warnings = [line for line in captured.out.splitlines() if "cache" in line]
     assert len(warnings) == 1 and warnings[0].startswith("could not write cache file")
     assert warnings[0].endswith("(Not a directory)")
+
+
+def test_data_module_too_big_for_memory_is_refused_before_allocating():
+    module = FieldDataModule(dataset="storms", n_sequences=256, frames=20, size=100000)
+    with pytest.raises(UserError, match=r"storms data of shape \(256, 20, 1, 100000, 100000\) would need "
+                                        r"204800000000000 bytes .* available"):
+        module.prepare_data()
 
 
 def _temps(*folders: Path) -> list[Path]:

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from sfp.data.memory import require_memory
 from sfp.data.writing import atomic_file
 from sfp.errors import UserError, first_line
 
@@ -148,9 +150,12 @@ def cached_array(
 ) -> np.ndarray:
     """Return ``build()``, from the cache when a valid copy of ``(name, params, version)`` is stored there.
 
-    ``shape``, when given, is the expected shape: a stored file of another shape counts as corrupt. A cache folder
-    that cannot be written only costs the caching (a warning), never the result.
+    ``shape``, when given, is the expected shape of the float32 result: a stored file of another shape counts as
+    corrupt, and a shape too large for the memory left is a UserError before anything is built or loaded. A cache
+    folder that cannot be written only costs the caching (a warning), never the result.
     """
+    if shape is not None:
+        require_memory(math.prod(shape) * np.dtype(np.float32).itemsize, f"{name} data of shape {tuple(shape)}")
     if not cache:
         return build()
     path = cache_path(name, params, version)

@@ -15,6 +15,7 @@ import torch
 
 from sfp.data import navier_stokes
 from sfp.data.cache import cached_array, single_threaded_torch
+from sfp.data.memory import require_memory
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ def generate(
             f"need length >= 1, size >= {LATTICE}, dt_sample > 0 and spin_up >= 0; got length={length}, "
             f"size={size}, dt_sample={dt_sample}, spin_up={spin_up}"
         )
+    require_memory(size * size * np.dtype(np.complex128).itemsize, f"the sensors' {size} x {size} flow grid")
     params = {"length": length, "size": size, "viscosity": viscosity, "dt_sample": dt_sample, "spin_up": spin_up,
               "forcing": forcing, "drag": drag, "seed": seed}
 
