@@ -291,6 +291,13 @@ def test_data_module_too_big_for_memory_is_refused_before_allocating():
         module.prepare_data()
 
 
+def test_too_short_series_file_says_its_length_and_what_is_needed(tmp_path):
+    path = save_array(tmp_path / "series.npy", np.zeros((10, 3), np.float32))
+    module = SeriesDataModule(path=str(path), context=4, target=2, batch_size=2)
+    with pytest.raises(UserError, match=r"series\.npy: 10 time steps are too few .* = 6 steps .* at least 30"):
+        module.setup("fit")
+
+
 def _temps(*folders: Path) -> list[Path]:
     return [p for folder in folders if folder.exists() for p in folder.iterdir() if p.name.startswith(".")]
 

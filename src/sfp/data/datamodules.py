@@ -282,7 +282,8 @@ class SeriesDataModule(WindowDataModule):
         return ArraySource(reject_infinite(self.path, np.asarray(array, dtype=np.float32)), series=True)
 
     def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
-        return split_by_time(source, self.val_fraction, self.test_fraction, gap=self.context + self.target)
+        return split_by_time(source, self.val_fraction, self.test_fraction, gap=self.context + self.target,
+                             name=self.path or self.spec.name)
 
     def _train_transform(self) -> SeriesAugment | None:
         if not self.augment or (self.noise_std == 0 and self.freq_noise_std == 0):
@@ -368,4 +369,5 @@ class NetCDFDataModule(WindowDataModule):
         return NetCDFReader(self.path, self.variable, self.time_range, self.lat_range, self.lon_range)
 
     def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
-        return split_by_time(source, self.val_fraction, self.test_fraction, gap=self.context + self.target)
+        return split_by_time(source, self.val_fraction, self.test_fraction, gap=self.context + self.target,
+                             name=self.path)

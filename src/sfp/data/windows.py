@@ -205,16 +205,23 @@ def split_by_sequence(source: SequenceSource, val_fraction: float, test_fraction
 
 
 def split_by_time(source: SequenceSource, val_fraction: float, test_fraction: float,
-                  gap: int) -> dict[str, list[Segment]]:
+                  gap: int, name: str = "the series") -> dict[str, list[Segment]]:
     """Consecutive blocks of one long series: train, then val, then test, ``gap`` steps apart.
 
-    A gap of ``context + target`` steps keeps any window of one split from sharing a step with another split.
+    ``gap`` is the window length ``context + target``: so spaced, no window of one split shares a step with another
+    split. A series too short to hold a window in each split and the gaps is a UserError naming ``name``.
     """
     if source.num_sequences != 1:
         raise UserError(f"a split by time needs one long series, got {source.num_sequences} sequences")
-    n_splits = 1 + (val_fraction > 0) + (test_fraction > 0)
-    usable = source.sequence_length - gap * (n_splits - 1)
-    n_train, n_val, n_test = _split_counts(max(usable, 0), val_fraction, test_fraction, "time steps")
+    length = source.sequence_length
+    splits = [split for split, fraction in (("train", 1), ("val", val_fraction), ("test", test_fraction)) if fraction]
+    gaps = gap * (len(splits) - 1)
+    needed = gap * len(splits) + gaps
+    if length < needed:
+        raise UserError(f"{name}: {length} time steps are too few for a window of context + target = {gap} steps in "
+                        f"each of {', '.join(splits)}, {gap} steps apart: that takes at least {needed}")
+    n_train, n_val, n_test = _split_counts(length - gaps, val_fraction, test_fraction,
+                                           f"time steps (of {length} in {name}, less {gaps} in gaps)")
     segments, start = {}, 0
     for name, count in (("train", n_train), ("val", n_val), ("test", n_test)):
         segments[name] = [Segment(0, start, start + count)] if count else []
