@@ -129,9 +129,9 @@ def test_kill_and_resume(tmp_path):
     assert final["global_step"] == expected["global_step"] == 30
     for key, value in expected["state_dict"].items():
         torch.testing.assert_close(final["state_dict"][key], value, rtol=1e-5, atol=1e-6, msg=key)
-    run = tmp_path / "run"  # nothing left over: whole checkpoints, logs and the config only
+    run = tmp_path / "run"  # nothing left over: whole checkpoints, logs, the config and the run-folder files only
     assert {path.relative_to(run).parts[0] for path in run.rglob("*") if path.is_file()} == {
-        "checkpoints", "logs", "config.yaml"}
+        "checkpoints", "logs", "config.yaml", "sfp-run.json", "sfp-run.lock"}
     for checkpoint in (run / "checkpoints").iterdir():
         torch.load(checkpoint, weights_only=True)
 

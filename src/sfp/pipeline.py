@@ -34,9 +34,11 @@ import torch
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
+from sfp.run_folder import run_folder
 from sfp.training import (
     CHECKPOINT_EVERY,
     FitClock,
+    check_run_options,
     parse_error,
     prepare_strategy,
     read_checkpoint,
@@ -94,6 +96,8 @@ def pipeline_parser() -> Any:
     parser.add_argument("--seed_everything", type=int, default=0, help="seed of every stage")
     parser.add_argument("--checkpoint_every", type=int, default=CHECKPOINT_EVERY, help="steps between last.ckpt saves")
     parser.add_argument("--until", type=Literal[STAGES] | None, default=None, help="stop after this stage")
+    parser.add_argument("--force", type=bool, default=False,
+                        help="use a run folder that another command or run made (see the README's run folders)")
     parser.add_argument("--report.gif_samples", type=int, default=GIF_SAMPLES, help="test sequences in forecasts.gif")
     parser.add_argument("--agent_patience", type=int | None, default=None,
                         help="stop the agent after this many validation checks without a better headline metric")
@@ -128,12 +132,16 @@ def _validate(config: dict[str, Any]) -> None:
     """Build what a config names once, cheaply, so a bad value fails before any stage touches the disk."""
     from sfp.options import coerce
     from sfp.planning.options import PlannerOptions, PseudoLabels
-    from sfp.planning.world_model_module import WorldModelModule
+    from sfp.planning.rewards import get_reward
+    from sfp.planning.world_model_module import WorldModelModule, load_world_model
 
+    check_run_options(config["seed_everything"], config["checkpoint_every"])
     if config["agent_patience"] is not None and config["agent_patience"] < 1:
         raise UserError(f"agent_patience must be >= 1, got {config['agent_patience']}")
     if config["world_model_from"] is not None:
-        read_checkpoint(config["world_model_from"])
+        load_world_model(config["world_model_from"])
+    if config["sfp"]["reward"] is not None:
+        get_reward(config["sfp"]["reward"])  # an import path is imported here, before any stage runs
     weights = config["surrogate_weights"]
     if not weights or not all(math.isfinite(w) and w > 0 for w in weights):
         raise UserError(f"surrogate_weights must be finite numbers > 0, got {weights}")
@@ -203,10 +211,12 @@ def without_added_defaults(section: str, value: Any) -> Any:
 
 
 class Pipeline:
-    """Runs the stages of one configuration; `run()` does what is not done yet."""
+    """Runs the stages of one configuration; `run()` does what is not done yet, in a run folder made by
+    ``made_by`` (``pipeline``, or ``table`` for a table's cells, then ``run`` is the table's name)."""
 
-    def __init__(self, config: dict[str, Any], log: Callable[[str], None] = PRINT):
-        self.config, self.log = config, log
+    def __init__(self, config: dict[str, Any], log: Callable[[str], None] = PRINT, made_by: str = "pipeline",
+                 run: str | None = None):
+        self.config, self.log, self.made_by, self.run_name = config, log, made_by, run
         self.root = writable_run_dir(config["run_dir"])
         self.seed = int(config["seed_everything"])
         self.manifest = Manifest(self.root / "manifest.json")
@@ -251,6 +261,12 @@ class Pipeline:
         """Run every unfinished stage (up to `until`), skipping finished ones; returns the manifest's stages."""
         if until is not None and until not in STAGES:
             raise UserError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
+        with run_folder(self.root, self.made_by, self.run_name, force=self.config.get("force", False)):
+            self.manifest = Manifest(self.root / "manifest.json")  # as the lock found it
+            self._run_stages(until)
+        return self.manifest.stages
+
+    def _run_stages(self, until: str | None) -> None:
         digests = self._digests()
         ran: set[str] = set()  # a stage whose input was made again runs again, whatever its settings
         for stage in STAGES:
@@ -273,7 +289,6 @@ class Pipeline:
                 self.log(f"[{stage}] done in {seconds:.1f} s")
             if stage == until:
                 break
-        return self.manifest.stages
 
     def _budget_holds(self, stage: str) -> bool:
         """A finished equal-time baseline stands only while its budget is still the SFP stage's seconds (an SFP

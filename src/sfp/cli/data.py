@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import numpy as np
-import yaml
 
 from sfp.cli import prepare
+from sfp.configs.bounded_yaml import load_bounded
 from sfp.data.files import WRITABLE, open_array, save_array
 from sfp.data.writing import check_output
 from sfp.errors import UserError
@@ -68,10 +68,7 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            params[key] = yaml.safe_load(value)
-        except yaml.YAMLError as err:
-            raise UserError(f"--set {key}: {value!r} is not a valid YAML value") from err
+        params[key] = load_bounded(value, f"--set {key}")
     return params
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import warnings
 from typing import Any
@@ -93,14 +94,32 @@ def _library_chatter_to_stdout(trains: bool) -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "Tip:" not in r.getMessage())
 
 
+class _Interrupts:
+    """Whether Ctrl-C was pressed: Lightning turns the KeyboardInterrupt of a fit into ``exit(1)``, so the CLI
+    notes the signal itself to still end with its "interrupted" line and code 130."""
+
+    seen = False
+
+    @classmethod
+    def watch(cls) -> None:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, cls._note)
+
+    @classmethod
+    def _note(cls, signum: int, frame: Any) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``sfp`` command line; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    _Interrupts.watch()
     trains = bool(argv) and argv[0] in (*LIGHTNING_COMMANDS, *PIPELINE_COMMANDS, "table")
-    _library_chatter_to_stdout(trains=trains)
-    if trains:
-        keep_freed_memory()
     try:
+        _library_chatter_to_stdout(trains=trains)
+        if trains:
+            keep_freed_memory()
         if argv and argv[0] in LIGHTNING_COMMANDS:
             from sfp.cli.train import run_lightning
 
@@ -118,5 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sfp: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("sfp: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit:
+        if not _Interrupts.seen:
+            raise
         print("sfp: interrupted", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
+from sfp.run_folder import run_folder
 from sfp.training import (
     CHECKPOINT_EVERY,
+    check_run_options,
     parse_error,
     prepare_strategy,
     read_checkpoint,
@@ -68,7 +71,12 @@ class RunConfigSaver(SaveConfigCallback):
 
 
 class SfpCLI(LightningCLI):
-    """LightningCLI that gives every run the same layout, resumable checkpoints and one-line errors."""
+    """LightningCLI that gives every run the same layout, resumable checkpoints and one-line errors; the run folder
+    is claimed (:mod:`sfp.run_folder`) and locked in ``held`` until the caller closes it."""
+
+    def __init__(self, *args: Any, held: ExitStack, **kwargs: Any):
+        self.held = held
+        super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--checkpoint_every", type=int, default=CHECKPOINT_EVERY,
@@ -80,6 +88,14 @@ class SfpCLI(LightningCLI):
                             help="predict: also K members imagined around the forecast, and exceedance maps")
         parser.add_argument("--world_model_checkpoint", type=str, default=None,
                             help="predict --ensemble: the trained world model that imagines the members")
+        parser.add_argument("--force", type=bool, default=False,
+                            help="use a run folder that another command or run made (see the README's run folders)")
+
+    def _set_seed(self) -> None:
+        """Lightning seeds before it builds anything: the run's options are checked first."""
+        sub = self.config[self.subcommand]
+        check_run_options(sub["seed_everything"], sub["checkpoint_every"])
+        super()._set_seed()
 
     @property
     def root(self) -> Path:
@@ -106,6 +122,8 @@ class SfpCLI(LightningCLI):
         sub = self.config[self.subcommand]
         root = writable_run_dir(config.get("default_root_dir") or "runs/default")
         prepare_strategy(config.get("strategy"))
+        fits = self.subcommand == "fit"
+        self.checkpoint_file = self._checkpoint(root, sub.get("ckpt_path"), required=not fits)
         config["default_root_dir"] = str(root)
         progress = config.get("enable_progress_bar") is not False
         callbacks = [*callbacks, *run_callbacks(root, self.datamodule, sub["checkpoint_every"], progress)]
@@ -114,33 +132,35 @@ class SfpCLI(LightningCLI):
         if config.get("logger") in (None, True):
             config["logger"] = run_logger(root)
         config["use_distributed_sampler"] = False  # sfp's loaders shard and resume themselves
-        return super()._instantiate_trainer(config, callbacks)
+        trainer = super()._instantiate_trainer(config, callbacks)  # checks the trainer's settings
+        fresh = fits and sub.get("ckpt_path") is None  # --ckpt_path last with none saved yet restarts the run
+        self.held.enter_context(run_folder(root, "fit" if fits else "test", fresh=fresh, force=sub["force"]))
+        return trainer
 
-    def _checkpoint(self, ckpt_path: str | None, required: bool) -> str | None:
-        path = resolve_checkpoint(self.root, ckpt_path, required)
+    @staticmethod
+    def _checkpoint(root: Path, ckpt_path: str | None, required: bool) -> str | None:
+        """The checkpoint file ``--ckpt_path`` names, checked readable; for ``fit`` only ``last`` may be missing (a
+        fresh start, which the run folder then allows only where no run is)."""
+        path = resolve_checkpoint(root, ckpt_path, required or ckpt_path not in (None, "last"))
         if ckpt_path == "last" and path is None:
-            print(f"no checkpoint in {self.root / 'checkpoints'}; starting a fresh run")
+            print(f"no checkpoint in {root / 'checkpoints'}; starting a fresh run")
         return path
 
     def fit(self, model: L.LightningModule, datamodule: Any = None, ckpt_path: str | None = None, **_: Any) -> None:
-        """Train; a fresh run refuses a directory that holds another run's checkpoints (one run per directory)."""
-        existing = sorted((self.root / "checkpoints").glob("*.ckpt"))
-        if ckpt_path is None and existing:
-            raise UserError(f"{self.root} holds a run already ({existing[0].name}): continue it with --ckpt_path "
-                            "last, or start over in another --trainer.default_root_dir (or delete that folder)")
-        self.trainer.fit(model, datamodule=datamodule, ckpt_path=self._checkpoint(ckpt_path, required=False),
+        """Train from ``--ckpt_path`` as resolved with the trainer (a fresh run never starts where another run is)."""
+        self.trainer.fit(model, datamodule=datamodule, ckpt_path=self.checkpoint_file,
                          weights_only=True)
 
     def validate(self, model: L.LightningModule, datamodule: Any = None, ckpt_path: str | None = None,
                  **_: Any) -> None:
-        self.trainer.validate(model, datamodule=datamodule, ckpt_path=self._checkpoint(ckpt_path, required=True),
+        self.trainer.validate(model, datamodule=datamodule, ckpt_path=self.checkpoint_file,
                               weights_only=True)
 
     def test(self, model: L.LightningModule, datamodule: Any = None, ckpt_path: str | None = None, **_: Any) -> None:
         """Evaluate, then write metrics.json (with units) in the run directory and print the table."""
         from sfp.metrics import metric_units
 
-        self.trainer.test(model, datamodule=datamodule, ckpt_path=self._checkpoint(ckpt_path, required=True),
+        self.trainer.test(model, datamodule=datamodule, ckpt_path=self.checkpoint_file,
                           weights_only=True)
         if not self.trainer.is_global_zero:
             return
@@ -156,7 +176,7 @@ class SfpCLI(LightningCLI):
 
     def predict(self, model: L.LightningModule, datamodule: Any = None, ckpt_path: str | None = None,
                 **_: Any) -> None:
-        self.trainer.predict(model, datamodule=datamodule, ckpt_path=self._checkpoint(ckpt_path, required=True),
+        self.trainer.predict(model, datamodule=datamodule, ckpt_path=self.checkpoint_file,
                              return_predictions=False, weights_only=True)
 
 
@@ -165,7 +185,9 @@ def _prediction_writer(sub: dict[str, Any], root: Path) -> Callback:
     from sfp.report.ensemble_predictions import EnsemblePredictionWriter
     from sfp.report.predictions import PredictionWriter
 
-    output = sub["output"] or root / "predictions.npz"
+    from sfp.data.writing import check_output
+
+    output = check_output(sub["output"] or root / "predictions.npz", {".npz", ".nc"}, replace=True, make_folders=True)
     if sub["ensemble"] < 0:
         raise UserError(f"--ensemble must be >= 0 (0: no members), got {sub['ensemble']}")
     if sub["ensemble"]:
@@ -201,9 +223,10 @@ def run_lightning(argv: list[str]) -> None:
     _check_old_keys(argv)
     no_exit = {"exit_on_error": False}
     try:
-        SfpCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-               auto_configure_optimizers=False, save_config_callback=RunConfigSaver,
-               parser_kwargs={**no_exit, **{sub: no_exit for sub in SUBCOMMANDS}}, args=argv)
+        with ExitStack() as held:
+            SfpCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                   auto_configure_optimizers=False, save_config_callback=RunConfigSaver,
+                   parser_kwargs={**no_exit, **{sub: no_exit for sub in SUBCOMMANDS}}, args=argv, held=held)
     except ArgumentError as err:
         raise parse_error(err) from err
     except MisconfigurationException as err:  # Lightning's word for a setting it cannot work with

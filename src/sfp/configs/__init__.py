@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from sfp.configs.bounded_yaml import load_bounded
 from sfp.errors import UserError
 
 HERE = Path(__file__).resolve().parent
@@ -32,7 +31,12 @@ def resolve(config: str | Path) -> Path:
 
 
 def resolve_arguments(argv: list[str]) -> list[str]:
-    """``argv`` with every ``--config NAME`` (or ``--config=NAME``) resolved to a file."""
+    """``argv`` with every ``--config NAME`` (or ``--config=NAME``) resolved to a file, and every value that holds
+    YAML structure checked against the bounds of :mod:`sfp.configs.bounded_yaml` (the parser reads values as YAML)."""
+    for item in argv:
+        value = item.partition("=")[2] if item.startswith("--") else item
+        if any(mark in value for mark in "[{&*"):
+            _check_value(value)
     resolved = list(argv)
     for i, item in enumerate(argv):
         if item == "--config" and i + 1 < len(argv):
@@ -40,6 +44,15 @@ def resolve_arguments(argv: list[str]) -> list[str]:
         elif item.startswith("--config="):
             resolved[i] = f"--config={resolve(item.partition('=')[2])}"
     return resolved
+
+
+def _check_value(value: str) -> None:
+    """A command-line value within the YAML bounds; a value that is not YAML is left to the parser."""
+    try:
+        load_bounded(value, f"the value {value[:40]!r}")
+    except UserError as err:
+        if "not valid YAML" not in str(err):
+            raise
 
 
 def config_files(argv: list[str]) -> list[Path]:
@@ -51,11 +64,10 @@ def config_files(argv: list[str]) -> list[Path]:
 def read_yaml(path: Path) -> dict[str, Any]:
     """A config file as a mapping (safe loader); invalid YAML or a non-mapping is one line."""
     try:
-        content = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+        text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: cannot read the config ({err.__class__.__name__})") from err
+    content = load_bounded(text, str(path))
     if content is None:
         raise UserError(f"{path}: the config is empty")
     if not isinstance(content, dict):

@@ -213,7 +213,12 @@ def _import_reward(path: str, options: dict[str, Any]) -> Reward:
     if not callable(function) or isinstance(function, Reward):
         raise UserError(f"reward {path!r} must name a function (pred, target, **options) -> per-sample scores "
                         f"(or a Reward, without options); found {function!r}")
-    _check_options(function, path, (None, None), options)
+    try:
+        inspect.signature(function).bind(None, None, **options)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"reward {path!r} must be a function (pred, target, **options) -> per-sample scores"
+                        f"{' taking the options ' + str(sorted(options)) if options else ''}: {error} (an import "
+                        "path imports that module, running its code: name only code you trust)") from None
     return Reward(partial(function, **options) if options else function, path)
 
 

@@ -37,7 +37,7 @@ from sfp.planning.options import PlannerOptions, PseudoLabels
 from sfp.planning.planner import Planner, build_planner
 from sfp.planning.pseudo_labels import make_label
 from sfp.planning.rewards import get_reward, reward_for_task
-from sfp.planning.world_model_module import WorldModelModule
+from sfp.planning.world_model_module import load_world_model
 from sfp.task import Bounds, TaskSpec, within
 
 
@@ -80,11 +80,7 @@ class SFPModule(L.LightningModule):
         # forecasts are scored and returned inside the bounds; the losses see the agent's raw outputs
         self.bounds: Bounds = self.agent.bounds
         self.agent.bounds = (None, None)
-        world_model = None
-        if self.labels.weight > 0:
-            module = WorldModelModule.load_from_checkpoint(world_model_checkpoint, map_location="cpu",
-                                                           weights_only=True)
-            world_model = module.world_model.eval().requires_grad_(False)
+        world_model = load_world_model(world_model_checkpoint) if self.labels.weight > 0 else None
         # a plain attribute, not a submodule: frozen, never trained, and not saved (it has its own checkpoint)
         object.__setattr__(self, "world_model", world_model)
         self.planner: Planner | None = None

@@ -220,3 +220,18 @@ class WorldModelModule(L.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def load_world_model(path: str | Path) -> WorldModel:
+    """The trained world model of a :class:`WorldModelModule` checkpoint, frozen and in eval mode; any other file
+    (a forecaster's checkpoint, a broken one) is one line."""
+    from sfp.training import read_checkpoint
+
+    if not any(key.startswith("world_model.") for key in read_checkpoint(path)["state_dict"]):
+        raise UserError(f"{path}: not a world-model checkpoint (no world_model weights): give the checkpoint of a "
+                        "world_model stage or of `sfp fit --model sfp.planning.WorldModelModule`")
+    try:
+        module = WorldModelModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    except (TypeError, KeyError, RuntimeError) as err:
+        raise UserError(f"{path}: a world-model checkpoint that does not load ({str(err).splitlines()[0]})") from err
+    return module.world_model.eval().requires_grad_(False)

@@ -10,6 +10,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from sfp.data.memory import require_memory
 from sfp.errors import UserError
 from sfp.metrics.ensemble import exceedance
 from sfp.planning.ensemble import calibration, imagine_members
@@ -29,10 +30,9 @@ class EnsemblePredictionWriter(PredictionWriter):
         if world_model_checkpoint is None or not Path(world_model_checkpoint).is_file():
             raise UserError(f"--ensemble needs --world_model_checkpoint PATH of a trained world model, got "
                             f"{world_model_checkpoint!r}")
-        from sfp.planning.world_model_module import WorldModelModule
+        from sfp.planning.world_model_module import load_world_model
 
-        module = WorldModelModule.load_from_checkpoint(world_model_checkpoint, map_location="cpu", weights_only=True)
-        self.world_model = module.world_model.eval().requires_grad_(False)
+        self.world_model = load_world_model(world_model_checkpoint)
         self.members, self.generator, self.seed = members, None, seed
         self.parts.update(members=[], exceedance=[])
 
@@ -41,7 +41,10 @@ class EnsemblePredictionWriter(PredictionWriter):
         super().write_on_batch_end(trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx)
         forecast = torch.as_tensor(prediction).detach()
         model = self.world_model.to(forecast.device)
-        if self.generator is None:
+        if self.generator is None:  # the first batch: the members of every window must fit in memory
+            windows = len(forecast) * sum(trainer.num_predict_batches)
+            require_memory(4 * (windows + 2 * len(forecast)) * self.members * forecast[0].numel(),
+                           f"--ensemble {self.members} ({windows} windows of {tuple(forecast.shape[1:])} values)")
             self.generator = torch.Generator(forecast.device).manual_seed(self.seed + trainer.global_rank)
         task = getattr(trainer.datamodule, "task", None)
         chosen = calibration(getattr(task, "name", None))

@@ -48,7 +48,7 @@ def cell_digest(table: TableSpec, cell: Cell) -> str:
     """The hash of a cell's resolved pipeline config (where its run lives left out) and of the stages' versions."""
     config = load_config(cell_arguments(table, cell))
     settings = {key: without_added_defaults(key, value) for key, value in config.items()
-                if key not in ("run_dir", "until")}
+                if key not in ("run_dir", "until", "force")}
     return settings_digest({**settings, "stage_versions": STAGE_VERSIONS})
 
 
@@ -69,7 +69,7 @@ def _write_json(path: Path, content: dict[str, Any]) -> None:
 def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the cell's pipeline and write its JSON; a cell already done with these settings is read."""
     shared = load_config([*_shared_world_model(table, cell.dataset), "--until", "world_model"])
-    world = Pipeline(shared, log)
+    world = Pipeline(shared, log, made_by="table", run=table.name)
     world.run("world_model")
     digest = cell_digest(table, cell)
     path = cell_path(table, cell)
@@ -77,7 +77,8 @@ def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = prin
         log(f"[{cell.name}] done before, skipped")
         return json.loads(path.read_text())
     log(f"[{cell.name}] running")
-    pipeline = Pipeline(load_config(cell_arguments(table, cell, world.checkpoint("world_model"))), log)
+    pipeline = Pipeline(load_config(cell_arguments(table, cell, world.checkpoint("world_model"))), log,
+                        made_by="table", run=table.name)
     stages = pipeline.run()
     results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())
     content = {"dataset": cell.dataset, "backbone": cell.backbone, "seed": cell.seed,
