@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> None:
     table = load_table(args.config)
     cells = table.cells()
     chosen = [Cell.parse(text) for text in args.cell] or cells
-    unknown = [cell.name for cell in chosen if cell not in cells]
+    unknown = [text for text, cell in zip(args.cell, chosen) if cell not in cells]
     if unknown:
         raise UserError(f"no such cell in {args.config}: {', '.join(unknown)}")
     if not args.render:
