@@ -4,21 +4,14 @@ those files alone, with relative changes and means over seeds and backbones chec
 import json
 
 import pytest
-import yaml
 
-from pipeline_helpers import write_config
 from sfp.cli.main import main
 from sfp.forecasting import GridForecaster
 from sfp.pipeline import STAGE_VERSIONS
 from sfp.table.render import render, summarize
 from sfp.table.spec import Cell, load_table
-
-
-def _cell(dataset, backbone, seed, sfp, steps, time, mse=(1.0, 1.0)):
-    headline = {"storms": "csi_m", "navier_stokes": "tke_error"}[dataset]
-    return {"dataset": dataset, "backbone": backbone, "seed": seed, "seconds": {"sfp": 10.0}, "settings": "s",
-            "models": {"sfp": {headline: sfp, "mse": mse[1]}, "baseline_steps": {headline: steps, "mse": mse[0]},
-                       "baseline_time": {headline: time}}}
+from table_helpers import TINY_BACKBONES, tiny_table, write_cells
+from table_helpers import make_cell as _cell
 
 
 def test_summary_averages_seeds_then_backbones():
@@ -32,7 +25,8 @@ def test_summary_averages_seeds_then_backbones():
     assert storms["sfp_vs_baseline_steps"] == pytest.approx(((0.5 + 0.1) / 2 - 0.2) / 2)
     assert storms["sfp_vs_baseline_time"] == pytest.approx(((0.2 + 0.1) / 2 + 0.0) / 2)
     assert storms["mse_vs_baseline_steps"] == pytest.approx(((0.1 + 0.0) / 2 - 0.05) / 2)
-    assert storms["sfp_vs_surrogate"] is None  # no surrogate in these cells
+    assert storms["sfp_vs_surrogate"] == pytest.approx(storms["sfp_vs_baseline_steps"])  # surrogate = steps here
+    assert (storms["averaged_cells"], storms["table_cells"], storms["missing"]) == (3, 3, [])
     assert summary["navier_stokes"]["sfp_vs_baseline_steps"] == pytest.approx(-0.4)
 
 
@@ -42,11 +36,15 @@ def test_render_keeps_only_cells_with_the_current_settings(tmp_path):
     for cell, settings in ((_cell("storms", "simvp", 0, 0.3, 0.2, 0.25), "now"),
                            (_cell("storms", "unet", 0, 0.1, 0.2, 0.2), "before")):
         (cells / f"storms-{cell['backbone']}-s0.json").write_text(json.dumps({**cell, "settings": settings}))
-    table = render(tmp_path, "t", {"storms-simvp-s0": "now", "storms-unet-s0": "now"})
+    table = render(tmp_path, "t", {Cell("storms", "simvp", 0): "now", Cell("storms", "unet", 0): "now"})
     assert [cell["backbone"] for cell in table["cells"]] == ["simvp"]
-    assert table["summary"]["storms"]["sfp_vs_baseline_steps"] == pytest.approx(0.5)
+    storms = table["summary"]["storms"]
+    assert storms["sfp_vs_baseline_steps"] == pytest.approx(0.5) and storms["backbones"] == ["simvp"]
+    assert storms["missing"] == [{"cell": "storms/unet/s0", "reason": "stale: computed with other settings"}]
     assert json.loads((tmp_path / "t.json").read_text()) == table
-    assert "| storms | csi_m | +50.0% | +20.0% | n/a |" in (tmp_path / "t.md").read_text()
+    text = (tmp_path / "t.md").read_text()
+    assert "| storms | csi_m | +50.0% | +20.0% | +50.0% | +0.0% | simvp | 1 of 2 |" in text
+    assert "- storms/unet/s0: stale: computed with other settings" in text
     assert (tmp_path / "t.png").stat().st_size > 0
 
 
@@ -60,14 +58,9 @@ def test_shipped_table_has_every_dataset_and_backbone():
 @pytest.mark.slow
 def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    pipeline = write_config(tmp_path / "tiny.yaml", tmp_path / "unused")
-    config = tmp_path / "table.yaml"
-    config.write_text(yaml.safe_dump({
-        "name": "tiny", "results": str(tmp_path / "results"), "runs": str(tmp_path / "runs"),
-        "backbones": {"simvp": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2,
-                                "temporal_blocks": 1}},
-        "datasets": {"storms": {"pipeline": str(pipeline), "overrides": ["--agent_patience", "2",
-                                                                        "--surrogate_weights", "[1.0]"]}}}))
+    overrides = ["--agent_patience", "2", "--surrogate_weights", "[1.0]"]
+    config = tiny_table(tmp_path, backbones={"simvp": TINY_BACKBONES["simvp"]},
+                        datasets={"storms": {"pipeline": str(tmp_path / "tiny.yaml"), "overrides": overrides}})
     assert main(["table", "--config", str(config)]) == 0
     cell = json.loads((tmp_path / "results" / "tiny" / "cells" / "storms-simvp-s0.json").read_text())
     assert set(cell["models"]) == {"persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp"}
@@ -122,7 +115,7 @@ def test_the_table_gives_the_spread_over_seeds(tmp_path):
     assert steps["values"] == pytest.approx([0.5, 0.1])
     assert steps["mean"] == pytest.approx(0.3)
     assert steps["std"] == pytest.approx(0.4 / 2**0.5)  # sample std of two values: |a - b| / sqrt(2)
-    assert spread["storms/simvp"]["sfp_vs_surrogate"]["std"] is None  # no surrogate in these cells
+    assert spread["storms/simvp"]["sfp_vs_surrogate"]["std"] == pytest.approx(0.4 / 2**0.5)  # surrogate = steps
 
     folder = tmp_path / "t" / "cells"
     folder.mkdir(parents=True)
@@ -131,3 +124,80 @@ def test_the_table_gives_the_spread_over_seeds(tmp_path):
     table = render(tmp_path, "t")
     assert table["seeds"] == json.loads(json.dumps(spread))
     assert "| storms/simvp | 0, 1 | +30.0% ± 28.3% (+50.0%, +10.0%) |" in (tmp_path / "t.md").read_text()
+
+
+def test_a_nan_cell_is_left_out_of_the_means_marked_and_named(tmp_path):
+    good = _cell("storms", "simvp", 0, 0.30, 0.20, 0.25, mse=(0.010, 0.011), surrogate=0.24)
+    diverged = _cell("storms", "unet", 0, float("nan"), 0.20, 0.20)  # JSON NaN, as a diverged run writes it
+    write_cells(tmp_path / "t" / "cells", good, diverged)
+    table = render(tmp_path, "t")
+    storms = table["summary"]["storms"]  # the good cell's own changes, by hand
+    assert storms["sfp_vs_baseline_steps"] == pytest.approx((0.30 - 0.20) / 0.20)
+    assert storms["sfp_vs_baseline_time"] == pytest.approx((0.30 - 0.25) / 0.25)
+    assert storms["sfp_vs_surrogate"] == pytest.approx((0.30 - 0.24) / 0.24)
+    assert storms["mse_vs_baseline_steps"] == pytest.approx((0.011 - 0.010) / 0.010)
+    assert storms["backbones"] == ["simvp"] and (storms["averaged_cells"], storms["table_cells"]) == (1, 2)
+    assert storms["missing"] == [{"cell": "storms/unet/s0", "reason": "NaN sfp csi_m"}]
+    assert json.loads((tmp_path / "t.json").read_text())["summary"] == table["summary"]
+    lines = (tmp_path / "t.md").read_text().splitlines()
+    assert "| storms | csi_m | +50.0% | +20.0% | +25.0% | +10.0% | simvp | 1 of 2 |" in lines
+    assert lines[lines.index("Left out of the means above:") + 1] == "- storms/unet/s0: NaN sfp csi_m"
+    assert "| storms/unet/s0 (left out) | csi_m | n/a | n/a | 0.2 | 0.2 | 0.2 | nan | n/a | 10 |" in lines
+    assert "| storms/simvp/s0 | csi_m | n/a | n/a | 0.2 | 0.25 | 0.24 | 0.3 | n/a | 10 |" in lines
+
+
+def _with(cell, model, metric, value):
+    cell["models"].setdefault(model, {})[metric] = value
+    return cell
+
+
+@pytest.mark.parametrize(("change", "hole"), [
+    (lambda c: _with(c, "sfp", "csi_m", float("nan")), "NaN sfp csi_m"),
+    (lambda c: _with(c, "baseline_time", "csi_m", float("inf")), "inf baseline_time csi_m"),
+    (lambda c: _with(c, "sfp", "mse", float("-inf")), "-inf sfp mse"),
+    (lambda c: c["models"].pop("surrogate") and c, "no surrogate csi_m"),
+    (lambda c: _with(c, "baseline_steps", "mse", 0.0), "baseline_steps mse is 0"),
+    (lambda c: _with(_with(c, "sfp", "csi_m", 1e300), "baseline_steps", "csi_m", 1e-10),
+     "sfp_vs_baseline_steps out of range"),
+    (lambda c: _with(c, "agent", "csi_m", float("nan")), None),  # not in the summary
+])
+def test_a_cell_with_a_hole_says_which(change, hole):
+    from sfp.table.render import cell_hole
+
+    assert cell_hole(change(_cell("storms", "simvp", 0, 0.3, 0.2, 0.25))) == hole
+
+
+def test_sfp_table_names_each_cell_left_out_and_averages_the_others(tmp_path, capsys):
+    """Through the command, with the cells' real settings hashes: one cell good, one NaN, one stale, one missing."""
+    from sfp.table.cells import cell_digest
+
+    config = tiny_table(tmp_path, extra_seeds={"storms/simvp": [0, 1, 2]})
+    table = load_table(config)
+    digest = cell_digest(table, Cell("storms", "simvp", 0))
+    write_cells(tmp_path / "results" / "tiny" / "cells",
+                _cell("storms", "simvp", 0, 0.26, 0.20, 0.25, settings=digest),
+                _cell("storms", "simvp", 1, float("nan"), 0.20, 0.25, settings=cell_digest(table, Cell(
+                    "storms", "simvp", 1))),
+                _cell("storms", "simvp", 2, 0.40, 0.20, 0.25, settings="computed before a change"))
+    assert main(["table", "--config", str(config), "--render"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    left_out = [line.partition("left out of the means: ")[2] for line in out.splitlines() if "left out" in line]
+    assert left_out == ["storms/simvp/s1 (NaN sfp csi_m)", "storms/simvp/s2 (stale: computed with other settings)",
+                        "storms/unet/s0 (not computed)"]
+    assert "storms csi_m +30.0% (1 of 4 cells)" in out  # (0.26 - 0.20) / 0.20, the one good cell's change
+    storms = json.loads((tmp_path / "results" / "tiny.json").read_text())["summary"]["storms"]
+    assert storms["sfp_vs_baseline_steps"] == pytest.approx(0.3) and storms["backbones"] == ["simvp"]
+    assert [hole["cell"] for hole in storms["missing"]] == ["storms/simvp/s1", "storms/simvp/s2", "storms/unet/s0"]
+
+
+def test_an_empty_table_renders(tmp_path, capsys):
+    table = render(tmp_path, "t")
+    assert table == {"cells": [], "summary": {}, "seeds": {}}
+    assert (tmp_path / "t.md").read_text().startswith("| dataset | headline |") and not (tmp_path / "t.png").exists()
+    config = tiny_table(tmp_path)
+    assert main(["table", "--config", str(config), "--render"]) == 0
+    assert "storms csi_m n/a" in capsys.readouterr().out
+    storms = json.loads((tmp_path / "results" / "tiny.json").read_text())["summary"]["storms"]
+    assert storms["backbones"] == [] and storms["sfp_vs_baseline_steps"] is None
+    assert [hole["reason"] for hole in storms["missing"]] == ["not computed", "not computed"]

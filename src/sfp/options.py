@@ -32,7 +32,7 @@ def _dataclass_of(annotation: Any) -> type | None:
 def coerce(cls: type[T], value: T | Mapping[str, Any] | None) -> T:
     """``value`` as a ``cls``: the instance itself, ``cls(**mapping)`` (nested groups too) or ``cls()`` for None.
 
-    An unknown key is a one-line :class:`UserError` listing the known ones.
+    An unknown key is a one-line :class:`UserError` listing the known ones; so is a missing one without a default.
     """
     if value is None:
         return cls()
@@ -45,6 +45,10 @@ def coerce(cls: type[T], value: T | Mapping[str, Any] | None) -> T:
     unknown = [key for key in value if key not in known]
     if unknown:
         raise UserError(f"{cls.__name__}: unknown option {unknown[0]!r}; known: {', '.join(known)}")
+    missing = [field.name for field in dataclasses.fields(cls) if field.init and field.name not in value
+               and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING]
+    if missing:
+        raise UserError(f"{cls.__name__}: missing option {missing[0]!r}")
     arguments = {}
     for key, item in value.items():
         nested = _dataclass_of(hints[key])

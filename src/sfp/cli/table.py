@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 
@@ -17,8 +18,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Compute the cells asked for (those done with the same settings are skipped), then render the table."""
+    """Check the table config, the cells asked for, every cell's pipeline config and the cells' JSON files before
+    any work; compute the cells asked for (those done with the same settings are skipped), then render the table,
+    printing one line per cell left out of its means."""
     from sfp.errors import UserError
+    from sfp.table.cellfile import read_cells
     from sfp.table.cells import cell_digest, compute_cell
     from sfp.table.render import render
     from sfp.table.spec import Cell, load_table
@@ -26,13 +30,19 @@ def run(args: argparse.Namespace) -> None:
     table = load_table(args.config)
     cells = table.cells()
     chosen = [Cell.parse(text) for text in args.cell] or cells
-    unknown = [cell.name for cell in chosen if cell not in cells]
+    unknown = [text for text, cell in zip(args.cell, chosen) if cell not in cells]
     if unknown:
         raise UserError(f"no such cell in {args.config}: {', '.join(unknown)}")
+    digests = {cell: cell_digest(table, cell) for cell in cells}
     if not args.render:
+        read_cells(Path(table.results) / table.name / "cells", digests)
         for cell in chosen:
             compute_cell(table, cell)
-    summary = render(table.results, table.name, {cell.name: cell_digest(table, cell) for cell in cells})["summary"]
-    changes = {d: s["sfp_vs_baseline_steps"] for d, s in summary.items()}
-    print(f"{table.results}/{table.name}.md: SFP vs equal steps: " + ", ".join(
-        f"{d} {summary[d]['headline']} " + ("n/a" if c is None else f"{100 * c:+.1f}%") for d, c in changes.items()))
+    summary = render(table.results, table.name, digests)["summary"]
+    output = f"{table.results}/{table.name}.md"
+    for hole in (hole for row in summary.values() for hole in row["missing"]):
+        print(f"{output}: left out of the means: {hole['cell']} ({hole['reason']})")
+    print(f"{output}: SFP vs equal steps: " + ", ".join(
+        f"{d} {s['headline']} " + ("n/a" if s["sfp_vs_baseline_steps"] is None else
+                                  f"{100 * s['sfp_vs_baseline_steps']:+.1f}% ({s['averaged_cells']} of "
+                                  f"{s['table_cells']} cells)") for d, s in summary.items()))

@@ -11,18 +11,14 @@ changed setting is never mixed in.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sfp
 from sfp.pipeline import STAGE_VERSIONS, Pipeline, instantiate, load_config, without_added_defaults
+from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, read_cell, write_atomic
 from sfp.table.spec import Cell, TableSpec, settings_digest
-
-MODEL_NAMES = {"baseline": "baseline_steps", "baseline_time": "baseline_time", "surrogate": "surrogate", "sfp": "sfp",
-               "persistence": "persistence", "agent": "agent"}
-LEAD_VIEWS = ("persistence", "baseline", "surrogate", "sfp", "truth")  # the models a cell's per-lead plot shows
 
 
 def _shared_world_model(table: TableSpec, dataset: str) -> list[str]:
@@ -58,24 +54,18 @@ def agent_parameters(config: dict[str, Any]) -> int:
                if parameter.requires_grad)
 
 
-def _write_json(path: Path, content: dict[str, Any]) -> None:
-    """Atomically: a half-written result is never read."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(content, indent=2))
-    os.replace(tmp, path)
-
-
 def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) the cell's pipeline and write its JSON; a cell already done with these settings is read."""
+    """Run (or resume) the cell's pipeline and write its JSON; a cell already done with these settings is read
+    (checked: :func:`~sfp.table.cellfile.read_cell`)."""
+    digest = cell_digest(table, cell)
+    path = cell_path(table, cell)
+    done = read_cell(path, table.cells()) if path.exists() else {}
+    if done.get("settings") == digest:
+        log(f"[{cell.name}] done before, skipped")
+        return done
     shared = load_config([*_shared_world_model(table, cell.dataset), "--until", "world_model"])
     world = Pipeline(shared, log, made_by="table", run=table.name)
     world.run("world_model")
-    digest = cell_digest(table, cell)
-    path = cell_path(table, cell)
-    if path.is_file() and json.loads(path.read_text()).get("settings") == digest:
-        log(f"[{cell.name}] done before, skipped")
-        return json.loads(path.read_text())
     log(f"[{cell.name}] running")
     pipeline = Pipeline(load_config(cell_arguments(table, cell, world.checkpoint("world_model"))), log,
                         made_by="table", run=table.name)
@@ -88,6 +78,6 @@ def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = prin
                "surrogate": {key: stages["surrogate"]["outputs"][key] for key in ("weight", "val_mse_change")},
                "models": {MODEL_NAMES[name]: values for name, values in results["models"].items()},
                "per_lead": {MODEL_NAMES.get(name, name): views for name, views in results["per_lead"].items()
-                            if name in LEAD_VIEWS}}
-    _write_json(path, content)
+                            if name in LEAD_MODELS}}
+    write_atomic(path, json.dumps(content, indent=2))
     return content

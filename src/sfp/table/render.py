@@ -5,6 +5,15 @@ A relative change is ``(sfp - baseline) / |baseline|`` as a fraction, on the dat
 MSE. Seeds of one dataset/backbone are averaged first; the summary is the mean over backbones, as in the paper.
 Where a dataset/backbone has several seeds, the table also gives each change's per-seed values, mean and sample
 standard deviation (how much of a change one seed's luck could make).
+
+The table never averages over a hole silently. A cell is left out of every mean, the spread and the chart when
+its JSON is missing (not computed yet), stale (computed with other settings) or holds a hole (:func:`cell_hole`:
+a metric the summary needs that is absent, NaN or infinite, a baseline of 0, a change out of range). The table
+is still rendered (a partial table is useful while cells are being computed), and says so: each dataset's summary
+gives the backbones actually averaged, ``averaged_cells`` of ``table_cells`` and its ``missing`` cells with why
+(``<name>.json``); the markdown counts the cells, lists each one left out under the summary and marks a present
+one in its rows; ``sfp table`` prints one line per cell left out. A cell file that cannot be read as a cell is
+an error naming it (:func:`sfp.table.cellfile.read_cell`), raised before anything is written.
 """
 
 from __future__ import annotations
@@ -13,58 +22,91 @@ import json
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from sfp.report.leads import plot_lead_curves
+from sfp.table.cellfile import LARGEST, read_cells, write_atomic
 from sfp.table.spec import Cell
 from sfp.task import TASKS
 
 BASELINES = {"sfp_vs_baseline_steps": "baseline_steps", "sfp_vs_baseline_time": "baseline_time",
              "sfp_vs_surrogate": "surrogate"}
+CHANGES = (*BASELINES, "mse_vs_baseline_steps")
 MODELS = ("persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp")
 
 
 def relative(new: float | None, old: float | None) -> float | None:
-    """``(new - old) / |old|``; None when either is missing or ``old`` is 0."""
+    """``(new - old) / |old|``; None when either is missing or not finite, ``old`` is 0 or the change is beyond
+    :data:`~sfp.table.cellfile.LARGEST`."""
     if new is None or old is None or old == 0 or not math.isfinite(old) or not math.isfinite(new):
         return None
-    return (new - old) / abs(old)
+    change = (new - old) / abs(old)
+    return change if abs(change) <= LARGEST else None
 
 
-def _mean(values: list[float | None]) -> float | None:
-    present = [value for value in values if value is not None]
-    return sum(present) / len(present) if present else None
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _cell(cell: dict[str, Any]) -> Cell:
+    return Cell(cell["dataset"], cell["backbone"], cell["seed"])
+
+
+def _compared(cell: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """Each change of the summary -> the metric and the two models it compares (SFP first)."""
+    headline = TASKS[cell["dataset"]].headline
+    return {**{key: (headline, "sfp", name) for key, name in BASELINES.items()},
+            "mse_vs_baseline_steps": ("mse", "sfp", "baseline_steps")}
 
 
 def cell_changes(cell: dict[str, Any]) -> dict[str, float | None]:
     """SFP's relative changes in one cell: headline against each baseline, and MSE against the equal-step one."""
-    headline, models = TASKS[cell["dataset"]].headline, cell["models"]
-    sfp = models.get("sfp", {})
-    changes = {key: relative(sfp.get(headline), models.get(name, {}).get(headline)) for key, name in BASELINES.items()}
-    changes["mse_vs_baseline_steps"] = relative(sfp.get("mse"), models.get("baseline_steps", {}).get("mse"))
-    return changes
+    models = cell["models"]
+    return {key: relative(models.get(sfp, {}).get(metric), models.get(baseline, {}).get(metric))
+            for key, (metric, sfp, baseline) in _compared(cell).items()}
 
 
-def changes_by_backbone(cells: list[dict[str, Any]]) -> dict[str, dict[str, dict[int, dict[str, float | None]]]]:
-    """``dataset -> backbone -> seed ->`` the cell's changes (:func:`cell_changes`), datasets in the cells' order,
-    backbones and seeds sorted."""
-    grouped: dict[str, dict[str, dict[int, dict[str, float | None]]]] = defaultdict(lambda: defaultdict(dict))
-    for cell in cells:
+def cell_hole(cell: dict[str, Any]) -> str | None:
+    """Why the summary cannot use the cell (e.g. ``NaN sfp csi_m``), or None when it can."""
+    changes = cell_changes(cell)
+    for key, (metric, *models) in _compared(cell).items():
+        for model in models:
+            value = cell["models"].get(model, {}).get(metric)
+            if value is None or not math.isfinite(value):
+                return f"{'no' if value is None else 'NaN' if math.isnan(value) else value} {model} {metric}"
+        if changes[key] is None:
+            return f"{models[1]} {metric} is 0" if cell["models"][models[1]][metric] == 0 else f"{key} out of range"
+    return None
+
+
+def changes_by_backbone(cells: list[dict[str, Any]]) -> dict[str, dict[str, dict[int, dict[str, float]]]]:
+    """``dataset -> backbone -> seed ->`` the changes (:func:`cell_changes`) of each cell without a hole, datasets
+    in the cells' order, backbones and seeds sorted."""
+    grouped: dict[str, dict[str, dict[int, dict[str, float]]]] = defaultdict(lambda: defaultdict(dict))
+    for cell in (cell for cell in cells if cell_hole(cell) is None):
         grouped[cell["dataset"]][cell["backbone"]][cell["seed"]] = cell_changes(cell)
     return {dataset: {backbone: dict(sorted(seeds.items())) for backbone, seeds in sorted(backbones.items())}
             for dataset, backbones in grouped.items()}
 
 
-def summarize(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per dataset: the headline metric and the mean over backbones of each change (seeds averaged first)."""
+def summarize(cells: list[dict[str, Any]], absent: Iterable[tuple[Cell, str]] = ()) -> dict[str, dict[str, Any]]:
+    """Per dataset (sorted): the headline metric, the mean over backbones of each change (seeds averaged first) over
+    the cells without a hole, the backbones averaged, how many cells of how many, and each cell left out with why:
+    those of ``cells`` with a hole (:func:`cell_hole`) and ``absent`` ones (no JSON with the current settings)."""
+    left_out = [(_cell(cell), hole) for cell in cells if (hole := cell_hole(cell))] + list(absent)
+    grouped = changes_by_backbone(cells)
     summary = {}
-    for dataset, backbones in changes_by_backbone(cells).items():
-        per_backbone = {backbone: {key: _mean([c[key] for c in seeds.values()]) for key in next(iter(seeds.values()))}
+    for dataset in sorted({cell["dataset"] for cell in cells} | {cell.dataset for cell, _ in left_out}):
+        backbones = grouped.get(dataset, {})
+        per_backbone = {backbone: {key: _mean([c[key] for c in seeds.values()]) for key in CHANGES}
                         for backbone, seeds in backbones.items()}
-        keys = next(iter(per_backbone.values()))
+        missing = [{"cell": _label(cell), "reason": why} for cell, why in left_out if cell.dataset == dataset]
+        averaged = sum(len(seeds) for seeds in backbones.values())
         summary[dataset] = {"headline": TASKS[dataset].headline, "backbones": list(per_backbone),
-                            **{key: _mean([changes[key] for changes in per_backbone.values()]) for key in keys}}
+                            **{key: _mean([changes[key] for changes in per_backbone.values()]) for key in CHANGES},
+                            "averaged_cells": averaged, "table_cells": averaged + len(missing), "missing": missing}
     return summary
 
 
@@ -77,11 +119,9 @@ def seed_spread(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             if len(seeds) < 2:
                 continue
             row: dict[str, Any] = {"seeds": list(seeds)}
-            for key in next(iter(seeds.values())):
+            for key in CHANGES:
                 values = [changes[key] for changes in seeds.values()]
-                known = [value for value in values if value is not None]
-                row[key] = {"values": values, "mean": _mean(known),
-                            "std": statistics.stdev(known) if len(known) > 1 else None}
+                row[key] = {"values": values, "mean": _mean(values), "std": statistics.stdev(values)}
             spread[f"{dataset}/{backbone}"] = row
     return spread
 
@@ -99,20 +139,20 @@ def _count(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f}"
 
 
-def _name(cell: dict[str, Any]) -> str:
-    """The cell's name (its JSON file's stem), from the cell's own fields."""
-    return Cell(cell["dataset"], cell["backbone"], cell["seed"]).name
-
-
-def _label(cell: dict[str, Any]) -> str:
+def _label(cell: Cell) -> str:
     """``dataset/backbone/s<seed>``, as the table's rows name a cell."""
-    return f"{cell['dataset']}/{cell['backbone']}/s{cell['seed']}"
+    return f"{cell.dataset}/{cell.backbone}/s{cell.seed}"
+
+
+def _row_label(cell: dict[str, Any]) -> str:
+    """The label of a cell's rows, marked where the cell is left out of the means."""
+    return _label(_cell(cell)) + (" (left out)" if cell_hole(cell) else "")
 
 
 def _beats(cell: dict[str, Any], metric: str) -> str:
     """Whether the agent is better than persistence on ``metric`` (higher or lower, by the metric)."""
     agent, persistence = (cell["models"].get(name, {}).get(metric) for name in ("agent", "persistence"))
-    if agent is None or persistence is None:
+    if agent is None or persistence is None or math.isnan(agent) or math.isnan(persistence):
         return "n/a"
     higher = metric == TASKS[cell["dataset"]].headline and TASKS[cell["dataset"]].higher_is_better
     return "yes" if (agent > persistence if higher else agent < persistence) else "**no**"
@@ -120,20 +160,24 @@ def _beats(cell: dict[str, Any], metric: str) -> str:
 
 def _spread(change: dict[str, Any]) -> str:
     """``mean ± std (value, value, ...)`` in percent."""
-    std = "n/a" if change["std"] is None else f"{100 * change['std']:.1f}%"
-    return f"{_percent(change['mean'])} ± {std} ({', '.join(_percent(value) for value in change['values'])})"
+    values = ", ".join(_percent(value) for value in change["values"])
+    return f"{_percent(change['mean'])} ± {100 * change['std']:.1f}% ({values})"
 
 
 def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
              spread: dict[str, dict[str, Any]] | None = None) -> str:
-    """The summary (mean over backbones), the spread over seeds where there are several, each agent's size and
-    training, and one row per cell."""
+    """The summary (mean over backbones; how many cells it averages, and each one left out with why), the spread
+    over seeds where there are several, each agent's size and training, and one row per cell (a cell left out of
+    the means marked)."""
     lines = ["| dataset | headline | SFP vs equal steps | SFP vs equal time | SFP vs surrogate | MSE vs equal steps "
-             "| backbones |", "|---|---|---|---|---|---|---|"]
+             "| backbones | cells |", "|---|---|---|---|---|---|---|---|"]
     for dataset, row in summary.items():
         lines.append(f"| {dataset} | {row['headline']} | {_percent(row['sfp_vs_baseline_steps'])} | "
                      f"{_percent(row['sfp_vs_baseline_time'])} | {_percent(row['sfp_vs_surrogate'])} | "
-                     f"{_percent(row['mse_vs_baseline_steps'])} | {', '.join(row['backbones'])} |")
+                     f"{_percent(row['mse_vs_baseline_steps'])} | {', '.join(row['backbones'])} | "
+                     f"{row['averaged_cells']} of {row['table_cells']} |")
+    missing = [f"- {hole['cell']}: {hole['reason']}" for row in summary.values() for hole in row["missing"]]
+    lines += ["", "Left out of the means above:", *missing] if missing else []
     if spread:
         lines += ["", "| over seeds | seeds | SFP vs equal steps | SFP vs equal time | MSE vs equal steps |",
                   "|---|---|---|---|---|"]
@@ -141,17 +185,17 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
             lines.append(f"| {pair} | {', '.join(map(str, row['seeds']))} | {_spread(row['sfp_vs_baseline_steps'])} | "
                          f"{_spread(row['sfp_vs_baseline_time'])} | {_spread(row['mse_vs_baseline_steps'])} |")
     lines += ["", "| agent | parameters | steps | seconds |", "|---|---|---|---|"]
-    lines += [f"| {_label(cell)} | {_count(cell.get('parameters'))} | "
-              f"{_count(cell.get('steps', {}).get('agent'))} | {_count(cell['seconds'].get('agent'))} |"
+    lines += [f"| {_row_label(cell)} | {_count(cell.get('parameters'))} | "
+              f"{_count(cell.get('steps', {}).get('agent'))} | {_count(cell.get('seconds', {}).get('agent'))} |"
               for cell in cells]
     lines += ["", "| cell | metric | " + " | ".join(MODELS) + " | agent beats persistence | seconds |",
               "|---" * (len(MODELS) + 4) + "|"]
     for cell in cells:
         headline = TASKS[cell["dataset"]].headline
-        seconds = sum(value for value in cell["seconds"].values() if value)
+        seconds = sum(value for value in cell.get("seconds", {}).values() if value)
         for metric in (headline, "mse"):
             values = [_number(cell["models"].get(model, {}).get(metric)) for model in MODELS]
-            lines.append(f"| {_label(cell)} | {metric} | "
+            lines.append(f"| {_row_label(cell)} | {metric} | "
                          + " | ".join(values) + f" | {_beats(cell, metric)} | {seconds:.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -170,9 +214,9 @@ def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
         rows = {backbone: [changes["sfp_vs_baseline_steps"] for changes in seeds.values()]
                 for backbone, seeds in backbones.items()}
         names = list(rows)
-        axis.bar(names, [100 * (_mean(rows[name]) or 0.0) for name in names])
+        axis.bar(names, [100 * _mean(rows[name]) for name in names])
         for name in names:  # each seed's change as a dot where there are several
-            values = [100 * value for value in rows[name] if value is not None]
+            values = [100 * value for value in rows[name]]
             if len(values) > 1:
                 axis.scatter([name] * len(values), values, color="black", s=12, zorder=3)
         axis.axhline(0, color="black", lw=0.8)
@@ -184,27 +228,32 @@ def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def render(results: str | Path, name: str, digests: dict[str, str] | None = None) -> dict[str, Any]:
+def render(results: str | Path, name: str, digests: dict[Cell, str] | None = None) -> dict[str, Any]:
     """Rebuild ``<name>.md``, ``<name>.json`` and ``<name>.png`` in ``results`` from ``results/<name>/cells/*.json``.
 
-    ``digests`` (cell file name -> current settings hash) leaves out cells computed with other settings.
+    ``digests``: every cell of the table -> its current settings hash. A cell without a JSON file or whose file has
+    other settings is left out and named (see the module docstring); a file of a cell not in ``digests`` is an
+    error. Every file is read and checked before anything is written.
     """
     results = Path(results)
-    files = sorted((results / name / "cells").glob("*.json"))
-    cells = [cell for cell in (json.loads(path.read_text()) for path in files)
-             if digests is None or digests.get(_name(cell))
-             == cell.get("settings")]
-    summary, spread = summarize(cells), seed_spread(cells)
+    found = read_cells(results / name / "cells", digests)
+    cells = [cell for cell in found if digests is None or cell.get("settings") == digests[_cell(cell)]]
+    current, files = {_cell(cell) for cell in cells}, {_cell(cell) for cell in found}
+    absent = [(cell, "stale: computed with other settings" if cell in files else "not computed")
+              for cell in digests or {} if cell not in current]
+    summary, spread = summarize(cells, absent), seed_spread(cells)
     table = {"cells": [{key: cell.get(key) for key in ("dataset", "backbone", "seed", "parameters", "steps",
                                                        "seconds", "models")}
                        for cell in cells], "summary": summary, "seeds": spread}
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"{name}.json").write_text(json.dumps(table, indent=2))
-    (results / f"{name}.md").write_text(markdown(cells, summary, spread))
-    if cells:
-        bar_chart(cells, results / f"{name}.png")
+    write_atomic(results / f"{name}.json", json.dumps(table, indent=2))
+    write_atomic(results / f"{name}.md", markdown(cells, summary, spread))
+    chart = results / f"{name}.png"
+    if changes_by_backbone(cells):
+        bar_chart(cells, chart)
+    else:
+        chart.unlink(missing_ok=True)  # no chart of cells no longer in the table
     leads = results / name / "leads"
     for cell in (cell for cell in cells if cell.get("per_lead")):
         leads.mkdir(parents=True, exist_ok=True)
-        plot_lead_curves(leads / f"{_name(cell)}.png", cell["per_lead"], f"{_name(cell)}, test split")
+        plot_lead_curves(leads / f"{_cell(cell).name}.png", cell["per_lead"], f"{_cell(cell).name}, test split")
     return table

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sfp.configs import read_yaml, resolve
+from sfp.errors import UserError
 from sfp.options import coerce, require
+from sfp.task import TASKS
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,13 @@ class DatasetRow:
     pipeline: str
     overrides: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        require(isinstance(self.pipeline, str) and self.pipeline != "",
+                f"pipeline must be a pipeline config's name or file, got {self.pipeline!r}")
+        require(isinstance(self.overrides, (list, tuple)) and all(isinstance(word, str) for word in self.overrides),
+                f"overrides must be a list of command-line words (strings: quote numbers), got {self.overrides!r}")
+        object.__setattr__(self, "overrides", tuple(self.overrides))
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -27,8 +38,9 @@ class TableSpec:
 
     name: the table's name; results: the folder of ``<name>.md/.json/.png`` and of the cells' JSON files
     (``<name>/cells/``; small: commit them); runs: the folder of the pipeline runs (checkpoints: never commit
-    it); backbones: registered backbone name -> its ``backbone_kwargs``; seeds: the seeds of every cell;
-    extra_seeds: per ``dataset/backbone``, where more seeds are wanted.
+    it); backbones: registered backbone name -> its ``backbone_kwargs``; datasets: a task's name (its headline
+    metric is the table's) -> its row; seeds: the seeds of every cell; extra_seeds: per ``dataset/backbone``,
+    where more seeds are wanted. A wrong field is one :class:`UserError` naming it.
     """
 
     datasets: dict[str, DatasetRow]
@@ -40,13 +52,48 @@ class TableSpec:
     extra_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        require(bool(self.datasets) and bool(self.backbones), "a table needs datasets and backbones")
-        object.__setattr__(self, "datasets", {name: coerce(DatasetRow, row) for name, row in self.datasets.items()})
+        require(isinstance(self.name, str) and re.fullmatch(r"[\w.-]+", self.name) is not None
+                and self.name.strip(".") != "", f"name must be a plain file name, got {self.name!r}")
+        for key in ("results", "runs"):
+            require(isinstance(getattr(self, key), str) and getattr(self, key) != "",
+                    f"{key} must be a folder, got {getattr(self, key)!r}")
+        require(isinstance(self.backbones, Mapping) and bool(self.backbones)
+                and all(isinstance(kwargs, Mapping) for kwargs in self.backbones.values()),
+                "backbones must map each backbone's name to its backbone_kwargs (a mapping)")
+        require(isinstance(self.datasets, Mapping) and bool(self.datasets),
+                "datasets must map each dataset's name to its pipeline and overrides")
+        for name in self.datasets:
+            require(name in TASKS, f"datasets: unknown dataset {name!r} (a table's datasets are tasks: "
+                                   f"{', '.join(TASKS)})")
+        object.__setattr__(self, "datasets", {name: _row(name, row) for name, row in self.datasets.items()})
+        object.__setattr__(self, "seeds", _seeds("seeds", self.seeds))
+        require(isinstance(self.extra_seeds, Mapping), "extra_seeds must map dataset/backbone to a list of seeds")
+        pairs = [f"{dataset}/{backbone}" for dataset in self.datasets for backbone in self.backbones]
+        for pair in self.extra_seeds:
+            require(pair in pairs, f"extra_seeds: {pair!r} is no dataset/backbone of the table")
+        object.__setattr__(self, "extra_seeds", {pair: _seeds(f"extra_seeds.{pair}", seeds)
+                                                 for pair, seeds in self.extra_seeds.items()})
 
     def cells(self) -> list[Cell]:
         """Every cell, dataset by dataset."""
         return [Cell(dataset, backbone, seed) for dataset in self.datasets for backbone in self.backbones
                 for seed in self.extra_seeds.get(f"{dataset}/{backbone}", self.seeds)]
+
+
+def _row(name: str, row: Any) -> DatasetRow:
+    """The row of dataset ``name``; a mistake in it names it."""
+    try:
+        return coerce(DatasetRow, row)
+    except UserError as err:
+        raise UserError(f"datasets.{name}: {err}") from None
+
+
+def _seeds(key: str, seeds: Any) -> tuple[int, ...]:
+    """``seeds`` as a tuple: a non-empty list of distinct whole numbers >= 0."""
+    ok = isinstance(seeds, (list, tuple)) and bool(seeds) and len(set(seeds)) == len(seeds) and all(
+        isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 for seed in seeds)
+    require(ok, f"{key} must be a list of distinct whole numbers >= 0, got {seeds!r}")
+    return tuple(seeds)
 
 
 @dataclass(frozen=True)
@@ -70,13 +117,20 @@ class Cell:
 
 
 def load_table(config: str | Path) -> TableSpec:
-    """A table config (shipped name or file)."""
-    raw = read_yaml(resolve(config))
-    raw = {**raw, "seeds": tuple(raw.get("seeds", (0,))),
-           "extra_seeds": {key: tuple(value) for key, value in raw.get("extra_seeds", {}).items()},
-           "datasets": {name: {**row, "overrides": tuple(row.get("overrides", ()))}
-                        for name, row in raw.get("datasets", {}).items()}}
-    return coerce(TableSpec, raw)
+    """A table config (shipped name or file), checked before any work: a mistake is one line naming the file
+    and the key."""
+    path = resolve(config)
+    raw = read_yaml(path)
+    try:
+        table = coerce(TableSpec, raw)
+        for name, row in table.datasets.items():
+            try:
+                resolve(row.pipeline)
+            except UserError as err:
+                raise UserError(f"datasets.{name}.pipeline: {err}") from None
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
+    return table
 
 
 def settings_digest(settings: Any) -> str:
