@@ -17,8 +17,10 @@ from typing import Any
 
 import sfp
 from sfp.pipeline import STAGE_VERSIONS, Pipeline, instantiate, load_config, without_added_defaults
+from sfp.run_folder import claim
 from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, read_cell, write_atomic
 from sfp.table.spec import Cell, TableSpec, settings_digest
+from sfp.training import writable_run_dir
 
 
 def _shared_world_model(table: TableSpec, dataset: str) -> list[str]:
@@ -63,6 +65,7 @@ def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = prin
     if done.get("settings") == digest:
         log(f"[{cell.name}] done before, skipped")
         return done
+    claim(writable_run_dir(table.runs), "table", table.name)  # the table's runs folder: its cells only
     shared = load_config([*_shared_world_model(table, cell.dataset), "--until", "world_model"])
     world = Pipeline(shared, log, made_by="table", run=table.name)
     world.run("world_model")
