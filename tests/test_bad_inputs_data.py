@@ -134,6 +134,10 @@ CASES = [  # (id, argv, words the message must hold)
     ("prep-name-too-long", [*PREPARE, LONG_NAME], ["file name is 304 bytes long", "at most"]),
     ("prep-from-a-file", ["data", "prepare", "radar", "--from", "notes.txt", "--out", "r.npz"],
      ["notes.txt", "not a folder"]),
+    ("generate-negative-seed", ["data", "generate", "storms", *TINY, "--out", "s.npz", "--seed", "-1"],
+     ["--seed", "0 .. 4294967295"]),
+    ("generate-set-laughs", ["data", "generate", "storms", *TINY, "--out", "s.npz", "--set",
+                             "x=" + "[" * 100 + "]" * 100], ["--set x", "nested deeper than 64"]),
 ]
 
 

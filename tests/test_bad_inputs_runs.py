@@ -39,6 +39,14 @@ def files(tmp_path):
                                                                  "init_args": {"args": "touch pwned", "shell": True}}}))
     (tmp_path / "used" / "checkpoints").mkdir(parents=True)
     (tmp_path / "used" / "checkpoints" / "last.ckpt").write_bytes((tmp_path / "good.ckpt").read_bytes())
+    (tmp_path / "piped" / "agent" / "checkpoints").mkdir(parents=True)  # a finished pipeline's folder
+    (tmp_path / "piped" / "manifest.json").write_text('{"stages": {}}')
+    (tmp_path / "piped" / "metrics.json").write_text('{"models": {}}')
+    laughs = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 11)]
+    (tmp_path / "laughs.yaml").write_text("\n".join([*laughs, "model: *a10"]) + "\n")
+    (tmp_path / "deep.yaml").write_text("model: " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "endless.yaml").write_text("model: &x [1, *x]\n")
     return tmp_path
 
 
@@ -83,6 +91,47 @@ CASES = [
     (["pipeline", "--config", "{t}/pipe.yaml", "--agent.init_args.backbone", "transformer"], "unknown backbone"),
     (["pipeline", "--config", "{t}/popen.yaml"], "data"),
     (["demo", "--sfp.pseudo_labels.weight", "-1"], "pseudo_labels.weight"),
+    # run folders: what made them, and the checkpoint a command names
+    (["test", "--config", "{t}/fit.yaml", "--trainer.default_root_dir", "{t}/piped", "--ckpt_path", "{t}/good.ckpt"],
+     "belongs to a `sfp pipeline` run"),
+    (["predict", "--config", "{t}/fit.yaml", "--trainer.default_root_dir", "{t}/piped", "--ckpt_path",
+      "{t}/good.ckpt"], "belongs to a `sfp pipeline` run"),
+    (["fit", "--config", "{t}/fit.yaml", "--trainer.default_root_dir", "{t}/piped/agent"], "lies inside"),
+    (["fit", "--config", "{t}/fit.yaml", "--trainer.default_root_dir", "{t}/piped", "--ckpt_path", "last"],
+     "belongs to a `sfp pipeline` run"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--run_dir", "{t}/used"], "belongs to a `sfp fit` run"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--run_dir", "{t}/piped/agent"], "lies inside"),
+    (["fit", "--config", "{t}/fit.yaml", "--trainer.default_root_dir", "{t}/used", "--ckpt_path", "best"],
+     "no such checkpoint"),
+    (["fit", "--config", "{t}/fit.yaml", "--trainer.default_root_dir", "{t}/used", "--force", "true"],
+     "holds a run already"),
+    # options checked before any work
+    (["fit", "--config", "{t}/fit.yaml", "--seed_everything", "-1"], "seed_everything must be in 0 .. 4294967295"),
+    (["fit", "--config", "{t}/fit.yaml", "--seed_everything", "4294967296"], "seed_everything must be in 0"),
+    (["fit", "--config", "{t}/fit.yaml", "--checkpoint_every", "-1"], "checkpoint_every must be >= 1"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--seed_everything", "-1"], "seed_everything must be in 0"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--checkpoint_every", "-1"], "checkpoint_every must be >= 1"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.reward", "os:system"],
+     "must be a function (pred, target, **options)"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.reward", "nosuchmodule:f"], "cannot import"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--world_model_from", "{t}/good.ckpt"], "not a world-model checkpoint"),
+    (["predict", "--config", "{t}/fit.yaml", "--ckpt_path", "{t}/good.ckpt", "--ensemble", "2",
+      "--world_model_checkpoint", "{t}/good.ckpt"], "not a world-model checkpoint"),
+    (["predict", "--config", "{t}/fit.yaml", "--ckpt_path", "{t}/good.ckpt", "--output", "{t}/" + "f" * 300 + ".npz"],
+     "file name is"),
+    (["predict", "--config", "{t}/fit.yaml", "--ckpt_path", "{t}/good.ckpt", "--output", "{t}/empty.yaml/f.npz"],
+     "not a directory"),
+    # bounded YAML: aliases, depth, self-reference, in files and in values
+    (["fit", "--config", "{t}/laughs.yaml"], "expands to more than 100,000 values"),
+    (["pipeline", "--config", "{t}/laughs.yaml"], "expands to more than 100,000 values"),
+    (["table", "--config", "{t}/laughs.yaml"], "expands to more than 100,000 values"),
+    (["fit", "--config", "{t}/deep.yaml"], "nested deeper than 64 levels"),
+    (["pipeline", "--config", "{t}/endless.yaml"], "refers to a node that contains it"),
+    (["fit", "--config", "{t}/fit.yaml", "--data.init_args.size", "[" * 3000 + "]" * 3000],
+     "nested deeper than 64 levels"),
+    # a class path names a class its module defines, checked without importing the module
+    (["fit", "--config", "{t}/fit.yaml", "--data", "this.Foo"], "module 'this' defines no 'Foo'"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--agent", "nosuchpackage.module.Forecaster"], "no such module"),
 ]
 
 
@@ -95,8 +144,9 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(files, argv, words, ca
     monkeypatch.chdir(files)
     before = _digests(files)
     assert main([part.format(t=files) for part in argv]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert err.count("\n") == 1 and err.startswith("sfp: error: ") and words in err, err
+    assert "Beautiful is better than ugly" not in out  # the class path `this.Foo` never ran `import this`
     assert _digests(files) == before
     assert not (files / "piperun").exists() and not (files / "pwned").exists() and not (files / "runs").exists()
 

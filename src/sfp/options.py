@@ -96,3 +96,12 @@ def require_finite(name: str, value: float, minimum: float | None = None) -> Non
     ok = isinstance(value, (int, float)) and math.isfinite(value) and (minimum is None or value >= minimum)
     bound = f" and >= {minimum:g}" if minimum is not None else ""
     require(ok, f"{name} must be finite{bound}, got {value!r}")
+
+
+MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds: 0 .. 2**32 - 1
+
+
+def check_seed(seed: Any, name: str = "seed_everything") -> None:
+    """A seed numpy accepts (or a bool, Lightning's "random" or "none"), checked before any work."""
+    if not isinstance(seed, bool) and not 0 <= seed <= MAX_SEED:
+        raise UserError(f"{name} must be in 0 .. {MAX_SEED}, got {seed}")

@@ -32,6 +32,7 @@ import lightning as L
 import torch
 
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
+from sfp.configs.class_paths import check_class_paths
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
 from sfp.run_folder import run_folder
@@ -164,6 +165,7 @@ def load_config(argv: list[str]) -> dict[str, Any]:
 
     argv = resolve_arguments(argv)
     _check_old_keys(argv)
+    check_class_paths(argv)
     try:
         namespace = pipeline_parser().parse_args(argv)
     except ArgumentError as err:

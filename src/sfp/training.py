@@ -18,17 +18,16 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from sfp.errors import UserError
+from sfp.options import check_seed
 
 CHECKPOINT_EVERY = 50
 """Training steps between saves of ``checkpoints/last.ckpt`` unless a run says otherwise."""
-MAX_SEED = 2**32 - 1  # numpy's seeds: 0 .. 2**32 - 1
 
 
 def check_run_options(seed: Any, checkpoint_every: int) -> None:
-    """A seed numpy accepts (or a bool: Lightning's random or no seeding) and a positive checkpoint interval, checked
-    before any work rather than when the first stage needs them."""
-    if not isinstance(seed, bool) and not 0 <= seed <= MAX_SEED:
-        raise UserError(f"seed_everything must be in 0 .. {MAX_SEED}, got {seed}")
+    """A seed numpy accepts and a positive checkpoint interval, checked before any work rather than when the first
+    stage needs them."""
+    check_seed(seed)
     if checkpoint_every < 1:
         raise UserError(f"checkpoint_every must be >= 1 (training steps between saves of last.ckpt), "
                         f"got {checkpoint_every}")

@@ -13,6 +13,7 @@ from sfp.configs.bounded_yaml import load_bounded
 from sfp.data.files import WRITABLE, open_array, save_array
 from sfp.data.writing import check_output
 from sfp.errors import UserError
+from sfp.options import check_seed
 from sfp.task import RADAR, SEVIR_THRESHOLDS
 
 CHUNK_BYTES = 64 * 2**20
@@ -88,6 +89,7 @@ def generate(args: argparse.Namespace) -> None:
     options = {"n": args.n, "frames": args.frames, "size": args.size} if spec.kind == "field" else {
         "length": args.length, "size": args.size}
     params = {**spec.defaults, **{k: v for k, v in options.items() if v is not None}, **_parse_sets(args.set)}
+    check_seed(args.seed, "--seed")
     params["seed"] = args.seed
     _check_counts(params)
     check_output(args.out, WRITABLE, replace=args.overwrite)

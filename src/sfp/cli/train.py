@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
+from sfp.configs.class_paths import check_class_paths
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
 from sfp.run_folder import run_folder
@@ -220,6 +221,7 @@ def run_lightning(argv: list[str]) -> None:
     """Run one of Lightning's sub-commands from `argv` (``fit --config NAME_OR_FILE ...``)."""
     argv = resolve_arguments(argv)
     _check_old_keys(argv)
+    check_class_paths(argv)
     no_exit = {"exit_on_error": False}
     try:
         with ExitStack() as held:
