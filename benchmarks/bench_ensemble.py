@@ -22,7 +22,7 @@ from sfp.forecasting.checkpoints import load_forecaster
 from sfp.forecasting.optim import adamw
 from sfp.metrics import CRPS, mse
 from sfp.models.steps_ensemble import steps_ensemble
-from sfp.pipeline import instantiate, load_config
+from sfp.pipeline_config import instantiate, load_config
 from sfp.planning.ensemble import (
     CENTRINGS,
     KEEP_SPREAD,

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 
 from sfp.models.baselines import persistence
-from sfp.pipeline import instantiate, load_config
+from sfp.pipeline_config import instantiate, load_config
 from sfp.report.evaluation import evaluate_forecasts
 
 CONFIG = Path(__file__).resolve().parents[1] / "src" / "sfp" / "configs" / "storms_sfp.yaml"

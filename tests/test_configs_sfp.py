@@ -5,7 +5,7 @@ import pytest
 
 from sfp.cli.main import main
 from sfp.configs import resolve, shipped
-from sfp.pipeline import load_config
+from sfp.pipeline_config import load_config
 
 PIPELINES = ["storms_sfp", "navier_stokes_sfp", "flame_sfp", "radar_sfp"]
 

@@ -6,7 +6,8 @@ import pytest
 
 from pipeline_helpers import write_config
 from sfp.errors import UserError
-from sfp.pipeline import OPTIONAL, STAGE_VERSIONS, STAGES, Pipeline, load_config
+from sfp.pipeline import OPTIONAL, STAGE_VERSIONS, STAGES, Pipeline
+from sfp.pipeline_config import load_config
 from sfp.report.markdown import comparison_table, relative_change
 
 

@@ -8,7 +8,7 @@ import torch
 
 from sfp.metrics.functional import ssim
 from sfp.metrics.surrogates import soft_csi_loss, surrogate_for_task
-from sfp.pipeline import (
+from sfp.surrogate_weights import (
     SURROGATE_EXTRA_WEIGHTS,
     choose_surrogate_weight,
     match_surrogate_weight,

@@ -9,9 +9,8 @@ same :class:`SFPModule` with ``pseudo_labels.weight=0``), so the comparison is h
 the equal-wall-time baseline, and the surrogate baseline (MSE plus a differentiable stand-in for the headline
 metric, its weight chosen on the validation split to match SFP's change of MSE).
 
-A pipeline config has the sections of ``sfp fit`` configs: ``data`` and ``agent`` (``class_path``/``init_args``),
-``world_model`` and ``sfp`` (the constructor arguments of :class:`WorldModelModule` and :class:`SFPModule`, less the
-checkpoints), a Trainer section per training stage, and ``--section.key value`` overrides (:func:`load_config`).
+The config and its checks: :mod:`sfp.pipeline_config`; the surrogate's weight search: :mod:`sfp.surrogate_weights`;
+the run folder's owner and lock: :mod:`sfp.run_folder`.
 """
 
 from __future__ import annotations
@@ -19,28 +18,23 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
 from collections.abc import Callable
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import torch
 
-from sfp.configs import config_files, moved, read_yaml, resolve_arguments
-from sfp.configs.class_paths import check_class_paths
 from sfp.errors import UserError
-from sfp.report.gif import GIF_SAMPLES
+from sfp.pipeline_config import STAGES, instantiate, load_config
 from sfp.run_folder import run_folder
+from sfp.surrogate_weights import match_surrogate_weight
 from sfp.training import (
-    CHECKPOINT_EVERY,
     FitClock,
-    check_run_options,
-    parse_error,
     prepare_strategy,
     read_checkpoint,
     resolve_checkpoint,
@@ -48,10 +42,7 @@ from sfp.training import (
     run_logger,
     writable_run_dir,
 )
-from sfp.utils import import_object
 
-STAGES = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report")
-TRAINING_STAGES = ("agent", "world_model", "sfp")
 FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp_trainer")  # what the baselines share with SFP (no planning)
 SECTIONS = {  # the config keys each stage reads itself (dotted for one key of a section)
     "data": ("data", "seed_everything"), "agent": ("agent", "agent_trainer", "agent_patience"),
@@ -73,113 +64,7 @@ NEEDS = {  # the stages whose outputs each stage uses: a change there re-runs it
 }
 COMPARED = ("baseline", "baseline_time", "surrogate", "sfp")  # the fine-tuned agents evaluate and report compare
 OPTIONAL = {"baseline_time": "equal_time_baseline", "surrogate": "surrogate_baseline"}  # stage: its switch
-SURROGATE_MATCH = 0.01  # the surrogate baseline's validation MSE change within 1 point of SFP's
-SURROGATE_EXTRA_WEIGHTS = 3  # weights trained beyond surrogate_weights to reach that match
-TRAINER_SET_BY_SFP = {"callbacks", "logger", "default_root_dir", "use_distributed_sampler", "plugins"}
-TRAINER_DEFAULTS = {"enable_model_summary": False, "log_every_n_steps": 10}
 PRINT = partial(print, flush=True)
-
-
-@cache
-def pipeline_parser() -> Any:
-    """The parser of pipeline configs and overrides (jsonargparse, as ``sfp fit`` uses through Lightning)."""
-    from jsonargparse import ActionConfigFile
-    from lightning.pytorch.cli import LightningArgumentParser
-
-    from sfp.forecasting import Forecaster
-    from sfp.planning import SFPModule, WorldModelModule
-
-    parser = LightningArgumentParser(prog="sfp pipeline", exit_on_error=False,
-                                     description="Run the SFP stages of a config (skips finished stages).")
-    parser.add_argument("--config", action=ActionConfigFile, help="a shipped config's name or a YAML file")
-    parser.add_argument("--name", type=str | None, default=None, help="the run's name")
-    parser.add_argument("--run_dir", type=str, required=True, help="where the stages keep their outputs")
-    parser.add_argument("--seed_everything", type=int, default=0, help="seed of every stage")
-    parser.add_argument("--checkpoint_every", type=int, default=CHECKPOINT_EVERY, help="steps between last.ckpt saves")
-    parser.add_argument("--until", type=Literal[STAGES] | None, default=None, help="stop after this stage")
-    parser.add_argument("--force", type=bool, default=False,
-                        help="use a run folder that another command or run made (see the README's run folders)")
-    parser.add_argument("--report.gif_samples", type=int, default=GIF_SAMPLES, help="test sequences in forecasts.gif")
-    parser.add_argument("--agent_patience", type=int | None, default=None,
-                        help="stop the agent after this many validation checks without a better headline metric")
-    parser.add_argument("--world_model_from", type=str | None, default=None,
-                        help="use this trained world-model checkpoint instead of training one")
-    parser.add_argument("--equal_time_baseline", type=bool, default=False,
-                        help="also continue the agent with MSE for as many seconds as the SFP stage took")
-    parser.add_argument("--surrogate_baseline", type=bool, default=False,
-                        help="also continue the agent with MSE plus a differentiable stand-in for the headline metric")
-    parser.add_argument("--surrogate_weights", type=list[float], default=[0.1, 0.3, 1.0, 3.0],
-                        help="the stand-in's weights tried; validation picks the one whose MSE change is SFP's")
-    parser.add_subclass_arguments(L.LightningDataModule, "data", required=True)
-    parser.add_subclass_arguments(Forecaster, "agent", required=True)
-    parser.add_class_arguments(WorldModelModule, "world_model", skip={"agent_checkpoint", "imagination"})
-    parser.add_class_arguments(SFPModule, "sfp",
-                               skip={"agent_checkpoint", "world_model_checkpoint", "seed", "surrogate_weight"})
-    for stage in TRAINING_STAGES:
-        parser.add_class_arguments(L.Trainer, f"{stage}_trainer", skip=TRAINER_SET_BY_SFP)
-        parser.set_defaults({f"{stage}_trainer.{key}": value for key, value in TRAINER_DEFAULTS.items()})
-    return parser
-
-
-def _check_old_keys(argv: list[str]) -> None:
-    """One line for a key an earlier sfp used, in a config file or on the command line."""
-    for path in config_files(argv):
-        moved.check_pipeline(read_yaml(path))
-    moved.check_arguments(argv, {"world_model.": moved.WORLD_MODEL_MODULE, "sfp.": moved.SFP_MODULE,
-                                 "": moved.PIPELINE})
-
-
-def _validate(config: dict[str, Any]) -> None:
-    """Build what a config names once, cheaply, so a bad value fails before any stage touches the disk."""
-    from sfp.options import coerce
-    from sfp.planning.options import PlannerOptions, PseudoLabels
-    from sfp.planning.rewards import get_reward
-    from sfp.planning.world_model_module import WorldModelModule, load_world_model
-
-    check_run_options(config["seed_everything"], config["checkpoint_every"])
-    if config["agent_patience"] is not None and config["agent_patience"] < 1:
-        raise UserError(f"agent_patience must be >= 1, got {config['agent_patience']}")
-    if config["world_model_from"] is not None:
-        load_world_model(config["world_model_from"])
-    if config["sfp"]["reward"] is not None:
-        get_reward(config["sfp"]["reward"])  # an import path is imported here, before any stage runs
-    weights = config["surrogate_weights"]
-    if not weights or not all(math.isfinite(w) and w > 0 for w in weights):
-        raise UserError(f"surrogate_weights must be finite numbers > 0, got {weights}")
-    for section in ("agent_trainer", "world_model_trainer", "sfp_trainer"):
-        for key in ("max_steps", "max_epochs"):
-            value = config[section].get(key)
-            if value is not None and value < -1:
-                raise UserError(f"{section}.{key} must be >= -1, got {value}")
-    coerce(PlannerOptions, config["sfp"]["planner"])
-    coerce(PseudoLabels, config["sfp"]["pseudo_labels"])
-    with torch.random.fork_rng(devices=[]):  # building consumes random numbers; the stages seed themselves
-        instantiate(config["data"])  # checks its arguments; reads and writes nothing until prepare_data
-        instantiate(config["agent"])
-        WorldModelModule(**config["world_model"])
-
-
-def load_config(argv: list[str]) -> dict[str, Any]:
-    """Parse ``--config FILE_OR_NAME`` and ``--section.key value`` overrides into one validated plain config."""
-    from jsonargparse import ArgumentError
-
-    argv = resolve_arguments(argv)
-    _check_old_keys(argv)
-    check_class_paths(argv)
-    try:
-        namespace = pipeline_parser().parse_args(argv)
-    except ArgumentError as err:
-        raise parse_error(err) from err
-    config = namespace.as_dict()
-    config.pop("config", None)
-    _validate(config)
-    return config
-
-
-def instantiate(spec: dict[str, Any], **extra: Any) -> Any:
-    """Build ``{"class_path": ..., "init_args": {...}}`` (extra keyword arguments added)."""
-    cls = import_object(spec["class_path"])
-    return cls(**{**(spec.get("init_args") or {}), **extra})
 
 
 class Manifest:
@@ -440,37 +325,6 @@ class Pipeline:
 
         return write_report(self.root, self.datamodule, self.manifest.stages, self.compared(),
                             gif_samples=self.config["report"]["gif_samples"])
-
-
-def choose_surrogate_weight(mse_change: dict[float, float], sfp_mse_change: float) -> float:
-    """The weight whose relative MSE change is nearest SFP's (the smaller weight on a tie)."""
-    return min(sorted(mse_change), key=lambda weight: abs(mse_change[weight] - sfp_mse_change))
-
-
-def match_surrogate_weight(measure: Callable[[list[float]], dict[float, float]], weights: list[float],
-                           sfp_mse_change: float) -> float:
-    """The surrogate weight whose MSE change (``measure(new weights)`` trains them and returns the change of every
-    weight so far) is nearest SFP's: ``weights`` first, then up to ``SURROGATE_EXTRA_WEIGHTS`` more
-    (:func:`next_surrogate_weight`) while none is within ``SURROGATE_MATCH`` of it."""
-    changes = measure(list(weights))
-    for _ in range(SURROGATE_EXTRA_WEIGHTS):
-        weight = choose_surrogate_weight(changes, sfp_mse_change)
-        if abs(changes[weight] - sfp_mse_change) <= SURROGATE_MATCH:
-            return weight
-        changes = measure([next_surrogate_weight(changes, sfp_mse_change)])
-    return choose_surrogate_weight(changes, sfp_mse_change)
-
-
-def next_surrogate_weight(mse_change: dict[float, float], sfp_mse_change: float) -> float:
-    """The weight to try next when none matches SFP's MSE change: between the two neighbouring weights whose
-    changes bracket SFP's (their geometric mean), else a third of the smallest or three times the largest weight,
-    toward SFP's change (the MSE change grows with the weight)."""
-    weights = sorted(mse_change)
-    for low, high in zip(weights, weights[1:]):
-        if min(mse_change[low], mse_change[high]) <= sfp_mse_change <= max(mse_change[low], mse_change[high]):
-            return math.sqrt(low * high)
-    below = sfp_mse_change < mse_change[weights[0]]
-    return weights[0] / 3 if below else weights[-1] * 3
 
 
 def run_pipeline(argv: list[str]) -> Pipeline:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import sfp
-from sfp.pipeline import STAGE_VERSIONS, Pipeline, instantiate, load_config, without_added_defaults
+from sfp.pipeline import STAGE_VERSIONS, Pipeline, without_added_defaults
+from sfp.pipeline_config import instantiate, load_config
 from sfp.run_folder import claim
 from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, read_cell, write_atomic
 from sfp.table.spec import Cell, TableSpec, settings_digest

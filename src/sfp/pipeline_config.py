@@ -1,0 +1,165 @@
+"""A pipeline config: its parser (the sections of ``sfp fit`` configs plus the pipeline's own options), the check of
+every value before any stage touches the disk, and :func:`instantiate` for the ``class_path``/``init_args`` it names.
+
+A pipeline config has ``data`` and ``agent`` (``class_path``/``init_args``), ``world_model`` and ``sfp`` (the
+constructor arguments of :class:`WorldModelModule` and :class:`SFPModule`, less the checkpoints), a Trainer section
+per training stage, and ``--section.key value`` overrides (:func:`load_config`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache, partial
+from typing import Any, Literal
+
+import lightning as L
+import torch
+
+from sfp.configs import config_files, moved, read_yaml, resolve_arguments
+from sfp.configs.class_paths import check_class_paths
+from sfp.errors import UserError
+from sfp.report.gif import GIF_SAMPLES
+from sfp.training import CHECKPOINT_EVERY, check_run_options, parse_error
+from sfp.utils import import_object
+
+STAGES = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report")
+TRAINING_STAGES = ("agent", "world_model", "sfp")
+TRAINER_SET_BY_SFP = {"callbacks", "logger", "default_root_dir", "use_distributed_sampler", "plugins"}
+TRAINER_DEFAULTS = {"enable_model_summary": False, "log_every_n_steps": 10}
+
+
+@cache
+def pipeline_parser() -> Any:
+    """The parser of pipeline configs and overrides (jsonargparse, as ``sfp fit`` uses through Lightning)."""
+    from jsonargparse import ActionConfigFile
+    from lightning.pytorch.cli import LightningArgumentParser
+
+    from sfp.forecasting import Forecaster
+    from sfp.planning import SFPModule, WorldModelModule
+
+    parser = LightningArgumentParser(prog="sfp pipeline", exit_on_error=False,
+                                     description="Run the SFP stages of a config (skips finished stages).")
+    parser.add_argument("--config", action=ActionConfigFile, help="a shipped config's name or a YAML file")
+    parser.add_argument("--name", type=str | None, default=None, help="the run's name")
+    parser.add_argument("--run_dir", type=str, required=True, help="where the stages keep their outputs")
+    parser.add_argument("--seed_everything", type=int, default=0, help="seed of every stage")
+    parser.add_argument("--checkpoint_every", type=int, default=CHECKPOINT_EVERY, help="steps between last.ckpt saves")
+    parser.add_argument("--until", type=Literal[STAGES] | None, default=None, help="stop after this stage")
+    parser.add_argument("--force", type=bool, default=False,
+                        help="use a run folder that another command or run made (see the README's run folders)")
+    parser.add_argument("--report.gif_samples", type=int, default=GIF_SAMPLES, help="test sequences in forecasts.gif")
+    parser.add_argument("--agent_patience", type=int | None, default=None,
+                        help="stop the agent after this many validation checks without a better headline metric")
+    parser.add_argument("--world_model_from", type=str | None, default=None,
+                        help="use this trained world-model checkpoint instead of training one")
+    parser.add_argument("--equal_time_baseline", type=bool, default=False,
+                        help="also continue the agent with MSE for as many seconds as the SFP stage took")
+    parser.add_argument("--surrogate_baseline", type=bool, default=False,
+                        help="also continue the agent with MSE plus a differentiable stand-in for the headline metric")
+    parser.add_argument("--surrogate_weights", type=list[float], default=[0.1, 0.3, 1.0, 3.0],
+                        help="the stand-in's weights tried; validation picks the one whose MSE change is SFP's")
+    parser.add_subclass_arguments(L.LightningDataModule, "data", required=True)
+    parser.add_subclass_arguments(Forecaster, "agent", required=True)
+    parser.add_class_arguments(WorldModelModule, "world_model", skip={"agent_checkpoint", "imagination"})
+    parser.add_class_arguments(SFPModule, "sfp",
+                               skip={"agent_checkpoint", "world_model_checkpoint", "seed", "surrogate_weight"})
+    for stage in TRAINING_STAGES:
+        parser.add_class_arguments(L.Trainer, f"{stage}_trainer", skip=TRAINER_SET_BY_SFP)
+        parser.set_defaults({f"{stage}_trainer.{key}": value for key, value in TRAINER_DEFAULTS.items()})
+    return parser
+
+
+def _check_old_keys(argv: list[str]) -> None:
+    """One line for a key an earlier sfp used, in a config file or on the command line."""
+    for path in config_files(argv):
+        moved.check_pipeline(read_yaml(path))
+    moved.check_arguments(argv, {"world_model.": moved.WORLD_MODEL_MODULE, "sfp.": moved.SFP_MODULE,
+                                 "": moved.PIPELINE})
+
+
+def _validate(config: dict[str, Any]) -> None:
+    """Build what a config names once, cheaply, so a bad value fails before any stage touches the disk."""
+    from sfp.options import coerce
+    from sfp.planning.options import PlannerOptions, PseudoLabels
+    from sfp.planning.rewards import get_reward
+    from sfp.planning.world_model_module import WorldModelModule, load_world_model
+
+    trainers = [f"{stage}_trainer" for stage in TRAINING_STAGES]
+    for section in ("data", "agent", "world_model", "sfp", "report", *trainers):
+        if not isinstance(config[section], dict):
+            raise UserError(f"{section} must be a mapping of options, got {config[section]!r}")
+    check_run_options(config["seed_everything"], config["checkpoint_every"])
+    if config["agent_patience"] is not None and config["agent_patience"] < 1:
+        raise UserError(f"agent_patience must be >= 1, got {config['agent_patience']}")
+    if config["world_model_from"] is not None:
+        load_world_model(config["world_model_from"])
+    if config["sfp"]["reward"] is not None:
+        get_reward(config["sfp"]["reward"])  # an import path is imported here, before any stage runs
+    weights = config["surrogate_weights"]
+    if not weights or not all(math.isfinite(w) and w > 0 for w in weights):
+        raise UserError(f"surrogate_weights must be finite numbers > 0, got {weights}")
+    for section in trainers:
+        for key in ("max_steps", "max_epochs"):
+            value = config[section].get(key)
+            if value is not None and value < -1:
+                raise UserError(f"{section}.{key} must be >= -1, got {value}")
+        with quiet_lightning():
+            built(section, partial(L.Trainer, **{**config[section], "logger": False}))
+    coerce(PlannerOptions, config["sfp"]["planner"])
+    coerce(PseudoLabels, config["sfp"]["pseudo_labels"])
+    with torch.random.fork_rng(devices=[]):  # building consumes random numbers; the stages seed themselves
+        built("data", lambda: instantiate(config["data"]))  # reads and writes nothing until prepare_data
+        built("agent", lambda: instantiate(config["agent"]))
+        built("world_model", lambda: WorldModelModule(**config["world_model"]))
+
+
+def built(section: str, build: Callable[[], Any]) -> Any:
+    """``build()``, where any error that a config's values can cause is one line naming the config section."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return build()
+    except UserError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, MemoryError, OverflowError,
+            MisconfigurationException) as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{section}: cannot be built from its settings ({message[:300]})") from err
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning's informational lines (devices found, tips) held back, e.g. while a Trainer is built to check it."""
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def load_config(argv: list[str]) -> dict[str, Any]:
+    """Parse ``--config FILE_OR_NAME`` and ``--section.key value`` overrides into one validated plain config."""
+    from jsonargparse import ArgumentError
+
+    argv = resolve_arguments(argv)
+    _check_old_keys(argv)
+    check_class_paths(argv)
+    try:
+        namespace = pipeline_parser().parse_args(argv)
+    except ArgumentError as err:
+        raise parse_error(err) from err
+    config = namespace.as_dict()
+    config.pop("config", None)
+    _validate(config)
+    return config
+
+
+def instantiate(spec: dict[str, Any], **extra: Any) -> Any:
+    """Build ``{"class_path": ..., "init_args": {...}}`` (extra keyword arguments added)."""
+    cls = import_object(spec["class_path"])
+    return cls(**{**(spec.get("init_args") or {}), **extra})
