@@ -13,7 +13,7 @@ def run(argv: list[str]) -> None:
     from sfp.report.markdown import comparison_table
 
     pipeline = run_pipeline(argv)
-    metrics = pipeline.root / "metrics.json"
+    metrics = pipeline.stage_dir("evaluate") / "metrics.json"  # the stage's own record, whatever is beside it
     if metrics.is_file() and "report" in pipeline.manifest.stages:
         results = json.loads(metrics.read_text())
         print(f"\n{results['dataset']}: test split\n")
