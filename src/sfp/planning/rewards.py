@@ -216,9 +216,10 @@ def _import_reward(path: str, options: dict[str, Any]) -> Reward:
     try:
         inspect.signature(function).bind(None, None, **options)
     except (TypeError, ValueError) as error:
-        raise UserError(f"reward {path!r} must be a function (pred, target, **options) -> per-sample scores"
-                        f"{' taking the options ' + str(sorted(options)) if options else ''}: {error} (an import "
-                        "path imports that module, running its code: name only code you trust)") from None
+        what = (f"does not accept the options {sorted(options)}" if options
+                else "must be a function (pred, target, **options) -> per-sample scores")
+        raise UserError(f"reward {path!r} {what}: {error} (an import path imports that module, running its code: "
+                        "name only code you trust)") from None
     return Reward(partial(function, **options) if options else function, path)
 
 
