@@ -66,12 +66,14 @@ def test_folders_older_than_the_record_are_recognised_by_their_files(tmp_path):
 
 
 def test_a_folder_inside_another_run_is_refused_except_a_tables_own_cells(tmp_path):
-    (tmp_path / "p" / "agent").mkdir(parents=True)
+    (tmp_path / "p").mkdir()
     claim(tmp_path / "p", "pipeline")
+    (tmp_path / "p" / "agent").mkdir()
     with pytest.raises(UserError, match="lies inside .*/p, the folder of a `sfp pipeline` run"):
         claim(tmp_path / "p" / "agent", "fit")
-    (tmp_path / "t" / "storms" / "cell").mkdir(parents=True)
+    (tmp_path / "t").mkdir()
     claim(tmp_path / "t", "table", "table1")
+    (tmp_path / "t" / "storms" / "cell").mkdir(parents=True)
     claim(tmp_path / "t" / "storms" / "cell", "table", "table1")
     for made_by, run in (("pipeline", None), ("table", "other")):
         with pytest.raises(UserError, match="lies inside"):
@@ -166,3 +168,18 @@ def test_ctrl_c_during_a_fit_ends_with_one_interrupted_line(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == "sfp: interrupted", err
+
+
+def test_a_folder_with_other_files_is_no_run_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    with pytest.raises(UserError, match=r"is not empty \(notes.txt\) and holds no sfp run"):
+        claim(tmp_path, "pipeline")
+    assert not (tmp_path / MARKER).exists()
+
+
+def test_a_tables_runs_folder_older_than_the_record_is_recognised(tmp_path):
+    (tmp_path / "storms" / "storms-simvp-s0").mkdir(parents=True)
+    (tmp_path / "storms" / "storms-simvp-s0" / "manifest.json").write_text("{}")
+    assert read_owner(tmp_path).made_by == "table"
+    (tmp_path / "stray.txt").write_text("")
+    assert read_owner(tmp_path) is None  # a folder with files of its own is not a table's runs folder

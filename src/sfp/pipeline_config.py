@@ -20,9 +20,10 @@ import torch
 
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.configs.class_paths import check_class_paths
+from sfp.data.memory import require_memory
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
-from sfp.training import CHECKPOINT_EVERY, check_run_options, parse_error
+from sfp.training import CHECKPOINT_EVERY, check_devices, check_run_options, parse_error
 from sfp.utils import import_object
 
 STAGES = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report")
@@ -106,14 +107,30 @@ def _validate(config: dict[str, Any]) -> None:
             value = config[section].get(key)
             if value is not None and value < -1:
                 raise UserError(f"{section}.{key} must be >= -1, got {value}")
+        check_devices(config[section])
         with quiet_lightning():
             built(section, partial(L.Trainer, **{**config[section], "logger": False}))
-    coerce(PlannerOptions, config["sfp"]["planner"])
-    coerce(PseudoLabels, config["sfp"]["pseudo_labels"])
+    if config["report"]["gif_samples"] < 0:
+        raise UserError(f"report.gif_samples must be >= 0, got {config['report']['gif_samples']}")
+    planner = coerce(PlannerOptions, config["sfp"]["planner"])
+    labels = coerce(PseudoLabels, config["sfp"]["pseudo_labels"])
     with torch.random.fork_rng(devices=[]):  # building consumes random numbers; the stages seed themselves
-        built("data", lambda: instantiate(config["data"]))  # reads and writes nothing until prepare_data
+        datamodule = built("data", lambda: instantiate(config["data"]))  # reads and writes nothing yet
         built("agent", lambda: instantiate(config["agent"]))
         built("world_model", lambda: WorldModelModule(**config["world_model"]))
+    if labels.weight > 0:
+        _check_imagined_futures(datamodule, planner.imagination.samples)
+
+
+def _check_imagined_futures(datamodule: Any, samples: int) -> None:
+    """The futures the planner imagines per batch must fit in memory (known before any data is read where the data
+    module states its frames' shape, as the embedded datasets do)."""
+    shape = getattr(datamodule, "sample_shape", None)
+    batch, target = getattr(datamodule, "batch_size", None), getattr(datamodule, "target", None)
+    if shape is None or not isinstance(batch, int) or not isinstance(target, int):
+        return
+    require_memory(4 * samples * batch * target * math.prod(shape),
+                   f"sfp.planner.imagination.samples {samples} ({batch} windows a batch, {target} frames of {shape})")
 
 
 def built(section: str, build: Callable[[], Any]) -> Any:
@@ -124,7 +141,7 @@ def built(section: str, build: Callable[[], Any]) -> Any:
         return build()
     except UserError:
         raise
-    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, MemoryError, OverflowError,
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, MemoryError, OverflowError, ImportError,
             MisconfigurationException) as err:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"{section}: cannot be built from its settings ({message[:300]})") from err

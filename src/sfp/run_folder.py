@@ -5,7 +5,8 @@ and the run it belongs to (a fit's or pipeline's own id; for a table's cells and
 command refuses, in one line, a folder made by another kind of command, a folder of another run, and a folder
 inside another run's folder, unless told ``--force``; ``sfp test``/``predict``/``validate`` may write into a fit's
 folder (they evaluate that run), never into a pipeline's or a table's. Folders made before these files existed are
-recognised by what they hold (``manifest.json``: a pipeline; checkpoints or ``config.yaml``: a fit).
+recognised by what they hold (``manifest.json``: a pipeline; checkpoints or ``config.yaml``: a fit; pipeline runs one
+level down: a table's runs folder); any other folder must be empty.
 
 While a command works in a folder it holds an OS lock on ``sfp-run.lock`` (``fcntl.flock``): a second process is
 refused in one line naming the holder, and the lock dies with its process, so a killed run never blocks the next.
@@ -57,7 +58,17 @@ def read_owner(root: Path) -> Owner | None:
         return Owner("pipeline", UNRECORDED)
     if any((root / "checkpoints").glob("*.ckpt")) or (root / "config.yaml").is_file():
         return Owner("fit", UNRECORDED)
+    entries = list(root.iterdir()) if root.is_dir() else []
+    if entries and all(path.is_dir() for path in entries) and any(root.glob("*/*/manifest.json")):
+        return Owner("table", UNRECORDED)  # a table's runs folder: dataset folders of pipeline runs
     return None
+
+
+def _stranger(root: Path) -> str | None:
+    """The name of something in ``root`` that no sfp run put there (a folder that is no run folder must be empty:
+    a run never mixes its files with others' or writes across a home or project folder)."""
+    entries = [path.name for path in root.iterdir() if path.name not in (MARKER, LOCK)] if root.is_dir() else []
+    return sorted(entries)[0] if entries else None
 
 
 def _enclosing(root: Path) -> tuple[Path, Owner] | None:
@@ -76,9 +87,10 @@ def _refusal(root: Path, made_by: str, run: str | None) -> str | None:
         return f"lies inside {enclosing[0]}, the folder of {enclosing[1].describe()}"
     owner = read_owner(root)
     if owner is None:
-        return None
+        stranger = _stranger(root)
+        return None if stranger is None else f"is not empty ({stranger}) and holds no sfp run"
     if owner == Owner("pipeline", UNRECORDED) and made_by == "table":
-        return None  # a table's cell computed before the marker existed
+        return None  # a table's cell computed before the record existed
     if owner.made_by != made_by and owner.made_by not in ALSO_WRITES_INTO.get(made_by, ()):
         return f"belongs to {owner.describe()}"
     if run is not None and owner.run not in (run, UNRECORDED):

@@ -6,6 +6,7 @@ from), ``checkpoints/best.ckpt`` (best validation value of the headline metric) 
 
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
 import time
@@ -36,6 +37,8 @@ def check_run_options(seed: Any, checkpoint_every: int) -> None:
 def writable_run_dir(path: str | Path) -> Path:
     """``path`` created if needed and checked writable; one line when it cannot be (a file in the way, no
     permission, a read-only disk)."""
+    if not str(path).strip():
+        raise UserError("the run folder is empty (''): name a folder for the run")
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -56,6 +59,19 @@ def prepare_strategy(strategy: Any) -> None:
     if "fork" in str(strategy) and torch.cuda.is_initialized():
         raise UserError(f"strategy {strategy!r} forks this process, which has already used the GPU (CUDA cannot "
                         "be forked): use ddp or ddp_spawn")
+
+
+def check_devices(trainer: dict[str, Any]) -> None:
+    """CPU processes are bounded by the CPU's cores: ``devices: 1000`` would start 1,000 training processes."""
+    accelerator, devices = str(trainer.get("accelerator") or "auto"), trainer.get("devices")
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    try:
+        count = int(devices) if isinstance(devices, int | str) and not isinstance(devices, bool) else None
+    except ValueError:
+        count = None
+    cores = os.cpu_count() or 1
+    if on_cpu and count is not None and count > cores:
+        raise UserError(f"devices {count}: more CPU processes than this machine's {cores} cores")
 
 
 def headline_monitor(datamodule: Any) -> tuple[str, str]:

@@ -28,6 +28,7 @@ from sfp.report.gif import GIF_SAMPLES
 from sfp.run_folder import run_folder
 from sfp.training import (
     CHECKPOINT_EVERY,
+    check_devices,
     check_run_options,
     parse_error,
     prepare_strategy,
@@ -123,6 +124,7 @@ class SfpCLI(LightningCLI):
         sub = self.config[self.subcommand]
         root = writable_run_dir(config.get("default_root_dir") or "runs/default")
         prepare_strategy(config.get("strategy"))
+        check_devices(config)
         fits = self.subcommand == "fit"
         self.checkpoint_file = self._checkpoint(root, sub.get("ckpt_path"), required=not fits)
         config["default_root_dir"] = str(root)
@@ -188,6 +190,8 @@ def _prediction_writer(sub: dict[str, Any], root: Path) -> Callback:
     from sfp.report.predictions import PredictionWriter
 
     output = check_output(sub["output"] or root / "predictions.npz", {".npz", ".nc"}, replace=True, make_folders=True)
+    if sub["gif_samples"] < 0:
+        raise UserError(f"--gif_samples must be >= 0, got {sub['gif_samples']}")
     if sub["ensemble"] < 0:
         raise UserError(f"--ensemble must be >= 0 (0: no members), got {sub['ensemble']}")
     if sub["ensemble"]:
@@ -231,6 +235,8 @@ def run_lightning(argv: list[str]) -> None:
     except ArgumentError as err:
         raise parse_error(err) from err
     except MisconfigurationException as err:  # Lightning's word for a setting it cannot work with
+        raise UserError(str(err).splitlines()[0]) from err
+    except ModuleNotFoundError as err:  # a setting that needs a package not installed (e.g. accelerator tpu)
         raise UserError(str(err).splitlines()[0]) from err
     except ValueError as err:
         cause = _user_error_in(err)
