@@ -11,7 +11,7 @@ the differentiable surrogate (:mod:`sfp.metrics.surrogates`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -19,12 +19,12 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.metrics._common import check_pair
+from sfp.metrics.surrogates import Surrogate
 from sfp.options import require_finite
 from sfp.task import TaskSpec
 
 FIRST_BIN_WEIGHT = 2.0  # Shi et al.: rain at or above their first edge (2 mm/h) weighs 2, below it 1
 FACL_ALPHA = 0.1  # FACL's last fraction of training on FAL alone (the authors' SEVIR setting)
-Peer = Callable[[Tensor, Tensor, Tensor], Tensor]  # (forecast, truth, valid) in data units -> loss
 
 
 def balanced_mse(pred: Tensor, target: Tensor, edges: Sequence[float], weights: Sequence[float],
@@ -55,7 +55,7 @@ def balanced_mse_bins(task: TaskSpec) -> tuple[tuple[float, ...], tuple[float, .
     return edges, (1.0, *(FIRST_BIN_WEIGHT * edge / edges[0] for edge in edges))
 
 
-def balanced_mse_for_task(task: TaskSpec) -> Peer:
+def balanced_mse_for_task(task: TaskSpec) -> Surrogate:
     """Balanced MSE on ``task``'s bins, errors on ``value / task.value_scale`` (the scale its MSE is reported on)."""
     edges, weights = balanced_mse_bins(task)
     return lambda pred, truth, valid: balanced_mse(pred, truth, edges, weights, valid, task.value_scale)
