@@ -49,10 +49,11 @@ def okubo_weiss(vorticity: np.ndarray) -> np.ndarray:
     return (2 * psi_xy) ** 2 + (psi_yy - psi_xx) ** 2 - (psi_xx + psi_yy) ** 2
 
 
-def find_vortices(vorticity: np.ndarray, level: float = OKUBO_WEISS_LEVEL,
-                  min_size: int = 1) -> tuple[Objects, Objects]:
-    """The positive and the negative vortex cores of one periodic 2-D vorticity frame."""
-    weiss = okubo_weiss(vorticity)
+def find_vortices(vorticity: np.ndarray, level: float = OKUBO_WEISS_LEVEL, min_size: int = 1,
+                  weiss: np.ndarray | None = None) -> tuple[Objects, Objects]:
+    """The positive and the negative vortex cores of one periodic 2-D vorticity frame; ``weiss`` is its
+    Okubo–Weiss field where already computed (one batched FFT for many frames is faster)."""
+    weiss = okubo_weiss(vorticity) if weiss is None else weiss
     core = weiss < -level * weiss.std()
     strength = np.abs(vorticity)
     cores = []
@@ -71,12 +72,13 @@ def vortex_counts(pred: Tensor, target: Tensor, radius: float, level: float = OK
     level = positive_float("level", level)
     min_size = positive_int("min_size", min_size)
     forecast, truth = frames(pred), frames(target)
+    forecast_weiss, true_weiss = okubo_weiss(forecast), okubo_weiss(truth)
     period = truth.shape[-2:]
     counts = np.zeros((forecast.shape[0], len(COUNT_NAMES)))
     for sample in range(forecast.shape[0]):
         for frame in range(forecast.shape[1]):
-            true_cores = find_vortices(truth[sample, frame], level, min_size)
-            forecast_cores = find_vortices(forecast[sample, frame], level, min_size)
+            true_cores = find_vortices(truth[sample, frame], level, min_size, true_weiss[sample, frame])
+            forecast_cores = find_vortices(forecast[sample, frame], level, min_size, forecast_weiss[sample, frame])
             for true_sign, forecast_sign in zip(true_cores, forecast_cores):
                 counts[sample] += pair_counts(true_sign, forecast_sign, radius, period)
     return torch.from_numpy(counts)
