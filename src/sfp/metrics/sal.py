@@ -76,16 +76,21 @@ def sal_frame(forecast: np.ndarray, truth: np.ndarray, threshold_factor: float =
     return _normalized_difference(f.scaled_volume, t.scaled_volume), _normalized_difference(f.mean, t.mean), location
 
 
+def check_sal_options(threshold_factor: float, quantile: float, min_size: int) -> None:
+    """Raise UserError unless the factor is positive, the quantile in (0, 1] and ``min_size`` a positive integer."""
+    positive_float("threshold_factor", threshold_factor)
+    positive_int("min_size", min_size)
+    if not 0 < quantile <= 1:
+        raise UserError(f"quantile must be in (0, 1], got {quantile!r}")
+
+
 def sal(pred: Tensor, target: Tensor, threshold_factor: float = PAPER_THRESHOLD_FACTOR, quantile: float = 0.95,
         connectivity: int = 8, min_size: int = 1) -> Tensor:
     """S, A and L of every frame of forecasts ``(N, ..., H, W)`` against the truth: ``(N, F, 3)`` float64, F the
     frames (and channels) of a sample; NaN where undefined. Objects under ``min_size`` pixels are left out (the
     paper keeps all; pysteps drops those under 50). Computed on CPU without gradient."""
     check_pair(pred, target, min_dims=3)
-    positive_float("threshold_factor", threshold_factor)
-    positive_int("min_size", min_size)
-    if not 0 < quantile <= 1:
-        raise UserError(f"quantile must be in (0, 1], got {quantile!r}")
+    check_sal_options(threshold_factor, quantile, min_size)
     forecast, truth = frames(pred), frames(target)
     components = [[sal_frame(f, t, threshold_factor, quantile, connectivity, min_size) for f, t in zip(fs, ts)]
                   for fs, ts in zip(forecast, truth)]
