@@ -16,15 +16,22 @@ from sfp.metrics.modules import (
     SSIM,
     ContingencyScores,
     MSEPerLead,
+    ObjectScores,
+    SALScores,
     TKESpectrumError,
+    VortexCensus,
 )
+from sfp.metrics.objects import object_counts, object_scores
 from sfp.metrics.spectrum import rescale_shells, scalar_spectrum, tke_spectrum, tke_spectrum_error
 from sfp.metrics.task_metrics import TaskMetrics, build_task_metrics, metric_units, threshold_key
+from sfp.metrics.vortices import vortex_counts
 
 __all__ = [
     "mse", "mae", "psnr", "ssim", "crps",
     "contingency", "scores", "csi", "csi_m", "fss", "fss_sums", "block_max",
     "tke_spectrum", "scalar_spectrum", "tke_spectrum_error", "rescale_shells",
+    "object_counts", "object_scores", "vortex_counts",
     "MSE", "MAE", "MSEPerLead", "ContingencyScores", "FSS", "SSIM", "PSNR", "TKESpectrumError", "CRPS",
+    "ObjectScores", "SALScores", "VortexCensus",
     "TaskMetrics", "build_task_metrics", "metric_units", "threshold_key", "EpochMetrics",
 ]

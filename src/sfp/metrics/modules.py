@@ -17,7 +17,10 @@ from sfp.errors import UserError
 from sfp.metrics._common import check_thresholds, positive_float, positive_int
 from sfp.metrics.events import contingency, fss_sums, scores
 from sfp.metrics.functional import crps_elements, masked_errors, psnr, ssim
+from sfp.metrics.objects import COUNT_NAMES, object_counts, object_scores
+from sfp.metrics.sal import PAPER_THRESHOLD_FACTOR, SAL_NAMES, check_sal_options, sal
 from sfp.metrics.spectrum import tke_spectrum_error
+from sfp.metrics.vortices import OKUBO_WEISS_LEVEL, vortex_counts
 
 _SUM = torch.float64
 
@@ -198,3 +201,71 @@ class CRPS(_Accumulator):
         values, valid = crps_elements(ensemble, target)
         self.total += values.sum(dtype=_SUM)
         self.count += valid.sum()
+
+
+class ObjectScores(_ExactSums):
+    """Object counts and matched-pair error sums over the set (:mod:`sfp.metrics.objects`); compute gives
+    ``object_csi``, ``location_error`` (pixels) and ``peak_error`` (value units), each ``(K,)``. Runs on CPU."""
+
+    higher_is_better = True
+
+    def __init__(self, thresholds: Sequence[float], radius: float, min_size: int = 1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.thresholds = check_thresholds(thresholds)
+        self.radius = positive_float("radius", radius)
+        self.min_size = positive_int("min_size", min_size)
+        self._add_sum("counts", len(self.thresholds), len(COUNT_NAMES))
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        counts = object_counts(pred, target, self.thresholds, self.radius, self.min_size)
+        self.counts += counts.sum(0).to(self.counts.device)
+
+    def compute(self) -> dict[str, Tensor]:
+        return object_scores(self.counts)
+
+
+class VortexCensus(_ExactSums):
+    """Vortex-core counts and matched-pair error sums over the set (:mod:`sfp.metrics.vortices`); compute gives
+    ``object_csi`` (the vortex CSI), ``location_error`` (pixels) and ``peak_error`` (of |ω|), scalars."""
+
+    higher_is_better = True
+
+    def __init__(self, radius: float, level: float = OKUBO_WEISS_LEVEL, min_size: int = 1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.radius = positive_float("radius", radius)
+        self.level = positive_float("level", level)
+        self.min_size = positive_int("min_size", min_size)
+        self._add_sum("counts", len(COUNT_NAMES))
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        counts = vortex_counts(pred, target, self.radius, self.level, self.min_size)
+        self.counts += counts.sum(0).to(self.counts.device)
+
+    def compute(self) -> dict[str, Tensor]:
+        return object_scores(self.counts)
+
+
+class SALScores(_ExactSums):
+    """Mean S, A and L over the frames of the set where each is defined (:mod:`sfp.metrics.sal`); compute gives
+    ``structure``, ``amplitude`` and ``location``, NaN where no frame defines one. Runs on CPU."""
+
+    higher_is_better = False
+
+    def __init__(self, threshold_factor: float = PAPER_THRESHOLD_FACTOR, quantile: float = 0.95,
+                 min_size: int = 1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        check_sal_options(threshold_factor, quantile, min_size)
+        self.options = {"threshold_factor": float(threshold_factor), "quantile": float(quantile),
+                        "min_size": min_size}
+        self._add_sum("total", len(SAL_NAMES))
+        self._add_sum("count", len(SAL_NAMES))
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        components = sal(pred, target, **self.options).reshape(-1, len(SAL_NAMES))
+        defined = ~torch.isnan(components)
+        self.total += torch.where(defined, components, 0.0).sum(0).to(self.total.device)
+        self.count += defined.sum(0).to(self.count.device)
+
+    def compute(self) -> dict[str, Tensor]:
+        means = torch.where(self.count > 0, self.total / self.count.clamp_min(1), torch.nan)
+        return dict(zip(SAL_NAMES, means.unbind(0)))

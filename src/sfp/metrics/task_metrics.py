@@ -6,23 +6,47 @@ the task asks, ``csi_m``, ``csi_<thr>``, ``pod_m``, ``far_m``, ``hss_m``, ``ets_
 ``csi_pool<s>_m``, ``fss``, ``ssim``, ``psnr``, ``tke_error``. A ``*_m`` key is the mean over the thresholds where
 the score is defined and ``fss`` the mean over the defined (threshold, window) pairs; a value with nothing to
 define it (e.g. no event at any threshold) is NaN, never 0.
+
+``extras`` adds the scores with no gradient, computed on CPU (slower; absent unless asked, so the default keys and
+values never change), each with its options: ``{"objects": {"radius": 8, "min_size": 1, "thresholds": [...]}}``
+(thresholds default to the task's) gives ``object_csi_m``, ``object_csi_<thr>``, ``object_location_error_m``,
+``object_peak_error_m``; ``{"sal": {...}}`` gives ``sal_structure``, ``sal_amplitude``, ``sal_location`` (means over
+the frames where each is defined); ``{"vortices": {"radius": 4, ...}}`` gives ``vortex_csi``,
+``vortex_location_error``, ``vortex_peak_error``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from sfp.errors import UserError
 from sfp.metrics.events import SCORE_NAMES
-from sfp.metrics.modules import FSS, MAE, MSE, PSNR, SSIM, ContingencyScores, MSEPerLead, TKESpectrumError
+from sfp.metrics.modules import (
+    FSS,
+    MAE,
+    MSE,
+    PSNR,
+    SSIM,
+    ContingencyScores,
+    MSEPerLead,
+    ObjectScores,
+    SALScores,
+    TKESpectrumError,
+    VortexCensus,
+)
+from sfp.metrics.sal import SAL_NAMES
 from sfp.task import TaskSpec
 
 Extract = Callable[[Any], Tensor]
+Extras = Mapping[str, Mapping[str, Any]]
 DIMENSIONLESS = "dimensionless"
+PIXELS = "pixels"
 
 
 def threshold_key(threshold: float) -> str:
@@ -52,10 +76,11 @@ def _defined_mean(name: str | None = None) -> Extract:
 class TaskMetrics(torch.nn.Module):
     """Accumulates a task's metrics over an evaluation set; ``.to(device)`` moves the states, ``reset()`` clears them.
 
-    ``units`` maps every key of ``compute()`` to its unit.
+    ``units`` maps every key of ``compute()`` to its unit; ``extras`` adds the scores with no gradient (see the
+    module docstring).
     """
 
-    def __init__(self, task: TaskSpec, target_len: int | None = None) -> None:
+    def __init__(self, task: TaskSpec, target_len: int | None = None, extras: Extras | None = None) -> None:
         super().__init__()
         self.task = task
         self.metrics = torch.nn.ModuleDict()
@@ -85,6 +110,29 @@ class TaskMetrics(torch.nn.Module):
             self._add("psnr", PSNR(task.data_range), {"psnr": (_itself, "dB")})
         if task.tke:
             self._add("tke_error", TKESpectrumError(vorticity=True), {"tke_error": (_itself, "decades of energy")})
+        self._add_extras(dict(extras or {}))
+
+    def _add_extras(self, extras: dict[str, Mapping[str, Any]]) -> None:
+        unknown = sorted(set(extras) - {"objects", "sal", "vortices"})
+        if unknown:
+            raise UserError(f"unknown extra metrics {unknown}; known: objects, sal, vortices")
+        if "objects" in extras:
+            options = {"thresholds": self.task.thresholds, **extras["objects"]}
+            objects = _build(ObjectScores, "objects", options)
+            outputs = {"object_csi_m": (_defined_mean("object_csi"), DIMENSIONLESS),
+                       "object_location_error_m": (_defined_mean("location_error"), PIXELS),
+                       "object_peak_error_m": (_defined_mean("peak_error"), "value")}  # original units
+            for i, threshold in enumerate(objects.thresholds):
+                outputs[f"object_csi_{threshold_key(threshold)}"] = (_score("object_csi", i), DIMENSIONLESS)
+            self._add("objects", objects, outputs)
+        if "sal" in extras:
+            self._add("sal", _build(SALScores, "sal", extras["sal"]),
+                      {f"sal_{name}": (_score(name, 0), DIMENSIONLESS) for name in SAL_NAMES})
+        if "vortices" in extras:
+            self._add("vortices", _build(VortexCensus, "vortices", extras["vortices"]),
+                      {"vortex_csi": (_score("object_csi", 0), DIMENSIONLESS),
+                       "vortex_location_error": (_score("location_error", 0), PIXELS),
+                       "vortex_peak_error": (_score("peak_error", 0), "vorticity")})
 
     def _add(self, name: str, metric: Metric, outputs: dict[str, tuple[Extract, str]]) -> None:
         """Register ``metric`` and the keys it reports: key -> (how to read it from ``compute()``, unit)."""
@@ -109,11 +157,26 @@ class TaskMetrics(torch.nn.Module):
             metric.reset()
 
 
-def build_task_metrics(task: TaskSpec, target_len: int | None = None) -> TaskMetrics:
-    """The metrics ``task`` asks for; ``target_len`` adds the per-lead-time MSE keys ``mse_t1..mse_t<target_len>``."""
-    return TaskMetrics(task, target_len)
+def _build(metric: Callable[..., Metric], name: str, options: Mapping[str, Any]) -> Metric:
+    """``metric(**options)``, a UserError naming the extra ``name`` when the options do not fit (the Metric's own
+    ``**kwargs`` are not offered: they belong to torchmetrics)."""
+    parameters = inspect.signature(metric).parameters
+    accepted = sorted(key for key, parameter in parameters.items() if parameter.kind is not parameter.VAR_KEYWORD)
+    try:
+        if set(options) - set(accepted):
+            raise TypeError(f"it takes {', '.join(accepted)}")
+        inspect.signature(metric).bind(**options)
+    except TypeError as error:
+        raise UserError(f"extra metric {name!r} does not accept the options {sorted(options)}: {error}") from None
+    return metric(**options)
 
 
-def metric_units(task: TaskSpec, target_len: int | None = None) -> dict[str, str]:
-    """The unit of each key that ``build_task_metrics(task, target_len).compute()`` returns."""
-    return dict(build_task_metrics(task, target_len).units)
+def build_task_metrics(task: TaskSpec, target_len: int | None = None, extras: Extras | None = None) -> TaskMetrics:
+    """The metrics ``task`` asks for; ``target_len`` adds the per-lead-time MSE keys ``mse_t1..mse_t<target_len>``,
+    ``extras`` the scores with no gradient (objects, SAL, vortex census)."""
+    return TaskMetrics(task, target_len, extras)
+
+
+def metric_units(task: TaskSpec, target_len: int | None = None, extras: Extras | None = None) -> dict[str, str]:
+    """The unit of each key that ``build_task_metrics(task, target_len, extras).compute()`` returns."""
+    return dict(build_task_metrics(task, target_len, extras).units)

@@ -35,7 +35,11 @@ from sfp.metrics._common import check_thresholds, per_sample_sum, positive_float
 from sfp.metrics.events import contingency, fss_sums
 from sfp.metrics.functional import masked_errors
 from sfp.metrics.functional import ssim as ssim_score
+from sfp.metrics.objects import object_counts
+from sfp.metrics.sal import PAPER_THRESHOLD_FACTOR, check_sal_options, sal_penalty
+from sfp.metrics.sal import sal as sal_components
 from sfp.metrics.spectrum import tke_spectrum_error
+from sfp.metrics.vortices import OKUBO_WEISS_LEVEL, vortex_counts
 from sfp.registry import Registry
 from sfp.task import TaskSpec
 
@@ -327,6 +331,55 @@ def neg_tke_error(vorticity: bool = True) -> AdditiveReward:
     metric = partial(tke_spectrum_error, vorticity=bool(vorticity), reduction="none")
     return AdditiveReward(partial(_frame_mean_totals, metric=metric), partial(_mean_finish, sign=-1.0),
                           "neg_tke_error")
+
+
+# ----- rewards with no gradient: objects, SAL, vortices (numpy on CPU; the mosaic planner's local score is -MSE) -----
+
+
+def _object_totals(pred: Tensor, target: Tensor, thresholds: tuple[float, ...], radius: float,
+                   min_size: int) -> Tensor:
+    """Object hits, misses and false alarms per threshold: ``(N, 3K)``."""
+    return object_counts(pred, target, thresholds, radius, min_size)[..., :3].flatten(1)
+
+
+@register_reward("object_csi")
+def object_csi(thresholds: Sequence[float], radius: float, min_size: int = 1) -> AdditiveReward:
+    """Mean object CSI over ``thresholds`` per sample (:mod:`sfp.metrics.objects`: cells matched one-to-one within
+    ``radius`` pixels, cells under ``min_size`` pixels left out); a threshold with no cell in either field = 1."""
+    levels = check_thresholds(thresholds)
+    radius, min_size = positive_float("radius", radius), positive_int("min_size", min_size)
+    return AdditiveReward(partial(_object_totals, thresholds=levels, radius=radius, min_size=min_size), _csi_finish,
+                          f"object_csi({', '.join(f'{t:g}' for t in levels)}, radius={radius:g})")
+
+
+def _negative_sal_penalty(pred: Tensor, target: Tensor, **options: Any) -> Tensor:
+    """Minus the mean SAL penalty ``|S| + |A| + L`` over the frames of each sample: ``(N,)``."""
+    return -sal_penalty(sal_components(pred, target, **options)).mean(1)
+
+
+@register_reward("sal")
+def sal(threshold_factor: float = PAPER_THRESHOLD_FACTOR, quantile: float = 0.95, min_size: int = 1) -> AdditiveReward:
+    """Minus ``|S| + |A| + L`` per frame (:mod:`sfp.metrics.sal`), averaged over frames: 0 is perfect, -6 the worst;
+    an undefined component counts as its worst (2), a frame dry in both fields as perfect."""
+    check_sal_options(threshold_factor, quantile, min_size)
+    metric = partial(_negative_sal_penalty, threshold_factor=float(threshold_factor), quantile=float(quantile),
+                     min_size=min_size)
+    return AdditiveReward(partial(_frame_mean_totals, metric=metric), partial(_mean_finish, sign=1.0), "sal")
+
+
+def _vortex_totals(pred: Tensor, target: Tensor, radius: float, level: float, min_size: int) -> Tensor:
+    """Vortex hits, misses and false alarms over both signs: ``(N, 3)``."""
+    return vortex_counts(pred, target, radius, level, min_size)[:, :3]
+
+
+@register_reward("vortex_census")
+def vortex_census(radius: float, level: float = OKUBO_WEISS_LEVEL, min_size: int = 1) -> AdditiveReward:
+    """Vortex CSI per sample (:mod:`sfp.metrics.vortices`: Okubo–Weiss cores of each sign matched within
+    ``radius`` pixels on the torus); no core in either field = 1."""
+    radius, level = positive_float("radius", radius), positive_float("level", level)
+    min_size = positive_int("min_size", min_size)
+    return AdditiveReward(partial(_vortex_totals, radius=radius, level=level, min_size=min_size), _csi_finish,
+                          f"vortex_census(radius={radius:g})")
 
 
 @register_reward("weighted")
