@@ -123,12 +123,15 @@ def _validate(config: dict[str, Any]) -> None:
 
 
 def _check_imagined_futures(datamodule: Any, samples: int) -> None:
-    """The futures the planner imagines per batch must fit in memory (known before any data is read where the data
-    module states its frames' shape, as the embedded datasets do)."""
-    shape = getattr(datamodule, "sample_shape", None)
+    """The futures the planner imagines per batch must fit in memory (known before any data is read for the
+    embedded datasets, whose generator states the frames' shape; a file's shape is known once it is read)."""
+    from sfp.data.registry import DatasetSpec
+
     batch, target = getattr(datamodule, "batch_size", None), getattr(datamodule, "target", None)
-    if shape is None or not isinstance(batch, int) or not isinstance(target, int):
+    if not isinstance(getattr(datamodule, "spec", None), DatasetSpec) or not isinstance(batch, int) \
+            or not isinstance(target, int):
         return
+    shape = datamodule.sample_shape
     require_memory(4 * samples * batch * target * math.prod(shape),
                    f"sfp.planner.imagination.samples {samples} ({batch} windows a batch, {target} frames of {shape})")
 
