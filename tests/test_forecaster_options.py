@@ -7,9 +7,9 @@ import inspect
 import pytest
 import torch
 
-from sfp.configs.moved import group_flat
 from sfp.errors import UserError
 from sfp.forecasting import DLinearForecaster, Forecaster, GridForecaster, LinearForecaster
+from sfp.forecasting.moved import group_flat
 from sfp.forecasting.options import MOVED, LinearHeadOptions, Normalization, Objective, Optimization, Rollout
 from sfp.forecasting.performer import SpatioTemporalPerformer_Forecaster, SpatioTemporalPerformerForecaster
 from sfp.models.performer import PerformerConfig

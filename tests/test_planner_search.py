@@ -8,7 +8,7 @@ import torch
 
 from sfp.errors import UserError
 from sfp.planning.options import Imagination, PlannerOptions
-from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, MosaicPlanner, PlanResult
+from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, MosaicPlanner, PlanResult, build_planner
 from sfp.planning.rewards import AdditiveReward, Reward, csi, neg_mse, neg_tke_error, ssim
 from sfp.planning.world_model import WorldModel
 
@@ -185,11 +185,16 @@ def test_planning_keeps_no_graph():
 @pytest.mark.parametrize("options, message", [
     ({"beam_width": 0}, "beam_width"), ({"expansions": 0}, "expansions"), ({"candidates": 0}, "candidates"),
     ({"temperature": -1.0}, "temperature"), ({"temperature": float("nan")}, "temperature"),
-    ({"max_batch_frames": 0}, "max_batch_frames"), ({"kind": "greedy"}, "planner.kind"),
+    ({"max_batch_frames": 0}, "max_batch_frames"),
 ])
 def test_bad_options_are_user_errors(options, message):
     with pytest.raises(UserError, match=message):
         opts(**options)
+
+
+def test_an_unknown_planner_kind_is_refused_where_the_planner_is_built():
+    with pytest.raises(UserError, match="planner.kind must be one of beam, best_of_k, mosaic"):
+        build_planner(tiny_world_model(), "neg_mse", {"kind": "greedy"})
 
 
 def test_bad_rewards_and_candidates_beyond_the_codebook_are_user_errors():

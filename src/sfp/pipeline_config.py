@@ -85,6 +85,7 @@ def _validate(config: dict[str, Any]) -> None:
     """Build what a config names once, cheaply, so a bad value fails before any stage touches the disk."""
     from sfp.options import coerce
     from sfp.planning.options import PlannerOptions, PseudoLabels
+    from sfp.planning.planner import planner_class
     from sfp.planning.rewards import get_reward
     from sfp.planning.world_model_module import WorldModelModule, load_world_model
 
@@ -113,6 +114,7 @@ def _validate(config: dict[str, Any]) -> None:
     if config["report"]["gif_samples"] < 0:
         raise UserError(f"report.gif_samples must be >= 0, got {config['report']['gif_samples']}")
     planner = coerce(PlannerOptions, config["sfp"]["planner"])
+    planner_class(planner)
     labels = coerce(PseudoLabels, config["sfp"]["pseudo_labels"])
     with torch.random.fork_rng(devices=[]):  # building consumes random numbers; the stages seed themselves
         datamodule = built("data", lambda: instantiate(config["data"]))  # reads and writes nothing yet

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from sfp.errors import UserError
+from sfp.forecasting.moved import GONE, forecaster_moves
 
 _ARCHITECTURE = ("in_frames", "out_frames", "channels", "width", "encoder_blocks", "decoder_blocks", "downsample",
                  "code_dim", "codebook_size", "decay", "dead_code_threshold")
 _IMAGINATION = ("samples", "candidates", "temperature")
-GONE = "removed"
 
 WORLD_MODEL_MODULE: dict[str, str] = {
     **{key: f"architecture.{key}" for key in _ARCHITECTURE},
@@ -27,38 +27,10 @@ SFP_MODULE: dict[str, str] = {
 PIPELINE: dict[str, str] = {"seed": "seed_everything", "evaluate": GONE}
 
 
-def _forecaster_moves(name: str) -> Mapping[str, str]:
-    from dataclasses import fields
-
-    from sfp.forecasting.options import MOVED
-    from sfp.forecasting.performer import SEED_NAMES
-    from sfp.models.performer import PerformerConfig
-
-    if name != "SpatioTemporalPerformerForecaster":
-        return MOVED
-    model = {field.name: f"model.{field.name}" for field in fields(PerformerConfig)}
-    return {**MOVED, **model, **{old: f"model.{new}" for old, new in SEED_NAMES.items()}}
-
-
 def moves_for(class_path: str) -> Mapping[str, str]:
     """The moved constructor arguments of the class a config names (by its class name)."""
     name = str(class_path).replace(":", ".").rpartition(".")[2]
-    return {"WorldModelModule": WORLD_MODEL_MODULE, "SFPModule": SFP_MODULE}.get(name) or _forecaster_moves(name)
-
-
-def group_flat(cls: type, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat constructor arguments of earlier versions (a 0.1.0 checkpoint, the seed's constructor) sorted into the
-    option groups of ``cls`` that they moved to; arguments ``cls`` still takes stay as they are."""
-    import inspect
-
-    moves, accepted, grouped = moves_for(cls.__name__), inspect.signature(cls).parameters, {}
-    for key, value in settings.items():
-        if key in moves and key not in accepted and moves[key] != GONE:
-            group, field = moves[key].split(".")
-            grouped.setdefault(group, {})[field] = value
-        else:
-            grouped[key] = value
-    return grouped
+    return {"WorldModelModule": WORLD_MODEL_MODULE, "SFPModule": SFP_MODULE}.get(name) or forecaster_moves(name)
 
 
 def check(arguments: Mapping[str, Any], moves: Mapping[str, str], prefix: str) -> None:

@@ -15,21 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sfp.configs.moved import group_flat
 from sfp.errors import UserError
-from sfp.forecasting.forecaster import Forecaster
-from sfp.task import Bounds
+from sfp.forecasting.forecaster import CLASS_KEY, Forecaster, read_bounds
+from sfp.forecasting.moved import group_flat
 from sfp.training import read_checkpoint
 
-CLASS_KEY = "sfp_forecaster_class"
-"""Where a Forecaster checkpoint keeps its class name."""
 AGENT_CLASS_KEY = "sfp_agent_class"
 """Where a self-training checkpoint keeps its agent's class name."""
 AGENT_SETTINGS_KEY = "agent_hyper_parameters"
 """Where a self-training checkpoint keeps its agent's constructor arguments."""
 AGENT_PREFIX = "agent."
-BOUNDS_KEY = "sfp_bounds"
-"""Where a checkpoint keeps the physical range its forecasts are kept in (the task's, from training)."""
 
 
 def forecaster_classes() -> dict[str, type[Forecaster]]:
@@ -84,9 +79,3 @@ def load_forecaster(path: str | Path) -> Forecaster:
     forecaster = _build(forecaster_class(name, path), settings, checkpoint["state_dict"], path)
     forecaster.on_load_checkpoint(checkpoint)
     return forecaster.eval()
-
-
-def read_bounds(checkpoint: dict[str, Any]) -> Bounds:
-    """The forecasts' physical range a checkpoint was trained with (none for checkpoints older than bounds)."""
-    low, high = checkpoint.get(BOUNDS_KEY, (None, None))
-    return low, high

@@ -55,6 +55,18 @@ def _extend_time_features(context_x: Tensor, target_x: Tensor, length: int) -> T
     return torch.cat([target_x, target_x[:, -1:] + delta[:, None] * ahead[None, :, None]], 1)
 
 
+CLASS_KEY = "sfp_forecaster_class"
+"""Where a Forecaster checkpoint keeps its class name."""
+BOUNDS_KEY = "sfp_bounds"
+"""Where a checkpoint keeps the physical range its forecasts are kept in (the task's, from training)."""
+
+
+def read_bounds(checkpoint: dict[str, Any]) -> Bounds:
+    """The forecasts' physical range a checkpoint was trained with (none for checkpoints older than bounds)."""
+    low, high = checkpoint.get(BOUNDS_KEY, (None, None))
+    return low, high
+
+
 class Forecaster(L.LightningModule, ABC):
     """Training, evaluation and forecasting around a backbone; subclasses implement :meth:`forward_model_pass`.
 
@@ -296,15 +308,11 @@ class Forecaster(L.LightningModule, ABC):
         self.fit_linear_head(datamodule.train_dataloader())
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from sfp.forecasting.checkpoints import BOUNDS_KEY, CLASS_KEY
-
         checkpoint[CLASS_KEY] = type(self).__name__  # load_forecaster builds it from the file alone
         checkpoint[BOUNDS_KEY] = list(self.bounds)
         checkpoint["linear_head_fitted"] = self._linear_head_fitted  # a resumed fit does not solve it again
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from sfp.forecasting.checkpoints import read_bounds
-
         self._linear_head_fitted = checkpoint.get("linear_head_fitted", False)
         self.bounds = read_bounds(checkpoint)
 

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster
+from sfp.forecasting.moved import group_flat
 from sfp.models.performer import PerformerConfig, SpatioTemporalPerformer
 from sfp.options import coerce
 
@@ -50,7 +51,6 @@ class SpatioTemporalPerformerForecaster(Forecaster):
         return self.model(context_x, context_y, target_x)
 
 
-SEED_NAMES = {"performer_attention_kernel": "kernel", "feature_seed": "seed"}
 SEED_DEFAULTS = {"dropout_emb": 0.1, "dropout_ff": 0.1}
 """The seed's model defaults where they differ from :class:`PerformerConfig`'s."""
 
@@ -58,8 +58,6 @@ SEED_DEFAULTS = {"dropout_emb": 0.1, "dropout_ff": 0.1}
 def SpatioTemporalPerformer_Forecaster(**seed_arguments: Any) -> SpatioTemporalPerformerForecaster:  # noqa: N802
     """The seed's constructor: flat arguments (``d_model=128, use_revin=True, num_training_steps=30000, ...``),
     sorted into the option groups and the model config, with the seed's dropout defaults."""
-    from sfp.configs.moved import group_flat
-
     arguments = group_flat(SpatioTemporalPerformerForecaster, seed_arguments)
     arguments["model"] = {**SEED_DEFAULTS, **arguments.get("model", {})}
     try:

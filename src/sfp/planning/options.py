@@ -38,7 +38,8 @@ class Imagination:
 class PlannerOptions:
     """Which search finds the best imagined future, and how wide.
 
-    kind: ``mosaic`` (best of ``imagination.samples`` draws plus their patch-by-patch best mosaic),
+    kind: a registered planner (checked where it is built, :func:`~sfp.planning.planner.planner_class`): ``mosaic``
+    (best of ``imagination.samples`` draws plus their patch-by-patch best mosaic),
     ``best_of_k`` (best of the draws) or ``beam`` (``beam_width`` beams grown frame by frame, each by
     ``expansions`` draws); max_batch_frames: frames decoded per world-model call (bounds memory);
     centring: ``none`` searches the imagined futures as decoded, ``mean`` searches around the forecast: the
@@ -56,9 +57,6 @@ class PlannerOptions:
     wet: float | None = None
 
     def __post_init__(self) -> None:
-        from sfp.planning.planner import PLANNERS  # the registry; imported late, it imports these options
-
-        require_choice("planner.kind", self.kind, PLANNERS.names())
         _count("planner.beam_width", self.beam_width)
         _count("planner.expansions", self.expansions)
         _count("planner.max_batch_frames", self.max_batch_frames)

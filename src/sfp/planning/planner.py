@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
-from sfp.options import coerce
+from sfp.options import coerce, require_choice
 from sfp.planning.ensemble import around
 from sfp.planning.options import PlannerOptions
 from sfp.planning.rewards import AdditiveReward, Reward, get_reward
@@ -239,4 +239,10 @@ def build_planner(world_model: WorldModel, reward: Reward | str | Mapping[str, A
                   options: PlannerOptions | Mapping[str, Any] | None = None) -> Planner:
     """The planner of kind ``options.kind`` on ``world_model``, scoring with ``reward``."""
     options = coerce(PlannerOptions, options)
-    return PLANNERS.get(options.kind)(world_model, reward, options)
+    return planner_class(options)(world_model, reward, options)
+
+
+def planner_class(options: PlannerOptions) -> type[Planner]:
+    """The planner class ``options.kind`` names; an unknown kind is one line naming the option."""
+    require_choice("planner.kind", options.kind, PLANNERS.names())
+    return PLANNERS.get(options.kind)

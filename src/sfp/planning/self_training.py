@@ -34,7 +34,7 @@ from sfp.metrics.spectrum import log_spectrum_distance
 from sfp.metrics.surrogates import surrogate_for_task
 from sfp.options import coerce, require_finite, save_plain_hyperparameters
 from sfp.planning.options import PlannerOptions, PseudoLabels
-from sfp.planning.planner import Planner, build_planner
+from sfp.planning.planner import Planner, build_planner, planner_class
 from sfp.planning.pseudo_labels import make_label
 from sfp.planning.rewards import get_reward, reward_for_task
 from sfp.planning.world_model_module import load_world_model
@@ -67,6 +67,7 @@ class SFPModule(L.LightningModule):
         super().__init__()
         require_finite("surrogate_weight", surrogate_weight, minimum=0.0)
         self.planner_options = coerce(PlannerOptions, planner)
+        planner_class(self.planner_options)  # an unknown kind fails here, not when the first batch is planned
         self.labels = coerce(PseudoLabels, pseudo_labels)
         if self.labels.weight > 0 and world_model_checkpoint is None:
             raise UserError("pseudo_labels.weight > 0 plans in a world model: give world_model_checkpoint")
