@@ -25,8 +25,8 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
-from sfp.forecasting.checkpoints import AGENT_CLASS_KEY, AGENT_SETTINGS_KEY, BOUNDS_KEY, load_forecaster
-from sfp.forecasting.forecaster import Forecaster
+from sfp.forecasting.checkpoints import AGENT_CLASS_KEY, AGENT_SETTINGS_KEY, load_forecaster
+from sfp.forecasting.forecaster import BOUNDS_KEY, Forecaster
 from sfp.forecasting.losses import valid_mask
 from sfp.forecasting.optim import adamw
 from sfp.metrics.epoch import EpochMetrics
