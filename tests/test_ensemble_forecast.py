@@ -1,13 +1,16 @@
 """World-model ensembles around a forecast, the STEPS reference ensemble, and the verification report."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 from sfp.errors import UserError
 from sfp.planning.ensemble import (
-    CALIBRATED,
     SpreadLaw,
     calibration,
+    calibrations,
     centre_members,
     forecast_ensemble,
     imagine_members,
@@ -15,6 +18,8 @@ from sfp.planning.ensemble import (
 from sfp.planning.options import Imagination
 from sfp.report.ensemble import EnsembleVerification, plot_verification
 from world_model_helpers import random_frames, tiny_world_model
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "ensemble"
 
 
 class Constant:
@@ -89,10 +94,21 @@ def test_a_wet_threshold_keeps_departures_to_the_forecasts_wet_pixels():
 
 def test_a_task_without_its_own_calibration_gets_storms_without_its_wet_threshold():
     """Storms' wet threshold is in VIL units: flame's values (0-1) would never reach it and get no spread."""
-    assert calibration("storms") is CALIBRATED["storms"] and calibration("radar") is CALIBRATED["radar"]
-    assert CALIBRATED["storms"].wet is not None
+    assert calibration("storms") is calibrations()["storms"] and calibration("radar") is calibrations()["radar"]
+    assert calibrations()["storms"].wet is not None
     for task in ("flame", "navier_stokes", None):
-        assert calibration(task) == CALIBRATED["storms"]._replace(wet=None)
+        assert calibration(task) == calibrations()["storms"]._replace(wet=None)
+
+
+@pytest.mark.parametrize("task", ["storms", "radar"])
+def test_the_shipped_calibration_is_the_one_the_benchmark_chose(task):
+    """calibrations.yaml against the benchmark's own record of its choice (results/ensemble/<task>.json)."""
+    chosen = json.loads((RESULTS / f"{task}.json").read_text())["calibration"]["chosen"]
+    shipped = calibration(task)
+    assert (shipped.temperature, shipped.candidates, shipped.centring, shipped.wet) == (
+        chosen["temperature"], chosen["candidates"], chosen["centring"], chosen["wet"])
+    assert shipped.spread.first == pytest.approx(chosen["spread"]["first"], abs=5e-5)
+    assert shipped.spread.growth == pytest.approx(chosen["spread"]["growth"], abs=5e-5)
 
 
 def test_the_fitted_spread_law_brings_a_power_law_spread_skill_ratio_to_one():
