@@ -72,3 +72,10 @@ def test_lower_floors_never_import_upper_ones():
     upward = {(name, target) for name, targets in _graph().items() if name.startswith(LOWER)
               for target in targets if target.startswith(UPPER)}
     assert upward == set()
+
+
+def test_reports_import_neither_planning_nor_the_pipeline():
+    """Reports render and score what the stages made; they never plan or run stages themselves."""
+    found = {(name, target) for name, targets in _graph().items() if name.startswith("sfp.report")
+             for target in targets if target.startswith(("sfp.planning", "sfp.pipeline"))}
+    assert found == set()

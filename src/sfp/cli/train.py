@@ -186,7 +186,7 @@ class SfpCLI(LightningCLI):
 def _prediction_writer(sub: dict[str, Any], root: Path) -> Callback:
     """The forecast writer of ``sfp predict``; with ``--ensemble K`` also the world model's members."""
     from sfp.data.writing import check_output
-    from sfp.report.ensemble_predictions import EnsemblePredictionWriter
+    from sfp.planning.ensemble_predictions import EnsemblePredictionWriter
     from sfp.report.predictions import PredictionWriter
 
     output = check_output(sub["output"] or root / "predictions.npz", {".npz", ".nc"}, replace=True, make_folders=True)
