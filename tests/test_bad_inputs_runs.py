@@ -130,6 +130,7 @@ CASES = [
     (["pipeline", "--config", "{t}/pipe.yaml", "--report.gif_samples", "-1"], "report.gif_samples must be >= 0"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.planner.imagination.samples", "100000000000"],
      "sfp.planner.imagination.samples 100000000000"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--data.init_args.size", "100000"], "storms data of shape"),
     (["predict", "--config", "{t}/fit.yaml", "--ckpt_path", "{t}/good.ckpt", "--gif_samples", "-1"],
      "--gif_samples must be >= 0"),
     # bounded YAML: aliases, depth, self-reference, in files and in values

@@ -120,20 +120,22 @@ def _validate(config: dict[str, Any]) -> None:
         datamodule = built("data", lambda: instantiate(config["data"]))  # reads and writes nothing yet
         built("agent", lambda: instantiate(config["agent"]))
         built("world_model", lambda: WorldModelModule(**config["world_model"]))
-    if labels.weight > 0:
-        _check_imagined_futures(datamodule, planner.imagination.samples)
+    _check_memory(datamodule, planner.imagination.samples if labels.weight > 0 else 0)
 
 
-def _check_imagined_futures(datamodule: Any, samples: int) -> None:
-    """The futures the planner imagines per batch must fit in memory (known before any data is read for the
-    embedded datasets, whose generator states the frames' shape; a file's shape is known once it is read)."""
+def _check_memory(datamodule: Any, samples: int) -> None:
+    """An embedded dataset, and the ``samples`` futures the planner imagines per batch, must fit in memory: known
+    before any data is made, since the generator states the frames' shape (a file's shape is known once read)."""
     from sfp.data.registry import DatasetSpec
 
-    batch, target = getattr(datamodule, "batch_size", None), getattr(datamodule, "target", None)
-    if not isinstance(getattr(datamodule, "spec", None), DatasetSpec) or not isinstance(batch, int) \
-            or not isinstance(target, int):
+    spec = getattr(datamodule, "spec", None)
+    sizes = [getattr(datamodule, name, None) for name in ("n_sequences", "frames", "batch_size", "target")]
+    if not isinstance(spec, DatasetSpec) or not all(isinstance(size, int) for size in sizes):
         return
+    sequences, frames, batch, target = sizes
     shape = datamodule.sample_shape
+    require_memory(4 * sequences * frames * math.prod(shape),
+                   f"{spec.name} data of shape {(sequences, frames, *shape)}")
     require_memory(4 * samples * batch * target * math.prod(shape),
                    f"sfp.planner.imagination.samples {samples} ({batch} windows a batch, {target} frames of {shape})")
 
