@@ -239,15 +239,15 @@ class Pipeline:
                            **{**self.config["sfp"], **overrides})
         return self._fit(stage, module, "sfp_trainer", **(trainer_overrides or {}))
 
-    def _mse_only(self, stage: str, trainer_overrides: dict[str, Any] | None = None,
-                  **overrides: Any) -> dict[str, Any]:
-        """The fine-tuning without planning (pseudo-label weight 0), e.g. the baselines."""
+    def _fit_baseline(self, stage: str, trainer_overrides: dict[str, Any] | None = None,
+                      **overrides: Any) -> dict[str, Any]:
+        """The agent trained on without planning (pseudo-label weight 0), as every baseline is."""
         labels = {**self.config["sfp"]["pseudo_labels"], "weight": 0.0}
         return self._self_training(stage, trainer_overrides, pseudo_labels=labels, world_model_checkpoint=None,
                                    **overrides)
 
     def stage_baseline(self) -> dict[str, Any]:
-        return self._mse_only("baseline")
+        return self._fit_baseline("baseline")
 
     def stage_world_model(self) -> dict[str, Any]:
         from sfp.planning.world_model_module import WorldModelModule
@@ -267,7 +267,7 @@ class Pipeline:
     def stage_baseline_time(self) -> dict[str, Any]:
         """MSE fine-tuning for as many seconds as the SFP stage took (the equal-wall-time comparison)."""
         seconds = float(self.manifest.stages["sfp"]["seconds"])
-        return {**self._mse_only("baseline_time", {"max_steps": -1, "max_time": {"seconds": seconds}}),
+        return {**self._fit_baseline("baseline_time", {"max_steps": -1, "max_time": {"seconds": seconds}}),
                 "budget_seconds": seconds}
 
     def stage_surrogate(self) -> dict[str, Any]:
@@ -292,7 +292,7 @@ class Pipeline:
         def measure(weights: list[float]) -> dict[float, float]:
             """Train ``weights``; the validation MSE change of every weight trained so far."""
             for weight in weights:
-                trained[weight] = self._mse_only(f"surrogate/w{weight:g}", surrogate_weight=weight)["checkpoint"]
+                trained[weight] = self._fit_baseline(f"surrogate/w{weight:g}", surrogate_weight=weight)["checkpoint"]
             val.update(validate({f"w{weight:g}": trained[weight] for weight in weights}))
             return {w: change(f"w{w:g}") for w in trained}
 
@@ -306,7 +306,7 @@ class Pipeline:
         return {"checkpoint": str(target), "weight": weight, "val_mse_change": mse_change,
                 "val_headline": {name: val[name][task.headline] for name in val}}
 
-    def compared(self) -> dict[str, str]:
+    def compared_checkpoints(self) -> dict[str, str]:
         """The checkpoints of the fine-tuned agents this run compares, by stage."""
         return {stage: self.checkpoint(stage) for stage in COMPARED
                 if stage not in OPTIONAL or self.config[OPTIONAL[stage]]}
@@ -314,7 +314,8 @@ class Pipeline:
     def stage_evaluate(self) -> dict[str, Any]:
         from sfp.report.evaluation import evaluate_checkpoints
 
-        results = evaluate_checkpoints(self.datamodule, {"agent": self.checkpoint("agent"), **self.compared()})
+        checkpoints = {"agent": self.checkpoint("agent"), **self.compared_checkpoints()}
+        results = evaluate_checkpoints(self.datamodule, checkpoints)
         out = self.stage_dir("evaluate") / "metrics.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))
@@ -323,7 +324,7 @@ class Pipeline:
     def stage_report(self) -> dict[str, Any]:
         from sfp.report.markdown import write_report
 
-        return write_report(self.root, self.datamodule, self.manifest.stages, self.compared(),
+        return write_report(self.root, self.datamodule, self.manifest.stages, self.compared_checkpoints(),
                             gif_samples=self.config["report"]["gif_samples"])
 
 

@@ -110,11 +110,11 @@ def centre_members(imagined: Tensor, forecast: Tensor, centring: str, reconstruc
         if centring == "reconstruction" and reconstruction is None:
             raise ValueError("centring 'reconstruction' needs the reconstruction of the forecast")
         centre = reconstruction if centring == "reconstruction" else imagined.mean(1)
-        imagined = around(forecast, imagined, centre, spread.factors(imagined.shape[2]), wet)
+        imagined = departures_around(forecast, imagined, centre, spread.factors(imagined.shape[2]), wet)
     return within(imagined, bounds)
 
 
-def around(forecast: Tensor, imagined: Tensor, centre: Tensor, factors: Tensor | None = None,
+def departures_around(forecast: Tensor, imagined: Tensor, centre: Tensor, factors: Tensor | None = None,
            wet: float | None = None) -> Tensor:
     """``forecast (B, T, ...)`` plus the departures of ``imagined (B, K, T, ...)`` from ``centre (B, T, ...)``,
     scaled per lead time by ``factors (T,)`` and kept where ``forecast >= wet``."""

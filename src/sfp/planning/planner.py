@@ -37,7 +37,7 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.options import coerce, require_choice
-from sfp.planning.ensemble import around
+from sfp.planning.ensemble import departures_around
 from sfp.planning.options import PlannerOptions
 from sfp.planning.rewards import AdditiveReward, Reward, get_reward
 from sfp.planning.world_model import WorldModel
@@ -148,7 +148,7 @@ class BestOfKPlanner(Planner):
             if candidates.start == 0:
                 first[samples] = futures[:, 0]
             if centre is not None:
-                futures = around(action[samples], futures, centre[samples], wet=self.options.wet)
+                futures = departures_around(action[samples], futures, centre[samples], wet=self.options.wet)
             top, index = self.reward(futures, target[samples]).max(dim=1)
             better = top > best_reward[samples] if candidates.start else torch.ones_like(top, dtype=torch.bool)
             chosen = _pick(futures, index[:, None])[:, 0]
