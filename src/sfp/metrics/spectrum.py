@@ -31,23 +31,25 @@ def _coefficients(field: Tensor) -> Tensor:
     return torch.fft.fft2(field, norm="forward")
 
 
-def _wavenumber_magnitude(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``|k|`` of every wavevector of an N×N grid, in cycles per unit length (integers k_x, k_y)."""
-    k = torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype, device=device)
-    return torch.sqrt(k.view(-1, 1) ** 2 + k.view(1, -1) ** 2)
+def _wavenumber_magnitude(height: int, width: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``|k|`` of every wavevector of a ``height × width`` grid from the integer indices k_y, k_x of the FFT.
+
+    On the unit torus (square grids) that is cycles per unit length.
+    """
+    k_y = torch.fft.fftfreq(height, d=1.0 / height, dtype=dtype, device=device)
+    k_x = torch.fft.fftfreq(width, d=1.0 / width, dtype=dtype, device=device)
+    return torch.sqrt(k_y.view(-1, 1) ** 2 + k_x.view(1, -1) ** 2)
 
 
-def _shell_index(magnitude: Tensor) -> Tensor:
-    """The shell of every wavevector of an N×N grid, ``round(|k|)``; ``N//2 + 1`` for the corners outside all."""
-    return torch.floor(magnitude + 0.5).long().clamp(max=magnitude.shape[-1] // 2 + 1)
+def _shell_index(magnitude: Tensor, shells: int) -> Tensor:
+    """The shell of every wavevector, ``round(|k|)``; ``shells`` (one past the last) for those outside all."""
+    return torch.floor(magnitude + 0.5).long().clamp(max=shells)
 
 
-def _shell_sum(density: Tensor, magnitude: Tensor) -> Tensor:
-    """Sum ``density (..., N, N)`` over the shells ``|k| ∈ [k − ½, k + ½)``, k = 0..N/2: ``(..., N//2 + 1)``."""
-    n = density.shape[-1]
-    shells = n // 2 + 1
-    index = _shell_index(magnitude).reshape(-1)
-    flat = density.reshape(-1, n * n)
+def _shell_sum(density: Tensor, magnitude: Tensor, shells: int) -> Tensor:
+    """Sum ``density (..., H, W)`` over the shells ``|k| ∈ [k − ½, k + ½)``, k = 0..shells − 1: ``(..., shells)``."""
+    index = _shell_index(magnitude, shells).reshape(-1)
+    flat = density.reshape(-1, magnitude.numel())
     out = torch.zeros(flat.shape[0], shells + 1, dtype=flat.dtype, device=flat.device)
     out.index_add_(1, index, flat)
     return out[:, :shells].reshape(*density.shape[:-2], shells)
@@ -59,8 +61,9 @@ def scalar_spectrum(field: Tensor) -> Tensor:
     No factor ½: the shells sum to the mean of f² over the domain (for band-limited fields).
     """
     coefficients = _coefficients(field)
-    magnitude = _wavenumber_magnitude(field.shape[-1], coefficients.real.dtype, field.device)
-    return _shell_sum(coefficients.abs() ** 2, magnitude)
+    n = field.shape[-1]
+    magnitude = _wavenumber_magnitude(n, n, coefficients.real.dtype, field.device)
+    return _shell_sum(coefficients.abs() ** 2, magnitude, n // 2 + 1)
 
 
 def rescale_shells(field: Tensor, energy_gain: Tensor) -> Tensor:
@@ -71,7 +74,8 @@ def rescale_shells(field: Tensor, energy_gain: Tensor) -> Tensor:
     shell; the corner wavevectors outside every shell are left as they are.
     """
     coefficients = _coefficients(field)
-    index = _shell_index(_wavenumber_magnitude(field.shape[-1], coefficients.real.dtype, field.device))
+    n = field.shape[-1]
+    index = _shell_index(_wavenumber_magnitude(n, n, coefficients.real.dtype, field.device), n // 2 + 1)
     amplitude = F.pad(energy_gain.to(coefficients.real.dtype).clamp_min(0).sqrt(), (0, 1), value=1.0)
     scaled = coefficients * amplitude[..., index]
     return torch.fft.ifft2(scaled, norm="forward").real.to(field.dtype)
@@ -86,10 +90,11 @@ def tke_spectrum(vorticity: Tensor) -> Tensor:
     ``mean_x ½(u² + v²)`` (for band-limited fields), and E(0) = 0.
     """
     coefficients = _coefficients(vorticity)
-    magnitude = _wavenumber_magnitude(vorticity.shape[-1], coefficients.real.dtype, vorticity.device)
+    n = vorticity.shape[-1]
+    magnitude = _wavenumber_magnitude(n, n, coefficients.real.dtype, vorticity.device)
     inverse_squared = 1 / (2 * math.pi * magnitude) ** 2
     inverse_squared[0, 0] = 0.0  # the mean mode carries no velocity
-    return _shell_sum(0.5 * coefficients.abs() ** 2 * inverse_squared, magnitude)
+    return _shell_sum(0.5 * coefficients.abs() ** 2 * inverse_squared, magnitude, n // 2 + 1)
 
 
 def tke_spectrum_error(pred: Tensor, target: Tensor, vorticity: bool = True, reduction: str = "mean") -> Tensor:
