@@ -5,7 +5,17 @@ summed over the whole set; the TKE spectrum error compares log10 shell spectra f
 """
 
 from sfp.metrics.epoch import EpochMetrics
-from sfp.metrics.events import block_max, contingency, csi, csi_m, fss, fss_sums, scores
+from sfp.metrics.events import (
+    block_max,
+    contingency,
+    csi,
+    csi_from_rates,
+    csi_m,
+    fss,
+    fss_sums,
+    performance_points,
+    scores,
+)
 from sfp.metrics.functional import crps, mae, mse, psnr, ssim
 from sfp.metrics.modules import (
     CRPS,
@@ -28,7 +38,7 @@ from sfp.metrics.vortices import vortex_counts
 
 __all__ = [
     "mse", "mae", "psnr", "ssim", "crps",
-    "contingency", "scores", "csi", "csi_m", "fss", "fss_sums", "block_max",
+    "contingency", "scores", "csi", "csi_m", "fss", "fss_sums", "block_max", "performance_points", "csi_from_rates",
     "tke_spectrum", "scalar_spectrum", "tke_spectrum_error", "rescale_shells",
     "object_counts", "object_scores", "vortex_counts",
     "MSE", "MAE", "MSEPerLead", "ContingencyScores", "FSS", "SSIM", "PSNR", "TKESpectrumError", "CRPS",
