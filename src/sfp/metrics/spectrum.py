@@ -1,4 +1,5 @@
-"""Shell-summed energy spectra of periodic fields on the unit torus, and the TKE spectrum error.
+"""Shell-summed energy spectra of periodic fields on the unit torus, the TKE spectrum error, and the radially
+averaged power spectrum (RAPSD) of radar fields.
 
 A field ``(..., N, N)`` samples ``[0, 1)²`` on a uniform grid (axis −2 is y, axis −1 is x; the spectra do not
 depend on the choice). Fourier coefficients are normalized so that ``f(x) = Σ_k f̂_k exp(2πi k·x)``, i.e.
@@ -6,6 +7,9 @@ depend on the choice). Fourier coefficients are normalized so that ``f(x) = Σ_k
 wavevectors with ``|k| ∈ [k − ½, k + ½)``, k = 0..N/2; the corner wavevectors with ``|k| ≥ N/2 + ½`` belong to no
 shell, so shell sums match the domain means exactly for fields band-limited to ``|k| < N/2 + ½`` (such as
 2/3-de-aliased solver output).
+
+:func:`rapsd` follows instead the convention of ``pysteps.utils.spectral.rapsd`` (nowcasting papers use it): power
+``|fft2(f)|² / (H·W)`` and the *mean* over each annulus.
 """
 
 from __future__ import annotations
@@ -127,3 +131,29 @@ def log_spectrum_distance(pred: Tensor, label: Tensor) -> Tensor:
     log_pred, log_label = (torch.log10(scalar_spectrum(field)[..., 1:last + 1] + LOG_EPSILON)
                            for field in (pred, label))
     return (log_pred - log_label).pow(2).mean(-1)
+
+
+def rapsd(field: Tensor, spacing: float = 1.0, normalize: bool = False) -> tuple[Tensor, Tensor]:
+    """Radially averaged power spectrum of each frame: ``(..., H, W) -> (frequencies (K,), power (..., K))``.
+
+    As ``pysteps.utils.spectral.rapsd`` (fft_method numpy): the power ``|fft2(f)|² / (H·W)`` (it sums to Σ f²) is
+    averaged over the annuli ``round(|k|) = k`` of the integer FFT indices (k_y, k_x), k = 0..K−1 with
+    ``K = ⌈L/2⌉``, ``L = max(H, W)`` (for even L the Nyquist annulus is left out). Frequencies are ``k / (L ·
+    spacing)``: cycles per unit of ``spacing`` (e.g. per km with the pixel size in km). ``normalize`` divides each
+    spectrum by its sum. Fields must be finite: fill missing data first, as pysteps requires.
+    """
+    if field.dim() < 2:
+        raise UserError(f"the RAPSD needs fields (..., H, W), got shape {tuple(field.shape)}")
+    (field,) = as_float(field)
+    if not torch.isfinite(field).all():
+        raise UserError("the RAPSD needs finite fields; fill missing (NaN) pixels first")
+    height, width = field.shape[-2:]
+    longest = max(height, width)
+    annuli = (longest + 1) // 2
+    power = torch.fft.fft2(field, norm="ortho").abs() ** 2
+    magnitude = _wavenumber_magnitude(height, width, power.dtype, field.device)
+    mean = _shell_sum(power, magnitude, annuli) / _shell_sum(torch.ones_like(magnitude), magnitude, annuli)
+    if normalize:
+        mean = mean / mean.sum(-1, keepdim=True)
+    frequencies = torch.arange(annuli, dtype=power.dtype, device=field.device) / (longest * spacing)
+    return frequencies, mean
