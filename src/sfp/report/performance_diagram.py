@@ -25,10 +25,9 @@ def _draw_background(axis: Any) -> None:
     """CSI contours (filled, grey) and labelled dashed bias lines on the unit square."""
     rates = torch.linspace(0.01, 1.0, 100, dtype=torch.float64)
     success_ratio, pod = torch.meshgrid(rates, rates, indexing="xy")
-    axis.contourf(success_ratio, pod, csi_from_rates(success_ratio, pod), levels=(0.0, *CSI_LEVELS, 1.0),
-                  cmap="Greys", alpha=0.35)
-    contours = axis.contour(success_ratio, pod, csi_from_rates(success_ratio, pod), levels=CSI_LEVELS,
-                            colors="grey", linewidths=0.6)
+    csi = csi_from_rates(success_ratio, pod)
+    axis.contourf(success_ratio, pod, csi, levels=(0.0, *CSI_LEVELS, 1.0), cmap="Greys", alpha=0.35)
+    contours = axis.contour(success_ratio, pod, csi, levels=CSI_LEVELS, colors="grey", linewidths=0.6)
     axis.clabel(contours, fmt="%.1f", fontsize=6)
     for bias in BIAS_LEVELS:
         axis.plot([0, 1], [0, bias], linestyle="--", color="black", linewidth=0.6)
