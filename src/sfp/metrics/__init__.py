@@ -5,7 +5,17 @@ summed over the whole set; the TKE spectrum error compares log10 shell spectra f
 """
 
 from sfp.metrics.epoch import EpochMetrics
-from sfp.metrics.events import block_max, contingency, csi, csi_m, fss, fss_sums, scores
+from sfp.metrics.events import (
+    block_max,
+    contingency,
+    csi,
+    csi_from_rates,
+    csi_m,
+    fss,
+    fss_sums,
+    performance_points,
+    scores,
+)
 from sfp.metrics.functional import crps, mae, mse, psnr, ssim
 from sfp.metrics.modules import (
     CRPS,
@@ -22,14 +32,14 @@ from sfp.metrics.modules import (
     VortexCensus,
 )
 from sfp.metrics.objects import object_counts, object_scores
-from sfp.metrics.spectrum import rescale_shells, scalar_spectrum, tke_spectrum, tke_spectrum_error
+from sfp.metrics.spectrum import rapsd, rescale_shells, scalar_spectrum, tke_spectrum, tke_spectrum_error
 from sfp.metrics.task_metrics import TaskMetrics, build_task_metrics, metric_units, threshold_key
 from sfp.metrics.vortices import vortex_counts
 
 __all__ = [
     "mse", "mae", "psnr", "ssim", "crps",
-    "contingency", "scores", "csi", "csi_m", "fss", "fss_sums", "block_max",
-    "tke_spectrum", "scalar_spectrum", "tke_spectrum_error", "rescale_shells",
+    "contingency", "scores", "csi", "csi_m", "fss", "fss_sums", "block_max", "performance_points", "csi_from_rates",
+    "tke_spectrum", "scalar_spectrum", "tke_spectrum_error", "rescale_shells", "rapsd",
     "object_counts", "object_scores", "vortex_counts",
     "MSE", "MAE", "MSEPerLead", "ContingencyScores", "FSS", "SSIM", "PSNR", "TKESpectrumError", "CRPS",
     "ObjectScores", "SALScores", "VortexCensus",

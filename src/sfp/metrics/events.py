@@ -1,4 +1,5 @@
-"""Event scores: contingency counts, the CSI family (POD, FAR, HSS, ETS, bias) and the fractions skill score.
+"""Event scores: contingency counts, the CSI family (POD, FAR, HSS, ETS, bias), performance-diagram points and
+the fractions skill score.
 
 An event is ``value >= threshold`` (thresholds in original units, e.g. 0-255 VIL). Target entries that are NaN
 (missing data) are left out of the counts, and count as non-events in both fields for FSS.
@@ -106,6 +107,23 @@ def scores(counts: Tensor) -> dict[str, Tensor]:
         "ets": _ratio(hits - random_hits, hits + misses + false_alarms - random_hits),
         "bias": _ratio(hits + false_alarms, hits + misses),
     }
+
+
+def performance_points(counts: Tensor) -> dict[str, Tensor]:
+    """Coordinates of a performance diagram (Roebber 2009) from contingency counts ``(..., 4)``.
+
+    ``success_ratio`` = 1 − FAR = H / (H + F) (x axis) and ``pod`` = H / (H + M) (y axis), with the ``csi`` and
+    frequency ``bias`` = (H + F) / (H + M) each point lies on; NaN where undefined, as in :func:`scores`. Per-lead
+    points come from per-lead counts, e.g. ``contingency(pred.transpose(0, 1), target.transpose(0, 1), thresholds,
+    reduction="none")`` for ``(B, T, ...)`` fields, ``(T, K, 4)``.
+    """
+    family = scores(counts)
+    return {"success_ratio": 1 - family["far"], "pod": family["pod"], "csi": family["csi"], "bias": family["bias"]}
+
+
+def csi_from_rates(success_ratio: Tensor, pod: Tensor) -> Tensor:
+    """CSI = 1 / (1/SR + 1/POD − 1), the identity behind the diagram's CSI contours (for SR, POD > 0)."""
+    return 1 / (1 / success_ratio + 1 / pod - 1)
 
 
 def csi(

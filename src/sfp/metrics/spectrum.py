@@ -1,4 +1,5 @@
-"""Shell-summed energy spectra of periodic fields on the unit torus, and the TKE spectrum error.
+"""Shell-summed energy spectra of periodic fields on the unit torus, the TKE spectrum error, and the radially
+averaged power spectrum (RAPSD) of radar fields.
 
 A field ``(..., N, N)`` samples ``[0, 1)²`` on a uniform grid (axis −2 is y, axis −1 is x; the spectra do not
 depend on the choice). Fourier coefficients are normalized so that ``f(x) = Σ_k f̂_k exp(2πi k·x)``, i.e.
@@ -6,6 +7,9 @@ depend on the choice). Fourier coefficients are normalized so that ``f(x) = Σ_k
 wavevectors with ``|k| ∈ [k − ½, k + ½)``, k = 0..N/2; the corner wavevectors with ``|k| ≥ N/2 + ½`` belong to no
 shell, so shell sums match the domain means exactly for fields band-limited to ``|k| < N/2 + ½`` (such as
 2/3-de-aliased solver output).
+
+:func:`rapsd` follows instead the convention of ``pysteps.utils.spectral.rapsd`` (nowcasting papers use it): power
+``|fft2(f)|² / (H·W)`` and the *mean* over each annulus.
 """
 
 from __future__ import annotations
@@ -31,23 +35,25 @@ def _coefficients(field: Tensor) -> Tensor:
     return torch.fft.fft2(field, norm="forward")
 
 
-def _wavenumber_magnitude(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``|k|`` of every wavevector of an N×N grid, in cycles per unit length (integers k_x, k_y)."""
-    k = torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype, device=device)
-    return torch.sqrt(k.view(-1, 1) ** 2 + k.view(1, -1) ** 2)
+def _wavenumber_magnitude(height: int, width: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``|k|`` of every wavevector of a ``height × width`` grid from the integer indices k_y, k_x of the FFT.
+
+    On the unit torus (square grids) that is cycles per unit length.
+    """
+    k_y = torch.fft.fftfreq(height, d=1.0 / height, dtype=dtype, device=device)
+    k_x = torch.fft.fftfreq(width, d=1.0 / width, dtype=dtype, device=device)
+    return torch.sqrt(k_y.view(-1, 1) ** 2 + k_x.view(1, -1) ** 2)
 
 
-def _shell_index(magnitude: Tensor) -> Tensor:
-    """The shell of every wavevector of an N×N grid, ``round(|k|)``; ``N//2 + 1`` for the corners outside all."""
-    return torch.floor(magnitude + 0.5).long().clamp(max=magnitude.shape[-1] // 2 + 1)
+def _shell_index(magnitude: Tensor, shells: int) -> Tensor:
+    """The shell of every wavevector, ``round(|k|)``; ``shells`` (one past the last) for those outside all."""
+    return torch.floor(magnitude + 0.5).long().clamp(max=shells)
 
 
-def _shell_sum(density: Tensor, magnitude: Tensor) -> Tensor:
-    """Sum ``density (..., N, N)`` over the shells ``|k| ∈ [k − ½, k + ½)``, k = 0..N/2: ``(..., N//2 + 1)``."""
-    n = density.shape[-1]
-    shells = n // 2 + 1
-    index = _shell_index(magnitude).reshape(-1)
-    flat = density.reshape(-1, n * n)
+def _shell_sum(density: Tensor, magnitude: Tensor, shells: int) -> Tensor:
+    """Sum ``density (..., H, W)`` over the shells ``|k| ∈ [k − ½, k + ½)``, k = 0..shells − 1: ``(..., shells)``."""
+    index = _shell_index(magnitude, shells).reshape(-1)
+    flat = density.reshape(-1, magnitude.numel())
     out = torch.zeros(flat.shape[0], shells + 1, dtype=flat.dtype, device=flat.device)
     out.index_add_(1, index, flat)
     return out[:, :shells].reshape(*density.shape[:-2], shells)
@@ -59,8 +65,9 @@ def scalar_spectrum(field: Tensor) -> Tensor:
     No factor ½: the shells sum to the mean of f² over the domain (for band-limited fields).
     """
     coefficients = _coefficients(field)
-    magnitude = _wavenumber_magnitude(field.shape[-1], coefficients.real.dtype, field.device)
-    return _shell_sum(coefficients.abs() ** 2, magnitude)
+    n = field.shape[-1]
+    magnitude = _wavenumber_magnitude(n, n, coefficients.real.dtype, field.device)
+    return _shell_sum(coefficients.abs() ** 2, magnitude, n // 2 + 1)
 
 
 def rescale_shells(field: Tensor, energy_gain: Tensor) -> Tensor:
@@ -71,7 +78,8 @@ def rescale_shells(field: Tensor, energy_gain: Tensor) -> Tensor:
     shell; the corner wavevectors outside every shell are left as they are.
     """
     coefficients = _coefficients(field)
-    index = _shell_index(_wavenumber_magnitude(field.shape[-1], coefficients.real.dtype, field.device))
+    n = field.shape[-1]
+    index = _shell_index(_wavenumber_magnitude(n, n, coefficients.real.dtype, field.device), n // 2 + 1)
     amplitude = F.pad(energy_gain.to(coefficients.real.dtype).clamp_min(0).sqrt(), (0, 1), value=1.0)
     scaled = coefficients * amplitude[..., index]
     return torch.fft.ifft2(scaled, norm="forward").real.to(field.dtype)
@@ -86,10 +94,11 @@ def tke_spectrum(vorticity: Tensor) -> Tensor:
     ``mean_x ½(u² + v²)`` (for band-limited fields), and E(0) = 0.
     """
     coefficients = _coefficients(vorticity)
-    magnitude = _wavenumber_magnitude(vorticity.shape[-1], coefficients.real.dtype, vorticity.device)
+    n = vorticity.shape[-1]
+    magnitude = _wavenumber_magnitude(n, n, coefficients.real.dtype, vorticity.device)
     inverse_squared = 1 / (2 * math.pi * magnitude) ** 2
     inverse_squared[0, 0] = 0.0  # the mean mode carries no velocity
-    return _shell_sum(0.5 * coefficients.abs() ** 2 * inverse_squared, magnitude)
+    return _shell_sum(0.5 * coefficients.abs() ** 2 * inverse_squared, magnitude, n // 2 + 1)
 
 
 def tke_spectrum_error(pred: Tensor, target: Tensor, vorticity: bool = True, reduction: str = "mean") -> Tensor:
@@ -122,3 +131,29 @@ def log_spectrum_distance(pred: Tensor, label: Tensor) -> Tensor:
     log_pred, log_label = (torch.log10(scalar_spectrum(field)[..., 1:last + 1] + LOG_EPSILON)
                            for field in (pred, label))
     return (log_pred - log_label).pow(2).mean(-1)
+
+
+def rapsd(field: Tensor, spacing: float = 1.0, normalize: bool = False) -> tuple[Tensor, Tensor]:
+    """Radially averaged power spectrum of each frame: ``(..., H, W) -> (frequencies (K,), power (..., K))``.
+
+    As ``pysteps.utils.spectral.rapsd`` (fft_method numpy): the power ``|fft2(f)|² / (H·W)`` (it sums to Σ f²) is
+    averaged over the annuli ``round(|k|) = k`` of the integer FFT indices (k_y, k_x), k = 0..K−1 with
+    ``K = ⌈L/2⌉``, ``L = max(H, W)`` (for even L the Nyquist annulus is left out). Frequencies are ``k / (L ·
+    spacing)``: cycles per unit of ``spacing`` (e.g. per km with the pixel size in km). ``normalize`` divides each
+    spectrum by its sum. Fields must be finite: fill missing data first, as pysteps requires.
+    """
+    if field.dim() < 2:
+        raise UserError(f"the RAPSD needs fields (..., H, W), got shape {tuple(field.shape)}")
+    (field,) = as_float(field)
+    if not torch.isfinite(field).all():
+        raise UserError("the RAPSD needs finite fields; fill missing (NaN) pixels first")
+    height, width = field.shape[-2:]
+    longest = max(height, width)
+    annuli = (longest + 1) // 2
+    power = torch.fft.fft2(field, norm="ortho").abs() ** 2
+    magnitude = _wavenumber_magnitude(height, width, power.dtype, field.device)
+    mean = _shell_sum(power, magnitude, annuli) / _shell_sum(torch.ones_like(magnitude), magnitude, annuli)
+    if normalize:
+        mean = mean / mean.sum(-1, keepdim=True)
+    frequencies = torch.arange(annuli, dtype=power.dtype, device=field.device) / (longest * spacing)
+    return frequencies, mean
