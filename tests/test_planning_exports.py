@@ -20,6 +20,8 @@ DEFINED_IN = {
     "options": ["Imagination", "PlannerOptions", "PseudoLabels", "WorldModelArchitecture"],
     "pseudo_labels": ["make_label", "raise_label", "spectrum_label"],
     "self_training": ["SFPModule"],
+    "selection": ["SelectionGain", "SelectionGains", "selection_gains"],
+    "weighted_labels": ["weighted_label"],
 }
 
 

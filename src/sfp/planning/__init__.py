@@ -21,6 +21,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "options": ("Imagination", "PlannerOptions", "PseudoLabels", "WorldModelArchitecture"),
     "pseudo_labels": ("make_label", "raise_label", "spectrum_label"),
     "self_training": ("SFPModule",),
+    "selection": ("SelectionGain", "SelectionGains", "selection_gains"),
+    "weighted_labels": ("weighted_label",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
