@@ -56,8 +56,11 @@ SENSORS_KOLMOGOROV = TaskSpec("sensors_kolmogorov", headline="mse", higher_is_be
 # rain rate in mm/h on a 2 km grid: FSS windows of 8 and 32 km are 4 and 16 pixels
 RADAR = TaskSpec("radar", thresholds=(0.5, 1.0, 2.0, 5.0, 10.0), fss_windows=(4, 16), headline="csi_m",
                  higher_is_better=True, bounds=(0.0, None))
+# daily SST in °C: MSE in °C²; marine heatwaves need a climatology of the training years (sfp.metrics.heatwaves)
+OCEAN = TaskSpec("ocean", headline="mse", higher_is_better=False)
 
-TASKS: dict[str, TaskSpec] = {t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS, SENSORS_KOLMOGOROV, RADAR)}
+TASKS: dict[str, TaskSpec] = {
+    t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS, SENSORS_KOLMOGOROV, RADAR, OCEAN)}
 
 
 def within(values: Tensor, bounds: Bounds) -> Tensor:

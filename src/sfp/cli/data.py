@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
     actions = data.add_subparsers(dest="action", required=True, metavar="{generate,info,prepare}")
 
     gen = actions.add_parser("generate", help="generate an embedded dataset into a file")
-    gen.add_argument("name", help="storms, navier_stokes, flame, sensors or sensors_kolmogorov")
+    gen.add_argument("name", help="storms, navier_stokes, flame, ocean, sensors or sensors_kolmogorov")
     gen.add_argument("--out", required=True, help="output file: .npy, .npz, .h5 or .hdf5")
     gen.add_argument("--n", type=int, help="number of sequences (field datasets)")
     gen.add_argument("--frames", type=int, help="frames per sequence (field datasets)")
