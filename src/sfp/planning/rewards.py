@@ -35,6 +35,7 @@ from sfp.metrics._common import check_thresholds, per_sample_sum, positive_float
 from sfp.metrics.events import contingency, fss_sums
 from sfp.metrics.functional import masked_errors
 from sfp.metrics.functional import ssim as ssim_score
+from sfp.metrics.heatwave_scores import classify, day_classes
 from sfp.metrics.spectrum import tke_spectrum_error
 from sfp.registry import Registry
 from sfp.task import TaskSpec
@@ -345,6 +346,65 @@ def weighted(**terms: float | Mapping[str, Any]) -> WeightedSum:
         else:
             pairs.append((get_reward(name), term))
     return WeightedSum(pairs)
+
+
+class HeatwaveReward(Reward):
+    """CSI of marine heatwave days (``level`` 1) or of strong cores (category II or above, ``level`` 2) over the
+    forecast days, each forecast classified after its window's context (:mod:`sfp.metrics.heatwave_scores`): the
+    five-day rule and the categories have no gradient, which is what planning is for.
+
+    Classifying needs each window's context days and climatology: :meth:`given` binds them and returns the reward
+    to call; calling this one unbound is a UserError. Not additive over frames: a day's class depends on the days
+    after it (the beam search rescores partial forecasts).
+    """
+
+    def __init__(self, level: float, name: str) -> None:
+        super().__init__(self._unbound, name)
+        self.level = level
+
+    def _unbound(self, pred: Tensor, target: Tensor) -> Tensor:
+        raise UserError(f"reward {self.name} needs each window's context and climatology: bind them with "
+                        f".given(context, seas, thresh) before scoring")
+
+    def given(self, context: Tensor, seas: Tensor, thresh: Tensor) -> Reward:
+        """The reward of windows with ``context (B, Tc, *S)`` and ``seas``, ``thresh (B, Tc + T, *S)``; candidate
+        stacks ``(B, *K, T, *S)`` are scored against their sample's window."""
+        window = {"context": context, "seas": seas, "thresh": thresh, "levels": (self.level,)}
+        return Reward(partial(_heatwave_csi, **window), self.name, local=partial(_heatwave_csi_local, **window))
+
+
+def _heatwave_csi(pred: Tensor, target: Tensor, context: Tensor, seas: Tensor, thresh: Tensor,
+                  levels: tuple[float, ...]) -> Tensor:
+    forecast, truth = _classes_after_context(pred, target, context, seas, thresh)
+    return _csi_finish(_csi_totals(forecast, truth, levels, None).to(torch.float64))
+
+
+def _heatwave_csi_local(pred: Tensor, target: Tensor, context: Tensor, seas: Tensor, thresh: Tensor,
+                        levels: tuple[float, ...]) -> Tensor:
+    return _csi_local(*_classes_after_context(pred, target, context, seas, thresh), levels)
+
+
+def _classes_after_context(pred: Tensor, target: Tensor, context: Tensor, seas: Tensor,
+                           thresh: Tensor) -> tuple[Tensor, Tensor]:
+    """Day classes (:func:`~sfp.metrics.heatwave_scores.day_classes`) of ``N = B·K`` forecasts and their truths,
+    each after its sample's context (NaN where the truth is missing)."""
+    repeats = pred.shape[0] // context.shape[0]
+    context, seas, thresh = (x.repeat_interleave(repeats, 0) for x in (context, seas, thresh))
+    forecast = day_classes(classify(context, pred, seas, thresh))
+    truth = day_classes(classify(context, target, seas, thresh), torch.isnan(target))
+    return forecast, truth
+
+
+@register_reward("mhw_csi")
+def mhw_csi() -> HeatwaveReward:
+    """CSI of marine heatwave days per sample (no heatwave in either field: 1); bind with ``.given(...)``."""
+    return HeatwaveReward(1.0, "mhw_csi")
+
+
+@register_reward("strong_core_csi")
+def strong_core_csi() -> HeatwaveReward:
+    """CSI of category II+ heatwave days per sample (none in either field: 1); bind with ``.given(...)``."""
+    return HeatwaveReward(2.0, "strong_core_csi")
 
 
 def reward_for_task(task: TaskSpec) -> Reward:

@@ -1,0 +1,95 @@
+"""Heatwave scores of forecasts (context prepended) and the heatwave rewards, on series worked out by hand.
+
+One pixel, climatology 0 °C and threshold 1 °C every day (so an anomaly's multiple of 1 °C is its category).
+Context days 0-4, forecast days 5-16:
+
+- truth: event A on days 2-6 (peak 2.5, category II on days 5-6) and event B on days 10-15 (3 °C, category III);
+- forecast: A on days 2-6 but weaker (1.5, category I), B one day late, days 11-16, at 2.2 °C (category II).
+
+Forecast days: heatwave days truth {5, 6, 10-15}, forecast {5, 6, 11-16}: 7 hits, 1 miss, 1 false alarm, CSI 7/9.
+Strong cores: truth {5, 6, 10-15}, forecast {11-16}: 5 hits, 3 misses, 1 false alarm, CSI 5/9.
+Both events matched: onset errors 0 and 1 day, peak errors 1.0 and 0.8 °C.
+"""
+
+import math
+
+import pytest
+import torch
+
+from sfp.errors import UserError
+from sfp.metrics.heatwave_scores import HeatwaveScores, classify
+from sfp.planning.rewards import available_rewards, get_reward
+
+CONTEXT = [0, 0, 1.5, 1.5, 1.5]
+TRUTH = [2.5, 2.5, 0, 0, 0, 3, 3, 3, 3, 3, 3, 0]
+FORECAST = [1.5, 1.5, 0, 0, 0, 0, 2.2, 2.2, 2.2, 2.2, 2.2, 2.2]
+
+
+def _field(values: list[float]) -> torch.Tensor:
+    """One sample, one pixel: ``(1, T, 1, 1, 1)``."""
+    return torch.tensor(values, dtype=torch.float32).reshape(1, -1, 1, 1, 1)
+
+
+def _window() -> dict[str, torch.Tensor]:
+    days = len(CONTEXT) + len(TRUTH)
+    return {"context": _field(CONTEXT), "seas": _field([0.0] * days), "thresh": _field([1.0] * days)}
+
+
+def test_classification_sees_the_context():
+    window = _window()
+    found = classify(window["context"], _field(FORECAST), window["seas"], window["thresh"])
+    assert found.event.flatten().int().tolist() == [1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]  # A's last days count
+    alone = classify(_field([]), _field(FORECAST), window["seas"][:, 5:], window["thresh"][:, 5:])
+    assert alone.event.flatten().int().tolist() == [0] * 6 + [1] * 6  # without it, 2 days are too short
+
+
+def test_scores_by_hand():
+    scores = HeatwaveScores()
+    window = _window()
+    scores.update(window["context"], _field(FORECAST), _field(TRUTH), window["seas"], window["thresh"])
+    result = {key: value.item() for key, value in scores.compute().items()}
+    assert result["mhw_csi"] == pytest.approx(7 / 9)
+    assert result["strong_core_csi"] == pytest.approx(5 / 9)
+    assert result["onset_error"] == pytest.approx(0.5)
+    assert result["peak_error"] == pytest.approx(0.9, abs=1e-6)
+
+
+def test_land_is_left_out_and_batches_add_up():
+    window = _window()
+    land = torch.full_like(_field(TRUTH), math.nan)
+    scores = HeatwaveScores()
+    scores.update(window["context"], _field(FORECAST), _field(TRUTH), window["seas"], window["thresh"])
+    scores.update(window["context"] + 5, _field(FORECAST) + 5, land, window["seas"], window["thresh"])
+    result = {key: value.item() for key, value in scores.compute().items()}
+    assert result["mhw_csi"] == pytest.approx(7 / 9) and result["onset_error"] == pytest.approx(0.5)
+
+
+def test_no_heatwave_anywhere_is_undefined_not_perfect():
+    window = _window()
+    calm = _field([0.0] * len(TRUTH))
+    scores = HeatwaveScores()
+    scores.update(window["context"] * 0, calm, calm, window["seas"], window["thresh"])
+    assert all(math.isnan(value.item()) for value in scores.compute().values())
+
+
+def test_heatwave_rewards_score_candidates_after_their_context():
+    assert {"mhw_csi", "strong_core_csi"} <= set(available_rewards())
+    window = _window()
+    truth = _field(TRUTH)
+    candidates = torch.stack([_field(FORECAST), truth], dim=1)  # (B=1, K=2, T, C, H, W)
+    strong = get_reward("strong_core_csi").given(**window)
+    assert strong(candidates, truth)[0].tolist() == pytest.approx([5 / 9, 1.0])
+    assert get_reward("mhw_csi").given(**window)(candidates, truth)[0].tolist() == pytest.approx([7 / 9, 1.0])
+    calm = _field([0.0] * len(TRUTH))
+    assert strong(calm[:, None], calm).tolist() == [[1.0]]  # no strong core in either: perfect
+
+
+def test_heatwave_local_score_marks_the_wrong_days():
+    local = get_reward("strong_core_csi").given(**_window()).local(_field(FORECAST), _field(TRUTH))
+    wrong_days = (local.flatten() < 0).nonzero().flatten().tolist()
+    assert wrong_days == [0, 1, 5, 11]  # forecast days 5, 6, 10 (misses) and 16 (false alarm)
+
+
+def test_an_unbound_heatwave_reward_is_a_user_error():
+    with pytest.raises(UserError, match="given"):
+        get_reward("strong_core_csi")(_field(FORECAST), _field(TRUTH))
