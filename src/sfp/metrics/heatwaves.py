@@ -19,6 +19,7 @@ in one vectorized call; the climatology is numpy, computed once.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,8 +116,10 @@ def climatology(sst: np.ndarray, year: np.ndarray, day_of_year: np.ndarray, wind
     for first in range(0, flat.shape[1], chunk):
         pixels = slice(first, first + chunk)
         window = _pooled(_year_matrix(flat[:, pixels], year, day_of_year), window_half_width)
-        seas[:, pixels] = np.nanmean(window, axis=1)
-        thresh[:, pixels] = np.nanpercentile(window, percentile, axis=1)
+        with warnings.catch_warnings():  # land pixels have no value at all: their climatology is NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            seas[:, pixels] = np.nanmean(window, axis=1)
+            thresh[:, pixels] = np.nanpercentile(window, percentile, axis=1)
     seas, thresh = _circular_mean(seas, smooth_width), _circular_mean(thresh, smooth_width)
     return Climatology(seas.reshape(DAYS, *shape).astype(np.float32), thresh.reshape(DAYS, *shape).astype(np.float32))
 
