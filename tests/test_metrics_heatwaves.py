@@ -143,3 +143,11 @@ def test_own_climatology_finds_the_same_event_days(reference):
     ours = heatwaves.climatology(reference["sst"][train], reference["year"][train], reference["day"][train])
     found = _detect_test_years(reference, ours)
     np.testing.assert_array_equal(found.event.numpy(), reference["event"])
+
+
+def test_a_skipped_year_lends_no_neighbouring_days():
+    """Years 0 and 2 only (year 1 went to validation): 1 January pools 1-6 January of both, nothing from December."""
+    sst = np.repeat([0.0, 1.0], 365)[:, None]
+    clim = heatwaves.climatology(sst, np.repeat([0, 2], 365), np.tile(heatwaves.synthetic_days(365), 2),
+                                 smooth_width=1)
+    assert clim.seas[0, 0] == pytest.approx(0.5) and clim.seas[365, 0] == pytest.approx(0.5)

@@ -71,17 +71,29 @@ def _circular_mean(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def _year_matrix(flat: np.ndarray, year: np.ndarray, day_of_year: np.ndarray) -> np.ndarray:
-    """Values ``(T, P)`` spread to ``(366, years, P)``, NaN where a day is missing. A non-leap year's 29 February
-    is the mean of its 28 February and 1 March, so that day's climatology pools every year like its neighbours'."""
-    years, column = np.unique(year, return_inverse=True)
-    if np.any(np.diff(years) != 1):
-        raise UserError(f"climatology: the base period's years must be consecutive, got {years.tolist()}")
-    spread = np.full((DAYS, len(years), flat.shape[1]), np.nan)
-    spread[np.asarray(day_of_year) - 1, column] = flat
+    """Values ``(T, P)`` spread to ``(366, years, P)`` over every year from the first to the last, NaN where a day
+    (or a whole year, one outside the base period) is missing. A non-leap year's 29 February is the mean of its
+    28 February and 1 March, so that day's climatology pools every year like its neighbours'."""
+    first = int(np.min(year))
+    spread = np.full((DAYS, int(np.max(year)) - first + 1, flat.shape[1]), np.nan)
+    spread[np.asarray(day_of_year) - 1, np.asarray(year) - first] = flat
     leap_day = LEAP_DAY - 1
     missing = np.isnan(spread[leap_day])
     spread[leap_day] = np.where(missing, 0.5 * (spread[leap_day - 1] + spread[leap_day + 1]), spread[leap_day])
     return spread
+
+
+def _nan_percentile(values: np.ndarray, percentile: float) -> np.ndarray:
+    """The ``percentile`` (linear interpolation, as ``np.nanpercentile``) along axis 1, NaN left out; NaN where
+    nothing is left. Sorting once beats ``np.nanpercentile``, which goes slice by slice when NaN are present."""
+    ordered = np.sort(values, axis=1)  # NaN last
+    count = np.isfinite(ordered).sum(axis=1, keepdims=True)
+    position = np.maximum(count - 1, 0) * (percentile / 100.0)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, np.maximum(count - 1, 0))
+    low, high = (np.take_along_axis(ordered, index, axis=1) for index in (below, above))
+    result = (low + (high - low) * (position - below))[:, 0]
+    return np.where(count[:, 0] > 0, result, np.nan)
 
 
 def _pooled(spread: np.ndarray, half: int) -> np.ndarray:
@@ -91,17 +103,20 @@ def _pooled(spread: np.ndarray, half: int) -> np.ndarray:
         blank = np.full((half, 1, spread.shape[2]), np.nan)
         before = np.concatenate([blank, spread[-half:, :-1]], axis=1)  # the previous year's last days
         after = np.concatenate([spread[:half, 1:], blank], axis=1)  # the next year's first days
+        present = np.isfinite(spread).any(axis=(0, 2))
         spread = np.concatenate([before, spread, after])
+        spread[:, ~present] = np.nan  # a year outside the base period lends its neighbours' days to nothing
     rows = np.arange(DAYS)[:, None] + np.arange(2 * half + 1)
     return spread[rows].reshape(DAYS, -1, spread.shape[2])
 
 
 def climatology(sst: np.ndarray, year: np.ndarray, day_of_year: np.ndarray, window_half_width: int = 5,
-                percentile: float = 90.0, smooth_width: int = 31, chunk: int = 1024) -> Climatology:
+                percentile: float = 90.0, smooth_width: int = 31, chunk: int = 256) -> Climatology:
     """The climatology of daily ``sst (T, *S)`` in the base period (pass only its days); NaN values are left out.
 
-    ``year`` (consecutive years) and ``day_of_year`` (1-366, :func:`calendar_days` or :func:`synthetic_days`)
-    label each day. ``chunk`` pixels are pooled at a time (memory: 366 x pooled values x chunk).
+    ``year`` and ``day_of_year`` (1-366, :func:`calendar_days` or :func:`synthetic_days`) label each day; the
+    base period may skip years (those left to validation and test). ``chunk`` pixels are pooled at a time
+    (memory: 366 x 11 x years x chunk float64 values).
     """
     if sst.shape[0] != len(year) or len(year) != len(day_of_year):
         raise UserError(f"climatology: {sst.shape[0]} days of SST but {len(year)} years and "
@@ -119,7 +134,7 @@ def climatology(sst: np.ndarray, year: np.ndarray, day_of_year: np.ndarray, wind
         with warnings.catch_warnings():  # land pixels have no value at all: their climatology is NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             seas[:, pixels] = np.nanmean(window, axis=1)
-            thresh[:, pixels] = np.nanpercentile(window, percentile, axis=1)
+            thresh[:, pixels] = _nan_percentile(window, percentile)
     seas, thresh = _circular_mean(seas, smooth_width), _circular_mean(thresh, smooth_width)
     return Climatology(seas.reshape(DAYS, *shape).astype(np.float32), thresh.reshape(DAYS, *shape).astype(np.float32))
 
