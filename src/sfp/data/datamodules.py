@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader, get_worker_info
 
 from sfp.data.files import open_array
+from sfp.data.heatwave_windows import HeatwaveWindows, training_climatology
 from sfp.data.loader import ResumableLoader
 from sfp.data.readers import FNOReader, NetCDFReader, SEVIRReader
 from sfp.data.readers.base import reject_infinite
@@ -188,6 +189,28 @@ class FieldDataModule(WindowDataModule):
 
     def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
         return split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
+
+
+class OceanDataModule(FieldDataModule):
+    """The embedded daily SST (``ocean``): one sequence per 365-day year, years dealt whole into the splits, and
+    the marine heatwave climatology of the training years only, as ``heatwave_windows`` (a
+    :class:`~sfp.data.heatwave_windows.HeatwaveWindows`) for the heatwave scores and rewards."""
+
+    def __init__(self, n_sequences: int = 20, frames: int = 365, size: int = 64, context: int = 10,
+                 target: int = 10, stride: int | None = None, batch_size: int = 16, val_fraction: float = 0.15,
+                 test_fraction: float = 0.15, seed: int = 0, num_workers: int = 0,
+                 dataset_kwargs: dict | None = None) -> None:
+        super().__init__("ocean", n_sequences, frames, size, context, target, stride, batch_size, val_fraction,
+                         test_fraction, seed, num_workers, dataset_kwargs)
+        self.save_hyperparameters()
+        self.heatwave_windows: HeatwaveWindows | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        super().setup(stage)
+        if self.heatwave_windows is None:
+            years = np.array(sorted(segment.sequence for segment in self._split(self.source)["train"]))
+            sst = _generate(self.spec, self.params)[years]
+            self.heatwave_windows = HeatwaveWindows(training_climatology(years, sst), self.frames)
 
 
 class SeriesAugment:
