@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from sfp.errors import UserError
-from sfp.metrics.heatwave_scores import HeatwaveScores, classify
+from sfp.metrics.heatwave_scores import HeatwaveScores, bind_window, classify
 from sfp.planning.rewards import available_rewards, get_reward
 
 CONTEXT = [0, 0, 1.5, 1.5, 1.5]
@@ -93,3 +93,19 @@ def test_heatwave_local_score_marks_the_wrong_days():
 def test_an_unbound_heatwave_reward_is_a_user_error():
     with pytest.raises(UserError, match="given"):
         get_reward("strong_core_csi")(_field(FORECAST), _field(TRUTH))
+
+
+def test_soft_core_loss_is_small_on_the_cores_and_has_a_gradient():
+    from sfp.metrics.surrogates import surrogate_for_task
+    from sfp.task import OCEAN
+
+    window = _window()
+    truth, valid = _field(TRUTH), torch.ones_like(_field(TRUTH), dtype=torch.bool)
+    surrogate = bind_window(surrogate_for_task(OCEAN), tuple(window.values()))
+    cores = (classify(window["context"], truth, window["seas"], window["thresh"]).category >= 2).float()
+    sharp = (cores * 10.0).requires_grad_()  # 10 °C on the truth's cores, 0 elsewhere
+    assert surrogate(sharp, truth, valid).item() < 0.01
+    assert surrogate(torch.zeros_like(truth), truth, valid).item() > 0.99
+    surrogate(_field(FORECAST).requires_grad_(), truth, valid).backward()
+    with pytest.raises(UserError, match="heatwave_windows"):
+        bind_window(surrogate_for_task(OCEAN), None)

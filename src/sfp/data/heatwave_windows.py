@@ -11,9 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sfp.metrics.heatwave_scores import Window
 from sfp.metrics.heatwaves import Climatology, climatology, synthetic_days
-
-Window = tuple[Tensor, Tensor, Tensor]  # context (B, Tc, *S), seas and thresh (B, Tc + T, *S)
 
 
 class HeatwaveWindows:

@@ -16,15 +16,30 @@ on axis 1; ``seas`` and ``thresh`` cover the context and forecast days, ``(B, T_
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
+from sfp.errors import UserError
 from sfp.metrics.events import contingency
 from sfp.metrics.heatwaves import Detection, detect, event_onsets
 from sfp.metrics.modules import _ExactSums
 
+Window = tuple[Tensor, Tensor, Tensor]  # context (B, Tc, *S), seas and thresh (B, Tc + T, *S)
 LEVELS = (1.0, 2.0)  # heatwave day, strong core (category II or above) on the day-class scale of day_classes
 SCORES = ("mhw_csi", "strong_core_csi", "onset_error", "peak_error")
+
+
+def bind_window(scorer: Any, window: Window | None) -> Any:
+    """``scorer.given(*window)`` for a scorer that needs each window's context and climatology (a heatwave reward
+    or surrogate), any other scorer as it is. ``window`` comes from the data module's ``heatwave_windows``."""
+    given = getattr(scorer, "given", None)
+    if given is None:
+        return scorer
+    if window is None:
+        raise UserError(f"{scorer!r} needs a data module with heatwave_windows (e.g. sfp.data.OceanDataModule)")
+    return given(*window)
 
 
 def classify(context: Tensor, forecast: Tensor, seas: Tensor, thresh: Tensor) -> Detection:

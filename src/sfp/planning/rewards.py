@@ -408,7 +408,12 @@ def strong_core_csi() -> HeatwaveReward:
 
 
 def reward_for_task(task: TaskSpec) -> Reward:
-    """The reward of a task's headline metric: CSI-M over its thresholds, -TKE error, SSIM, otherwise -MSE."""
+    """The reward of a task's headline metric: CSI-M over its thresholds, -TKE error, SSIM, the strong-core or
+    heatwave-day CSI (bind it with :func:`~sfp.metrics.heatwave_scores.bind_window`), otherwise -MSE."""
+    if task.headline == "strong_core_csi":
+        return strong_core_csi()
+    if task.headline == "mhw_csi":
+        return mhw_csi()
     if task.headline == "csi_m":
         if not task.thresholds:
             raise UserError(f"task {task.name!r} has the headline csi_m but no thresholds")

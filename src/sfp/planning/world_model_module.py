@@ -104,7 +104,8 @@ class WorldModelModule(L.LightningModule):
         if self._task is not None and stage in ("fit", "validate"):
             from sfp.metrics.epoch import EpochMetrics
 
-            self._val_metrics = EpochMetrics(self._task, self.world_model.out_frames)
+            windows = getattr(datamodule, "heatwave_windows", None)
+            self._val_metrics = EpochMetrics(self._task, self.world_model.out_frames, windows)
 
     def _check_batch(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         if len(batch) not in (4, 5):
@@ -139,7 +140,7 @@ class WorldModelModule(L.LightningModule):
             self.log("train/restarts", out.restarts.float(), on_step=True, on_epoch=False, batch_size=target.shape[0])
         elif self._val_metrics is not None:
             truth = torch.where(valid, target, math.nan)
-            self._val_metrics.update(recon.detach(), out.reconstruction.detach(), truth)
+            self._val_metrics.update(recon.detach(), out.reconstruction.detach(), truth, batch)
         return loss
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
@@ -186,7 +187,9 @@ class WorldModelModule(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         context_x, context, target_x, target = self._check_batch(batch)[:4]
-        self._diagnostics.update(context, target, self._policy(context_x, context, target_x))
+        windows = getattr(self._datamodule, "heatwave_windows", None)
+        self._diagnostics.update(context, target, self._policy(context_x, context, target_x),
+                                 None if windows is None else windows(batch))
 
     def on_test_epoch_end(self) -> None:
         """Diagnostics over all processes: logged, kept in ``test_results`` and written to the run's report."""
