@@ -7,7 +7,7 @@ from sfp.cli.main import main
 from sfp.configs import resolve, shipped
 from sfp.pipeline import load_config
 
-PIPELINES = ["storms_sfp", "navier_stokes_sfp", "flame_sfp", "radar_sfp"]
+PIPELINES = ["storms_sfp", "navier_stokes_sfp", "flame_sfp", "radar_sfp", "ocean_sfp"]
 
 
 @pytest.mark.parametrize("name", PIPELINES)
