@@ -50,3 +50,8 @@ def test_sfp_planned_with_the_heatwave_reward(run):
     with open(next((run / "sfp" / "logs").rglob("metrics.csv"))) as file:
         rows = [row for row in csv.DictReader(file) if row.get("train/acceptance_epoch")]
     assert rows and 0.0 <= float(rows[-1]["train/acceptance_epoch"]) <= 1.0
+
+
+def test_the_report_shows_anomalies_with_categories_outlined(run):
+    assert (run / "heatwaves.png").stat().st_size > 10_000
+    assert "![heatwaves](heatwaves.png)" in (run / "report.md").read_text()
