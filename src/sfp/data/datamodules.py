@@ -209,7 +209,7 @@ class OceanDataModule(FieldDataModule):
         super().setup(stage)
         if self.heatwave_windows is None:
             years = np.array(sorted(segment.sequence for segment in self._split(self.source)["train"]))
-            sst = _generate(self.spec, self.params)[years]
+            sst = np.asarray(self.source.array[years])
             self.heatwave_windows = HeatwaveWindows(training_climatology(years, sst), self.frames)
 
 
