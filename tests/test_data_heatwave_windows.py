@@ -49,3 +49,13 @@ def test_days_of_the_year_skip_29_february():
     position = torch.tensor([[57.0, 58.0, 59.0]]) / 364  # 27, 28 February, 1 March
     batch = (position[..., None], torch.zeros(1, 3, 1), torch.zeros(1, 0, 1))
     assert windows(batch)[1].flatten().tolist() == [57.0, 58.0, 60.0]  # rows of days 58, 59 and 61
+
+
+def test_normalization_is_per_pixel_over_the_training_years(module):
+    years = sorted(segment.sequence for segment in module._split(module.source)["train"])
+    stats = module.normalization_stats()
+    train = module.source.array[years]
+    assert stats["mean"].shape == stats["std"].shape == (1, 8, 8)
+    np.testing.assert_allclose(stats["mean"].numpy(), train.mean(axis=(0, 1)), rtol=1e-5)
+    np.testing.assert_allclose(stats["std"].numpy(), train.std(axis=(0, 1)), rtol=1e-4)
+    assert stats["mean"][0, 0].mean() > stats["mean"][0, -1].mean() + 5  # warmer south

@@ -46,6 +46,18 @@ Policy = Callable[[Tensor, Tensor, Tensor], Tensor]
 """``(context_x, context_y, target_x) -> forecast`` in original units: the agent whose actions are diagnosed."""
 
 
+def channel_moments(stats: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and std from a data module's statistics; per-pixel ones ``(C, H, W)`` (the ocean's) are
+    pooled over the pixels, each pixel weighing alike: the mean of the means, and ``sqrt(mean(std²) +
+    var(mean))``."""
+    mean, std = stats["mean"], stats["std"]
+    if mean.ndim < 3 or mean.shape[-2:].numel() == 1:
+        return mean, std
+    pooled = mean.mean((-2, -1))
+    spread = (std.pow(2) + (mean - pooled[..., None, None]).pow(2)).mean((-2, -1))
+    return pooled, spread.sqrt()
+
+
 class WorldModelModule(L.LightningModule):
     """Trains a :class:`WorldModel` of the given ``architecture``.
 
@@ -99,8 +111,7 @@ class WorldModelModule(L.LightningModule):
         the task whose metrics score the validation reconstructions."""
         datamodule = self._datamodule
         if datamodule is not None and hasattr(datamodule, "normalization_stats"):
-            stats = datamodule.normalization_stats()
-            self.world_model.set_normalization(stats["mean"], stats["std"])
+            self.world_model.set_normalization(*channel_moments(datamodule.normalization_stats()))
         if self._task is not None and stage in ("fit", "validate"):
             from sfp.metrics.epoch import EpochMetrics
 
