@@ -33,7 +33,7 @@ def run() -> list[dict]:
         return windows(batch)[1][:, context_len:]
 
     def damped(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        context, seas, _ = windows(batch)
+        context, seas = windows(batch)[:2]
         anomaly = context[:, -1:] - seas[:, context_len - 1:context_len]
         decay = torch.exp(-torch.arange(1, target_len + 1, dtype=context.dtype) / memory).view(1, -1, 1, 1, 1)
         return seas[:, context_len:] + anomaly * decay
@@ -58,7 +58,7 @@ def run() -> list[dict]:
 def _unseen_core_fraction(data) -> float:
     unseen = total = 0
     for batch in data.test_dataloader():
-        context, seas, thresh = data.heatwave_windows(batch)
+        context, seas, thresh, _ = data.heatwave_windows(batch)
         found = classify(context, batch[3], seas, thresh)
         cores = found.category >= 2
         seen = classify(context[:, :0], context, seas[:, :data.context], thresh[:, :data.context]).event.any(1)

@@ -37,8 +37,9 @@ def test_each_window_gets_its_own_days(module):
     batch = tuple(x[None] for x in dataset[300])
     windows = module.heatwave_windows
     assert windows.days(batch).tolist() == [list(range(start, start + 10))]
-    context, seas, thresh = windows(batch)
-    assert torch.equal(context, batch[1]) and seas.shape == thresh.shape == (1, 10, 1, 8, 8)
+    context, seas, thresh, truth = windows(batch)
+    assert torch.equal(context, batch[1]) and torch.equal(truth, batch[3])
+    assert seas.shape == thresh.shape == (1, 10, 1, 8, 8)
     torch.testing.assert_close(seas[0, 3], windows._days["seas"][start + 3])
     assert (thresh > seas).all()
 
@@ -47,7 +48,7 @@ def test_days_of_the_year_skip_29_february():
     clim = Climatology(np.arange(366, dtype=np.float32)[:, None], np.arange(366, dtype=np.float32)[:, None] + 1)
     windows = HeatwaveWindows(clim, 365)
     position = torch.tensor([[57.0, 58.0, 59.0]]) / 364  # 27, 28 February, 1 March
-    batch = (position[..., None], torch.zeros(1, 3, 1), torch.zeros(1, 0, 1))
+    batch = (position[..., None], torch.zeros(1, 3, 1), torch.zeros(1, 0, 1), torch.zeros(1, 0, 1))
     assert windows(batch)[1].flatten().tolist() == [57.0, 58.0, 60.0]  # rows of days 58, 59 and 61
 
 

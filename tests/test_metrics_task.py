@@ -8,6 +8,7 @@ import torch
 
 from sfp.errors import UserError
 from sfp.metrics import TaskMetrics, build_task_metrics, metric_units, threshold_key
+from sfp.metrics.heatwave_scores import Window
 from sfp.task import FLAME, NAVIER_STOKES, OCEAN, SENSORS, STORMS, TASKS, TaskSpec
 
 STORM_KEYS = {
@@ -25,7 +26,7 @@ def _calm_windows(batch):
     """Context of zeros and a climatology of 0 °C with a threshold of 1 °C on every day of the window."""
     context, days = batch[1], batch[1].shape[1] + batch[3].shape[1]
     flat = torch.zeros(context.shape[0], days, *context.shape[2:])
-    return context, flat, flat + 1.0
+    return Window(context, flat, flat + 1.0, batch[3])
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

@@ -38,7 +38,7 @@ def test_persistence_scores_match_a_direct_computation(run):
     datamodule.setup("test")
     scores = HeatwaveScores()
     for batch in datamodule.test_dataloader():
-        context, seas, thresh = datamodule.heatwave_windows(batch)
+        context, seas, thresh, _ = datamodule.heatwave_windows(batch)
         scores.update(context, persistence(context, 3), batch[3], seas, thresh)
     expected = {key: value.item() for key, value in scores.compute().items()}
     reported = json.loads((run / "metrics.json").read_text())["models"]["persistence"]

@@ -36,7 +36,7 @@ class HeatwaveWindows:
             self._on[context.device] = tuple(self._days[k].to(context.device) for k in ("seas", "thresh"))
         seas, thresh = self._on[context.device]
         days = self.days(batch).to(context.device)
-        return context, seas[days].to(context.dtype), thresh[days].to(context.dtype)
+        return Window(context, seas[days].to(context.dtype), thresh[days].to(context.dtype), batch[3])
 
 
 def training_climatology(years: np.ndarray, sst: np.ndarray) -> Climatology:

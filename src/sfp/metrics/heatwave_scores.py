@@ -16,7 +16,7 @@ on axis 1; ``seas`` and ``thresh`` cover the context and forecast days, ``(B, T_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -26,20 +26,57 @@ from sfp.metrics.events import contingency
 from sfp.metrics.heatwaves import Detection, detect, event_onsets
 from sfp.metrics.modules import _ExactSums
 
-Window = tuple[Tensor, Tensor, Tensor]  # context (B, Tc, *S), seas and thresh (B, Tc + T, *S)
 LEVELS = (1.0, 2.0)  # heatwave day, strong core (category II or above) on the day-class scale of day_classes
 SCORES = ("mhw_csi", "strong_core_csi", "onset_error", "peak_error")
 
 
+class Window(NamedTuple):
+    """What the heatwave scores of a batch of windows need beyond the forecasts: the context ``(B, Tc, *S)``, the
+    climatology on every day of the window ``(B, Tc + T, *S)`` and the truth ``(B, T, *S)``."""
+
+    context: Tensor
+    seas: Tensor
+    thresh: Tensor
+    truth: Tensor
+
+
 def bind_window(scorer: Any, window: Window | None) -> Any:
-    """``scorer.given(*window)`` for a scorer that needs each window's context and climatology (a heatwave reward
+    """``scorer.given(window)`` for a scorer that needs each window's context and climatology (a heatwave reward
     or surrogate), any other scorer as it is. ``window`` comes from the data module's ``heatwave_windows``."""
     given = getattr(scorer, "given", None)
     if given is None:
         return scorer
     if window is None:
         raise UserError(f"{scorer!r} needs a data module with heatwave_windows (e.g. sfp.data.OceanDataModule)")
-    return given(*window)
+    return given(window)
+
+
+class WindowLookup:
+    """A batch's windows, found again from the truths they are scored against.
+
+    A planner scores blocks of samples, each sample's candidates side by side, and partial forecasts (frames
+    0..t), against the matching rows of the truth: so each truth ``(N, T', *S)`` is matched to the window whose
+    truth has the same first frame (a fixed random projection of it, equal bit for bit), and gets that window's
+    context and the climatology of its first ``Tc + T'`` days.
+    """
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        frame = window.truth[:1, 0]
+        generator = torch.Generator().manual_seed(0)
+        self._weights = torch.rand(frame.shape, generator=generator, dtype=torch.float64).to(frame.device)
+        self._keys = self._key(window.truth[:, 0])
+
+    def _key(self, frames: Tensor) -> Tensor:
+        return (frames.double().nan_to_num(0.0) * self._weights).flatten(1).sum(1)
+
+    def __call__(self, truth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(context, seas, thresh)`` of each row of ``truth``; a truth of no window is a UserError."""
+        gap, rows = (self._key(truth[:, 0])[:, None] - self._keys[None]).abs().min(dim=1)
+        if bool((gap > 1e-9 * self._keys.abs().max().clamp_min(1.0)).any()):
+            raise UserError("a heatwave scorer was given a truth of none of the windows it was bound to")
+        days = self.window.context.shape[1] + truth.shape[1]
+        return self.window.context[rows], self.window.seas[rows, :days], self.window.thresh[rows, :days]
 
 
 def classify(context: Tensor, forecast: Tensor, seas: Tensor, thresh: Tensor) -> Detection:

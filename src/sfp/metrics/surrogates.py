@@ -23,7 +23,7 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.metrics.functional import ssim
-from sfp.metrics.heatwave_scores import classify, day_classes
+from sfp.metrics.heatwave_scores import Window, classify, day_classes
 from sfp.metrics.spectrum import log_spectrum_distance
 from sfp.task import TaskSpec
 
@@ -71,8 +71,10 @@ class HeatwaveSurrogate:
     def __repr__(self) -> str:
         return f"HeatwaveSurrogate(level={self.level:g})"
 
-    def given(self, context: Tensor, seas: Tensor, thresh: Tensor) -> Surrogate:
-        return partial(soft_core_loss, context=context, seas=seas, thresh=thresh, level=self.level)
+    def given(self, window: Window) -> Surrogate:
+        """The surrogate of the full batch of ``window`` (forecasts and truths in its order)."""
+        return partial(soft_core_loss, context=window.context, seas=window.seas, thresh=window.thresh,
+                       level=self.level)
 
 
 def spectrum_loss(pred: Tensor, truth: Tensor, valid: Tensor) -> Tensor:

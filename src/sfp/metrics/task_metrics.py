@@ -120,8 +120,8 @@ class TaskMetrics(torch.nn.Module):
             elif batch is None:
                 raise UserError("the heatwave scores need each batch: update(preds, target, batch)")
             else:
-                context, seas, thresh = self.windows(batch)
-                metric.update(context, preds, target, seas, thresh)
+                window = self.windows(batch)
+                metric.update(window.context, preds, target, window.seas, window.thresh)
 
     def compute(self) -> dict[str, Tensor]:
         """Every key's scalar over all batches since the last reset."""

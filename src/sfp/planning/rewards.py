@@ -35,7 +35,7 @@ from sfp.metrics._common import check_thresholds, per_sample_sum, positive_float
 from sfp.metrics.events import contingency, fss_sums
 from sfp.metrics.functional import masked_errors
 from sfp.metrics.functional import ssim as ssim_score
-from sfp.metrics.heatwave_scores import classify, day_classes
+from sfp.metrics.heatwave_scores import Window, WindowLookup, classify, day_classes
 from sfp.metrics.spectrum import tke_spectrum_error
 from sfp.registry import Registry
 from sfp.task import TaskSpec
@@ -353,9 +353,11 @@ class HeatwaveReward(Reward):
     forecast days, each forecast classified after its window's context (:mod:`sfp.metrics.heatwave_scores`): the
     five-day rule and the categories have no gradient, which is what planning is for.
 
-    Classifying needs each window's context days and climatology: :meth:`given` binds them and returns the reward
-    to call; calling this one unbound is a UserError. Not additive over frames: a day's class depends on the days
-    after it (the beam search rescores partial forecasts).
+    Classifying needs each window's context days and climatology: :meth:`given` binds a batch's
+    :class:`~sfp.metrics.heatwave_scores.Window` and returns the reward to call, which finds each truth's window
+    again (:class:`~sfp.metrics.heatwave_scores.WindowLookup`: blocks of samples, repeated candidates and partial
+    forecasts all work); calling this one unbound is a UserError. Not additive over frames: a day's class depends on
+    the days after it (the beam search rescores partial forecasts).
     """
 
     def __init__(self, level: float, name: str) -> None:
@@ -364,32 +366,27 @@ class HeatwaveReward(Reward):
 
     def _unbound(self, pred: Tensor, target: Tensor) -> Tensor:
         raise UserError(f"reward {self.name} needs each window's context and climatology: bind them with "
-                        f".given(context, seas, thresh) before scoring")
+                        f".given(window) before scoring")
 
-    def given(self, context: Tensor, seas: Tensor, thresh: Tensor) -> Reward:
-        """The reward of windows with ``context (B, Tc, *S)`` and ``seas``, ``thresh (B, Tc + T, *S)``; candidate
-        stacks ``(B, *K, T, *S)`` are scored against their sample's window."""
-        window = {"context": context, "seas": seas, "thresh": thresh, "levels": (self.level,)}
-        return Reward(partial(_heatwave_csi, **window), self.name, local=partial(_heatwave_csi_local, **window))
+    def given(self, window: Window) -> Reward:
+        """The reward of forecasts of ``window``'s samples (any of them, in any order, any number of times)."""
+        bound = {"lookup": WindowLookup(window), "levels": (self.level,)}
+        return Reward(partial(_heatwave_csi, **bound), self.name, local=partial(_heatwave_csi_local, **bound))
 
 
-def _heatwave_csi(pred: Tensor, target: Tensor, context: Tensor, seas: Tensor, thresh: Tensor,
-                  levels: tuple[float, ...]) -> Tensor:
-    forecast, truth = _classes_after_context(pred, target, context, seas, thresh)
+def _heatwave_csi(pred: Tensor, target: Tensor, lookup: WindowLookup, levels: tuple[float, ...]) -> Tensor:
+    forecast, truth = _classes_after_context(pred, target, lookup)
     return _csi_finish(_csi_totals(forecast, truth, levels, None).to(torch.float64))
 
 
-def _heatwave_csi_local(pred: Tensor, target: Tensor, context: Tensor, seas: Tensor, thresh: Tensor,
-                        levels: tuple[float, ...]) -> Tensor:
-    return _csi_local(*_classes_after_context(pred, target, context, seas, thresh), levels)
+def _heatwave_csi_local(pred: Tensor, target: Tensor, lookup: WindowLookup, levels: tuple[float, ...]) -> Tensor:
+    return _csi_local(*_classes_after_context(pred, target, lookup), levels)
 
 
-def _classes_after_context(pred: Tensor, target: Tensor, context: Tensor, seas: Tensor,
-                           thresh: Tensor) -> tuple[Tensor, Tensor]:
-    """Day classes (:func:`~sfp.metrics.heatwave_scores.day_classes`) of ``N = B·K`` forecasts and their truths,
-    each after its sample's context (NaN where the truth is missing)."""
-    repeats = pred.shape[0] // context.shape[0]
-    context, seas, thresh = (x.repeat_interleave(repeats, 0) for x in (context, seas, thresh))
+def _classes_after_context(pred: Tensor, target: Tensor, lookup: WindowLookup) -> tuple[Tensor, Tensor]:
+    """Day classes (:func:`~sfp.metrics.heatwave_scores.day_classes`) of forecasts and their truths ``(N, T', *S)``,
+    each after its window's context (NaN where the truth is missing)."""
+    context, seas, thresh = lookup(target)
     forecast = day_classes(classify(context, pred, seas, thresh))
     truth = day_classes(classify(context, target, seas, thresh), torch.isnan(target))
     return forecast, truth

@@ -157,7 +157,7 @@ class SFPModule(L.LightningModule):
         keys = [_fingerprint(c) for c in context]
         missing = [i for i, key in enumerate(keys) if key not in self._cache]
         if missing:
-            subset = None if window is None else tuple(part[missing] for part in window)
+            subset = None if window is None else Window(*(part[missing] for part in window))
             best, accepted, gain = self._plan(context[missing], action[missing], truth[missing], subset)
             for j, i in enumerate(missing):
                 self._cache[keys[i]] = (best[j], accepted[j], gain[j])

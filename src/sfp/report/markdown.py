@@ -125,12 +125,12 @@ def _heatwave_pictures(root: Path, datamodule: Any, forecasters: dict[str, Any])
     windows = datamodule.heatwave_windows
 
     def core_days(batch: tuple[Any, ...]) -> Any:  # per window of the batch
-        context, seas, thresh = windows(batch)
+        context, seas, thresh, _ = windows(batch)
         return (classify(context, batch[3], seas, thresh).category >= 2).flatten(1).sum(1)
 
     batch = max((batch for batch, _ in zip(datamodule.test_dataloader(), range(PICTURE_BATCHES))),
                 key=lambda batch: int(core_days(batch).max()))
-    context, seas, thresh = windows(batch)
+    context, seas, thresh, _ = windows(batch)
     found = {"truth": batch[3], **{name: forecasters[name](batch) for name in ("baseline", "sfp")}}
     one = int(core_days(batch).argmax())
     days = slice(context.shape[1], None)
