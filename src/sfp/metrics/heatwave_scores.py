@@ -133,7 +133,7 @@ class HeatwaveScores(_ExactSums):
     """The scores of the module docstring, accumulated over an evaluation set (CSIs from summed counts, errors
     averaged over all matched events). ``compute()`` gives a dict keyed by :data:`SCORES`; NaN where undefined."""
 
-    higher_is_better = True
+    higher_is_better = None  # the CSIs: higher; the errors: lower
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
