@@ -8,7 +8,8 @@ import torch
 
 from sfp.errors import UserError
 from sfp.metrics import TaskMetrics, build_task_metrics, metric_units, threshold_key
-from sfp.task import FLAME, NAVIER_STOKES, SENSORS, STORMS, TASKS, TaskSpec
+from sfp.metrics.heatwave_scores import Window
+from sfp.task import FLAME, NAVIER_STOKES, OCEAN, SENSORS, STORMS, TASKS, TaskSpec
 
 STORM_KEYS = {
     "mse", "mae", "mse_t1", "mse_t2", "csi_m", "pod_m", "far_m", "hss_m", "ets_m", "bias_m",
@@ -21,15 +22,24 @@ def test_threshold_keys():
     assert [threshold_key(t) for t in (16.0, 74, 0.5, 2.25)] == ["16", "74", "0.5", "2.25"]
 
 
+def _calm_windows(batch):
+    """Context of zeros and a climatology of 0 °C with a threshold of 1 °C on every day of the window."""
+    context, days = batch[1], batch[1].shape[1] + batch[3].shape[1]
+    flat = torch.zeros(context.shape[0], days, *context.shape[2:])
+    return Window(context, flat, flat + 1.0, batch[3])
+
+
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_keys_units_and_headline(name):
     task = TASKS[name]
-    metrics = build_task_metrics(task, target_len=2)
+    metrics = build_task_metrics(task, target_len=2, windows=_calm_windows)
     shape = (2, 2, 3) if task is SENSORS else (2, 2, 1, 16, 16)
-    metrics.update(torch.rand(shape) * task.data_range, torch.rand(shape) * task.data_range)
+    truth = torch.rand(shape) * task.data_range
+    batch = (None, torch.zeros(shape), None, truth)
+    metrics.update(torch.rand(shape) * task.data_range, truth, batch)
     values = metrics.compute()
     assert task.headline in values
-    assert set(values) == set(metric_units(task, target_len=2))
+    assert set(values) == set(metric_units(task, target_len=2, windows=_calm_windows))
     assert all(v.dim() == 0 for v in values.values())
 
 
@@ -38,6 +48,10 @@ def test_keys_per_task():
     assert set(metric_units(NAVIER_STOKES)) == {"mse", "mae", "tke_error"}
     assert set(metric_units(FLAME)) == {"mse", "mae", "ssim", "psnr"}
     assert set(metric_units(SENSORS, target_len=3)) == {"mse", "mae", "mse_t1", "mse_t2", "mse_t3"}
+    heatwaves = {"mhw_csi", "strong_core_csi", "onset_error", "peak_error"}
+    assert set(metric_units(OCEAN, windows=_calm_windows)) == {"mse", "mae"} | heatwaves
+    assert set(metric_units(OCEAN)) == {"mse", "mae"}  # no windows, no heatwave scores
+    assert metric_units(OCEAN, windows=_calm_windows)["onset_error"] == "days"
 
 
 def test_units():

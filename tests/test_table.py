@@ -55,6 +55,12 @@ def test_shipped_table_has_every_dataset_and_backbone():
     assert Cell("storms", "simvp", 1) in table.cells() and Cell("flame", "fno", 0) in table.cells()
 
 
+def test_shipped_ocean_table_has_two_backbones():
+    table = load_table("ocean_table")
+    assert table.name == "ocean" and set(table.datasets) == {"ocean"} and len(table.backbones) >= 2
+    assert table.datasets["ocean"].pipeline == "ocean_sfp"
+
+
 @pytest.mark.slow
 def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -81,3 +81,14 @@ def test_bad_arguments_and_batches_raise_user_errors():
         module._loss((random_frames(2, 3),), "val")
     with pytest.raises(UserError, match="target_y must be"):
         module._loss((None, random_frames(2, 3), None, random_frames(2, 3)), "val")
+
+
+def test_per_pixel_statistics_pool_to_one_per_channel():
+    """Two pixels of means 0 and 2 and stds 1: the pooled mean is 1, the pooled variance 1 + 1 = 2."""
+    from sfp.planning.world_model_module import channel_moments
+
+    mean, std = channel_moments({"mean": torch.tensor([[[0.0, 2.0]]]), "std": torch.ones(1, 1, 2)})
+    torch.testing.assert_close(mean, torch.tensor([1.0]))
+    torch.testing.assert_close(std, torch.tensor([2.0]).sqrt())
+    per_channel = {"mean": torch.tensor([3.0]), "std": torch.tensor([2.0])}
+    assert channel_moments(per_channel) == (per_channel["mean"], per_channel["std"])

@@ -282,7 +282,7 @@ class Pipeline:
 
         def validate(names: dict[str, str]) -> dict[str, dict[str, float]]:
             return evaluate_forecasts(checkpoint_forecasters(names, task.bounds), datamodule.val_dataloader(), task,
-                                      datamodule.target)
+                                      datamodule.target, getattr(datamodule, "heatwave_windows", None))
 
         val = validate({"baseline": self.checkpoint("baseline"), "sfp": self.checkpoint("sfp")})
 

@@ -30,6 +30,8 @@ class TaskSpec:
     higher_is_better: the direction of ``headline``.
     bounds: the physical range of the values (lower, upper; None: unbounded), where forecasts and ensemble
     members are kept (:func:`within`).
+    heatwaves: whether marine heatwaves are scored (:mod:`sfp.metrics.heatwave_scores`); they need the data
+    module's ``heatwave_windows`` (each window's context and climatology).
     """
 
     name: str
@@ -43,6 +45,7 @@ class TaskSpec:
     headline: str = "mse"
     higher_is_better: bool = False
     bounds: Bounds = (None, None)
+    heatwaves: bool = False
 
 
 STORMS = TaskSpec(
@@ -56,8 +59,12 @@ SENSORS_KOLMOGOROV = TaskSpec("sensors_kolmogorov", headline="mse", higher_is_be
 # rain rate in mm/h on a 2 km grid: FSS windows of 8 and 32 km are 4 and 16 pixels
 RADAR = TaskSpec("radar", thresholds=(0.5, 1.0, 2.0, 5.0, 10.0), fss_windows=(4, 16), headline="csi_m",
                  higher_is_better=True, bounds=(0.0, None))
+# daily SST in °C: MSE in °C²; marine heatwaves against the climatology of the training years, the strong cores
+# (category II and above) as the headline
+OCEAN = TaskSpec("ocean", heatwaves=True, headline="strong_core_csi", higher_is_better=True)
 
-TASKS: dict[str, TaskSpec] = {t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS, SENSORS_KOLMOGOROV, RADAR)}
+TASKS: dict[str, TaskSpec] = {
+    t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS, SENSORS_KOLMOGOROV, RADAR, OCEAN)}
 
 
 def within(values: Tensor, bounds: Bounds) -> Tensor:

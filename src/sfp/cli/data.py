@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> None:
     actions = data.add_subparsers(dest="action", required=True, metavar="{generate,info,prepare}")
 
     gen = actions.add_parser("generate", help="generate an embedded dataset into a file")
-    gen.add_argument("name", help="storms, navier_stokes, flame, sensors or sensors_kolmogorov")
+    gen.add_argument("name", help="storms, navier_stokes, flame, ocean, sensors or sensors_kolmogorov")
     gen.add_argument("--out", required=True, help="output file: .npy, .npz, .h5 or .hdf5")
     gen.add_argument("--n", type=int, help="number of sequences (field datasets)")
     gen.add_argument("--frames", type=int, help="frames per sequence (field datasets)")
@@ -48,6 +48,9 @@ def add_parser(subparsers: Any) -> None:
                            "prepared radar file, else the SEVIR VIL thresholds)")
     info.add_argument("--null-value", type=float, help="value that marks missing data (e.g. 255 for SEVIR)")
     info.add_argument("--require-finite", action="store_true", help="fail when the array holds NaN or inf")
+    info.add_argument("--heatwaves", type=_dates, metavar="START,END",
+                      help="marine heatwave statistics of a daily SST NetCDF file (OISST layout, --variable, "
+                           "default sst) against the climatology of the base period START,END")
     info.set_defaults(run=info_command)
     prepare.add_parser(actions)
 
@@ -61,6 +64,19 @@ def _floats(text: str) -> tuple[float, ...]:
     if not values or not all(np.isfinite(values)):
         raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers, got {text!r}")
     return values
+
+
+def _dates(text: str) -> tuple[str, str]:
+    """Two comma-separated dates, a base period."""
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        for part in parts:
+            np.datetime64(part, "D")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected START,END dates, e.g. 1982-01-01,2011-12-31; got {text!r}") from err
+    return parts[0], parts[1]
 
 
 def _parse_sets(items: list[str]) -> dict[str, Any]:
@@ -161,7 +177,11 @@ def _prepared_radar(path: str) -> bool:
 
 
 def info_command(args: argparse.Namespace) -> None:
-    """Print a summary of one array of a file; fail on non-finite values when asked."""
+    """Print a summary of one array of a file; fail on non-finite values when asked; with ``--heatwaves``, the
+    marine heatwave statistics of an SST file instead of event fractions."""
+    if args.heatwaves:
+        _heatwave_info(args)
+        return
     array = open_array(args.file, args.variable)
     _check_real(args.file, array)
     thresholds = args.thresholds or (RADAR.thresholds if _prepared_radar(args.file) else SEVIR_THRESHOLDS)
@@ -174,3 +194,17 @@ def info_command(args: argparse.Namespace) -> None:
     print(f"missing   {summary['nonfinite']} NaN/inf, {summary['missing']} null-valued")
     for threshold, fraction in summary["event_fraction"].items():
         print(f"  >= {threshold:<8g} {100 * fraction:8.4f} %")
+
+
+def _heatwave_info(args: argparse.Namespace) -> None:
+    from sfp.data.readers.sst import heatwave_statistics
+
+    stats = heatwave_statistics(args.file, args.heatwaves, args.variable or "sst")
+    print(f"file      {args.file}")
+    print(f"grid      {stats['ocean_pixels']} ocean pixels, {stats['days']} days; climatology "
+          f"{args.heatwaves[0]} .. {args.heatwaves[1]}")
+    print(f"heatwaves {stats['events']} events, {stats['events_per_pixel_year']:.3g} per pixel and year, "
+          f"mean duration {stats['mean_duration']:.3g} days, largest intensity {stats['max_intensity']:.3g} °C")
+    print(f"  in a heatwave {100 * stats['heatwave_fraction']:8.4f} % of ocean pixel-days")
+    for k, name in enumerate(("I moderate", "II strong", "III severe", "IV extreme"), start=1):
+        print(f"  {name:<13} {100 * stats[f'category_{k}_fraction']:8.4f} %")

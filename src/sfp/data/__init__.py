@@ -11,6 +11,7 @@ from typing import Any
 
 _EXPORTS = {
     "FieldDataModule": "sfp.data.datamodules",
+    "OceanDataModule": "sfp.data.datamodules",
     "SeriesDataModule": "sfp.data.datamodules",
     "SEVIRDataModule": "sfp.data.datamodules",
     "FNODataModule": "sfp.data.datamodules",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 
 import lightning.pytorch as pl
@@ -29,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader, get_worker_info
 
 from sfp.data.files import open_array
+from sfp.data.heatwave_windows import HeatwaveWindows, training_climatology
 from sfp.data.loader import ResumableLoader
 from sfp.data.readers import FNOReader, NetCDFReader, SEVIRReader
 from sfp.data.readers.base import reject_infinite
@@ -188,6 +190,37 @@ class FieldDataModule(WindowDataModule):
 
     def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
         return split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
+
+
+class OceanDataModule(FieldDataModule):
+    """The embedded daily SST (``ocean``): one sequence per 365-day year, years dealt whole into the splits, and
+    the marine heatwave climatology of the training years only, as ``heatwave_windows`` (a
+    :class:`~sfp.data.heatwave_windows.HeatwaveWindows`) for the heatwave scores and rewards.
+
+    Normalization statistics are per pixel (``(C, H, W)``; land: mean 0, std 1): the mean SST falls by 14 °C across
+    the domain, so one mean per channel would leave a model to learn the map of the mean before the weather."""
+
+    def __init__(self, n_sequences: int = 20, frames: int = 365, size: int = 64, context: int = 10,
+                 target: int = 10, stride: int | None = None, batch_size: int = 16, val_fraction: float = 0.15,
+                 test_fraction: float = 0.15, seed: int = 0, num_workers: int = 0,
+                 dataset_kwargs: dict | None = None) -> None:
+        super().__init__("ocean", n_sequences, frames, size, context, target, stride, batch_size, val_fraction,
+                         test_fraction, seed, num_workers, dataset_kwargs)
+        self.save_hyperparameters()
+        self.heatwave_windows: HeatwaveWindows | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        super().setup(stage)
+        if self.heatwave_windows is None:
+            years = np.array(sorted(segment.sequence for segment in self._split(self.source)["train"]))
+            sst = np.asarray(self.source.array[years])
+            self.heatwave_windows = HeatwaveWindows(training_climatology(years, sst), self.frames)
+            with warnings.catch_warnings():  # land pixels have no value
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, std = np.nanmean(sst, axis=(0, 1)), np.nanstd(sst, axis=(0, 1))
+            sea = np.isfinite(mean) & (std > 0)
+            self._stats = {"mean": torch.from_numpy(np.where(sea, mean, 0.0).astype(np.float32)),
+                           "std": torch.from_numpy(np.where(sea, std, 1.0).astype(np.float32))}
 
 
 class SeriesAugment:

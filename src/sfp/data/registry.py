@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from sfp.data import flame, navier_stokes, sensors, storms
+from sfp.data import flame, navier_stokes, ocean, sensors, storms
 from sfp.registry import Registry
 from sfp.task import TASKS, TaskSpec
 
@@ -45,6 +45,8 @@ for _dataset in (
     _spec("storms", "field", storms.generate, 1, n=256, frames=25, size=64),
     _spec("navier_stokes", "field", navier_stokes.generate, 1, n=256, frames=20, size=64, viscosity=1e-4),
     _spec("flame", "field", flame.generate, 2, n=256, frames=25, size=64),
+    # 20 years of daily SST, one sequence per year, so that splits take whole years
+    _spec("ocean", "field", ocean.generate, 1, n=20, frames=365, size=64),
     _spec("sensors", "series", sensors.generate, sensors.LATTICE**2, length=20000, size=32, viscosity=1e-3,
           dt_sample=0.05),
     # weakly chaotic Kolmogorov flow (forcing wavenumber 2, Re 32: nu = 1 / (2 pi Re)), where a linear map of the

@@ -353,9 +353,12 @@ class Forecaster(L.LightningModule, ABC):
         task = getattr(datamodule, "task", None) or TaskSpec("generic")
         self.bounds = task.bounds
         target_len = self.target_len or getattr(datamodule, "target", None)
-        light = dataclasses.replace(task, thresholds=(), pools=(), fss_windows=(), ssim=False, tke=False)
-        self._epoch_metrics = {"train": EpochMetrics(light, target_len), "val": EpochMetrics(task, target_len),
-                               "test": EpochMetrics(task, target_len)}
+        light = dataclasses.replace(task, thresholds=(), pools=(), fss_windows=(), ssim=False, tke=False,
+                                    heatwaves=False)
+        windows = getattr(datamodule, "heatwave_windows", None)
+        self._epoch_metrics = {"train": EpochMetrics(light, target_len),
+                               "val": EpochMetrics(task, target_len, windows),
+                               "test": EpochMetrics(task, target_len, windows)}
 
     def _adopt_null_value(self, data_null: float | None) -> None:
         if data_null is None:
@@ -389,7 +392,7 @@ class Forecaster(L.LightningModule, ABC):
         loss = masked_loss(prediction, target, target_valid, self.objective.loss, self.objective.huber_delta)
         if stage in self._epoch_metrics:
             truth = torch.where(target_valid, target_y, torch.full_like(target_y, float("nan")))
-            self._epoch_metrics[stage].update(loss.detach(), self._to_original(prediction.detach()), truth)
+            self._epoch_metrics[stage].update(loss.detach(), self._to_original(prediction.detach()), truth, batch)
         return loss
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:

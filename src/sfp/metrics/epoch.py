@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torchmetrics import MeanMetric
 
-from sfp.metrics.task_metrics import build_task_metrics
+from sfp.metrics.task_metrics import Windows, build_task_metrics
 from sfp.task import TaskSpec
 
 
@@ -14,21 +14,22 @@ class EpochMetrics:
     """The mean loss and the task metrics of one stage, accumulated on the device over an epoch.
 
     Kept outside the module tree so metric buffers never enter checkpoints; moved to the data's device on use.
+    ``windows``: the data module's ``heatwave_windows`` (a task with heatwaves).
     """
 
-    def __init__(self, task: TaskSpec, target_len: int | None):
+    def __init__(self, task: TaskSpec, target_len: int | None, windows: Windows | None = None):
         self.loss = MeanMetric()
-        self.task = build_task_metrics(task, target_len)
+        self.task = build_task_metrics(task, target_len, windows)
         self.device: torch.device | None = None
         self.updated = False
 
-    def update(self, loss: Tensor, preds: Tensor, target: Tensor) -> None:
+    def update(self, loss: Tensor, preds: Tensor, target: Tensor, batch: tuple[Tensor, ...] | None = None) -> None:
         if self.device != preds.device:
             self.loss.to(preds.device)
             self.task.to(preds.device)
             self.device = preds.device
         self.loss.update(loss)
-        self.task.update(preds, target)
+        self.task.update(preds, target, batch)
         self.updated = True
 
     def compute_and_reset(self) -> dict[str, Tensor]:

@@ -7,17 +7,23 @@
 - TKE spectrum error (navier_stokes): the mean squared log10 ratio of the forecast's and the truth's shell
   energies over the de-aliased band (differentiable wherever the energies are positive).
 - SSIM (flame): ``1 - SSIM``.
+- Strong-core CSI (ocean): soft CSI of the day being a category II core, ``sigmoid((pred - level) / (width *
+  (level - seas)))`` with ``level = seas + 2 (thresh - seas)``, against the truth's cores (found with the duration
+  rule after the context); the forecast side has no duration rule, which is what a gradient cannot see. Needs each
+  batch's window: bind with :func:`~sfp.metrics.heatwave_scores.bind_window`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.metrics.functional import ssim
+from sfp.metrics.heatwave_scores import Window, classify, day_classes
 from sfp.metrics.spectrum import log_spectrum_distance
 from sfp.task import TaskSpec
 
@@ -40,13 +46,47 @@ def soft_csi_loss(pred: Tensor, truth: Tensor, valid: Tensor, thresholds: tuple[
     return torch.stack(losses).mean()
 
 
+def soft_core_loss(pred: Tensor, truth: Tensor, valid: Tensor, context: Tensor, seas: Tensor, thresh: Tensor,
+                   level: float = 2.0, width: float = SOFT_CSI_WIDTH) -> Tensor:
+    """``1 -`` the soft CSI of heatwave days of at least category ``level`` (module docstring); ``context``,
+    ``seas`` and ``thresh`` as :data:`~sfp.metrics.heatwave_scores.Window`."""
+    days = slice(context.shape[1], None)
+    keep = valid.to(pred.dtype)
+    excess = (thresh[:, days] - seas[:, days]).clamp_min(1e-3)
+    forecast = torch.sigmoid((pred - seas[:, days] - level * excess) / (width * level * excess)) * keep
+    truth = torch.where(valid, truth, torch.nan)
+    observed = (day_classes(classify(context, truth, seas, thresh)) >= level).to(pred.dtype) * keep
+    hits = (forecast * observed).sum()
+    misses = ((keep - forecast) * observed).sum()
+    false_alarms = (forecast * (keep - observed)).sum()
+    return 1.0 - hits / (hits + misses + false_alarms).clamp_min(1e-6)
+
+
+class HeatwaveSurrogate:
+    """:func:`soft_core_loss` at ``level``; :meth:`given` binds a batch's window and returns the surrogate."""
+
+    def __init__(self, level: float) -> None:
+        self.level = level
+
+    def __repr__(self) -> str:
+        return f"HeatwaveSurrogate(level={self.level:g})"
+
+    def given(self, window: Window) -> Surrogate:
+        """The surrogate of the full batch of ``window`` (forecasts and truths in its order)."""
+        return partial(soft_core_loss, context=window.context, seas=window.seas, thresh=window.thresh,
+                       level=self.level)
+
+
 def spectrum_loss(pred: Tensor, truth: Tensor, valid: Tensor) -> Tensor:
     """Mean log-spectral distance of the frames (:func:`~sfp.metrics.spectrum.log_spectrum_distance`)."""
     return log_spectrum_distance(pred, torch.where(valid, truth, torch.zeros_like(truth))).mean()
 
 
-def surrogate_for_task(task: TaskSpec) -> Surrogate:
-    """The differentiable stand-in for ``task``'s headline metric."""
+def surrogate_for_task(task: TaskSpec) -> Surrogate | HeatwaveSurrogate:
+    """The differentiable stand-in for ``task``'s headline metric (heatwave tasks: a :class:`HeatwaveSurrogate`,
+    to bind to each batch's window)."""
+    if task.heatwaves and task.headline in ("strong_core_csi", "mhw_csi"):
+        return HeatwaveSurrogate(2.0 if task.headline == "strong_core_csi" else 1.0)
     if task.headline == "csi_m" and task.thresholds:
         return lambda pred, truth, valid: soft_csi_loss(pred, truth, valid, tuple(task.thresholds))
     if task.headline == "tke_error":

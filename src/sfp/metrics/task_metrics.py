@@ -3,7 +3,9 @@
 ``update(preds, target)`` takes forecasts and truth in original units ``(B, T, *S)``; ``compute()`` returns
 scalars keyed ``mse``, ``mae`` (on value/value_scale), ``mse_t1..mse_tT`` (when ``target_len`` is given) and, as
 the task asks, ``csi_m``, ``csi_<thr>``, ``pod_m``, ``far_m``, ``hss_m``, ``ets_m``, ``bias_m``,
-``csi_pool<s>_m``, ``fss``, ``ssim``, ``psnr``, ``tke_error``. A ``*_m`` key is the mean over the thresholds where
+``csi_pool<s>_m``, ``fss``, ``ssim``, ``psnr``, ``tke_error``, and the marine heatwave scores ``mhw_csi``,
+``strong_core_csi``, ``onset_error``, ``peak_error`` (these need each batch, ``update(preds, target, batch)``,
+and the data module's ``heatwave_windows``). A ``*_m`` key is the mean over the thresholds where
 the score is defined and ``fss`` the mean over the defined (threshold, window) pairs; a value with nothing to
 define it (e.g. no event at any threshold) is NaN, never 0.
 
@@ -27,6 +29,8 @@ from torchmetrics import Metric
 
 from sfp.errors import UserError
 from sfp.metrics.events import SCORE_NAMES
+from sfp.metrics.heatwave_scores import SCORES as HEATWAVE_SCORES
+from sfp.metrics.heatwave_scores import HeatwaveScores, Window
 from sfp.metrics.modules import (
     FSS,
     MAE,
@@ -45,6 +49,7 @@ from sfp.task import TaskSpec
 
 Extract = Callable[[Any], Tensor]
 Extras = Mapping[str, Mapping[str, Any]]
+Windows = Callable[[tuple[Tensor, ...]], Window]  # a batch -> its context and climatology
 DIMENSIONLESS = "dimensionless"
 PIXELS = "pixels"
 
@@ -68,6 +73,10 @@ def _score(name: str, index: int) -> Extract:
     return lambda scores: scores[name].reshape(-1)[index]
 
 
+def _key(name: str) -> Extract:
+    return lambda scores: scores[name]
+
+
 def _defined_mean(name: str | None = None) -> Extract:
     """Mean over the defined (non-NaN) entries of a score tensor, or of ``scores[name]``; NaN if none is defined."""
     return lambda value: torch.nanmean(value if name is None else value[name])
@@ -76,13 +85,16 @@ def _defined_mean(name: str | None = None) -> Extract:
 class TaskMetrics(torch.nn.Module):
     """Accumulates a task's metrics over an evaluation set; ``.to(device)`` moves the states, ``reset()`` clears them.
 
-    ``units`` maps every key of ``compute()`` to its unit; ``extras`` adds the scores with no gradient (see the
-    module docstring).
+    ``units`` maps every key of ``compute()`` to its unit. ``windows`` (a task with heatwaves) maps a batch to its
+    context and climatology; without it the heatwave scores are left out. ``extras`` adds the scores with no
+    gradient (see the module docstring).
     """
 
-    def __init__(self, task: TaskSpec, target_len: int | None = None, extras: Extras | None = None) -> None:
+    def __init__(self, task: TaskSpec, target_len: int | None = None, windows: Windows | None = None,
+                 extras: Extras | None = None) -> None:
         super().__init__()
         self.task = task
+        self.windows = windows if task.heatwaves else None
         self.metrics = torch.nn.ModuleDict()
         self.units: dict[str, str] = {}
         self._extractors: dict[str, tuple[str, Extract]] = {}
@@ -110,6 +122,10 @@ class TaskMetrics(torch.nn.Module):
             self._add("psnr", PSNR(task.data_range), {"psnr": (_itself, "dB")})
         if task.tke:
             self._add("tke_error", TKESpectrumError(vorticity=True), {"tke_error": (_itself, "decades of energy")})
+        if self.windows is not None:
+            units = {"mhw_csi": DIMENSIONLESS, "strong_core_csi": DIMENSIONLESS, "onset_error": "days",
+                     "peak_error": "value"}
+            self._add("heatwaves", HeatwaveScores(), {key: (_key(key), units[key]) for key in HEATWAVE_SCORES})
         self._add_extras(dict(extras or {}))
 
     def _add_extras(self, extras: dict[str, Mapping[str, Any]]) -> None:
@@ -141,11 +157,18 @@ class TaskMetrics(torch.nn.Module):
             self._extractors[key] = (name, extract)
             self.units[key] = unit
 
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        """Add a batch of forecasts and truth in original units, ``(B, T, *S)``."""
+    def update(self, preds: Tensor, target: Tensor, batch: tuple[Tensor, ...] | None = None) -> None:
+        """Add a batch of forecasts and truth in original units, ``(B, T, *S)``; the heatwave scores also need the
+        batch they forecast (its context and days)."""
         preds = preds.detach()
-        for metric in self.metrics.values():
-            metric.update(preds, target)
+        for name, metric in self.metrics.items():
+            if name != "heatwaves":
+                metric.update(preds, target)
+            elif batch is None:
+                raise UserError("the heatwave scores need each batch: update(preds, target, batch)")
+            else:
+                window = self.windows(batch)
+                metric.update(window.context, preds, target, window.seas, window.thresh)
 
     def compute(self) -> dict[str, Tensor]:
         """Every key's scalar over all batches since the last reset."""
@@ -171,12 +194,15 @@ def _build(metric: Callable[..., Metric], name: str, options: Mapping[str, Any])
     return metric(**options)
 
 
-def build_task_metrics(task: TaskSpec, target_len: int | None = None, extras: Extras | None = None) -> TaskMetrics:
-    """The metrics ``task`` asks for; ``target_len`` adds the per-lead-time MSE keys ``mse_t1..mse_t<target_len>``,
-    ``extras`` the scores with no gradient (objects, SAL, vortex census)."""
-    return TaskMetrics(task, target_len, extras)
+def build_task_metrics(task: TaskSpec, target_len: int | None = None, windows: Windows | None = None,
+                       extras: Extras | None = None) -> TaskMetrics:
+    """The metrics ``task`` asks for; ``target_len`` adds the per-lead-time MSE keys ``mse_t1..mse_t<target_len>``;
+    ``windows`` the heatwave scores of a task with heatwaves; ``extras`` the scores with no gradient (objects, SAL,
+    vortex census)."""
+    return TaskMetrics(task, target_len, windows, extras)
 
 
-def metric_units(task: TaskSpec, target_len: int | None = None, extras: Extras | None = None) -> dict[str, str]:
-    """The unit of each key that ``build_task_metrics(task, target_len, extras).compute()`` returns."""
-    return dict(build_task_metrics(task, target_len, extras).units)
+def metric_units(task: TaskSpec, target_len: int | None = None, windows: Windows | None = None,
+                 extras: Extras | None = None) -> dict[str, str]:
+    """The unit of each key that ``build_task_metrics(task, target_len, windows, extras).compute()`` returns."""
+    return dict(build_task_metrics(task, target_len, windows, extras).units)

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.metrics import contingency, mse, scores
+from sfp.metrics.heatwave_scores import Window, bind_window
 from sfp.planning.options import Imagination
 from sfp.planning.quantizer import usage_statistics
 from sfp.planning.world_model import WorldModel
@@ -55,9 +56,11 @@ class Diagnostics:
         self._sums = self._counts = self._tables = None
 
     @torch.no_grad()
-    def update(self, context: Tensor, target: Tensor, action: Tensor) -> None:
-        """Add one batch: context ``(B, T_in, C, H, W)``, the true future and the action ``(B, T_out, C, H, W)``."""
+    def update(self, context: Tensor, target: Tensor, action: Tensor, window: Window | None = None) -> None:
+        """Add one batch: context ``(B, T_in, C, H, W)``, the true future and the action ``(B, T_out, C, H, W)``;
+        ``window``: its context and climatology, for a heatwave reward (:func:`~sfp.planning.rewards.for_window`)."""
         model, device, n = self.world_model, context.device, self.imagination.samples
+        reward = bind_window(self.reward, window)
         if self._sums is None:
             self._sums = torch.zeros(len(SUMS), dtype=torch.float64, device=device)
             self._counts = torch.zeros(model.codebook_size, dtype=torch.float64, device=device)
@@ -73,11 +76,11 @@ class Diagnostics:
                 self._tables[row] += contingency(forecast, target, self.task.thresholds)
         imagined = model.imagine(context, action, self.imagination, self._generator)
         spread = 2 * (imagined / scale).var(dim=1).flatten(1).mean(1) if n > 1 else target.new_zeros(len(target))
-        action_reward = self.reward(action, target)
-        gain = self.reward(imagined.flatten(0, 1), target.repeat_interleave(n, 0)).reshape(-1, n).amax(1)
+        action_reward = reward(action, target)
+        gain = reward(imagined.flatten(0, 1), target.repeat_interleave(n, 0)).reshape(-1, n).amax(1)
         gain = gain - action_reward
         values = (torch.tensor(float(len(target)), device=device),
-                  mse(reconstruction / scale, target / scale, reduction="none"), self.reward(reconstruction, target),
+                  mse(reconstruction / scale, target / scale, reduction="none"), reward(reconstruction, target),
                   action_reward, spread, (gain > 0).double(), gain)
         self._sums += torch.stack([value.double().sum() for value in values])
 

@@ -35,6 +35,7 @@ from sfp.metrics._common import check_thresholds, per_sample_sum, positive_float
 from sfp.metrics.events import contingency, fss_sums
 from sfp.metrics.functional import masked_errors
 from sfp.metrics.functional import ssim as ssim_score
+from sfp.metrics.heatwave_scores import Window, WindowLookup, classify, day_classes
 from sfp.metrics.objects import object_counts
 from sfp.metrics.sal import PAPER_THRESHOLD_FACTOR, check_sal_options, sal_penalty
 from sfp.metrics.sal import sal as sal_components
@@ -401,8 +402,69 @@ def weighted(**terms: float | Mapping[str, Any]) -> WeightedSum:
     return WeightedSum(pairs)
 
 
+class HeatwaveReward(Reward):
+    """CSI of marine heatwave days (``level`` 1) or of strong cores (category II or above, ``level`` 2) over the
+    forecast days, each forecast classified after its window's context (:mod:`sfp.metrics.heatwave_scores`): the
+    five-day rule and the categories have no gradient, which is what planning is for.
+
+    Classifying needs each window's context days and climatology: :meth:`given` binds a batch's
+    :class:`~sfp.metrics.heatwave_scores.Window` and returns the reward to call, which finds each truth's window
+    again (:class:`~sfp.metrics.heatwave_scores.WindowLookup`: blocks of samples, repeated candidates and partial
+    forecasts all work); calling this one unbound is a UserError. Not additive over frames: a day's class depends on
+    the days after it (the beam search rescores partial forecasts).
+    """
+
+    def __init__(self, level: float, name: str) -> None:
+        super().__init__(self._unbound, name)
+        self.level = level
+
+    def _unbound(self, pred: Tensor, target: Tensor) -> Tensor:
+        raise UserError(f"reward {self.name} needs each window's context and climatology: bind them with "
+                        f".given(window) before scoring")
+
+    def given(self, window: Window) -> Reward:
+        """The reward of forecasts of ``window``'s samples (any of them, in any order, any number of times)."""
+        bound = {"lookup": WindowLookup(window), "levels": (self.level,)}
+        return Reward(partial(_heatwave_csi, **bound), self.name, local=partial(_heatwave_csi_local, **bound))
+
+
+def _heatwave_csi(pred: Tensor, target: Tensor, lookup: WindowLookup, levels: tuple[float, ...]) -> Tensor:
+    forecast, truth = _classes_after_context(pred, target, lookup)
+    return _csi_finish(_csi_totals(forecast, truth, levels, None).to(torch.float64))
+
+
+def _heatwave_csi_local(pred: Tensor, target: Tensor, lookup: WindowLookup, levels: tuple[float, ...]) -> Tensor:
+    return _csi_local(*_classes_after_context(pred, target, lookup), levels)
+
+
+def _classes_after_context(pred: Tensor, target: Tensor, lookup: WindowLookup) -> tuple[Tensor, Tensor]:
+    """Day classes (:func:`~sfp.metrics.heatwave_scores.day_classes`) of forecasts and their truths ``(N, T', *S)``,
+    each after its window's context (NaN where the truth is missing)."""
+    context, seas, thresh = lookup(target)
+    forecast = day_classes(classify(context, pred, seas, thresh))
+    truth = day_classes(classify(context, target, seas, thresh), torch.isnan(target))
+    return forecast, truth
+
+
+@register_reward("mhw_csi")
+def mhw_csi() -> HeatwaveReward:
+    """CSI of marine heatwave days per sample (no heatwave in either field: 1); bind with ``.given(...)``."""
+    return HeatwaveReward(1.0, "mhw_csi")
+
+
+@register_reward("strong_core_csi")
+def strong_core_csi() -> HeatwaveReward:
+    """CSI of category II+ heatwave days per sample (none in either field: 1); bind with ``.given(...)``."""
+    return HeatwaveReward(2.0, "strong_core_csi")
+
+
 def reward_for_task(task: TaskSpec) -> Reward:
-    """The reward of a task's headline metric: CSI-M over its thresholds, -TKE error, SSIM, otherwise -MSE."""
+    """The reward of a task's headline metric: CSI-M over its thresholds, -TKE error, SSIM, the strong-core or
+    heatwave-day CSI (bind it with :func:`~sfp.metrics.heatwave_scores.bind_window`), otherwise -MSE."""
+    if task.headline == "strong_core_csi":
+        return strong_core_csi()
+    if task.headline == "mhw_csi":
+        return mhw_csi()
     if task.headline == "csi_m":
         if not task.thresholds:
             raise UserError(f"task {task.name!r} has the headline csi_m but no thresholds")

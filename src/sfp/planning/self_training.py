@@ -18,6 +18,7 @@ optimizer and steps: the baseline SFP is compared against.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -30,6 +31,7 @@ from sfp.forecasting.forecaster import BOUNDS_KEY, Forecaster
 from sfp.forecasting.losses import valid_mask
 from sfp.forecasting.optim import adamw
 from sfp.metrics.epoch import EpochMetrics
+from sfp.metrics.heatwave_scores import Window, bind_window
 from sfp.metrics.spectrum import log_spectrum_distance
 from sfp.metrics.surrogates import surrogate_for_task
 from sfp.options import coerce, require_finite, save_plain_hyperparameters
@@ -86,6 +88,7 @@ class SFPModule(L.LightningModule):
         object.__setattr__(self, "world_model", world_model)
         self.planner: Planner | None = None
         self.reward_fn = None
+        self.windows: Callable[[tuple[Tensor, ...]], Window] | None = None  # the data's heatwave_windows, if any
         self._cache: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
         self._generator = torch.Generator().manual_seed(seed)  # re-made per process on the agent's device
         self.scale = torch.ones(())  # the training split's std, from the data module in setup (not saved)
@@ -106,11 +109,15 @@ class SFPModule(L.LightningModule):
             self.surrogate = surrogate_for_task(task)
         if self.labels.loss == "surrogate":
             self.pull = surrogate_for_task(task)
+            if hasattr(self.pull, "given"):
+                raise UserError(f"pseudo_labels.loss 'surrogate' has no stand-in for the {task.name} task's "
+                                f"labels; use 'mse'")
         std = datamodule.normalization_stats()["std"] if hasattr(datamodule, "normalization_stats") else None
         if std is not None:
             self.scale = torch.as_tensor(std, dtype=torch.float32)
         target_len = getattr(datamodule, "target", None)
-        self._metrics = {s: EpochMetrics(task, target_len) for s in ("val", "test")}
+        self.windows = getattr(datamodule, "heatwave_windows", None)
+        self._metrics = {s: EpochMetrics(task, target_len, self.windows) for s in ("val", "test")}
         if self.world_model is not None:
             self.planner = build_planner(self.world_model, self.reward_fn, self.planner_options)
 
@@ -130,24 +137,29 @@ class SFPModule(L.LightningModule):
 
     # ------------------------------------------------------------------ planning
     @torch.no_grad()
-    def _plan(self, context: Tensor, action: Tensor, truth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Pseudo-labels, their acceptance mask (B,) and the reward gain (B,) over the action."""
+    def _plan(self, context: Tensor, action: Tensor, truth: Tensor,
+              window: Window | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Pseudo-labels, their acceptance mask (B,) and the reward gain (B,) over the action; ``window``: the
+        samples' context and climatology for a heatwave reward."""
+        reward_fn = self.planner.reward = bind_window(self.reward_fn, window)
         result = self.planner.plan(context, action, truth, generator=self._generator)
         kind = self.labels.kind
-        label = make_label(kind, action, result, truth, self.world_model, context, self.reward_fn)
-        reward = result.reward if kind == "future" else self.reward_fn(label, truth)
+        label = make_label(kind, action, result, truth, self.world_model, context, reward_fn)
+        reward = result.reward if kind == "future" else reward_fn(label, truth)
         return label, reward > result.action_reward, reward - result.action_reward
 
-    def _pseudo_labels(self, context: Tensor, action: Tensor, truth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _pseudo_labels(self, context: Tensor, action: Tensor, truth: Tensor,
+                       window: Window | None = None) -> tuple[Tensor, Tensor, Tensor]:
         refresh = self.labels.refresh_every
         if refresh == 0:
-            return self._plan(context, action, truth)
+            return self._plan(context, action, truth, window)
         if self.current_epoch % refresh == 0 and getattr(self, "_cache_epoch", None) != self.current_epoch:
             self._cache, self._cache_epoch = {}, self.current_epoch
         keys = [_fingerprint(c) for c in context]
         missing = [i for i, key in enumerate(keys) if key not in self._cache]
         if missing:
-            best, accepted, gain = self._plan(context[missing], action[missing], truth[missing])
+            subset = None if window is None else Window(*(part[missing] for part in window))
+            best, accepted, gain = self._plan(context[missing], action[missing], truth[missing], subset)
             for j, i in enumerate(missing):
                 self._cache[keys[i]] = (best[j], accepted[j], gain[j])
         best, accepted, gain = (torch.stack(parts) for parts in zip(*(self._cache[k] for k in keys)))
@@ -177,11 +189,12 @@ class SFPModule(L.LightningModule):
         valid = valid_mask(target_y, self.agent.null_value)
         truth = torch.where(valid, target_y, torch.zeros_like(target_y))
         loss = self._scaled_mse(forecast, truth, valid)
+        window = None if self.windows is None else self.windows(batch)
         if self.surrogate is not None:
-            loss = loss + self.surrogate_weight * self.surrogate(forecast, truth, valid)
+            loss = loss + self.surrogate_weight * bind_window(self.surrogate, window)(forecast, truth, valid)
         weight = self.pseudo_lambda(self.global_step)
         if weight > 0:
-            pseudo, accepted, gain = self._pseudo_labels(context_y, forecast.detach(), target_y)
+            pseudo, accepted, gain = self._pseudo_labels(context_y, forecast.detach(), target_y, window)
             loss = loss + weight * self._pseudo_loss(forecast, pseudo, accepted, valid)
             self.log_dict({"train/acceptance": accepted.float().mean(), "train/reward_gain": gain.mean(),
                            "train/lambda": torch.tensor(weight)}, on_step=True, on_epoch=True)
@@ -194,7 +207,7 @@ class SFPModule(L.LightningModule):
         valid = valid_mask(target_y, self.agent.null_value)
         truth = torch.where(valid, target_y, torch.full_like(target_y, float("nan")))
         loss = self._scaled_mse(forecast, torch.nan_to_num(truth), valid)
-        self._metrics[stage].update(loss, forecast, truth)
+        self._metrics[stage].update(loss, forecast, truth, batch)
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         self._evaluate(batch, "val")

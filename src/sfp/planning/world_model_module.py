@@ -46,6 +46,18 @@ Policy = Callable[[Tensor, Tensor, Tensor], Tensor]
 """``(context_x, context_y, target_x) -> forecast`` in original units: the agent whose actions are diagnosed."""
 
 
+def channel_moments(stats: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and std from a data module's statistics; per-pixel ones ``(C, H, W)`` (the ocean's) are
+    pooled over the pixels, each pixel weighing alike: the mean of the means, and ``sqrt(mean(std²) +
+    var(mean))``."""
+    mean, std = stats["mean"], stats["std"]
+    if mean.ndim < 3 or mean.shape[-2:].numel() == 1:
+        return mean, std
+    pooled = mean.mean((-2, -1))
+    spread = (std.pow(2) + (mean - pooled[..., None, None]).pow(2)).mean((-2, -1))
+    return pooled, spread.sqrt()
+
+
 class WorldModelModule(L.LightningModule):
     """Trains a :class:`WorldModel` of the given ``architecture``.
 
@@ -99,12 +111,12 @@ class WorldModelModule(L.LightningModule):
         the task whose metrics score the validation reconstructions."""
         datamodule = self._datamodule
         if datamodule is not None and hasattr(datamodule, "normalization_stats"):
-            stats = datamodule.normalization_stats()
-            self.world_model.set_normalization(stats["mean"], stats["std"])
+            self.world_model.set_normalization(*channel_moments(datamodule.normalization_stats()))
         if self._task is not None and stage in ("fit", "validate"):
             from sfp.metrics.epoch import EpochMetrics
 
-            self._val_metrics = EpochMetrics(self._task, self.world_model.out_frames)
+            windows = getattr(datamodule, "heatwave_windows", None)
+            self._val_metrics = EpochMetrics(self._task, self.world_model.out_frames, windows)
 
     def _check_batch(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         if len(batch) not in (4, 5):
@@ -139,7 +151,7 @@ class WorldModelModule(L.LightningModule):
             self.log("train/restarts", out.restarts.float(), on_step=True, on_epoch=False, batch_size=target.shape[0])
         elif self._val_metrics is not None:
             truth = torch.where(valid, target, math.nan)
-            self._val_metrics.update(recon.detach(), out.reconstruction.detach(), truth)
+            self._val_metrics.update(recon.detach(), out.reconstruction.detach(), truth, batch)
         return loss
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
@@ -186,7 +198,9 @@ class WorldModelModule(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         context_x, context, target_x, target = self._check_batch(batch)[:4]
-        self._diagnostics.update(context, target, self._policy(context_x, context, target_x))
+        windows = getattr(self._datamodule, "heatwave_windows", None)
+        self._diagnostics.update(context, target, self._policy(context_x, context, target_x),
+                                 None if windows is None else windows(batch))
 
     def on_test_epoch_end(self) -> None:
         """Diagnostics over all processes: logged, kept in ``test_results`` and written to the run's report."""

@@ -9,12 +9,13 @@ from typing import Any
 
 from torch import Tensor
 
-from sfp.metrics.task_metrics import build_task_metrics
+from sfp.metrics.task_metrics import Windows, build_task_metrics
 from sfp.report.leads import TRUTH, lead_accumulators, with_truth
 from sfp.report.scoring import Forecast, accumulate
 from sfp.task import Bounds, TaskSpec
 
-REPORTED = ("mse", "mae", "ssim", "csi_m", "csi_pool4_m", "csi_pool16_m", "fss", "tke_error")
+REPORTED = ("mse", "mae", "ssim", "csi_m", "csi_pool4_m", "csi_pool16_m", "fss", "tke_error", "mhw_csi",
+            "strong_core_csi", "onset_error", "peak_error")
 
 
 def _number(value: float) -> float | None:
@@ -35,9 +36,10 @@ def as_floats(computed: dict[str, Tensor]) -> dict[str, float]:
 
 
 def evaluate_forecasts(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, ...]], task: TaskSpec,
-                       target_len: int | None = None) -> dict[str, dict[str, float]]:
-    """Run every forecaster over the same batches; flat metrics per forecaster (original units)."""
-    computed = accumulate(forecasts, batches, lambda name: [build_task_metrics(task, target_len)])
+                       target_len: int | None = None, windows: Windows | None = None) -> dict[str, dict[str, float]]:
+    """Run every forecaster over the same batches; flat metrics per forecaster (original units); ``windows``: the
+    data module's ``heatwave_windows`` (a task with heatwaves)."""
+    computed = accumulate(forecasts, batches, lambda name: [build_task_metrics(task, target_len, windows)])
     return {name: as_floats(results[0]) for name, results in computed.items()}
 
 
@@ -64,11 +66,11 @@ def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str]) -> dict[s
     per-lead views (:mod:`sfp.report.leads`) in one pass: ``{"dataset", "models": {name: metrics}, "flat": {...},
     "per_lead": {name: views}}`` (``per_lead`` also holds the truth's spectrum for spectral tasks)."""
     task, target_len = datamodule.task, datamodule.target
+    windows = getattr(datamodule, "heatwave_windows", None)
     leads = lead_accumulators(task, target_len)
     forecasts = with_truth(checkpoint_forecasters(checkpoints, task.bounds), task)
-    computed = accumulate(forecasts, datamodule.test_dataloader(),
-                          lambda name: [leads(name)] if name == TRUTH else [build_task_metrics(task, target_len),
-                                                                             leads(name)])
+    computed = accumulate(forecasts, datamodule.test_dataloader(), lambda name: [leads(name)] if name == TRUTH else
+                          [build_task_metrics(task, target_len, windows), leads(name)])
     flat = {name: as_floats(results[0]) for name, results in computed.items() if name != TRUTH}
     return {"dataset": task.name,
             "models": {name: shape_metrics(values, task) for name, values in flat.items()},

@@ -115,6 +115,33 @@ def _pictures(root: Path, datamodule: Any, forecasters: dict[str, Any]) -> list[
             forecast_gif(root / "forecast.gif", truth, rows, scale, label)]
 
 
+@torch.no_grad()
+def _heatwave_pictures(root: Path, datamodule: Any, forecasters: dict[str, Any]) -> list[Path]:
+    """Truth, baseline and SFP of the first test windows' window with the most strong-core days, as SST anomalies
+    with the heatwave categories contoured (each forecast classified after its context): ``heatwaves.png``."""
+    from sfp.metrics.heatwave_scores import classify
+    from sfp.report.pictures import colour_scale, heatwave_png
+
+    windows = datamodule.heatwave_windows
+
+    def core_days(batch: tuple[Any, ...]) -> Any:  # per window of the batch
+        context, seas, thresh, _ = windows(batch)
+        return (classify(context, batch[3], seas, thresh).category >= 2).flatten(1).sum(1)
+
+    batch = max((batch for batch, _ in zip(datamodule.test_dataloader(), range(PICTURE_BATCHES))),
+                key=lambda batch: int(core_days(batch).max()))
+    context, seas, thresh, _ = windows(batch)
+    found = {"truth": batch[3], **{name: forecasters[name](batch) for name in ("baseline", "sfp")}}
+    one = int(core_days(batch).argmax())
+    days = slice(context.shape[1], None)
+    anomalies = {name: (values - seas[:, days])[one, :, 0].numpy() for name, values in found.items()}
+    categories = {name: classify(context, values, seas, thresh).category[one, :, 0].numpy()
+                  for name, values in found.items()}
+    leads = sorted({0, *range(2, len(anomalies["truth"]), 3), len(anomalies["truth"]) - 1})
+    scale = colour_scale(datamodule.task, np.stack(list(anomalies.values())))
+    return [heatwave_png(root / "heatwaves.png", anomalies, categories, leads, scale)]
+
+
 def write_report(root: Path, datamodule: Any, stages: dict[str, dict[str, Any]], checkpoints: dict[str, str],
                  gif_samples: int = GIF_SAMPLES) -> dict[str, Any]:
     """Write ``metrics.json`` and ``report.md`` (table, changes, curves, GIFs) into the run directory ``root``.
@@ -132,6 +159,8 @@ def write_report(root: Path, datamodule: Any, stages: dict[str, dict[str, Any]],
     forecasters = checkpoint_forecasters(checkpoints, datamodule.task.bounds)
     gifs = _gifs(root / "forecasts.gif", datamodule, forecasters, gif_samples)
     pictures = _pictures(root, datamodule, forecasters) if datamodule.task.thresholds else []
+    if getattr(datamodule, "heatwave_windows", None) is not None:
+        pictures = _heatwave_pictures(root, datamodule, forecasters)
     curves = _training_curves(root / "sfp" / "logs", root / "training.png")
     steps = stages.get("sfp", {}).get("outputs", {}).get("steps")
     lines = [f"# SFP report: {results['dataset']}", "",
@@ -145,7 +174,11 @@ def write_report(root: Path, datamodule: Any, stages: dict[str, dict[str, Any]],
     if gifs:
         lines += ["## Forecasts", "", "Context | truth | baseline | SFP, test sequences:", "",
                   *[f"![forecasts]({gif.name})" for gif in gifs], ""]
-    if pictures:
+    if pictures and datamodule.task.heatwaves:
+        lines += ["The test window with the most strong-core days among the first: SST anomaly from the "
+                  "climatology, heatwave categories I-IV outlined (thin grey to thick black), a column per lead:",
+                  "", *[f"![heatwaves]({picture.name})" for picture in pictures], ""]
+    elif pictures:
         lines += [f"The rainiest of the first test windows on the {datamodule.task.name} colour scale, a column "
                   "per lead time:", "", *[f"![forecast]({picture.name})" for picture in pictures], ""]
     (root / "report.md").write_text("\n".join(lines))

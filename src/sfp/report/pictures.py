@@ -1,9 +1,11 @@
 """Forecast pictures on the colour scale of the field, with a legend in its units and the lead on each panel.
 
 Rain rate (radar): pysteps' precipitation colour scale in mm/h. VIL (storms): a discrete radar-style scale whose
-bounds are the CSI thresholds, so a colour change is an event. Other fields: viridis over the truth's range. A
-PNG grid (a row per model, truth first; a column per lead time) and a GIF that plays the lead times. Missing
-pixels are grey; panels are at least 128 px a side.
+bounds are the CSI thresholds, so a colour change is an event. Marine heatwaves (ocean): the SST anomaly from the
+climatology on a diverging scale centred on 0 °C, the heatwave categories contoured over it
+(:func:`heatwave_png`). Other fields: viridis over the truth's range. A PNG grid (a row per model, truth first; a
+column per lead time) and a GIF that plays the lead times. Missing pixels are grey; panels are at least 128 px a
+side.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ def colour_scale(task: TaskSpec, values: np.ndarray | None = None) -> ColourScal
             from pysteps.visualization.precipfields import get_colormap
         cmap, norm, _, _ = get_colormap("intensity", units="mm/h", colorscale="pysteps")
         return ColourScale(cmap.with_extremes(bad="0.6"), norm, "rain rate (mm/h)")
+    if task.heatwaves:
+        largest = 1.0 if values is None else max(float(np.nanmax(np.abs(values))), 1e-6)
+        return ColourScale(colormaps["RdBu_r"].with_extremes(bad="0.6"), Normalize(-largest, largest),
+                           "SST anomaly (°C)")
     if task.name == "storms":
         bounds = [0.0, *task.thresholds, task.value_scale]
         cmap = ListedColormap(VIL_COLOURS[:len(bounds) - 1]).with_extremes(bad="0.6")
@@ -53,9 +59,14 @@ def colour_scale(task: TaskSpec, values: np.ndarray | None = None) -> ColourScal
     return ColourScale(colormaps["viridis"].with_extremes(bad="0.6"), Normalize(low, high), "value")
 
 
-def _figure(rows: dict[str, np.ndarray], leads: list[int], scale: ColourScale, lead_label: Callable[[int], str]):
+Overlay = Callable[[Any, str, int], None]  # (axes, row name, lead index) -> draws over that panel
+
+
+def _figure(rows: dict[str, np.ndarray], leads: list[int], scale: ColourScale, lead_label: Callable[[int], str],
+            overlay: Overlay | None = None):
     """A figure of ``rows`` (name -> (len(leads), H, W)) at the given lead indices, with a colour bar; every panel
-    is ``PANEL_INCHES`` a side (margins for the labels and the bar are added around them, not taken from them)."""
+    is ``PANEL_INCHES`` a side (margins for the labels and the bar are added around them, not taken from them);
+    ``overlay`` draws over each panel."""
     import matplotlib.pyplot as plt
 
     left, right, top, bottom, gap = 0.35, 1.1, 0.3, 0.1, 0.08  # inches
@@ -70,6 +81,8 @@ def _figure(rows: dict[str, np.ndarray], leads: list[int], scale: ColourScale, l
             image = ax.imshow(np.ma.masked_invalid(frames[c]), cmap=scale.cmap, norm=scale.norm,
                               interpolation="nearest", aspect="auto")
             ax.set_xticks([]), ax.set_yticks([])
+            if overlay is not None:
+                overlay(ax, name, lead)
             if r == 0:
                 ax.set_title(lead_label(lead), fontsize=9)
             if c == 0:
@@ -95,6 +108,35 @@ def forecast_png(path: str | Path, truth: np.ndarray, forecasts: dict[str, np.nd
     import matplotlib.pyplot as plt
 
     fig = _figure({"truth": truth, **forecasts}, list(range(len(truth))), scale, lead_label)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return Path(path)
+
+
+def days(lead: int) -> str:
+    """Lead labels ``+1 day``, ``+2 days``, ..."""
+    return f"+{lead + 1} day{'s' if lead else ''}"
+
+
+CATEGORY_LINES = {1: ("0.2", 0.6), 2: ("k", 1.0), 3: ("k", 1.8), 4: ("k", 2.6)}  # colour, width per category
+
+
+def heatwave_png(path: str | Path, anomalies: dict[str, np.ndarray], categories: dict[str, np.ndarray],
+                 leads: list[int], scale: ColourScale) -> Path:
+    """PNG of SST anomalies ``(T_out, H, W)`` per row (truth first) at ``leads``, with the outline of the days at
+    each heatwave category (I thin grey, II-IV ever thicker black) contoured over them."""
+    import matplotlib.pyplot as plt
+
+    shown = {name: values[leads] for name, values in categories.items()}
+
+    def outline(ax: Any, name: str, column: int) -> None:
+        for level, (colour, width) in CATEGORY_LINES.items():
+            inside = shown[name][column] >= level
+            if inside.any() and not inside.all():
+                ax.contour(inside.astype(float), levels=[0.5], colors=colour, linewidths=width)
+
+    rows = {name: values[leads] for name, values in anomalies.items()}
+    fig = _figure(rows, list(range(len(leads))), scale, lambda column: days(leads[column]), outline)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return Path(path)

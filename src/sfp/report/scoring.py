@@ -8,6 +8,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from sfp.metrics.task_metrics import TaskMetrics
+
 Forecast = Callable[[tuple[Tensor, ...]], Tensor]
 
 
@@ -30,5 +32,8 @@ def accumulate(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, .
         for name, forecast in forecasts.items():
             pred = forecast(batch)
             for accumulator in accumulators[name]:
-                accumulator.update(pred, batch[3])
+                if isinstance(accumulator, TaskMetrics):  # the heatwave scores need the batch's context
+                    accumulator.update(pred, batch[3], batch)
+                else:
+                    accumulator.update(pred, batch[3])
     return {name: [accumulator.compute() for accumulator in found] for name, found in accumulators.items()}
