@@ -33,7 +33,7 @@ from sfp.planning.ensemble import (
     imagine_members,
 )
 from sfp.planning.options import Imagination
-from sfp.planning.world_model_module import WorldModelModule
+from sfp.planning.world_model_module import load_world_model
 from sfp.report.ensemble import EnsembleVerification, plot_verification
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,9 +77,7 @@ def _runs(case: Case) -> Path:
 
 def _models(runs: Path) -> tuple:
     agent = load_forecaster(runs / "sfp" / "checkpoints" / "best.ckpt")
-    module = WorldModelModule.load_from_checkpoint(runs / "world_model" / "checkpoints" / "best.ckpt",
-                                                   map_location="cpu", weights_only=True)
-    return agent, module.world_model.eval().requires_grad_(False)
+    return agent, load_world_model(runs / "world_model" / "checkpoints" / "best.ckpt")
 
 
 class Validation:
