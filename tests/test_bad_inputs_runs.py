@@ -131,6 +131,11 @@ CASES = [
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.planner.imagination.samples", "100000000000"],
      "sfp.planner.imagination.samples 100000000000"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--data.init_args.size", "100000"], "storms data of shape"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--agent.init_args.backbone_kwargs.spatial_layers", "1000000000000"],
+     "spatial_layers must be at most 256"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--world_model.architecture.decoder_blocks", "100000"],
+     "decoder_blocks must be at most 256"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.planner.imagination", "1"], "sfp.planner.imagination"),
     (["predict", "--config", "{t}/fit.yaml", "--ckpt_path", "{t}/good.ckpt", "--gif_samples", "-1"],
      "--gif_samples must be >= 0"),
     # bounded YAML: aliases, depth, self-reference, in files and in values

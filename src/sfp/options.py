@@ -39,7 +39,7 @@ def coerce(cls: type[T], value: T | Mapping[str, Any] | None) -> T:
     if isinstance(value, cls):
         return value
     if not isinstance(value, Mapping):
-        raise UserError(f"{cls.__name__} options must be a mapping, got {value!r}")
+        raise UserError(f"{cls.__name__} options must be a mapping, got {value!r}"[:300])
     hints = typing.get_type_hints(cls)
     known = [field.name for field in dataclasses.fields(cls)]
     unknown = [key for key in value if key not in known]
@@ -52,7 +52,7 @@ def coerce(cls: type[T], value: T | Mapping[str, Any] | None) -> T:
     arguments = {}
     for key, item in value.items():
         nested = _dataclass_of(hints[key])
-        arguments[key] = coerce(nested, item) if nested is not None and isinstance(item, Mapping) else item
+        arguments[key] = coerce(nested, item) if nested is not None and item is not None else item
     return cls(**arguments)
 
 

@@ -20,7 +20,7 @@ import torch
 
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.configs.class_paths import check_class_paths
-from sfp.data.memory import require_memory
+from sfp.data.memory import require_memory, within_available_memory
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
 from sfp.training import CHECKPOINT_EVERY, check_devices, check_run_options, parse_error
@@ -145,7 +145,8 @@ def built(section: str, build: Callable[[], Any]) -> Any:
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     try:
-        return build()
+        with within_available_memory():
+            return build()
     except UserError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, MemoryError, OverflowError, ImportError,

@@ -5,6 +5,10 @@ An oversized request (``size=100000``) would otherwise end in a MemoryError trac
 
 from __future__ import annotations
 
+import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sfp.errors import UserError
 
 
@@ -34,3 +38,33 @@ def require_memory(nbytes: int, what: str) -> None:
     if available is not None and nbytes > available:
         raise UserError(f"{what} would need {nbytes} bytes ({_human(nbytes)}) of memory, more than the {available} "
                         f"({_human(available)}) available; make it smaller")
+
+
+def _mapped_bytes() -> int | None:
+    """This process's virtual memory size (Linux ``VmSize``); None where it is unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+@contextmanager
+def within_available_memory() -> Iterator[None]:
+    """Run the body with the process's address space capped at what it maps now plus the memory left, so that a
+    construction too large for the machine (a model of 10**12 layers) ends in a MemoryError instead of the kernel
+    killing the process, or the machine swapping, minutes later. Where the limits are unknown, nothing is capped."""
+    available, mapped = available_bytes(), _mapped_bytes()
+    if available is None or mapped is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = mapped + available if hard == resource.RLIM_INFINITY else min(mapped + available, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

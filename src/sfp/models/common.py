@@ -17,12 +17,24 @@ from torch.utils.hooks import RemovableHandle
 
 from sfp.errors import UserError
 
+MAX_REPEATS = 256
+"""The most layers or blocks of one kind a backbone stacks: each is built one by one, so a mistyped 10**12 would
+loop until the memory runs out."""
+
 
 def require_positive(**values: int) -> None:
     """Raise UserError naming the first argument that is not a positive integer."""
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"{name} must be a positive integer, got {value!r}")
+
+
+def require_repeats(**counts: int) -> None:
+    """Raise UserError naming the first count of stacked layers that is not an integer in 1..MAX_REPEATS."""
+    require_positive(**counts)
+    for name, value in counts.items():
+        if value > MAX_REPEATS:
+            raise UserError(f"{name} must be at most {MAX_REPEATS} (layers are built one by one), got {value}")
 
 
 def check_frames(x: Tensor, frames: int, channels: int, who: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sfp.models.common import check_frames, crop, pad_to_multiple, require_positive
+from sfp.models.common import check_frames, crop, pad_to_multiple, require_positive, require_repeats
 from sfp.models.registry import register
 
 State = tuple[Tensor, Tensor]
@@ -67,7 +67,8 @@ class ConvLSTM(nn.Module):
         kernel_size: int = 3,
     ) -> None:
         super().__init__()
-        require_positive(hidden=hidden, layers=layers, patch=patch, kernel_size=kernel_size)
+        require_positive(hidden=hidden, patch=patch, kernel_size=kernel_size)
+        require_repeats(layers=layers)
         self.in_frames, self.out_frames, self.channels = in_frames, out_frames, channels
         self.patch, self.hidden, self.layers = patch, hidden, layers
         folded = channels * patch * patch

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sfp.models.common import check_frames, fold_time, require_positive, unfold_time
+from sfp.models.common import check_frames, fold_time, require_positive, require_repeats, unfold_time
 from sfp.models.registry import register
 
 
@@ -75,7 +75,8 @@ class FNO2d(nn.Module):
         projection: int = 128,
     ) -> None:
         super().__init__()
-        require_positive(modes=modes, width=width, layers=layers, projection=projection)
+        require_positive(modes=modes, width=width, projection=projection)
+        require_repeats(layers=layers)
         self.in_frames, self.out_frames, self.channels = in_frames, out_frames, channels
         self.lift = nn.Conv2d(in_frames * channels + 2, width, 1)
         self.layers = nn.ModuleList(FourierLayer(width, modes) for _ in range(layers))

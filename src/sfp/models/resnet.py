@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from sfp.models.common import check_frames, fold_time, group_norm, require_positive, unfold_time
+from sfp.models.common import check_frames, fold_time, group_norm, require_positive, require_repeats, unfold_time
 from sfp.models.registry import register
 
 
@@ -30,7 +30,8 @@ class ResNet(nn.Module):
         self, *, in_frames: int, out_frames: int, channels: int, width: int = 32, blocks: int = 4, kernel_size: int = 3
     ) -> None:
         super().__init__()
-        require_positive(width=width, blocks=blocks, kernel_size=kernel_size)
+        require_positive(width=width, kernel_size=kernel_size)
+        require_repeats(blocks=blocks)
         self.in_frames, self.out_frames, self.channels = in_frames, out_frames, channels
         pad = kernel_size // 2
         self.net = nn.Sequential(

@@ -20,6 +20,7 @@ from sfp.models.common import (
     group_norm,
     pad_to_multiple,
     require_positive,
+    require_repeats,
     unfold_time,
 )
 from sfp.models.registry import register
@@ -96,10 +97,8 @@ class SimVP(nn.Module):
         kernel_size: int = 21,
     ) -> None:
         super().__init__()
-        require_positive(
-            hidden_spatial=hidden_spatial, hidden_temporal=hidden_temporal, spatial_layers=spatial_layers,
-            temporal_blocks=temporal_blocks, kernel_size=kernel_size,
-        )
+        require_positive(hidden_spatial=hidden_spatial, hidden_temporal=hidden_temporal, kernel_size=kernel_size)
+        require_repeats(spatial_layers=spatial_layers, temporal_blocks=temporal_blocks)
         if not mlp_ratio > 0:
             raise UserError(f"mlp_ratio must be positive, got {mlp_ratio!r}")
         self.in_frames, self.out_frames, self.channels = in_frames, out_frames, channels

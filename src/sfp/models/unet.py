@@ -17,6 +17,7 @@ from sfp.models.common import (
     fold_time,
     pad_to_multiple,
     require_positive,
+    require_repeats,
     unfold_time,
 )
 from sfp.models.registry import register
@@ -32,7 +33,8 @@ class UNet(nn.Module):
 
     def __init__(self, *, in_frames: int, out_frames: int, channels: int, width: int = 32, depth: int = 3) -> None:
         super().__init__()
-        require_positive(width=width, depth=depth)
+        require_positive(width=width)
+        require_repeats(depth=depth)
         self.in_frames, self.out_frames, self.channels = in_frames, out_frames, channels
         self.multiple = 2**depth
         widths = [width * 2**level for level in range(depth + 1)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sfp.models.common import MAX_REPEATS
 from sfp.options import require, require_choice, require_finite
 
 PSEUDO_LABEL_KINDS = ("future", "raise", "spectrum")
@@ -121,5 +122,7 @@ class WorldModelArchitecture:
     def __post_init__(self) -> None:  # the quantizer's own settings are checked by VectorQuantizer
         for name in ("in_frames", "out_frames", "channels", "width", "downsample", "max_frames"):
             _count(f"architecture.{name}", getattr(self, name))
-        _count("architecture.encoder_blocks", self.encoder_blocks, minimum=0)
-        _count("architecture.decoder_blocks", self.decoder_blocks, minimum=0)
+        for name in ("encoder_blocks", "decoder_blocks"):
+            _count(f"architecture.{name}", getattr(self, name), minimum=0)
+            require(getattr(self, name) <= MAX_REPEATS,
+                    f"architecture.{name} must be at most {MAX_REPEATS}, got {getattr(self, name)}")
