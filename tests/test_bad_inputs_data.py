@@ -362,3 +362,18 @@ def test_infinite_values_in_an_fno_file_name_the_file_and_count(tmp_path):
     reader.read(1, 0, 6)  # the other sequence is finite
     with pytest.raises(UserError, match=r"fno\.h5: 2 infinite values"):
         reader.read(0, 0, 6)
+
+
+def test_a_construction_too_large_for_memory_is_a_memory_error_not_a_kill():
+    """Inside within_available_memory, mapping more than the memory left fails at once; outside, the same mapping
+    (never touched, so it costs nothing) is granted: the cap, not the kernel, refused it."""
+    import mmap
+
+    from sfp.data.memory import available_bytes, within_available_memory
+
+    if available_bytes() is None:
+        pytest.skip("no /proc/meminfo here")
+    size = available_bytes() + 2**29
+    with pytest.raises(OSError), within_available_memory():
+        mmap.mmap(-1, size)
+    mmap.mmap(-1, size).close()

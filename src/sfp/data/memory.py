@@ -12,16 +12,21 @@ from contextlib import contextmanager
 from sfp.errors import UserError
 
 
-def available_bytes() -> int | None:
-    """Memory that can still be allocated without swapping (Linux ``MemAvailable``); None where it is unknown."""
+def _kibibytes_field(path: str, key: str) -> int | None:
+    """The ``key:  N kB`` line of a Linux ``/proc`` file, in bytes; None where there is no such file or line."""
     try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
+        with open(path) as lines:
+            for line in lines:
+                if line.startswith(f"{key}:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def available_bytes() -> int | None:
+    """Memory that can still be allocated without swapping (Linux ``MemAvailable``); None where it is unknown."""
+    return _kibibytes_field("/proc/meminfo", "MemAvailable")
 
 
 def _human(nbytes: int) -> str:
@@ -42,14 +47,7 @@ def require_memory(nbytes: int, what: str) -> None:
 
 def _mapped_bytes() -> int | None:
     """This process's virtual memory size (Linux ``VmSize``); None where it is unknown."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    return _kibibytes_field("/proc/self/status", "VmSize")
 
 
 @contextmanager
