@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from sfp.data.writing import write_text
 from sfp.errors import UserError
 from sfp.pipeline_config import STAGES, instantiate, load_config
 from sfp.run_folder import run_folder
@@ -80,9 +80,7 @@ class Manifest:
 
     def record(self, stage: str, **entry: Any) -> None:
         self.stages[stage] = entry
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"stages": self.stages}, indent=2))
-        os.replace(tmp, self.path)
+        write_text(self.path, json.dumps({"stages": self.stages}, indent=2))
 
 
 def without_added_defaults(section: str, value: Any) -> Any:

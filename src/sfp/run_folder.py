@@ -24,18 +24,18 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sfp.data.writing import write_text
 from sfp.errors import UserError
 
 MARKER = "sfp-run.json"
 LOCK = "sfp-run.lock"
-KINDS = ("fit", "test", "pipeline", "table")
 ALSO_WRITES_INTO = {"test": ("fit",)}  # an evaluation writes its metrics beside the run it evaluates
 UNRECORDED = "unrecorded"  # the run of a folder made before the marker existed
 
 
 @dataclass(frozen=True)
 class Owner:
-    """What made a run folder (one of :data:`KINDS`) and the run it belongs to."""
+    """What made a run folder (``fit``, ``test``, ``pipeline`` or ``table``) and the run it belongs to."""
 
     made_by: str
     run: str
@@ -116,7 +116,7 @@ def claim(root: str | Path, made_by: str, run: str | None = None, *, fresh: bool
         return recorded
     owner = Owner(made_by, run or uuid.uuid4().hex[:12])
     if not _is_child_process():
-        _write_atomically(root / MARKER, json.dumps({**asdict(owner), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}))
+        write_text(root / MARKER, json.dumps({**asdict(owner), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
     return owner
 
 
@@ -148,8 +148,3 @@ def _is_child_process() -> bool:
     """Whether this is a process Lightning's launcher started for ranks > 0 (it runs the same command again)."""
     return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
 
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, path)

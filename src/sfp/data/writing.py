@@ -142,3 +142,8 @@ def write_file(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
     except OSError as err:
         raise _cannot_write(path, err) from err
     return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`write_file` for a text file (a manifest, a result's JSON or markdown, a run folder's record)."""
+    return write_file(path, lambda temp: Path(temp).write_text(text))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -144,11 +143,4 @@ def read_cells(folder: Path, cells: Collection[Cell] | None = None) -> list[dict
     """Every cell JSON in ``folder``, in file name order, each checked by :func:`read_cell`."""
     return [read_cell(path, cells) for path in sorted(folder.glob("*.json"))]
 
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file: a half-written file is never read."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 

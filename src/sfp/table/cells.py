@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import sfp
+from sfp.data.writing import write_text
 from sfp.pipeline import STAGE_VERSIONS, Pipeline, without_added_defaults
 from sfp.pipeline_config import instantiate, load_config
 from sfp.run_folder import claim
-from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, read_cell, write_atomic
+from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, read_cell
 from sfp.table.spec import Cell, TableSpec, settings_digest
 from sfp.training import writable_run_dir
 
@@ -83,5 +84,5 @@ def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = prin
                "models": {MODEL_NAMES[name]: values for name, values in results["models"].items()},
                "per_lead": {MODEL_NAMES.get(name, name): views for name, views in results["per_lead"].items()
                             if name in LEAD_MODELS}}
-    write_atomic(path, json.dumps(content, indent=2))
+    write_text(path, json.dumps(content, indent=2))
     return content

@@ -26,8 +26,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sfp.data.writing import write_text
 from sfp.report.leads import plot_lead_curves
-from sfp.table.cellfile import LARGEST, read_cells, write_atomic
+from sfp.table.cellfile import LARGEST, read_cells
 from sfp.table.spec import Cell
 from sfp.task import TASKS
 
@@ -245,8 +246,8 @@ def render(results: str | Path, name: str, digests: dict[Cell, str] | None = Non
     table = {"cells": [{key: cell.get(key) for key in ("dataset", "backbone", "seed", "parameters", "steps",
                                                        "seconds", "models")}
                        for cell in cells], "summary": summary, "seeds": spread}
-    write_atomic(results / f"{name}.json", json.dumps(table, indent=2))
-    write_atomic(results / f"{name}.md", markdown(cells, summary, spread))
+    write_text(results / f"{name}.json", json.dumps(table, indent=2))
+    write_text(results / f"{name}.md", markdown(cells, summary, spread))
     chart = results / f"{name}.png"
     if changes_by_backbone(cells):
         bar_chart(cells, chart)
