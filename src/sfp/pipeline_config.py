@@ -73,10 +73,10 @@ def pipeline_parser() -> Any:
     return parser
 
 
-def _check_old_keys(argv: list[str]) -> None:
+def _check_old_keys(configs: list[dict[str, Any]], argv: list[str]) -> None:
     """One line for a key an earlier sfp used, in a config file or on the command line."""
-    for path in config_files(argv):
-        moved.check_pipeline(read_yaml(path))
+    for config in configs:
+        moved.check_pipeline(config)
     moved.check_arguments(argv, {"world_model.": moved.WORLD_MODEL_MODULE, "sfp.": moved.SFP_MODULE,
                                  "": moved.PIPELINE})
 
@@ -172,8 +172,9 @@ def load_config(argv: list[str]) -> dict[str, Any]:
     from jsonargparse import ArgumentError
 
     argv = resolve_arguments(argv)
-    _check_old_keys(argv)
-    check_class_paths(argv)
+    configs = [read_yaml(path) for path in config_files(argv)]
+    _check_old_keys(configs, argv)
+    check_class_paths(configs, argv)
     try:
         namespace = pipeline_parser().parse_args(argv)
     except ArgumentError as err:

@@ -206,11 +206,10 @@ def _user_error_in(err: BaseException) -> UserError | None:
     return err
 
 
-def _check_old_keys(argv: list[str]) -> None:
+def _check_old_keys(configs: list[dict[str, Any]], argv: list[str]) -> None:
     """One line for a model argument an earlier sfp used, in a config file or on the command line."""
     class_path = ""
-    for path in config_files(argv):
-        config = read_yaml(path)
+    for config in configs:
         moved.check_fit(config)
         model = config.get("model")
         class_path = model.get("class_path", class_path) if isinstance(model, dict) else class_path
@@ -224,8 +223,9 @@ def _check_old_keys(argv: list[str]) -> None:
 def run_lightning(argv: list[str]) -> None:
     """Run one of Lightning's sub-commands from `argv` (``fit --config NAME_OR_FILE ...``)."""
     argv = resolve_arguments(argv)
-    _check_old_keys(argv)
-    check_class_paths(argv)
+    configs = [read_yaml(path) for path in config_files(argv)]
+    _check_old_keys(configs, argv)
+    check_class_paths(configs, argv)
     no_exit = {"exit_on_error": False}
     try:
         with ExitStack() as held:

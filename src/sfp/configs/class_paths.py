@@ -93,13 +93,10 @@ def check_defined(class_path: str) -> None:
         raise UserError(f"class_path {class_path!r}: module {module!r} defines no {name!r} (read without running it)")
 
 
-def check_class_paths(argv: list[str]) -> None:
-    """:func:`check_defined` for every class path of the ``--config`` files and the command line of a resolved
-    ``argv``."""
-    from sfp.configs import config_files, read_yaml
-
-    for path in config_files(argv):
-        for class_path in config_class_paths(read_yaml(path)):
+def check_class_paths(configs: list[Any], argv: list[str]) -> None:
+    """:func:`check_defined` for every class path of the parsed ``--config`` files and of the command line."""
+    for config in configs:
+        for class_path in config_class_paths(config):
             check_defined(class_path)
     for class_path in argument_class_paths(argv):
         check_defined(class_path)
