@@ -169,3 +169,21 @@ def cached_array(
     except OSError as error:
         log.warning("could not write cache file %s (%s)", path, error.strerror or first_line(error))
     return array
+
+
+def check_field_sizes(n: int, frames: int, size: int) -> None:
+    """A field dataset needs at least one sequence, one frame and one pixel a side."""
+    if min(n, frames, size) < 1:
+        raise UserError(f"n, frames and size must be positive, got n={n}, frames={frames}, size={size}")
+
+
+def generated_field(name: str, options: type[GeneratorParams], overrides: dict, build: Callable[..., np.ndarray], *,
+                    n: int, frames: int, size: int, channels: int, seed: int, cache: bool) -> np.ndarray:
+    """An embedded field dataset ``(n, frames, channels, size, size)``: the sizes checked, ``overrides`` applied to
+    the generator's options, and ``build(n, frames, size, seed, options)``
+    cached under the sizes, the seed and every option."""
+    check_field_sizes(n, frames, size)
+    chosen = options.from_overrides(overrides)
+    key = {"n": n, "frames": frames, "size": size, "seed": seed, **dataclasses.asdict(chosen)}
+    return cached_array(name, key, lambda: build(n, frames, size, seed, chosen), cache,
+                        shape=(n, frames, channels, size, size))

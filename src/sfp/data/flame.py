@@ -11,7 +11,6 @@ heat release is capped). Lengths are in pixels and times in frames.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sfp.data.cache import GeneratorParams, cached_array, map_chunks
+from sfp.data.cache import GeneratorParams, generated_field, map_chunks
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -159,9 +158,5 @@ def generate(n: int, frames: int, size: int = 64, seed: int = 0, cache: bool = T
     Frame ``f`` is the state one frame after the fires of frame ``f`` are lit. ``params`` override
     :class:`FlameParams` fields; unknown names raise :class:`UserError`.
     """
-    if min(n, frames, size) < 1:
-        raise UserError(f"n, frames and size must be positive, got n={n}, frames={frames}, size={size}")
-    p = FlameParams.from_overrides(params)
-    key = {"n": n, "frames": frames, "size": size, "seed": seed, **dataclasses.asdict(p)}
-    return cached_array("flame", key, lambda: _build(n, frames, size, seed, p), cache,
-                        shape=(n, frames, 2, size, size))
+    return generated_field("flame", FlameParams, params, _build, n=n, frames=frames, size=size, channels=2, seed=seed,
+                           cache=cache)

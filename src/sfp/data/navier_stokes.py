@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sfp.data.cache import cached_array, map_chunks
+from sfp.data.cache import cached_array, check_field_sizes, map_chunks
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -252,8 +252,7 @@ def generate(
     vorticity at t = j + 1, one frame per time unit with the FNO forcing, as in the FNO data (no other spin-up). The
     solver runs in float32, which keeps the relative error near 1e-4 of a float64 run at a small fixed step.
     """
-    if min(n, frames, size) < 1:
-        raise UserError(f"n, frames and size must be positive, got n={n}, frames={frames}, size={size}")
+    check_field_sizes(n, frames, size)
     params = {"n": n, "frames": frames, "size": size, "viscosity": viscosity, "seed": seed}
 
     def build() -> np.ndarray:

@@ -19,13 +19,12 @@ Units: positions and lengths are fractions of the domain side, times are days, t
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 
 import numpy as np
 
-from sfp.data.cache import GeneratorParams, cached_array
+from sfp.data.cache import GeneratorParams, generated_field
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -188,9 +187,5 @@ def generate(n: int, frames: int = 365, size: int = 64, seed: int = 0, cache: bo
 
     ``params`` override :class:`OceanParams` fields; unknown names raise :class:`UserError`.
     """
-    if min(n, frames, size) < 1:
-        raise UserError(f"n, frames and size must be positive, got n={n}, frames={frames}, size={size}")
-    p = OceanParams.from_overrides(params)
-    key = {"n": n, "frames": frames, "size": size, "seed": seed, **dataclasses.asdict(p)}
-    return cached_array("ocean", key, lambda: _build(n, frames, size, seed, p), cache,
-                        shape=(n, frames, 1, size, size))
+    return generated_field("ocean", OceanParams, params, _build, n=n, frames=frames, size=size, channels=1, seed=seed,
+                           cache=cache)

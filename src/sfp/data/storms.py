@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sfp.data.cache import GeneratorParams, cached_array, map_chunks
+from sfp.data.cache import GeneratorParams, generated_field, map_chunks
 from sfp.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -243,9 +243,5 @@ def generate(n: int, frames: int, size: int = 64, seed: int = 0, cache: bool = T
 
     ``params`` override :class:`StormParams` fields; unknown names raise :class:`UserError`.
     """
-    if min(n, frames, size) < 1:
-        raise UserError(f"n, frames and size must be positive, got n={n}, frames={frames}, size={size}")
-    p = StormParams.from_overrides(params)
-    key = {"n": n, "frames": frames, "size": size, "seed": seed, **dataclasses.asdict(p)}
-    return cached_array("storms", key, lambda: _build(n, frames, size, seed, p), cache,
-                        shape=(n, frames, 1, size, size))
+    return generated_field("storms", StormParams, params, _build, n=n, frames=frames, size=size, channels=1, seed=seed,
+                           cache=cache)
