@@ -164,5 +164,5 @@ def test_compute_cell_checks_a_done_cell_before_training(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text("[]")
     with pytest.raises(UserError, match="a cell is a JSON object"):
-        compute_cell(table, Cell("storms", "simvp", 0))
+        compute_cell(table, Cell("storms", "simvp", 0), "any settings")
     assert not (tmp_path / "runs").exists()

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> None:
     if not args.render:
         read_cells(Path(table.results) / table.name / "cells", digests)
         for cell in chosen:
-            compute_cell(table, cell)
+            compute_cell(table, cell, digests[cell])
     summary = render(table.results, table.name, digests)["summary"]
     output = f"{table.results}/{table.name}.md"
     for hole in (hole for row in summary.values() for hole in row["missing"]):

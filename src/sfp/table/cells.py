@@ -58,10 +58,9 @@ def agent_parameters(config: dict[str, Any]) -> int:
                if parameter.requires_grad)
 
 
-def compute_cell(table: TableSpec, cell: Cell, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) the cell's pipeline and write its JSON; a cell already done with these settings is read
-    (checked: :func:`~sfp.table.cellfile.read_cell`)."""
-    digest = cell_digest(table, cell)
+def compute_cell(table: TableSpec, cell: Cell, digest: str, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) the cell's pipeline and write its JSON; a cell already done with these settings (``digest``:
+    :func:`cell_digest`) is read (checked: :func:`~sfp.table.cellfile.read_cell`)."""
     path = cell_path(table, cell)
     done = read_cell(path, table.cells()) if path.exists() else {}
     if done.get("settings") == digest:
