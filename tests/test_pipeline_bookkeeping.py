@@ -1,14 +1,19 @@
 """Pipeline bookkeeping: config loading and overrides, stage skipping and re-running, the report table."""
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from pipeline_helpers import write_config
 from sfp.errors import UserError
-from sfp.pipeline import OPTIONAL, STAGE_VERSIONS, STAGES, Pipeline
+from sfp.pipeline import Pipeline
 from sfp.pipeline_config import load_config
 from sfp.report.markdown import comparison_table, relative_change
+from sfp.stage_graph import GRAPH, STAGES
+
+OPTIONAL = [stage.name for stage in GRAPH if stage.switch]
 
 
 def _load(tmp_path, *overrides, **changes):
@@ -78,7 +83,7 @@ def _run(config, fail_at=None):
             return {"budget_seconds": pipeline.manifest.stages["sfp"]["seconds"]}
 
     for name in STAGES:
-        setattr(pipeline, f"stage_{name}", lambda name=name: stage(name))
+        pipeline.work[name] = lambda name=name: stage(name)
     try:
         pipeline.run()
     except KeyboardInterrupt:
@@ -127,9 +132,18 @@ def test_equal_time_baseline_runs_again_when_the_sfp_seconds_it_matched_change(t
 def test_a_stage_whose_version_changes_runs_again_with_what_needs_it(tmp_path, monkeypatch):
     config = _load(tmp_path)
     _run(config)
-    monkeypatch.setitem(STAGE_VERSIONS, "evaluate", STAGE_VERSIONS["evaluate"] + 1)  # scoring changed, not settings
+    changed = tuple(dataclasses.replace(stage, code=stage.code + 1) if stage.name == "evaluate" else stage
+                    for stage in GRAPH)
+    monkeypatch.setattr("sfp.stage_graph.GRAPH", changed)  # scoring changed, not settings
     assert _run(config) == ["evaluate", "report"]
     assert _run(config) == []
+
+
+def test_a_new_sfp_version_runs_every_stage_again(tmp_path, monkeypatch):
+    config = _load(tmp_path)
+    _run(config)
+    monkeypatch.setattr("sfp.__version__", "99.0.0")
+    assert _run(config) == [stage for stage in STAGES if stage not in OPTIONAL]
 
 
 def test_interrupted_stage_runs_again(tmp_path):
@@ -181,15 +195,80 @@ def test_comparison_table_expands_thresholds():
     assert table[4] == "| csi_74 | 0.2 | n/a | n/a |"
 
 
-def test_options_added_later_leave_the_hash_alone_at_their_defaults(tmp_path):
-    """A finished stage stays done when the code learns an option its config never set (ADDED_LATER)."""
-    def sfp_digest(config):
-        return Pipeline(config, lambda message: None)._digests()["sfp"]
+def _stored(tmp_path):
+    path = tmp_path / "run" / "manifest.json"
+    return path, json.loads(path.read_text())
 
-    plain = _load(tmp_path)
-    assert plain["sfp"]["planner"]["centring"] == "none"  # the parser fills the new option in
-    without = _load(tmp_path)
-    del without["sfp"]["planner"]["centring"], without["sfp"]["planner"]["wet"]  # as before the option existed
-    assert sfp_digest(plain) == sfp_digest(without)
-    assert plain["sfp"]["planner"]["centring"] == "none"  # the hash looked at a copy
-    assert sfp_digest(_load(tmp_path, "--sfp.planner.centring", "mean")) != sfp_digest(plain)
+
+def test_an_option_added_later_never_reruns_a_finished_stage(tmp_path):
+    """A stage stored before an option existed is reused at the option's declared default, with no list kept."""
+    config = _load(tmp_path)
+    _run(config)
+    path, manifest = _stored(tmp_path)
+    stored = manifest["stages"]
+    del stored["sfp"]["spec"]["sfp"]["planner"]["centring"], stored["baseline"]["spec"]["sfp_trainer"]["max_time"]
+    path.write_text(json.dumps(manifest))
+    assert _run(config) == []
+    assert _run(dict(config, sfp={**config["sfp"], "planner": {**config["sfp"]["planner"], "centring": "mean"}})) == [
+        "sfp", "evaluate", "report"]  # set to another value, it counts
+
+
+def test_a_changed_default_reruns_the_stages_that_ran_with_the_old_one(tmp_path):
+    config = _load(tmp_path)
+    _run(config)
+    path, manifest = _stored(tmp_path)
+    assert manifest["stages"]["sfp"]["spec"]["sfp"]["planner"]["centring"] == "none"  # today's default
+    manifest["stages"]["sfp"]["spec"]["sfp"]["planner"]["centring"] = "mean"  # as if "mean" had been the default
+    path.write_text(json.dumps(manifest))
+    assert Pipeline(config, lambda _: None).explain() == [
+        "[data] reused", "[world_model] reused", "[agent] reused", "[baseline] reused",
+        '[sfp] runs: settings: sfp.planner.centring: "mean" -> "none"', "[evaluate] runs: its input sfp runs again",
+        "[report] runs: its input evaluate runs again"]
+    assert _run(config) == ["sfp", "evaluate", "report"]
+
+
+def test_an_option_that_no_longer_exists_reruns_the_stage_naming_it(tmp_path):
+    config = _load(tmp_path)
+    _run(config)
+    path, manifest = _stored(tmp_path)
+    manifest["stages"]["world_model"]["spec"]["world_model"]["retired_option"] = 3
+    path.write_text(json.dumps(manifest))
+    reasons = dict(line.split("] ", 1) for line in Pipeline(config, lambda _: None).explain())
+    assert reasons["[world_model"].startswith("runs: settings: its settings no longer parse") and \
+        "retired_option" in reasons["[world_model"]
+    assert _run(config) == ["world_model", "sfp", "evaluate", "report"]
+
+
+def test_a_manifest_an_earlier_sfp_wrote_is_upgraded_and_its_finished_stages_reused(tmp_path):
+    """A copy of a real manifest (the ocean table's advection cell, stopped in its SFP stage, written with settings
+    hashes): the finished stages are reused, the unfinished one resumes, and a changed setting runs again."""
+    from sfp.table.cells import cell_config
+    from sfp.table.spec import Cell, load_table
+
+    config = cell_config(load_table("ocean_table"), Cell("ocean", "advection", 0))
+    config["world_model_from"] = "runs/ocean/ocean/world_model/world_model/checkpoints/best.ckpt"  # as it ran
+    config["run_dir"] = str(tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "manifest.json").write_text((Path(__file__).parent / "legacy_manifest.json").read_text())
+    assert Pipeline(config, lambda _: None).explain() == [
+        "[data] reused", "[world_model] reused", "[agent] reused", "[baseline] reused",
+        "[sfp] runs: it did not finish", "[baseline_time] runs: not run yet", "[surrogate] runs: not run yet",
+        "[evaluate] runs: not run yet", "[report] runs: not run yet"]
+    config["agent_trainer"]["max_steps"] = 301  # a hash cannot say which setting changed
+    assert Pipeline(config, lambda _: None).explain()[1:4] == [
+        "[world_model] reused", "[agent] runs: an earlier sfp made it with other settings",
+        "[baseline] runs: an earlier sfp made it with other settings"]
+
+
+def test_explain_says_what_would_run_and_touches_nothing(tmp_path, capsys):
+    from sfp.cli.main import main
+
+    config = write_config(tmp_path / "p.yaml", tmp_path / "run")
+    assert main(["pipeline", "--config", str(config), "--explain"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"[{stage}] runs: not run yet" for stage in STAGES if stage not in OPTIONAL]
+    assert not (tmp_path / "run").exists()
+    _run(_load(tmp_path))
+    assert main(["pipeline", "--config", str(config), "--explain", "--sfp.lr", "0.1"]) == 0
+    assert capsys.readouterr().out.splitlines()[3:5] == [
+        "[baseline] runs: settings: sfp.lr: 0.0003 -> 0.1", "[sfp] runs: settings: sfp.lr: 0.0003 -> 0.1"]

@@ -79,7 +79,7 @@ def test_baseline_and_sfp_train_the_same_steps_and_report_is_written(run):
 def test_rerun_skips_every_finished_stage(run, capsys):
     assert main(["pipeline", "--config", str(run[1])]) == 0
     out = capsys.readouterr().out
-    assert out.count("done before, skipped") == 7 and "running" not in out
+    assert out.count("done before, reused") == 7 and "running" not in out
 
 
 def test_a_moved_run_directory_evaluates_again(run, tmp_path):

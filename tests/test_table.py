@@ -1,13 +1,14 @@
 """`sfp table`: cells computed once into JSON (recomputed when their settings change), and the table rebuilt from
 those files alone, with relative changes and means over seeds and backbones checked by hand."""
 
+import dataclasses
 import json
 
 import pytest
 
+from sfp import stage_graph
 from sfp.cli.main import main
 from sfp.forecasting import GridForecaster
-from sfp.pipeline import STAGE_VERSIONS
 from sfp.table.render import render, summarize
 from sfp.table.spec import Cell, load_table
 from table_helpers import TINY_BACKBONES, tiny_table, write_cells
@@ -33,14 +34,14 @@ def test_summary_averages_seeds_then_backbones():
 def test_render_keeps_only_cells_with_the_current_settings(tmp_path):
     cells = tmp_path / "t" / "cells"
     cells.mkdir(parents=True)
-    for cell, settings in ((_cell("storms", "simvp", 0, 0.3, 0.2, 0.25), "now"),
-                           (_cell("storms", "unet", 0, 0.1, 0.2, 0.2), "before")):
-        (cells / f"storms-{cell['backbone']}-s0.json").write_text(json.dumps({**cell, "settings": settings}))
-    table = render(tmp_path, "t", {Cell("storms", "simvp", 0): "now", Cell("storms", "unet", 0): "now"})
+    for cell in (_cell("storms", "simvp", 0, 0.3, 0.2, 0.25), _cell("storms", "unet", 0, 0.1, 0.2, 0.2)):
+        (cells / f"storms-{cell['backbone']}-s0.json").write_text(json.dumps(cell))
+    reason = "stale: computed with other settings"
+    table = render(tmp_path, "t", {Cell("storms", "simvp", 0): None, Cell("storms", "unet", 0): reason})
     assert [cell["backbone"] for cell in table["cells"]] == ["simvp"]
     storms = table["summary"]["storms"]
     assert storms["sfp_vs_baseline_steps"] == pytest.approx(0.5) and storms["backbones"] == ["simvp"]
-    assert storms["missing"] == [{"cell": "storms/unet/s0", "reason": "stale: computed with other settings"}]
+    assert storms["missing"] == [{"cell": "storms/unet/s0", "reason": reason}]
     assert json.loads((tmp_path / "t.json").read_text()) == table
     text = (tmp_path / "t.md").read_text()
     assert "| storms | csi_m | +50.0% | +20.0% | +50.0% | +0.0% | simvp | 1 of 2 |" in text
@@ -86,10 +87,12 @@ def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "storms" / "world_model" / "world_model" / "checkpoints" / "best.ckpt").is_file()
     assert main(["table", "--config", str(config), "--render"]) == 0  # from the JSON alone
     assert main(["table", "--config", str(config), "--cell", "storms/fno/0"]) == 2  # not a cell of this table
-    monkeypatch.setitem(STAGE_VERSIONS, "evaluate", STAGE_VERSIONS["evaluate"] + 1)  # scoring changed
+    monkeypatch.setattr(stage_graph, "GRAPH", tuple(  # scoring changed
+        dataclasses.replace(stage, code=stage.code + 1) if stage.name == "evaluate" else stage
+        for stage in stage_graph.GRAPH))
     assert main(["table", "--config", str(config)]) == 0
     again = json.loads((tmp_path / "results" / "tiny" / "cells" / "storms-simvp-s0.json").read_text())
-    assert again["settings"] != cell["settings"]  # re-evaluated ...
+    assert again["code"]["stages"]["evaluate"] == cell["code"]["stages"]["evaluate"] + 1  # re-evaluated ...
     assert again["seconds"]["agent"] == cell["seconds"]["agent"]  # ... without training again
 
 
@@ -174,22 +177,26 @@ def test_a_cell_with_a_hole_says_which(change, hole):
 
 
 def test_sfp_table_names_each_cell_left_out_and_averages_the_others(tmp_path, capsys):
-    """Through the command, with the cells' real settings hashes: one cell good, one NaN, one stale, one missing."""
-    from sfp.table.cells import cell_digest
+    """Through the command, with the cells' real run specs: one cell good, one NaN, one stale, one missing."""
+    from sfp.table.cells import cell_code, cell_config, cell_spec
 
     config = tiny_table(tmp_path, extra_seeds={"storms/simvp": [0, 1, 2]})
     table = load_table(config)
-    digest = cell_digest(table, Cell("storms", "simvp", 0))
+
+    def stored(seed):
+        return {"spec": cell_spec(cell_config(table, Cell("storms", "simvp", seed))), "code": cell_code()}
+
+    stale = stored(2)
+    stale["spec"]["sfp"]["lr"] = 0.5  # computed before a change
     write_cells(tmp_path / "results" / "tiny" / "cells",
-                _cell("storms", "simvp", 0, 0.26, 0.20, 0.25, settings=digest),
-                _cell("storms", "simvp", 1, float("nan"), 0.20, 0.25, settings=cell_digest(table, Cell(
-                    "storms", "simvp", 1))),
-                _cell("storms", "simvp", 2, 0.40, 0.20, 0.25, settings="computed before a change"))
+                {**_cell("storms", "simvp", 0, 0.26, 0.20, 0.25), **stored(0)},
+                {**_cell("storms", "simvp", 1, float("nan"), 0.20, 0.25), **stored(1)},
+                {**_cell("storms", "simvp", 2, 0.40, 0.20, 0.25), **stale})
     assert main(["table", "--config", str(config), "--render"]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     left_out = [line.partition("left out of the means: ")[2] for line in out.splitlines() if "left out" in line]
-    assert left_out == ["storms/simvp/s1 (NaN sfp csi_m)", "storms/simvp/s2 (stale: computed with other settings)",
+    assert left_out == ["storms/simvp/s1 (NaN sfp csi_m)", "storms/simvp/s2 (stale: sfp.lr: 0.5 -> 0.0003)",
                         "storms/unet/s0 (not computed)"]
     assert "storms csi_m +30.0% (1 of 4 cells)" in out  # (0.26 - 0.20) / 0.20, the one good cell's change
     storms = json.loads((tmp_path / "results" / "tiny.json").read_text())["summary"]["storms"]

@@ -78,8 +78,9 @@ def test_a_malformed_or_unknown_cell_is_one_line(tmp_path, capsys, cell):
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
-    """The tiny table with its SimVP cell rendered (every cell's settings hash ``"s"``): its config and results."""
-    monkeypatch.setattr("sfp.table.cells.cell_digest", lambda table, cell: "s")
+    """The tiny table with its SimVP cell rendered (every cell taken as current): its config and results."""
+    monkeypatch.setattr("sfp.table.cells.cell_config", lambda table, cell: {})
+    monkeypatch.setattr("sfp.table.cells.why_stale", lambda done, config: None)
     config = tiny_table(tmp_path)
     write_cells(tmp_path / "results" / "tiny" / "cells", make_cell("storms", "simvp", 0, 0.3, 0.2, 0.25))
     assert main(["table", "--config", str(config), "--render"]) == 0
@@ -164,5 +165,5 @@ def test_compute_cell_checks_a_done_cell_before_training(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text("[]")
     with pytest.raises(UserError, match="a cell is a JSON object"):
-        compute_cell(table, Cell("storms", "simvp", 0), "any settings")
+        compute_cell(table, Cell("storms", "simvp", 0), {})
     assert not (tmp_path / "runs").exists()

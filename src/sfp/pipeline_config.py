@@ -23,10 +23,10 @@ from sfp.configs.class_paths import check_class_paths
 from sfp.data.memory import require_memory, within_available_memory
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
+from sfp.stage_graph import STAGES
 from sfp.training import CHECKPOINT_EVERY, check_devices, check_run_options, parse_error
 from sfp.utils import import_object
 
-STAGES = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report")
 TRAINING_STAGES = ("agent", "world_model", "sfp")
 TRAINER_SET_BY_SFP = {"callbacks", "logger", "default_root_dir", "use_distributed_sampler", "plugins"}
 TRAINER_DEFAULTS = {"enable_model_summary": False, "log_every_n_steps": 10}
@@ -42,7 +42,8 @@ def pipeline_parser() -> Any:
     from sfp.planning import SFPModule, WorldModelModule
 
     parser = LightningArgumentParser(prog="sfp pipeline", exit_on_error=False,
-                                     description="Run the SFP stages of a config (skips finished stages).")
+                                     description="Run the SFP stages of a config (reuses finished stages; "
+                                                 "--explain: say which, and why the others run, and run nothing).")
     parser.add_argument("--config", action=ActionConfigFile, help="a shipped config's name or a YAML file")
     parser.add_argument("--name", type=str | None, default=None, help="the run's name")
     parser.add_argument("--run_dir", type=str, required=True, help="where the stages keep their outputs")
@@ -182,6 +183,20 @@ def load_config(argv: list[str]) -> dict[str, Any]:
     config = namespace.as_dict()
     config.pop("config", None)
     _validate(config)
+    return config
+
+
+def reparse(spec: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config parsed again by today's parser (options it lacks filled in at their defaults); unchecked
+    beyond parsing (:mod:`sfp.reuse` compares stored settings with it)."""
+    from jsonargparse import ArgumentError
+
+    try:
+        namespace = pipeline_parser().parse_object(spec)
+    except ArgumentError as err:
+        raise parse_error(err) from err
+    config = namespace.as_dict()
+    config.pop("config", None)
     return config
 
 

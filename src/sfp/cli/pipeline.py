@@ -8,11 +8,15 @@ DEMO_CONFIG = "storms_sfp"
 
 
 def run(argv: list[str]) -> None:
-    """Run the pipeline of ``--config ...`` with overrides, then print the comparison table once it exists."""
+    """Run the pipeline of ``--config ...`` with overrides, then print the comparison table once it exists (with
+    ``--explain``: only what would run and why)."""
     from sfp.pipeline import run_pipeline
     from sfp.report.markdown import comparison_table
 
-    pipeline = run_pipeline(argv)
+    explain = "--explain" in argv
+    pipeline = run_pipeline([word for word in argv if word != "--explain"], explain)
+    if explain:
+        return
     metrics = pipeline.stage_dir("evaluate") / "metrics.json"  # the stage's own record, whatever is beside it
     if metrics.is_file() and "report" in pipeline.manifest.stages:
         results = json.loads(metrics.read_text())

@@ -14,6 +14,8 @@ def add_parser(subparsers: Any) -> None:
     table.add_argument("--cell", action="append", default=[], metavar="DATASET/BACKBONE/SEED",
                        help="compute only these cells (repeatable); default: every cell")
     table.add_argument("--render", action="store_true", help="only rebuild the table from the cells' JSON files")
+    table.add_argument("--explain", action="store_true",
+                       help="print, per cell, whether it would be reused or why not, and compute nothing")
     table.set_defaults(run=run)
 
 
@@ -23,7 +25,7 @@ def run(args: argparse.Namespace) -> None:
     printing one line per cell left out of its means."""
     from sfp.errors import UserError
     from sfp.table.cellfile import read_cells
-    from sfp.table.cells import cell_digest, compute_cell
+    from sfp.table.cells import cell_config, cell_path, cell_state, compute_cell, upgrade_cell
     from sfp.table.render import render
     from sfp.table.spec import Cell, load_table
 
@@ -33,12 +35,21 @@ def run(args: argparse.Namespace) -> None:
     unknown = [text for text, cell in zip(args.cell, chosen) if cell not in cells]
     if unknown:
         raise UserError(f"no such cell in {args.config}: {', '.join(unknown)}")
-    digests = {cell: cell_digest(table, cell) for cell in cells}
-    if not args.render:
-        read_cells(Path(table.results) / table.name / "cells", digests)
+    configs = {cell: cell_config(table, cell) for cell in cells}
+    read_cells(Path(table.results) / table.name / "cells", cells)
+    for cell in cells:  # cells an earlier sfp wrote with today's settings keep them in today's form
+        if cell_path(table, cell).exists() and upgrade_cell(cell_path(table, cell), configs[cell]):
+            print(f"{cell_path(table, cell)}: upgraded to stored settings (computed with today's)")
+    if args.explain:
         for cell in chosen:
-            compute_cell(table, cell, digests[cell])
-    summary = render(table.results, table.name, digests)["summary"]
+            print(f"[{cell.name}] " + (f"computed: {state}" if (state := cell_state(table, cell, configs[cell]))
+                                      else "reused"))
+        return
+    if not args.render:
+        for cell in chosen:
+            compute_cell(table, cell, configs[cell])
+    summary = render(table.results, table.name, {cell: cell_state(table, cell, configs[cell])
+                                                   for cell in cells})["summary"]
     output = f"{table.results}/{table.name}.md"
     for hole in (hole for row in summary.values() for hole in row["missing"]):
         print(f"{output}: left out of the means: {hole['cell']} ({hole['reason']})")

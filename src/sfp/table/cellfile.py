@@ -3,9 +3,9 @@
 :func:`read_cell` turns any file that is not a cell of the expected shape (not JSON, not UTF-8, nested deeper than
 a cell ever is, a number too large to draw, a field of the wrong type, a cell of another table, a file named for
 another cell) into one :class:`~sfp.errors.UserError` naming the file and the problem. It checks what the table
-reads: ``dataset``, ``backbone``, ``seed``, ``settings``, each model's metrics in ``models``, and, where present,
-``seconds``, ``steps``, ``parameters`` and ``per_lead``. NaN and +-Infinity metrics are valid JSON numbers here (a
-diverged run): the table marks them (:mod:`sfp.table.render`).
+reads: ``dataset``, ``backbone``, ``seed``, ``spec`` and ``code`` (or an earlier sfp's ``settings`` hash), each
+model's metrics in ``models``, and, where present, ``seconds``, ``steps``, ``parameters`` and ``per_lead``. NaN
+and +-Infinity metrics are valid JSON numbers here (a diverged run): the table marks them (:mod:`sfp.table.render`).
 """
 
 from __future__ import annotations
@@ -100,6 +100,8 @@ def _check_cell(cell: Any, stem: str, cells: Collection[Cell] | None) -> None:
     require(cells is None or named in cells, f"{label} is not a cell of this table (its config has no such "
             "dataset, backbone or seed); move the file away")
     require(isinstance(cell.get("settings", ""), str), "settings must be a string (a hash)")
+    for key in ("spec", "code"):
+        require(isinstance(cell.get(key, {}), dict), f"{key} must be a mapping")
     models = cell.get("models")
     require(isinstance(models, dict) and all(isinstance(metrics, dict) for metrics in models.values()),
             "models must map each model to its metrics")

@@ -3,9 +3,10 @@
 A cell's JSON (``<results>/cells/<dataset>-<backbone>-s<seed>.json``) holds its test metrics for persistence, the
 agent, the equal-step and equal-time MSE baselines, the surrogate baseline (with its weight and the validation MSE
 changes it was chosen by) and SFP, the per-lead views of persistence, the equal-step and surrogate baselines and SFP
-(:mod:`sfp.report.leads`), the stage seconds and steps, the agent's parameter count, the hash of the resolved pipeline
-config and the sfp version. A cell whose JSON carries the current hash is done; any other is (re)computed, so a
-changed setting is never mixed in.
+(:mod:`sfp.report.leads`), the stage seconds and steps, the agent's parameter count, the run spec it was computed
+with (``spec``: the resolved pipeline config, where its run lives left out) and the code (``code``: sfp's version
+and each stage's code version). A cell whose spec equals today's field by field (:func:`sfp.reuse.first_difference`)
+and whose code is today's is done; any other is (re)computed, so a changed setting is never mixed in.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import sfp
+from sfp import stage_graph
 from sfp.data.writing import write_text
-from sfp.pipeline import STAGE_VERSIONS, Pipeline, without_added_defaults
+from sfp.legacy_digests import cell_digest as legacy_cell_digest
+from sfp.pipeline import Pipeline
 from sfp.pipeline_config import instantiate, load_config
+from sfp.reuse import first_difference, settings
 from sfp.run_folder import claim
 from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, read_cell
-from sfp.table.spec import Cell, TableSpec, settings_digest
+from sfp.table.spec import Cell, TableSpec
 from sfp.training import writable_run_dir
+
+NOT_SETTINGS = ("run_dir", "until", "force")  # where and how a cell runs, not what it computes
 
 
 def _shared_world_model(table: TableSpec, dataset: str) -> list[str]:
@@ -44,12 +50,50 @@ def cell_path(table: TableSpec, cell: Cell) -> Path:
     return Path(table.results) / table.name / "cells" / f"{cell.name}.json"
 
 
-def cell_digest(table: TableSpec, cell: Cell) -> str:
-    """The hash of a cell's resolved pipeline config (where its run lives left out) and of the stages' versions."""
-    config = load_config(cell_arguments(table, cell))
-    settings = {key: without_added_defaults(key, value) for key, value in config.items()
-                if key not in ("run_dir", "until", "force")}
-    return settings_digest({**settings, "stage_versions": STAGE_VERSIONS})
+def cell_config(table: TableSpec, cell: Cell) -> dict[str, Any]:
+    """The cell's run spec: its resolved pipeline config, checked (its shared world model not yet known)."""
+    return load_config(cell_arguments(table, cell))
+
+
+def cell_spec(config: dict[str, Any]) -> dict[str, Any]:
+    """What a cell stores of its run spec: every setting, where and how it runs left out."""
+    return settings(config, [key for key in config if key not in NOT_SETTINGS])
+
+
+def cell_code() -> dict[str, Any]:
+    """What a cell's numbers depend on besides its settings: sfp's version and every stage's code version."""
+    return {"sfp": sfp.__version__, "stages": {stage.name: stage.code for stage in stage_graph.GRAPH}}
+
+
+def why_stale(done: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """Why the cell ``done`` (its JSON) was not computed with the run spec ``config`` and today's code; None if it
+    was."""
+    if "spec" not in done:
+        return "computed by an earlier sfp with other settings"
+    if done.get("code") != cell_code():
+        return f"code: {json.dumps(done.get('code'))} -> {json.dumps(cell_code())}"
+    return first_difference(done["spec"], config)
+
+
+def upgrade_cell(path: Path, config: dict[str, Any]) -> bool:
+    """A cell an earlier sfp wrote with today's settings (its settings hash is today's) rewritten with today's
+    spec and code in place of the hash, so that it stays reused; True if it was."""
+    done = read_cell(path)
+    if "spec" in done or done.get("settings") != legacy_cell_digest(config):
+        return False
+    upgraded = {key: value for key, value in done.items() if key not in ("settings", "version")}
+    write_text(path, json.dumps({**upgraded, "spec": cell_spec(config), "code": cell_code()}, indent=2))
+    return True
+
+
+def cell_state(table: TableSpec, cell: Cell, config: dict[str, Any]) -> str | None:
+    """None when the cell's JSON was computed with ``config`` and today's code; else why it is not (its file
+    absent: "not computed"; else "stale: " and the first difference)."""
+    path = cell_path(table, cell)
+    if not path.exists():
+        return "not computed"
+    reason = why_stale(read_cell(path, table.cells()), config)
+    return f"stale: {reason}" if reason else None
 
 
 def agent_parameters(config: dict[str, Any]) -> int:
@@ -58,14 +102,14 @@ def agent_parameters(config: dict[str, Any]) -> int:
                if parameter.requires_grad)
 
 
-def compute_cell(table: TableSpec, cell: Cell, digest: str, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) the cell's pipeline and write its JSON; a cell already done with these settings (``digest``:
-    :func:`cell_digest`) is read (checked: :func:`~sfp.table.cellfile.read_cell`)."""
+def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) the cell's pipeline and write its JSON; a cell already done with the run spec ``config``
+    (:func:`cell_config`) is read (checked: :func:`~sfp.table.cellfile.read_cell`)."""
     path = cell_path(table, cell)
-    done = read_cell(path, table.cells()) if path.exists() else {}
-    if done.get("settings") == digest:
-        log(f"[{cell.name}] done before, skipped")
-        return done
+    if cell_state(table, cell, config) is None:
+        log(f"[{cell.name}] done before, reused")
+        return read_cell(path, table.cells())
     claim(writable_run_dir(table.runs), "table", table.name)  # the table's runs folder: its cells only
     shared = load_config([*_shared_world_model(table, cell.dataset), "--until", "world_model"])
     world = Pipeline(shared, log, made_by="table", run=table.name)
@@ -78,7 +122,7 @@ def compute_cell(table: TableSpec, cell: Cell, digest: str, log: Callable[[str],
     content = {"dataset": cell.dataset, "backbone": cell.backbone, "seed": cell.seed,
                "seconds": {stage: entry.get("seconds") for stage, entry in stages.items()},
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
-               "parameters": agent_parameters(pipeline.config), "settings": digest, "version": sfp.__version__,
+               "parameters": agent_parameters(pipeline.config), "spec": cell_spec(config), "code": cell_code(),
                "surrogate": {key: stages["surrogate"]["outputs"][key] for key in ("weight", "val_mse_change")},
                "models": {MODEL_NAMES[name]: values for name, values in results["models"].items()},
                "per_lead": {MODEL_NAMES.get(name, name): views for name, views in results["per_lead"].items()

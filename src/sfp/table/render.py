@@ -229,19 +229,17 @@ def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def render(results: str | Path, name: str, digests: dict[Cell, str] | None = None) -> dict[str, Any]:
+def render(results: str | Path, name: str, states: dict[Cell, str | None] | None = None) -> dict[str, Any]:
     """Rebuild ``<name>.md``, ``<name>.json`` and ``<name>.png`` in ``results`` from ``results/<name>/cells/*.json``.
 
-    ``digests``: every cell of the table -> its current settings hash. A cell without a JSON file or whose file has
-    other settings is left out and named (see the module docstring); a file of a cell not in ``digests`` is an
-    error. Every file is read and checked before anything is written.
+    ``states``: every cell of the table -> None where its JSON is current, else why it is left out ("not computed",
+    "stale: ...": :func:`sfp.table.cells.cell_state`); without it every cell file found is used. A file of a cell
+    not in ``states`` is an error. Every file is read and checked before anything is written.
     """
     results = Path(results)
-    found = read_cells(results / name / "cells", digests)
-    cells = [cell for cell in found if digests is None or cell.get("settings") == digests[_cell(cell)]]
-    current, files = {_cell(cell) for cell in cells}, {_cell(cell) for cell in found}
-    absent = [(cell, "stale: computed with other settings" if cell in files else "not computed")
-              for cell in digests or {} if cell not in current]
+    found = read_cells(results / name / "cells", states)
+    cells = [cell for cell in found if states is None or states[_cell(cell)] is None]
+    absent = [(cell, reason) for cell, reason in (states or {}).items() if reason]
     summary, spread = summarize(cells, absent), seed_spread(cells)
     table = {"cells": [{key: cell.get(key) for key in ("dataset", "backbone", "seed", "parameters", "steps",
                                                        "seconds", "models")}

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -132,8 +129,3 @@ def load_table(config: str | Path) -> TableSpec:
         raise UserError(f"{path}: {err}") from None
     return table
 
-
-def settings_digest(settings: Any) -> str:
-    """A short hash of plain settings (a cell's resolved pipeline config)."""
-    plain = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else settings
-    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,68 @@
+"""The settings hashes sfp stored before stages kept their settings (run manifests and table cells until
+2026-12-07), frozen as they were: only to recognise a finished stage or cell made with today's settings, once, so
+that it is upgraded to the stored-settings form (:mod:`sfp.manifest`, :mod:`sfp.table.cells`) instead of re-run.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+_FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp_trainer")
+_SECTIONS = {
+    "data": ("data", "seed_everything"), "agent": ("agent", "agent_trainer", "agent_patience"),
+    "baseline": _FINE_TUNING, "world_model": ("world_model", "world_model_trainer", "world_model_from"),
+    "sfp": ("sfp", "sfp_trainer"), "baseline_time": ("equal_time_baseline", *_FINE_TUNING),
+    "surrogate": ("surrogate_baseline", "surrogate_weights", *_FINE_TUNING),
+    "evaluate": (), "report": ("report",),
+}
+_NEEDS = {
+    "data": (), "agent": ("data",), "baseline": ("agent",), "world_model": ("data",),
+    "sfp": ("agent", "world_model"), "baseline_time": ("agent", "sfp"), "surrogate": ("baseline", "sfp"),
+    "evaluate": ("baseline", "sfp", "baseline_time", "surrogate"), "report": ("evaluate",),
+}
+_ORDER = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report")
+_VERSIONS = {"evaluate": 2}
+_ADDED_LATER = {("sfp", "planner", "centring"): "none", ("sfp", "planner", "wet"): None}
+_NOT_SETTINGS = ("run_dir", "until", "force")
+
+
+def _without_added_defaults(section: str, value: Any) -> Any:
+    value = copy.deepcopy(value)
+    for (first, *parents, last), default in _ADDED_LATER.items():
+        node = value if first == section else None
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node and node[last] == default:
+            del node[last]
+    return value
+
+
+def _setting(config: dict[str, Any], key: str) -> Any:
+    section, _, option = key.partition(".")
+    value = _without_added_defaults(section, config.get(section))
+    return value.get(option) if option and isinstance(value, dict) else value
+
+
+def _hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stage_digests(config: dict[str, Any]) -> dict[str, str]:
+    """Each stage's old hash: its own settings and the hashes of the stages it needed."""
+    digests: dict[str, str] = {}
+    for stage in _ORDER:
+        parts = [[_setting(config, key) for key in _SECTIONS[stage]], [digests[need] for need in _NEEDS[stage]]]
+        if stage in _VERSIONS:
+            parts.append(_VERSIONS[stage])
+        digests[stage] = _hash(parts)
+    return digests
+
+
+def cell_digest(config: dict[str, Any]) -> str:
+    """A table cell's old hash, of its resolved pipeline config (where its run lived left out)."""
+    settings = {key: _without_added_defaults(key, value) for key, value in config.items()
+                if key not in _NOT_SETTINGS}
+    return _hash({**settings, "stage_versions": _VERSIONS})

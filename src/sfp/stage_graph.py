@@ -1,0 +1,51 @@
+"""The SFP run's stages in one place: what each reads from the run spec, whose outputs it uses, and its code version.
+
+A stage is reused when the settings it ran with equal today's field by field (:mod:`sfp.reuse`), the stages it
+used are the ones it used then, and its code is the same: sfp's version and the stage's own ``code`` number,
+bumped when the stage makes other outputs from the same settings (``tests/test_stage_code.py`` fails when the
+source a stage's outputs come from changes and its number does not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp_trainer")  # what the baselines share with SFP (no planning)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: ``reads`` the spec's keys it uses itself (dotted for one key of a section), ``needs`` the stages
+    whose outputs it uses, ``switch`` the spec key that turns an optional comparison on, ``code`` its code version
+    and ``sources`` the modules its outputs come from (what ``code`` answers for)."""
+
+    name: str
+    reads: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+    switch: str | None = None
+    code: int = 1
+    sources: tuple[str, ...] = ()
+
+
+_SELF_TRAINING = ("sfp.planning.self_training", "sfp.planning.pseudo_labels", "sfp.forecasting.losses")
+GRAPH = (
+    Stage("data", ("data", "seed_everything"), sources=("sfp.data.datamodules", "sfp.data.windows")),
+    Stage("world_model", ("world_model", "world_model_trainer", "world_model_from"), ("data",),
+          sources=("sfp.planning.world_model_module", "sfp.planning.world_model", "sfp.planning.quantizer")),
+    Stage("agent", ("agent", "agent_trainer", "agent_patience"), ("data",),
+          sources=("sfp.forecasting.forecaster", "sfp.forecasting.grid", "sfp.forecasting.losses")),
+    Stage("baseline", FINE_TUNING, ("agent",), sources=_SELF_TRAINING),
+    Stage("sfp", ("sfp", "sfp_trainer"), ("agent", "world_model"),
+          sources=(*_SELF_TRAINING, "sfp.planning.planner", "sfp.planning.rewards")),
+    Stage("baseline_time", ("equal_time_baseline", *FINE_TUNING), ("agent", "sfp"), switch="equal_time_baseline",
+          sources=_SELF_TRAINING),
+    Stage("surrogate", ("surrogate_baseline", "surrogate_weights", *FINE_TUNING), ("baseline", "sfp"),
+          switch="surrogate_baseline", sources=(*_SELF_TRAINING, "sfp.surrogate_weights", "sfp.metrics.surrogates")),
+    # code 2: forecasts scored inside the task's physical bounds
+    Stage("evaluate", (), ("baseline", "sfp", "baseline_time", "surrogate"), code=2,
+          sources=("sfp.report.evaluation", "sfp.report.scoring", "sfp.metrics.task_metrics", "sfp.task")),
+    Stage("report", ("report",), ("evaluate",), sources=("sfp.report.markdown",)),
+)
+STAGES = tuple(stage.name for stage in GRAPH)
+BY_NAME = {stage.name: stage for stage in GRAPH}
+COMPARED = ("baseline", "baseline_time", "surrogate", "sfp")  # the fine-tuned agents evaluate and report compare

@@ -1,0 +1,179 @@
+"""What each stage of the SFP run does (the graph and what each reads: :mod:`sfp.stage_graph`).
+
+Each stage is a function of the run (:class:`Run`: its spec, data module, folders and finished stages'
+checkpoints) returning its outputs. The baseline is the agent trained on with MSE alone for exactly the SFP
+stage's steps (the same :class:`SFPModule` with ``pseudo_labels.weight=0``), so the comparison is honest by
+construction. Optional: the equal-wall-time baseline, and the surrogate baseline (MSE plus a differentiable
+stand-in for the headline metric, its weight chosen on the validation split to match SFP's change of MSE).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import lightning as L
+
+from sfp.pipeline_config import instantiate
+from sfp.surrogate_weights import match_surrogate_weight
+from sfp.training import FitClock, prepare_strategy, read_checkpoint, resolve_checkpoint, run_callbacks, run_logger
+
+
+class Run(Protocol):
+    """What a stage works with: the run's spec (``config``), seed, log and data module, its folders and manifest,
+    and the checkpoints of the stages done (:class:`sfp.pipeline.Pipeline`)."""
+
+    config: dict[str, Any]
+    seed: int
+    root: Path
+    log: Callable[[str], None]
+    manifest: Any
+
+    @property
+    def datamodule(self) -> L.LightningDataModule: ...
+
+    def stage_dir(self, stage: str) -> Path: ...
+
+    def checkpoint(self, stage: str) -> str: ...
+
+    def compared_checkpoints(self) -> dict[str, str]: ...
+
+
+def fit(run: Run, stage: str, model: L.LightningModule, trainer_section: str, patience: int | None = None,
+        **trainer_overrides: Any) -> dict[str, Any]:
+    """Train ``model`` in the stage's folder (resuming from its ``last.ckpt``) with the spec's Trainer section."""
+    root = run.stage_dir(stage)
+    kwargs = {**run.config[trainer_section], **trainer_overrides}
+    prepare_strategy(kwargs.get("strategy"))
+    callbacks = run_callbacks(root, run.datamodule, run.config["checkpoint_every"],
+                              kwargs.get("enable_progress_bar") is not False, patience)
+    trainer = L.Trainer(default_root_dir=str(root), logger=run_logger(root), use_distributed_sampler=False,
+                        callbacks=callbacks, **kwargs)
+    trainer.fit(model, datamodule=run.datamodule, ckpt_path=resolve_checkpoint(root, "last", required=False),
+                weights_only=True)
+    last = resolve_checkpoint(root, "last", required=False)  # spawned processes keep their step to themselves
+    steps = read_checkpoint(last)["global_step"] if last else trainer.global_step
+    clock = next(c for c in callbacks if isinstance(c, FitClock))
+    return {"checkpoint": run.checkpoint(stage), "steps": steps, "processes": trainer.world_size,
+            "seconds_before_resume": round(clock.seconds_before, 2)}
+
+
+def self_training(run: Run, stage: str, trainer_overrides: dict[str, Any] | None = None,
+                  **overrides: Any) -> dict[str, Any]:
+    """The agent fine-tuned by :class:`SFPModule` with the spec's ``sfp`` section (``overrides`` replacing keys)."""
+    from sfp.planning.self_training import SFPModule
+
+    L.seed_everything(run.seed, verbose=False)
+    module = SFPModule(agent_checkpoint=run.checkpoint("agent"), seed=run.seed, **{**run.config["sfp"], **overrides})
+    return fit(run, stage, module, "sfp_trainer", **(trainer_overrides or {}))
+
+
+def mse_baseline(run: Run, stage: str, trainer_overrides: dict[str, Any] | None = None,
+                 **overrides: Any) -> dict[str, Any]:
+    """The agent trained on without planning (pseudo-label weight 0), as every baseline is."""
+    labels = {**run.config["sfp"]["pseudo_labels"], "weight": 0.0}
+    return self_training(run, stage, trainer_overrides, pseudo_labels=labels, world_model_checkpoint=None,
+                         **overrides)
+
+
+def data(run: Run) -> dict[str, Any]:
+    datamodule = run.datamodule
+    sizes = {split: len(datamodule.datasets[split]) for split in ("train", "val", "test")}
+    run.log(f"  windows: {sizes}")
+    return {"windows": sizes, "task": datamodule.task.name}
+
+
+def world_model(run: Run) -> dict[str, Any]:
+    from sfp.planning.world_model_module import WorldModelModule
+
+    source = run.config["world_model_from"]
+    if source is not None:  # trained elsewhere (e.g. once per dataset, shared by several agents)
+        target = run.stage_dir("world_model") / "checkpoints" / "best.ckpt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return {"checkpoint": str(target), "from": source}
+    L.seed_everything(run.seed, verbose=False)
+    return fit(run, "world_model", WorldModelModule(**run.config["world_model"]), "world_model_trainer")
+
+
+def agent(run: Run) -> dict[str, Any]:
+    L.seed_everything(run.seed, verbose=False)
+    return fit(run, "agent", instantiate(run.config["agent"]), "agent_trainer", run.config["agent_patience"])
+
+
+def baseline(run: Run) -> dict[str, Any]:
+    return mse_baseline(run, "baseline")
+
+
+def sfp(run: Run) -> dict[str, Any]:
+    return self_training(run, "sfp", world_model_checkpoint=run.checkpoint("world_model"))
+
+
+def baseline_time(run: Run) -> dict[str, Any]:
+    """MSE fine-tuning for as many seconds as the SFP stage took (the equal-wall-time comparison)."""
+    seconds = float(run.manifest.stages["sfp"]["seconds"])
+    return {**mse_baseline(run, "baseline_time", {"max_steps": -1, "max_time": {"seconds": seconds}}),
+            "budget_seconds": seconds}
+
+
+def surrogate(run: Run) -> dict[str, Any]:
+    """MSE plus ``w`` times the headline metric's differentiable stand-in, for the SFP stage's steps, for each
+    ``w`` of ``surrogate_weights`` and, while none matches, a few more; kept: the one whose validation MSE,
+    relative to the equal-step baseline's, is nearest SFP's (:func:`match_surrogate_weight`)."""
+    from sfp.report.evaluation import checkpoint_forecasters, evaluate_forecasts
+
+    datamodule = run.datamodule
+    task = datamodule.task
+    trained: dict[float, str] = {}
+
+    def validate(names: dict[str, str]) -> dict[str, dict[str, float]]:
+        return evaluate_forecasts(checkpoint_forecasters(names, task.bounds), datamodule.val_dataloader(), task,
+                                  datamodule.target, getattr(datamodule, "heatwave_windows", None))
+
+    val = validate({"baseline": run.checkpoint("baseline"), "sfp": run.checkpoint("sfp")})
+
+    def change(name: str) -> float:  # validation MSE relative to the equal-step baseline's
+        return val[name]["mse"] / val["baseline"]["mse"] - 1.0
+
+    def measure(weights: list[float]) -> dict[float, float]:
+        """Train ``weights``; the validation MSE change of every weight trained so far."""
+        for weight in weights:
+            trained[weight] = mse_baseline(run, f"surrogate/w{weight:g}", surrogate_weight=weight)["checkpoint"]
+        val.update(validate({f"w{weight:g}": trained[weight] for weight in weights}))
+        return {w: change(f"w{w:g}") for w in trained}
+
+    weight = match_surrogate_weight(measure, run.config["surrogate_weights"], change("sfp"))
+    mse_change = {name: change(name) for name in val}
+    target = run.stage_dir("surrogate") / "checkpoints" / "best.ckpt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(trained[weight], target)
+    run.log(f"  surrogate weight {weight:g}: validation MSE {mse_change[f'w{weight:g}']:+.1%} vs SFP's "
+            f"{mse_change['sfp']:+.1%} (relative to the equal-step baseline)")
+    return {"checkpoint": str(target), "weight": weight, "val_mse_change": mse_change,
+            "val_headline": {name: val[name][task.headline] for name in val}}
+
+
+def evaluate(run: Run) -> dict[str, Any]:
+    from sfp.report.evaluation import evaluate_checkpoints
+
+    checkpoints = {"agent": run.checkpoint("agent"), **run.compared_checkpoints()}
+    results = evaluate_checkpoints(run.datamodule, checkpoints)
+    out = run.stage_dir("evaluate") / "metrics.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    return {"metrics": str(out)}
+
+
+def report(run: Run) -> dict[str, Any]:
+    from sfp.report.markdown import write_report
+
+    return write_report(run.root, run.datamodule, run.manifest.stages, run.compared_checkpoints(),
+                        gif_samples=run.config["report"]["gif_samples"])
+
+
+WORK: dict[str, Callable[[Run], dict[str, Any]]] = {
+    "data": data, "world_model": world_model, "agent": agent, "baseline": baseline, "sfp": sfp,
+    "baseline_time": baseline_time, "surrogate": surrogate, "evaluate": evaluate, "report": report}
