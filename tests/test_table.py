@@ -214,3 +214,15 @@ def test_an_empty_table_renders(tmp_path, capsys):
     storms = json.loads((tmp_path / "results" / "tiny.json").read_text())["summary"]["storms"]
     assert storms["backbones"] == [] and storms["sfp_vs_baseline_steps"] is None
     assert [hole["reason"] for hole in storms["missing"]] == ["not computed", "not computed"]
+
+
+def test_the_summary_names_the_best_peer_and_can_be_keyed_by_the_headline(tmp_path):
+    cells = [_cell("storms", "simvp", 0, 0.30, 0.20, 0.25, surrogate=0.24),  # SFP vs surrogate +25%
+             _cell("storms", "unet", 0, 0.20, 0.25, 0.20, surrogate=0.25)]  # -20%
+    storms = summarize(cells)["storms"]
+    assert storms["best_peer"] == "surrogate" and storms["sfp_vs_best_peer"] == pytest.approx((0.25 - 0.2) / 2)
+    write_cells(tmp_path / "t" / "cells", *cells)
+    render(tmp_path, "t", summary_by="headline")
+    keyed = json.loads((tmp_path / "t.json").read_text())["summary"]
+    assert list(keyed) == ["csi_m"] and keyed["csi_m"]["dataset"] == "storms"
+    assert keyed["csi_m"]["sfp_vs_best_peer"] == pytest.approx(storms["sfp_vs_best_peer"])

@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> None:
     if not args.render:
         for cell in chosen:
             compute_cell(table, cell, configs[cell])
-    summary = render(table.results, table.name, {cell: cell_state(table, cell, configs[cell])
-                                                   for cell in cells})["summary"]
+    states = {cell: cell_state(table, cell, configs[cell]) for cell in cells}
+    summary = render(table.results, table.name, states, table.summary_by)["summary"]
     output = f"{table.results}/{table.name}.md"
     for hole in (hole for row in summary.values() for hole in row["missing"]):
         print(f"{output}: left out of the means: {hole['cell']} ({hole['reason']})")

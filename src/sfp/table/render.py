@@ -35,6 +35,7 @@ from sfp.task import TASKS
 BASELINES = {"sfp_vs_baseline_steps": "baseline_steps", "sfp_vs_baseline_time": "baseline_time",
              "sfp_vs_surrogate": "surrogate"}
 CHANGES = (*BASELINES, "mse_vs_baseline_steps")
+PEERS = {"surrogate": "sfp_vs_surrogate"}  # the differentiable peers, each at SFP's validation MSE change
 MODELS = ("persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp")
 
 
@@ -105,10 +106,19 @@ def summarize(cells: list[dict[str, Any]], absent: Iterable[tuple[Cell, str]] = 
                         for backbone, seeds in backbones.items()}
         missing = [{"cell": _label(cell), "reason": why} for cell, why in left_out if cell.dataset == dataset]
         averaged = sum(len(seeds) for seeds in backbones.values())
-        summary[dataset] = {"headline": TASKS[dataset].headline, "backbones": list(per_backbone),
-                            **{key: _mean([changes[key] for changes in per_backbone.values()]) for key in CHANGES},
-                            "averaged_cells": averaged, "table_cells": averaged + len(missing), "missing": missing}
+        means = {key: _mean([changes[key] for changes in per_backbone.values()]) for key in CHANGES}
+        summary[dataset] = {"headline": TASKS[dataset].headline, "backbones": list(per_backbone), **means,
+                            **_best_peer(means), "averaged_cells": averaged, "table_cells": averaged + len(missing),
+                            "missing": missing}
     return summary
+
+
+def _best_peer(means: dict[str, float | None]) -> dict[str, Any]:
+    """The peer (:data:`PEERS`) whose headline SFP's mean change is smallest against, i.e. the strongest one, and
+    that change (None where no peer has one)."""
+    against = {peer: means[key] for peer, key in PEERS.items() if means[key] is not None}
+    best = min(against, key=against.__getitem__) if against else None
+    return {"best_peer": best, "sfp_vs_best_peer": against.get(best)}
 
 
 def seed_spread(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -229,12 +239,14 @@ def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def render(results: str | Path, name: str, states: dict[Cell, str | None] | None = None) -> dict[str, Any]:
+def render(results: str | Path, name: str, states: dict[Cell, str | None] | None = None,
+           summary_by: str = "dataset") -> dict[str, Any]:
     """Rebuild ``<name>.md``, ``<name>.json`` and ``<name>.png`` in ``results`` from ``results/<name>/cells/*.json``.
 
     ``states``: every cell of the table -> None where its JSON is current, else why it is left out ("not computed",
     "stale: ...": :func:`sfp.table.cells.cell_state`); without it every cell file found is used. A file of a cell
-    not in ``states`` is an error. Every file is read and checked before anything is written.
+    not in ``states`` is an error. Every file is read and checked before anything is written. ``summary_by``:
+    the JSON's summary keyed by ``dataset`` or by each dataset's ``headline`` metric (then with its ``dataset``).
     """
     results = Path(results)
     found = read_cells(results / name / "cells", states)
@@ -244,7 +256,9 @@ def render(results: str | Path, name: str, states: dict[Cell, str | None] | None
     table = {"cells": [{key: cell.get(key) for key in ("dataset", "backbone", "seed", "parameters", "steps",
                                                        "seconds", "models")}
                        for cell in cells], "summary": summary, "seeds": spread}
-    write_text(results / f"{name}.json", json.dumps(table, indent=2))
+    keyed = summary if summary_by == "dataset" else {row["headline"]: {"dataset": dataset, **row}
+                                                      for dataset, row in summary.items()}
+    write_text(results / f"{name}.json", json.dumps({**table, "summary": keyed}, indent=2))
     write_text(results / f"{name}.md", markdown(cells, summary, spread))
     chart = results / f"{name}.png"
     if changes_by_backbone(cells):

@@ -37,7 +37,8 @@ class TableSpec:
     (``<name>/cells/``; small: commit them); runs: the folder of the pipeline runs (checkpoints: never commit
     it); backbones: registered backbone name -> its ``backbone_kwargs``; datasets: a task's name (its headline
     metric is the table's) -> its row; seeds: the seeds of every cell; extra_seeds: per ``dataset/backbone``,
-    where more seeds are wanted. A wrong field is one :class:`UserError` naming it.
+    where more seeds are wanted; summary_by: the JSON summary keyed by ``dataset`` or by its ``headline`` metric (a
+    table of one dataset read by its metric, as the ocean's). A wrong field is one :class:`UserError` naming it.
     """
 
     datasets: dict[str, DatasetRow]
@@ -47,8 +48,11 @@ class TableSpec:
     runs: str = "runs/table1"
     seeds: tuple[int, ...] = (0,)
     extra_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    summary_by: str = "dataset"
 
     def __post_init__(self) -> None:
+        require(self.summary_by in ("dataset", "headline"),
+                f"summary_by must be dataset or headline, got {self.summary_by!r}")
         require(isinstance(self.name, str) and re.fullmatch(r"[\w.-]+", self.name) is not None
                 and self.name.strip(".") != "", f"name must be a plain file name, got {self.name!r}")
         for key in ("results", "runs"):
