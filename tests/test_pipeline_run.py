@@ -156,3 +156,26 @@ def test_agent_patience_stops_on_the_headline_metric():
                 if type(c).__name__ == "EarlyStopping"]
     assert len(stopping) == 1 and (stopping[0].monitor, stopping[0].mode, stopping[0].patience) == ("val/csi_m",
                                                                                                   "max", 3)
+
+
+def test_balanced_mse_and_facl_peers_are_stages_beside_the_finished_ones(run, tmp_path):
+    """The published peers at matched MSE: each a stage of its own (the finished stages reused), trained with its
+    loss added to the MSE (same seed and batches as the equal-step baseline, so any other weights come from it)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(run[0], copy)
+    config = write_config(tmp_path / "copy.yaml", copy)
+    before = json.loads((copy / "manifest.json").read_text())["stages"]
+    assert main(["pipeline", "--config", str(config), "--balanced_mse_baseline", "true", "--facl_baseline", "true",
+                 "--surrogate_weights", "[0.5]"]) == 0
+    manifest = json.loads((copy / "manifest.json").read_text())["stages"]
+    assert all(manifest[stage]["id"] == before[stage]["id"] for stage in ("agent", "baseline", "sfp"))
+    baseline = read_checkpoint(manifest["baseline"]["outputs"]["checkpoint"])["state_dict"]
+    for peer in ("balanced_mse", "facl"):
+        outputs = manifest[peer]["outputs"]
+        trained = read_checkpoint(outputs["checkpoint"])["state_dict"]
+        assert any(not torch.equal(trained[key], baseline[key]) for key in baseline), peer
+        assert read_checkpoint(outputs["checkpoint"])["hyper_parameters"]["peer"] == peer
+    models = json.loads((copy / "metrics.json").read_text())["models"]
+    assert {"balanced_mse", "facl"} <= set(models)
+    report = (copy / "report.md").read_text()
+    assert "SFP vs balanced MSE" in report and "SFP vs FACL" in report

@@ -44,7 +44,7 @@ def test_render_keeps_only_cells_with_the_current_settings(tmp_path):
     assert storms["missing"] == [{"cell": "storms/unet/s0", "reason": reason}]
     assert json.loads((tmp_path / "t.json").read_text()) == table
     text = (tmp_path / "t.md").read_text()
-    assert "| storms | csi_m | +50.0% | +20.0% | +50.0% | +0.0% | simvp | 1 of 2 |" in text
+    assert "| storms | csi_m | +50.0% | +20.0% | +50.0% | +50.0% (surrogate) | +0.0% | simvp | 1 of 2 |" in text
     assert "- storms/unet/s0: stale: computed with other settings" in text
     assert (tmp_path / "t.png").stat().st_size > 0
 
@@ -149,7 +149,7 @@ def test_a_nan_cell_is_left_out_of_the_means_marked_and_named(tmp_path):
     assert storms["missing"] == [{"cell": "storms/unet/s0", "reason": "NaN sfp csi_m"}]
     assert json.loads((tmp_path / "t.json").read_text())["summary"] == table["summary"]
     lines = (tmp_path / "t.md").read_text().splitlines()
-    assert "| storms | csi_m | +50.0% | +20.0% | +25.0% | +10.0% | simvp | 1 of 2 |" in lines
+    assert "| storms | csi_m | +50.0% | +20.0% | +25.0% | +25.0% (surrogate) | +10.0% | simvp | 1 of 2 |" in lines
     assert lines[lines.index("Left out of the means above:") + 1] == "- storms/unet/s0: NaN sfp csi_m"
     assert "| storms/unet/s0 (left out) | csi_m | n/a | n/a | 0.2 | 0.2 | 0.2 | nan | n/a | 10 |" in lines
     assert "| storms/simvp/s0 | csi_m | n/a | n/a | 0.2 | 0.25 | 0.24 | 0.3 | n/a | 10 |" in lines
@@ -226,3 +226,38 @@ def test_the_summary_names_the_best_peer_and_can_be_keyed_by_the_headline(tmp_pa
     keyed = json.loads((tmp_path / "t.json").read_text())["summary"]
     assert list(keyed) == ["csi_m"] and keyed["csi_m"]["dataset"] == "storms"
     assert keyed["csi_m"]["sfp_vs_best_peer"] == pytest.approx(storms["sfp_vs_best_peer"])
+
+
+def test_a_cell_is_stale_when_code_it_ran_changed_not_when_a_stage_was_added_since(tmp_path):
+    from sfp.table.cells import cell_code, cell_config, cell_spec, why_stale
+
+    table = load_table(tiny_table(tmp_path))
+    config = cell_config(table, Cell("storms", "simvp", 0))
+    code = cell_code()
+    done = {"spec": cell_spec(config), "code": code}
+    assert why_stale(done, config) is None
+    fewer = {**code, "stages": {k: v for k, v in code["stages"].items() if k != "facl"}}  # before FACL existed
+    assert why_stale({**done, "code": fewer}, config) is None
+    older = {**code, "stages": {**code["stages"], "evaluate": code["stages"]["evaluate"] - 1}}
+    assert why_stale({**done, "code": older}, config) == (f"code: evaluate {code['stages']['evaluate'] - 1} -> "
+                                                          f"{code['stages']['evaluate']}")
+    assert why_stale({**done, "code": {**code, "sfp": "0.0.1"}}, config).startswith("code: sfp 0.0.1 -> ")
+
+
+def test_a_cell_an_earlier_sfp_wrote_is_upgraded_once_and_reused(tmp_path):
+    """A copy of a real cell written with a settings hash (Table 1's storms/simvp/0, before stored settings)."""
+    from pathlib import Path
+
+    from sfp.table.cells import cell_config, upgrade_cell, why_stale
+
+    config = cell_config(load_table("table1"), Cell("storms", "simvp", 0))
+    path = tmp_path / "storms-simvp-s0.json"
+    path.write_text((Path(__file__).parent / "legacy_cell.json").read_text())
+    assert why_stale(json.loads(path.read_text()), config) == "computed by an earlier sfp with other settings"
+    assert upgrade_cell(path, config) and not upgrade_cell(path, config)  # once
+    upgraded = json.loads(path.read_text())
+    assert "settings" not in upgraded and why_stale(upgraded, config) is None
+    assert upgraded["models"] == json.loads((Path(__file__).parent / "legacy_cell.json").read_text())["models"]
+    changed = cell_config(load_table("table1"), Cell("storms", "simvp", 1))  # another seed: another hash
+    path.write_text((Path(__file__).parent / "legacy_cell.json").read_text())
+    assert not upgrade_cell(path, changed)

@@ -26,7 +26,9 @@ _NEEDS = {
 _ORDER = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report")
 _VERSIONS = {"evaluate": 2}
 _ADDED_LATER = {("sfp", "planner", "centring"): "none", ("sfp", "planner", "wet"): None}
-_NOT_SETTINGS = ("run_dir", "until", "force")
+_CELL_KEYS = ("name", "seed_everything", "checkpoint_every", "report", "agent_patience", "world_model_from",
+              "equal_time_baseline", "surrogate_baseline", "surrogate_weights", "data", "agent", "world_model", "sfp",
+              "agent_trainer", "world_model_trainer", "sfp_trainer")  # a cell's settings as they were then
 
 
 def _without_added_defaults(section: str, value: Any) -> Any:
@@ -63,6 +65,5 @@ def stage_digests(config: dict[str, Any]) -> dict[str, str]:
 
 def cell_digest(config: dict[str, Any]) -> str:
     """A table cell's old hash, of its resolved pipeline config (where its run lived left out)."""
-    settings = {key: _without_added_defaults(key, value) for key, value in config.items()
-                if key not in _NOT_SETTINGS}
+    settings = {key: _without_added_defaults(key, config[key]) for key in _CELL_KEYS if key in config}
     return _hash({**settings, "stage_versions": _VERSIONS})

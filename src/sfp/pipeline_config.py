@@ -23,7 +23,7 @@ from sfp.configs.class_paths import check_class_paths
 from sfp.data.memory import require_memory, within_available_memory
 from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
-from sfp.stage_graph import STAGES
+from sfp.stage_graph import PEER_BASELINES, STAGES
 from sfp.training import CHECKPOINT_EVERY, check_devices, check_run_options, parse_error
 from sfp.utils import import_object
 
@@ -61,13 +61,16 @@ def pipeline_parser() -> Any:
                         help="also continue the agent with MSE for as many seconds as the SFP stage took")
     parser.add_argument("--surrogate_baseline", type=bool, default=False,
                         help="also continue the agent with MSE plus a differentiable stand-in for the headline metric")
+    for peer, what in PEER_BASELINES.items():
+        parser.add_argument(f"--{peer}_baseline", type=bool, default=False,
+                            help=f"also continue the agent with MSE plus {what}, weighted to SFP's MSE change")
     parser.add_argument("--surrogate_weights", type=list[float], default=[0.1, 0.3, 1.0, 3.0],
-                        help="the stand-in's weights tried; validation picks the one whose MSE change is SFP's")
+                        help="the peers' weights tried; validation picks the one whose MSE change is SFP's")
     parser.add_subclass_arguments(L.LightningDataModule, "data", required=True)
     parser.add_subclass_arguments(Forecaster, "agent", required=True)
     parser.add_class_arguments(WorldModelModule, "world_model", skip={"agent_checkpoint", "imagination"})
     parser.add_class_arguments(SFPModule, "sfp",
-                               skip={"agent_checkpoint", "world_model_checkpoint", "seed", "surrogate_weight"})
+                               skip={"agent_checkpoint", "world_model_checkpoint", "seed", "surrogate_weight", "peer"})
     for stage in TRAINING_STAGES:
         parser.add_class_arguments(L.Trainer, f"{stage}_trainer", skip=TRAINER_SET_BY_SFP)
         parser.set_defaults({f"{stage}_trainer.{key}": value for key, value in TRAINER_DEFAULTS.items()})
@@ -121,6 +124,10 @@ def _validate(config: dict[str, Any]) -> None:
         datamodule = built("data", lambda: instantiate(config["data"]))  # reads and writes nothing yet
         built("agent", lambda: instantiate(config["agent"]))
         built("world_model", lambda: WorldModelModule(**config["world_model"]))
+    task = getattr(datamodule, "task", None)
+    if config["balanced_mse_baseline"] and not getattr(task, "thresholds", None):
+        raise UserError(f"balanced_mse_baseline: balanced MSE bins intensities by event thresholds; the "
+                        f"{getattr(task, 'name', 'generic')} task has none")
     _check_memory(datamodule, planner.imagination.samples if labels.weight > 0 else 0)
 
 

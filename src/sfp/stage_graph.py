@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp_trainer")  # what the baselines share with SFP (no planning)
+# the peers beside the surrogate: MSE plus a published loss, at SFP's validation MSE change (sfp.metrics.peer_losses)
+PEER_BASELINES = {"balanced_mse": "balanced MSE (Shi et al. 2017)", "facl": "FACL (Yan et al. 2024)"}
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,15 @@ GRAPH = (
           sources=_SELF_TRAINING),
     Stage("surrogate", ("surrogate_baseline", "surrogate_weights", *FINE_TUNING), ("baseline", "sfp"),
           switch="surrogate_baseline", sources=(*_SELF_TRAINING, "sfp.surrogate_weights", "sfp.metrics.surrogates")),
+    *(Stage(peer, (f"{peer}_baseline", "surrogate_weights", *FINE_TUNING), ("baseline", "sfp"),
+            switch=f"{peer}_baseline", sources=(*_SELF_TRAINING, "sfp.surrogate_weights", "sfp.metrics.peer_losses"))
+      for peer in PEER_BASELINES),
     # code 2: forecasts scored inside the task's physical bounds
-    Stage("evaluate", (), ("baseline", "sfp", "baseline_time", "surrogate"), code=2,
+    Stage("evaluate", (), ("baseline", "sfp", "baseline_time", "surrogate", *PEER_BASELINES), code=2,
           sources=("sfp.report.evaluation", "sfp.report.scoring", "sfp.metrics.task_metrics", "sfp.task")),
     Stage("report", ("report",), ("evaluate",), sources=("sfp.report.markdown",)),
 )
 STAGES = tuple(stage.name for stage in GRAPH)
 BY_NAME = {stage.name: stage for stage in GRAPH}
-COMPARED = ("baseline", "baseline_time", "surrogate", "sfp")  # the fine-tuned agents evaluate and report compare
+# the fine-tuned agents evaluate and report compare
+COMPARED = ("baseline", "baseline_time", "surrogate", *PEER_BASELINES, "sfp")

@@ -120,9 +120,25 @@ def baseline_time(run: Run) -> dict[str, Any]:
 
 
 def surrogate(run: Run) -> dict[str, Any]:
-    """MSE plus ``w`` times the headline metric's differentiable stand-in, for the SFP stage's steps, for each
-    ``w`` of ``surrogate_weights`` and, while none matches, a few more; kept: the one whose validation MSE,
-    relative to the equal-step baseline's, is nearest SFP's (:func:`match_surrogate_weight`)."""
+    """MSE plus ``w`` times the headline metric's differentiable stand-in, at SFP's validation MSE change."""
+    return matched_peer(run, "surrogate")
+
+
+def balanced_mse(run: Run) -> dict[str, Any]:
+    """MSE plus ``w`` times balanced MSE, at SFP's validation MSE change."""
+    return matched_peer(run, "balanced_mse")
+
+
+def facl(run: Run) -> dict[str, Any]:
+    """MSE plus ``w`` times FACL, at SFP's validation MSE change."""
+    return matched_peer(run, "facl")
+
+
+def matched_peer(run: Run, peer: str) -> dict[str, Any]:
+    """MSE plus ``w`` times the differentiable loss ``peer`` (:func:`sfp.metrics.peer_losses.peer_loss`), for the
+    SFP stage's steps, for each ``w`` of ``surrogate_weights`` and, while none matches, a few more; kept (as stage
+    ``peer``): the one whose validation MSE, relative to the equal-step baseline's, is nearest SFP's
+    (:func:`match_surrogate_weight`)."""
     from sfp.report.evaluation import checkpoint_forecasters, evaluate_forecasts
 
     datamodule = run.datamodule
@@ -141,16 +157,17 @@ def surrogate(run: Run) -> dict[str, Any]:
     def measure(weights: list[float]) -> dict[float, float]:
         """Train ``weights``; the validation MSE change of every weight trained so far."""
         for weight in weights:
-            trained[weight] = mse_baseline(run, f"surrogate/w{weight:g}", surrogate_weight=weight)["checkpoint"]
+            trained[weight] = mse_baseline(run, f"{peer}/w{weight:g}", surrogate_weight=weight,
+                                           peer=peer)["checkpoint"]
         val.update(validate({f"w{weight:g}": trained[weight] for weight in weights}))
         return {w: change(f"w{w:g}") for w in trained}
 
     weight = match_surrogate_weight(measure, run.config["surrogate_weights"], change("sfp"))
     mse_change = {name: change(name) for name in val}
-    target = run.stage_dir("surrogate") / "checkpoints" / "best.ckpt"
+    target = run.stage_dir(peer) / "checkpoints" / "best.ckpt"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(trained[weight], target)
-    run.log(f"  surrogate weight {weight:g}: validation MSE {mse_change[f'w{weight:g}']:+.1%} vs SFP's "
+    run.log(f"  {peer} weight {weight:g}: validation MSE {mse_change[f'w{weight:g}']:+.1%} vs SFP's "
             f"{mse_change['sfp']:+.1%} (relative to the equal-step baseline)")
     return {"checkpoint": str(target), "weight": weight, "val_mse_change": mse_change,
             "val_headline": {name: val[name][task.headline] for name in val}}
@@ -176,4 +193,5 @@ def report(run: Run) -> dict[str, Any]:
 
 WORK: dict[str, Callable[[Run], dict[str, Any]]] = {
     "data": data, "world_model": world_model, "agent": agent, "baseline": baseline, "sfp": sfp,
-    "baseline_time": baseline_time, "surrogate": surrogate, "evaluate": evaluate, "report": report}
+    "baseline_time": baseline_time, "surrogate": surrogate, "balanced_mse": balanced_mse, "facl": facl,
+    "evaluate": evaluate, "report": report}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.metrics._common import check_pair
-from sfp.metrics.surrogates import Surrogate
+from sfp.metrics.surrogates import Surrogate, surrogate_for_task
 from sfp.options import require_finite
 from sfp.task import TaskSpec
 
@@ -107,3 +108,35 @@ def facl_loss(pred: Tensor, truth: Tensor, amplitude: bool, valid: Tensor | None
     [0, 1]: use the task's ``value_scale``)."""
     term = fourier_amplitude_loss if amplitude else fourier_correlation_loss
     return math.sqrt(pred.shape[-2] * pred.shape[-1]) * term(pred, truth, valid, scale)
+
+
+class ScheduledFACL:
+    """FACL on ``task``'s fields, its term drawn per training step (:func:`facl_uses_amplitude`): bind a step with
+    :meth:`at` to get the loss of that step."""
+
+    def __init__(self, task: TaskSpec, seed: int = 0):
+        self.scale, self.seed = task.value_scale, seed
+
+    def at(self, step: int, total_steps: int) -> Surrogate:
+        amplitude = facl_uses_amplitude(step, total_steps, seed=self.seed)
+        return lambda pred, truth, valid: facl_loss(pred, truth, amplitude, valid, self.scale)
+
+
+PEER_LOSSES = ("surrogate", "balanced_mse", "facl")  # what SFPModule's ``peer`` may add to the MSE
+
+
+def peer_loss(name: str, task: TaskSpec, seed: int = 0) -> Any:
+    """The differentiable loss ``name`` (:data:`PEER_LOSSES`) on ``task``: the headline metric's stand-in
+    (:func:`~sfp.metrics.surrogates.surrogate_for_task`), balanced MSE, or FACL (a :class:`ScheduledFACL`)."""
+    if name == "surrogate":
+        return surrogate_for_task(task)
+    if name == "balanced_mse":
+        return balanced_mse_for_task(task)
+    if name == "facl":
+        return ScheduledFACL(task, seed)
+    raise UserError(f"unknown peer loss {name!r}; known: {', '.join(PEER_LOSSES)}")
+
+
+def bind_step(loss: Any, step: int, total_steps: int) -> Any:
+    """A per-step loss (:class:`ScheduledFACL`) at ``step`` of ``total_steps``; any other loss as it is."""
+    return loss.at(step, total_steps) if isinstance(loss, ScheduledFACL) else loss

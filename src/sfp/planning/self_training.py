@@ -32,6 +32,7 @@ from sfp.forecasting.losses import valid_mask
 from sfp.forecasting.optim import adamw
 from sfp.metrics.epoch import EpochMetrics
 from sfp.metrics.heatwave_scores import Window, bind_window
+from sfp.metrics.peer_losses import PEER_LOSSES, bind_step, peer_loss
 from sfp.metrics.spectrum import log_spectrum_distance
 from sfp.metrics.surrogates import surrogate_for_task
 from sfp.options import coerce, require_finite, save_plain_hyperparameters
@@ -57,17 +58,19 @@ class SFPModule(L.LightningModule):
     (:class:`~sfp.planning.options.PseudoLabels`); reward: a reward spec for
     :func:`sfp.planning.rewards.get_reward` (default: the dataset's headline metric). lr, weight_decay: AdamW of
     the fine-tuning, constant learning rate. seed: of the planner's draws (per process: seed + rank).
-    surrogate_weight: adds this times the differentiable stand-in for the headline metric
-    (:func:`sfp.metrics.surrogates.surrogate_for_task`) to the MSE; with no pseudo-labels, that is the surrogate
-    baseline that SFP is compared with.
+    surrogate_weight: adds this times the differentiable loss ``peer`` to the MSE: the stand-in for the headline
+    metric (``surrogate``: :func:`sfp.metrics.surrogates.surrogate_for_task`), ``balanced_mse`` or ``facl``
+    (:mod:`sfp.metrics.peer_losses`); with no pseudo-labels, that is a peer baseline SFP is compared with.
     """
 
     def __init__(self, agent_checkpoint: str, world_model_checkpoint: str | None = None,
                  planner: PlannerOptions = PlannerOptions(), pseudo_labels: PseudoLabels = PseudoLabels(),
                  reward: str | dict | None = None, lr: float = 3e-4, weight_decay: float = 0.0, seed: int = 0,
-                 surrogate_weight: float = 0.0):
+                 surrogate_weight: float = 0.0, peer: str = "surrogate"):
         super().__init__()
         require_finite("surrogate_weight", surrogate_weight, minimum=0.0)
+        if peer not in PEER_LOSSES:
+            raise UserError(f"unknown peer loss {peer!r}; known: {', '.join(PEER_LOSSES)}")
         self.planner_options = coerce(PlannerOptions, planner)
         planner_class(self.planner_options)  # an unknown kind fails here, not when the first batch is planned
         self.labels = coerce(PseudoLabels, pseudo_labels)
@@ -77,7 +80,7 @@ class SFPModule(L.LightningModule):
         # share a key with different values, and this ``seed`` (the planner's) is not the data module's (its order)
         save_plain_hyperparameters(self, logger=False, planner=self.planner_options, pseudo_labels=self.labels)
         self.reward_spec, self.lr, self.weight_decay, self.seed = reward, lr, weight_decay, seed
-        self.surrogate_weight, self.surrogate = surrogate_weight, None
+        self.surrogate_weight, self.peer, self.surrogate = surrogate_weight, peer, None
         self.pull: Any = None  # the pseudo-label distance of ``loss: surrogate``, set from the task in setup
         self.agent: Forecaster = load_forecaster(agent_checkpoint).train()
         # forecasts are scored and returned inside the bounds; the losses see the agent's raw outputs
@@ -106,7 +109,7 @@ class SFPModule(L.LightningModule):
         self.bounds = task.bounds
         self.reward_fn = get_reward(self.reward_spec) if self.reward_spec is not None else reward_for_task(task)
         if self.surrogate_weight > 0:
-            self.surrogate = surrogate_for_task(task)
+            self.surrogate = peer_loss(self.peer, task, self.seed)
         if self.labels.loss == "surrogate":
             self.pull = surrogate_for_task(task)
             if hasattr(self.pull, "given"):
@@ -191,7 +194,8 @@ class SFPModule(L.LightningModule):
         loss = self._scaled_mse(forecast, truth, valid)
         window = None if self.windows is None else self.windows(batch)
         if self.surrogate is not None:
-            loss = loss + self.surrogate_weight * bind_window(self.surrogate, window)(forecast, truth, valid)
+            added = bind_step(bind_window(self.surrogate, window), self.global_step, self.trainer.max_steps)
+            loss = loss + self.surrogate_weight * added(forecast, truth, valid)
         weight = self.pseudo_lambda(self.global_step)
         if weight > 0:
             pseudo, accepted, gain = self._pseudo_labels(context_y, forecast.detach(), target_y, window)

@@ -14,8 +14,9 @@ from sfp.report.gif import GIF_SAMPLES, animate
 
 LOWER_IS_BETTER = {"mse", "mae", "tke_error"}
 PICTURE_BATCHES = 4  # test batches searched for the rainiest window
-MODELS = ("persistence", "agent", "baseline", "baseline_time", "surrogate", "sfp")
-BASELINES = {"baseline": "baseline", "baseline_time": "equal-time baseline", "surrogate": "surrogate"}
+MODELS = ("persistence", "agent", "baseline", "baseline_time", "surrogate", "balanced_mse", "facl", "sfp")
+BASELINES = {"baseline": "baseline", "baseline_time": "equal-time baseline", "surrogate": "surrogate",
+             "balanced_mse": "balanced MSE", "facl": "FACL"}
 
 
 def _rows(models: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, float | None]]]:

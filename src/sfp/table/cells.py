@@ -24,6 +24,7 @@ from sfp.pipeline import Pipeline
 from sfp.pipeline_config import instantiate, load_config
 from sfp.reuse import first_difference, settings
 from sfp.run_folder import claim
+from sfp.stage_graph import PEER_BASELINES
 from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, read_cell
 from sfp.table.spec import Cell, TableSpec
 from sfp.training import writable_run_dir
@@ -70,8 +71,12 @@ def why_stale(done: dict[str, Any], config: dict[str, Any]) -> str | None:
     was."""
     if "spec" not in done:
         return "computed by an earlier sfp with other settings"
-    if done.get("code") != cell_code():
-        return f"code: {json.dumps(done.get('code'))} -> {json.dumps(cell_code())}"
+    stored, today = done.get("code", {}), cell_code()
+    if stored.get("sfp") != today["sfp"]:
+        return f"code: sfp {stored.get('sfp')} -> {today['sfp']}"
+    for stage, code in stored.get("stages", {}).items():  # a stage added since was not part of it
+        if today["stages"].get(stage) != code:
+            return f"code: {stage} {code} -> {today['stages'].get(stage, 'gone')}"
     return first_difference(done["spec"], config)
 
 
@@ -124,6 +129,8 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
                "parameters": agent_parameters(pipeline.config), "spec": cell_spec(config), "code": cell_code(),
                "surrogate": {key: stages["surrogate"]["outputs"][key] for key in ("weight", "val_mse_change")},
+               "peers": {peer: {key: stages[peer]["outputs"][key] for key in ("weight", "val_mse_change")}
+                         for peer in PEER_BASELINES if pipeline.active(peer)},
                "models": {MODEL_NAMES[name]: values for name, values in results["models"].items()},
                "per_lead": {MODEL_NAMES.get(name, name): views for name, views in results["per_lead"].items()
                             if name in LEAD_MODELS}}

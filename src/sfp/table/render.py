@@ -34,9 +34,10 @@ from sfp.task import TASKS
 
 BASELINES = {"sfp_vs_baseline_steps": "baseline_steps", "sfp_vs_baseline_time": "baseline_time",
              "sfp_vs_surrogate": "surrogate"}
-CHANGES = (*BASELINES, "mse_vs_baseline_steps")
-PEERS = {"surrogate": "sfp_vs_surrogate"}  # the differentiable peers, each at SFP's validation MSE change
-MODELS = ("persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp")
+OPTIONAL_PEERS = {"sfp_vs_balanced_mse": "balanced_mse", "sfp_vs_facl": "facl"}  # compared where a cell has them
+CHANGES = (*BASELINES, "mse_vs_baseline_steps", *OPTIONAL_PEERS)
+PEERS = {"surrogate": "sfp_vs_surrogate", **{peer: key for key, peer in OPTIONAL_PEERS.items()}}  # at SFP's MSE
+MODELS = ("persistence", "agent", "baseline_steps", "baseline_time", "surrogate", *OPTIONAL_PEERS.values(), "sfp")
 
 
 def relative(new: float | None, old: float | None) -> float | None:
@@ -48,8 +49,10 @@ def relative(new: float | None, old: float | None) -> float | None:
     return change if abs(change) <= LARGEST else None
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+def _mean(values: list[float | None]) -> float | None:
+    """The mean of the values that are there (an optional peer a cell lacks is None), or None."""
+    present = [value for value in values if value is not None]
+    return sum(present) / len(present) if present else None
 
 
 def _cell(cell: dict[str, Any]) -> Cell:
@@ -64,10 +67,12 @@ def _compared(cell: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
 
 
 def cell_changes(cell: dict[str, Any]) -> dict[str, float | None]:
-    """SFP's relative changes in one cell: headline against each baseline, and MSE against the equal-step one."""
-    models = cell["models"]
+    """SFP's relative changes in one cell: headline against each baseline and each optional peer it has (None for
+    one it lacks), and MSE against the equal-step one."""
+    models, headline = cell["models"], TASKS[cell["dataset"]].headline
+    compared = {**_compared(cell), **{key: (headline, "sfp", peer) for key, peer in OPTIONAL_PEERS.items()}}
     return {key: relative(models.get(sfp, {}).get(metric), models.get(baseline, {}).get(metric))
-            for key, (metric, sfp, baseline) in _compared(cell).items()}
+            for key, (metric, sfp, baseline) in compared.items()}
 
 
 def cell_hole(cell: dict[str, Any]) -> str | None:
@@ -131,8 +136,9 @@ def seed_spread(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                 continue
             row: dict[str, Any] = {"seeds": list(seeds)}
             for key in CHANGES:
-                values = [changes[key] for changes in seeds.values()]
-                row[key] = {"values": values, "mean": _mean(values), "std": statistics.stdev(values)}
+                values = [changes[key] for changes in seeds.values() if changes[key] is not None]
+                row[key] = ({"values": values, "mean": _mean(values), "std": statistics.stdev(values)}
+                            if len(values) > 1 else None)
             spread[f"{dataset}/{backbone}"] = row
     return spread
 
@@ -180,11 +186,12 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
     """The summary (mean over backbones; how many cells it averages, and each one left out with why), the spread
     over seeds where there are several, each agent's size and training, and one row per cell (a cell left out of
     the means marked)."""
-    lines = ["| dataset | headline | SFP vs equal steps | SFP vs equal time | SFP vs surrogate | MSE vs equal steps "
-             "| backbones | cells |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | headline | SFP vs equal steps | SFP vs equal time | SFP vs surrogate | SFP vs best peer "
+             "| MSE vs equal steps | backbones | cells |", "|---|---|---|---|---|---|---|---|---|"]
     for dataset, row in summary.items():
+        best = f"{_percent(row['sfp_vs_best_peer'])} ({row['best_peer']})" if row["best_peer"] else "n/a"
         lines.append(f"| {dataset} | {row['headline']} | {_percent(row['sfp_vs_baseline_steps'])} | "
-                     f"{_percent(row['sfp_vs_baseline_time'])} | {_percent(row['sfp_vs_surrogate'])} | "
+                     f"{_percent(row['sfp_vs_baseline_time'])} | {_percent(row['sfp_vs_surrogate'])} | {best} | "
                      f"{_percent(row['mse_vs_baseline_steps'])} | {', '.join(row['backbones'])} | "
                      f"{row['averaged_cells']} of {row['table_cells']} |")
     missing = [f"- {hole['cell']}: {hole['reason']}" for row in summary.values() for hole in row["missing"]]
@@ -199,13 +206,15 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
     lines += [f"| {_row_label(cell)} | {_count(cell.get('parameters'))} | "
               f"{_count(cell.get('steps', {}).get('agent'))} | {_count(cell.get('seconds', {}).get('agent'))} |"
               for cell in cells]
-    lines += ["", "| cell | metric | " + " | ".join(MODELS) + " | agent beats persistence | seconds |",
-              "|---" * (len(MODELS) + 4) + "|"]
+    shown = [model for model in MODELS  # an optional peer where some cell has it
+             if model not in OPTIONAL_PEERS.values() or any(model in cell["models"] for cell in cells)]
+    lines += ["", "| cell | metric | " + " | ".join(shown) + " | agent beats persistence | seconds |",
+              "|---" * (len(shown) + 4) + "|"]
     for cell in cells:
         headline = TASKS[cell["dataset"]].headline
         seconds = sum(value for value in cell.get("seconds", {}).values() if value)
         for metric in (headline, "mse"):
-            values = [_number(cell["models"].get(model, {}).get(metric)) for model in MODELS]
+            values = [_number(cell["models"].get(model, {}).get(metric)) for model in shown]
             lines.append(f"| {_row_label(cell)} | {metric} | "
                          + " | ".join(values) + f" | {_beats(cell, metric)} | {seconds:.0f} |")
     return "\n".join(lines) + "\n"
