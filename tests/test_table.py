@@ -65,9 +65,9 @@ def test_shipped_ocean_table_has_two_backbones():
 @pytest.mark.slow
 def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    overrides = ["--agent_patience", "2", "--surrogate_weights", "[1.0]"]
+    settings = {"agent_patience": 2, "surrogate_weights": [1.0]}
     config = tiny_table(tmp_path, backbones={"simvp": TINY_BACKBONES["simvp"]},
-                        datasets={"storms": {"pipeline": str(tmp_path / "tiny.yaml"), "overrides": overrides}})
+                        datasets={"storms": {"pipeline": str(tmp_path / "tiny.yaml"), "settings": settings}})
     assert main(["table", "--config", str(config)]) == 0
     cell = json.loads((tmp_path / "results" / "tiny" / "cells" / "storms-simvp-s0.json").read_text())
     assert set(cell["models"]) == {"persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp"}

@@ -13,12 +13,13 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, partial
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
 import torch
 
-from sfp.configs import config_files, moved, read_yaml, resolve_arguments
+from sfp.configs import config_files, moved, read_yaml, resolve, resolve_arguments
 from sfp.configs.class_paths import check_class_paths
 from sfp.data.memory import require_memory, within_available_memory
 from sfp.errors import UserError
@@ -46,7 +47,7 @@ def pipeline_parser() -> Any:
                                                  "--explain: say which, and why the others run, and run nothing).")
     parser.add_argument("--config", action=ActionConfigFile, help="a shipped config's name or a YAML file")
     parser.add_argument("--name", type=str | None, default=None, help="the run's name")
-    parser.add_argument("--run_dir", type=str, required=True, help="where the stages keep their outputs")
+    parser.add_argument("--run_dir", type=str | None, default=None, help="where the stages keep their outputs")
     parser.add_argument("--seed_everything", type=int, default=0, help="seed of every stage")
     parser.add_argument("--checkpoint_every", type=int, default=CHECKPOINT_EVERY, help="steps between last.ckpt saves")
     parser.add_argument("--until", type=Literal[STAGES] | None, default=None, help="stop after this stage")
@@ -97,6 +98,8 @@ def _validate(config: dict[str, Any]) -> None:
     for section in ("data", "agent", "world_model", "sfp", "report", *trainers):
         if not isinstance(config[section], dict):
             raise UserError(f"{section} must be a mapping of options, got {config[section]!r}")
+    if config["run_dir"] is None:
+        raise UserError("run_dir: name the folder of the run's stages (--run_dir FOLDER or run_dir: in the config)")
     check_run_options(config["seed_everything"], config["checkpoint_every"])
     if config["agent_patience"] is not None and config["agent_patience"] < 1:
         raise UserError(f"agent_patience must be >= 1, got {config['agent_patience']}")
@@ -205,6 +208,27 @@ def reparse(spec: dict[str, Any]) -> dict[str, Any]:
     config = namespace.as_dict()
     config.pop("config", None)
     return config
+
+
+def load_layers(config: str | Path, *layers: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline config (shipped name or file) with ``layers`` laid over it in order, each a mapping of the
+    config's own keys (as its YAML would write them), into one validated plain config, as :func:`load_config`
+    makes from a file and overrides: how a table builds its cells' run specs from mappings, no command line."""
+    from jsonargparse import ArgumentError
+
+    configs = [read_yaml(resolve(config)), *layers]
+    _check_old_keys(configs, [])
+    check_class_paths(configs, [])
+    namespace = None
+    try:
+        for layer in configs:
+            namespace = pipeline_parser().parse_object(layer, namespace=namespace)
+    except ArgumentError as err:
+        raise parse_error(err) from err
+    spec = namespace.as_dict()
+    spec.pop("config", None)
+    _validate(spec)
+    return spec
 
 
 def instantiate(spec: dict[str, Any], **extra: Any) -> Any:

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> None:
     printing one line per cell left out of its means."""
     from sfp.errors import UserError
     from sfp.table.cellfile import read_cells
-    from sfp.table.cells import cell_config, cell_path, cell_state, compute_cell, upgrade_cell
+    from sfp.table.cells import cell_path, cell_state, compute_cell, upgrade_cell
     from sfp.table.render import render
     from sfp.table.spec import Cell, load_table
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> None:
     unknown = [text for text, cell in zip(args.cell, chosen) if cell not in cells]
     if unknown:
         raise UserError(f"no such cell in {args.config}: {', '.join(unknown)}")
-    configs = {cell: cell_config(table, cell) for cell in cells}
+    configs = {cell: _cell_config(args.config, table, cell) for cell in cells}
     read_cells(Path(table.results) / table.name / "cells", cells)
     for cell in cells:  # cells an earlier sfp wrote with today's settings keep them in today's form
         if cell_path(table, cell).exists() and upgrade_cell(cell_path(table, cell), configs[cell]):
@@ -57,3 +57,15 @@ def run(args: argparse.Namespace) -> None:
         f"{d} {s['headline']} " + ("n/a" if s["sfp_vs_baseline_steps"] is None else
                                   f"{100 * s['sfp_vs_baseline_steps']:+.1f}% ({s['averaged_cells']} of "
                                   f"{s['table_cells']} cells)") for d, s in summary.items()))
+
+
+def _cell_config(config: str, table: Any, cell: Any) -> dict[str, Any]:
+    """The cell's run spec; a mistake in it is one line naming the table config and the dataset's row."""
+    from sfp.configs import resolve
+    from sfp.errors import UserError
+    from sfp.table.cells import cell_config
+
+    try:
+        return cell_config(table, cell)
+    except UserError as err:
+        raise UserError(f"{resolve(config)}: datasets.{cell.dataset} (cell {cell.name}): {err}") from None

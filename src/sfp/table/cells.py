@@ -21,7 +21,7 @@ from sfp import stage_graph
 from sfp.data.writing import write_text
 from sfp.legacy_digests import cell_digest as legacy_cell_digest
 from sfp.pipeline import Pipeline
-from sfp.pipeline_config import instantiate, load_config
+from sfp.pipeline_config import instantiate, load_layers
 from sfp.reuse import first_difference, settings
 from sfp.run_folder import claim
 from sfp.stage_graph import PEER_BASELINES
@@ -32,28 +32,28 @@ from sfp.training import writable_run_dir
 NOT_SETTINGS = ("run_dir", "until", "force")  # where and how a cell runs, not what it computes
 
 
-def _shared_world_model(table: TableSpec, dataset: str) -> list[str]:
+def _row_layers(table: TableSpec, dataset: str) -> tuple[str, dict[str, Any]]:
     row = table.datasets[dataset]
-    return ["--config", row.pipeline, *row.overrides, "--run_dir", str(Path(table.runs) / dataset / "world_model")]
+    return row.pipeline, row.settings
 
 
-def cell_arguments(table: TableSpec, cell: Cell, world_model: str | None = None) -> list[str]:
-    """The pipeline command line of one cell (with the dataset's shared world model, once it exists)."""
-    row = table.datasets[cell.dataset]
-    shared = ["--world_model_from", world_model] if world_model else []
-    return ["--config", row.pipeline, *row.overrides, "--run_dir", str(Path(table.runs) / cell.dataset / cell.name),
-            "--seed_everything", str(cell.seed), "--agent.init_args.backbone", cell.backbone,
-            "--agent.init_args.backbone_kwargs", json.dumps(table.backbones[cell.backbone]),
-            "--equal_time_baseline", "true", "--surrogate_baseline", "true", *shared]
+def world_model_config(table: TableSpec, dataset: str) -> dict[str, Any]:
+    """The run spec of the dataset's shared world model (the pipeline up to its world_model stage)."""
+    return load_layers(*_row_layers(table, dataset), {"run_dir": str(Path(table.runs) / dataset / "world_model"),
+                                                      "until": "world_model"})
+
+
+def cell_config(table: TableSpec, cell: Cell, world_model: str | None = None) -> dict[str, Any]:
+    """The cell's run spec, checked: the dataset's pipeline config and settings, then the cell's own axes (seed,
+    backbone, every comparison) and, once it exists, the dataset's shared world model."""
+    axes = {"run_dir": str(Path(table.runs) / cell.dataset / cell.name), "seed_everything": cell.seed,
+            "agent": {"init_args": {"backbone": cell.backbone, "backbone_kwargs": table.backbones[cell.backbone]}},
+            "equal_time_baseline": True, "surrogate_baseline": True, "world_model_from": world_model}
+    return load_layers(*_row_layers(table, cell.dataset), axes)
 
 
 def cell_path(table: TableSpec, cell: Cell) -> Path:
     return Path(table.results) / table.name / "cells" / f"{cell.name}.json"
-
-
-def cell_config(table: TableSpec, cell: Cell) -> dict[str, Any]:
-    """The cell's run spec: its resolved pipeline config, checked (its shared world model not yet known)."""
-    return load_config(cell_arguments(table, cell))
 
 
 def cell_spec(config: dict[str, Any]) -> dict[str, Any]:
@@ -116,12 +116,11 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
         log(f"[{cell.name}] done before, reused")
         return read_cell(path, table.cells())
     claim(writable_run_dir(table.runs), "table", table.name)  # the table's runs folder: its cells only
-    shared = load_config([*_shared_world_model(table, cell.dataset), "--until", "world_model"])
-    world = Pipeline(shared, log, made_by="table", run=table.name)
+    world = Pipeline(world_model_config(table, cell.dataset), log, made_by="table", run=table.name)
     world.run("world_model")
     log(f"[{cell.name}] running")
-    pipeline = Pipeline(load_config(cell_arguments(table, cell, world.checkpoint("world_model"))), log,
-                        made_by="table", run=table.name)
+    pipeline = Pipeline(cell_config(table, cell, world.checkpoint("world_model")), log, made_by="table",
+                        run=table.name)
     stages = pipeline.run()
     results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())
     content = {"dataset": cell.dataset, "backbone": cell.backbone, "seed": cell.seed,

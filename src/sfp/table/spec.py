@@ -16,17 +16,17 @@ from sfp.task import TASKS
 
 @dataclass(frozen=True)
 class DatasetRow:
-    """One dataset of the table: a pipeline config (shipped name or file) and overrides for every cell of it."""
+    """One dataset of the table: a pipeline config (shipped name or file) and settings laid over it for every cell
+    of the dataset, a mapping of the pipeline config's own keys (e.g. ``{agent_patience: 5}``)."""
 
     pipeline: str
-    overrides: tuple[str, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require(isinstance(self.pipeline, str) and self.pipeline != "",
                 f"pipeline must be a pipeline config's name or file, got {self.pipeline!r}")
-        require(isinstance(self.overrides, (list, tuple)) and all(isinstance(word, str) for word in self.overrides),
-                f"overrides must be a list of command-line words (strings: quote numbers), got {self.overrides!r}")
-        object.__setattr__(self, "overrides", tuple(self.overrides))
+        require(isinstance(self.settings, Mapping), "settings must map the pipeline config's keys to values "
+                f"(e.g. {{agent_patience: 5}}), got {self.settings!r}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,9 @@ class TableSpec:
 
 def _row(name: str, row: Any) -> DatasetRow:
     """The row of dataset ``name``; a mistake in it names it."""
+    if isinstance(row, Mapping) and "overrides" in row:
+        raise UserError(f"datasets.{name}.overrides: command-line words are no longer read; give the same as "
+                        "settings, a mapping of the pipeline config's keys (e.g. settings: {agent_patience: 5})")
     try:
         return coerce(DatasetRow, row)
     except UserError as err:
