@@ -81,7 +81,7 @@ class SFPModule(L.LightningModule):
         save_plain_hyperparameters(self, logger=False, planner=self.planner_options, pseudo_labels=self.labels)
         self.reward_spec, self.lr, self.weight_decay, self.seed = reward, lr, weight_decay, seed
         self.surrogate_weight, self.peer, self.surrogate = surrogate_weight, peer, None
-        self.pull: Any = None  # the pseudo-label distance of ``loss: surrogate``, set from the task in setup
+        self.label_distance: Any = None  # the pseudo-label distance of ``loss: surrogate``, set from the task in setup
         self.agent: Forecaster = load_forecaster(agent_checkpoint).train()
         # forecasts are scored and returned inside the bounds; the losses see the agent's raw outputs
         self.bounds: Bounds = self.agent.bounds
@@ -111,8 +111,8 @@ class SFPModule(L.LightningModule):
         if self.surrogate_weight > 0:
             self.surrogate = peer_loss(self.peer, task, self.seed)
         if self.labels.loss == "surrogate":
-            self.pull = surrogate_for_task(task)
-            if hasattr(self.pull, "given"):
+            self.label_distance = surrogate_for_task(task)
+            if hasattr(self.label_distance, "given"):
                 raise UserError(f"pseudo_labels.loss 'surrogate' has no stand-in for the {task.name} task's "
                                 f"labels; use 'mse'")
         std = datamodule.normalization_stats()["std"] if hasattr(datamodule, "normalization_stats") else None
@@ -182,7 +182,7 @@ class SFPModule(L.LightningModule):
         if self.labels.loss == "surrogate":
             if not accepted.any():
                 return forecast.sum() * 0.0
-            return self.pull(forecast[accepted], pseudo[accepted], valid[accepted])
+            return self.label_distance(forecast[accepted], pseudo[accepted], valid[accepted])
         per_frame = log_spectrum_distance(forecast, pseudo).flatten(1)  # (B, frames)
         return (per_frame * accepted[:, None]).sum() / (accepted.sum() * per_frame.shape[1]).clamp_min(1)
 
