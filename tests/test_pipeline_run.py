@@ -179,3 +179,30 @@ def test_balanced_mse_and_facl_peers_are_stages_beside_the_finished_ones(run, tm
     assert {"balanced_mse", "facl"} <= set(models)
     report = (copy / "report.md").read_text()
     assert "SFP vs balanced MSE" in report and "SFP vs FACL" in report
+
+
+def test_the_qmap_peer_maps_the_equal_step_baseline_at_sfps_mse_change(run, tmp_path):
+    """No training: the baseline's validation forecasts mapped onto the truth's quantiles per lead time, blended so
+    that the validation MSE change is SFP's; evaluated on the test split beside the others."""
+    from sfp.pipeline import Pipeline
+    from sfp.pipeline_config import load_config
+    from sfp.stages import validate
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run[0], copy)
+    config = write_config(tmp_path / "copy.yaml", copy)
+    before = json.loads((copy / "manifest.json").read_text())["stages"]
+    assert main(["pipeline", "--config", str(config), "--qmap_baseline", "true"]) == 0
+    manifest = json.loads((copy / "manifest.json").read_text())["stages"]
+    assert all(manifest[stage]["id"] == before[stage]["id"] for stage in ("agent", "baseline", "sfp"))
+    outputs = manifest["qmap"]["outputs"]
+    assert 0.0 <= outputs["blend"] <= 1.0
+    pipeline = Pipeline(load_config(["--config", str(config), "--qmap_baseline", "true"]), lambda _: None)
+    val = validate(pipeline, {"baseline": pipeline.checkpoint("baseline"), "qmap": pipeline.checkpoint("qmap"),
+                              "sfp": pipeline.checkpoint("sfp")})
+    changes = {name: val[name]["mse"] / val["baseline"]["mse"] - 1.0 for name in ("qmap", "sfp")}
+    assert changes["sfp"] == pytest.approx(outputs["val_mse_change"]["sfp"])
+    if outputs["blend"] not in (0.0, 1.0):  # reachable: matched
+        assert changes["qmap"] == pytest.approx(changes["sfp"], abs=1e-3)
+    assert "qmap" in json.loads((copy / "metrics.json").read_text())["models"]
+    assert "SFP vs quantile-mapped baseline" in (copy / "report.md").read_text()

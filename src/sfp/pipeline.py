@@ -26,6 +26,7 @@ from sfp import stage_graph
 from sfp.errors import UserError
 from sfp.manifest import Manifest
 from sfp.pipeline_config import instantiate, load_config
+from sfp.quantile_map import MAP_FILE
 from sfp.run_folder import run_folder
 from sfp.stage_graph import BY_NAME, COMPARED, STAGES, Stage
 from sfp.stages import WORK
@@ -67,11 +68,14 @@ class Pipeline:
         return self.root / stage
 
     def checkpoint(self, stage: str) -> str:
-        """The selected checkpoint of a finished training stage (best on validation, else last)."""
+        """The selected checkpoint of a finished training stage (best on validation, else last), or the qmap
+        peer's map file."""
         for name in ("best", "last"):
             path = resolve_checkpoint(self.stage_dir(stage), name, required=False)
             if path:
                 return path
+        if (self.stage_dir(stage) / MAP_FILE).is_file():
+            return str(self.stage_dir(stage) / MAP_FILE)
         raise UserError(f"{self.stage_dir(stage)}: no checkpoint; run the {stage} stage first")
 
     def compared_checkpoints(self) -> dict[str, str]:

@@ -65,6 +65,9 @@ def pipeline_parser() -> Any:
     for peer, what in PEER_BASELINES.items():
         parser.add_argument(f"--{peer}_baseline", type=bool, default=False,
                             help=f"also continue the agent with MSE plus {what}, weighted to SFP's MSE change")
+    parser.add_argument("--qmap_baseline", type=bool, default=False,
+                        help="also quantile-map the equal-step baseline onto the truth (fitted on validation), "
+                             "blended to SFP's MSE change")
     parser.add_argument("--surrogate_weights", type=list[float], default=[0.1, 0.3, 1.0, 3.0],
                         help="the peers' weights tried; validation picks the one whose MSE change is SFP's")
     parser.add_subclass_arguments(L.LightningDataModule, "data", required=True)

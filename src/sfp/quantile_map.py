@@ -10,14 +10,17 @@ zeros), that value maps to the mean of the truth's quantiles over those levels.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.metrics.functional import mse
+from sfp.task import Bounds
 
 QUANTILE_LEVELS = 101  # 0, 0.01, ..., 1
 BLEND_BISECTIONS = 20  # halvings of the searched side: a blend within 1e-6 of the crossing
@@ -148,3 +151,27 @@ def blend_for_mse_change(mapping: QuantileMap, forecasts: Tensor, truths: Tensor
         return mse(apply_quantile_map(mapping, forecasts, blend), truths).item() / baseline - 1.0
 
     return match_blend(change, target, iterations)
+
+
+MAP_FILE = "qmap.pt"  # the qmap stage's artifact in its folder
+
+
+def save_quantile_map(path: str | Path, baseline_checkpoint: str, mapping: QuantileMap, blend: float) -> None:
+    """The qmap peer as a file: the equal-step baseline it maps (a checkpoint path), its map and its blend."""
+    torch.save({"baseline": str(baseline_checkpoint), "forecast": mapping.forecast, "mapped": mapping.mapped,
+                "blend": float(blend)}, path)
+
+
+def load_quantile_mapped(path: str | Path, bounds: Bounds) -> Callable[[tuple[Tensor, ...]], Tensor]:
+    """The qmap peer saved by :func:`save_quantile_map` as a function of a batch (the baseline's forecast, inside
+    ``bounds``, then mapped and blended; a blend of values inside the bounds stays inside them)."""
+    from sfp.forecasting.checkpoints import load_forecaster
+
+    try:
+        saved = torch.load(path, weights_only=True)
+        mapping, blend = QuantileMap(saved["forecast"], saved["mapped"]), float(saved["blend"])
+    except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as err:
+        raise UserError(f"{path}: not a quantile map sfp saved ({type(err).__name__})") from None
+    baseline = load_forecaster(saved["baseline"])
+    baseline.bounds = bounds
+    return lambda batch: apply_quantile_map(mapping, baseline.forecast(batch[0], batch[1], batch[2]), blend)

@@ -46,12 +46,13 @@ GRAPH = (
     *(Stage(peer, (f"{peer}_baseline", "surrogate_weights", *FINE_TUNING), ("baseline", "sfp"),
             switch=f"{peer}_baseline", sources=(*_SELF_TRAINING, "sfp.surrogate_weights", "sfp.metrics.peer_losses"))
       for peer in PEER_BASELINES),
+    Stage("qmap", ("qmap_baseline",), ("baseline", "sfp"), switch="qmap_baseline", sources=("sfp.quantile_map",)),
     # code 2: forecasts scored inside the task's physical bounds
-    Stage("evaluate", (), ("baseline", "sfp", "baseline_time", "surrogate", *PEER_BASELINES), code=2,
+    Stage("evaluate", (), ("baseline", "sfp", "baseline_time", "surrogate", *PEER_BASELINES, "qmap"), code=2,
           sources=("sfp.report.evaluation", "sfp.report.scoring", "sfp.metrics.task_metrics", "sfp.task")),
     Stage("report", ("report",), ("evaluate",), sources=("sfp.report.markdown",)),
 )
 STAGES = tuple(stage.name for stage in GRAPH)
 BY_NAME = {stage.name: stage for stage in GRAPH}
 # the fine-tuned agents evaluate and report compare
-COMPARED = ("baseline", "baseline_time", "surrogate", *PEER_BASELINES, "sfp")
+COMPARED = ("baseline", "baseline_time", "surrogate", *PEER_BASELINES, "qmap", "sfp")

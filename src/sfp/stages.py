@@ -134,22 +134,23 @@ def facl(run: Run) -> dict[str, Any]:
     return matched_peer(run, "facl")
 
 
+def validate(run: Run, checkpoints: dict[str, str]) -> dict[str, dict[str, float]]:
+    """The task metrics of each named checkpoint (and persistence) on the validation split."""
+    from sfp.report.evaluation import checkpoint_forecasters, evaluate_forecasts
+
+    datamodule = run.datamodule
+    return evaluate_forecasts(checkpoint_forecasters(checkpoints, datamodule.task.bounds),
+                              datamodule.val_dataloader(), datamodule.task, datamodule.target,
+                              getattr(datamodule, "heatwave_windows", None))
+
+
 def matched_peer(run: Run, peer: str) -> dict[str, Any]:
     """MSE plus ``w`` times the differentiable loss ``peer`` (:func:`sfp.metrics.peer_losses.peer_loss`), for the
     SFP stage's steps, for each ``w`` of ``surrogate_weights`` and, while none matches, a few more; kept (as stage
     ``peer``): the one whose validation MSE, relative to the equal-step baseline's, is nearest SFP's
     (:func:`match_surrogate_weight`)."""
-    from sfp.report.evaluation import checkpoint_forecasters, evaluate_forecasts
-
-    datamodule = run.datamodule
-    task = datamodule.task
     trained: dict[float, str] = {}
-
-    def validate(names: dict[str, str]) -> dict[str, dict[str, float]]:
-        return evaluate_forecasts(checkpoint_forecasters(names, task.bounds), datamodule.val_dataloader(), task,
-                                  datamodule.target, getattr(datamodule, "heatwave_windows", None))
-
-    val = validate({"baseline": run.checkpoint("baseline"), "sfp": run.checkpoint("sfp")})
+    val = validate(run, {"baseline": run.checkpoint("baseline"), "sfp": run.checkpoint("sfp")})
 
     def change(name: str) -> float:  # validation MSE relative to the equal-step baseline's
         return val[name]["mse"] / val["baseline"]["mse"] - 1.0
@@ -159,7 +160,7 @@ def matched_peer(run: Run, peer: str) -> dict[str, Any]:
         for weight in weights:
             trained[weight] = mse_baseline(run, f"{peer}/w{weight:g}", surrogate_weight=weight,
                                            peer=peer)["checkpoint"]
-        val.update(validate({f"w{weight:g}": trained[weight] for weight in weights}))
+        val.update(validate(run, {f"w{weight:g}": trained[weight] for weight in weights}))
         return {w: change(f"w{w:g}") for w in trained}
 
     weight = match_surrogate_weight(measure, run.config["surrogate_weights"], change("sfp"))
@@ -170,7 +171,31 @@ def matched_peer(run: Run, peer: str) -> dict[str, Any]:
     run.log(f"  {peer} weight {weight:g}: validation MSE {mse_change[f'w{weight:g}']:+.1%} vs SFP's "
             f"{mse_change['sfp']:+.1%} (relative to the equal-step baseline)")
     return {"checkpoint": str(target), "weight": weight, "val_mse_change": mse_change,
-            "val_headline": {name: val[name][task.headline] for name in val}}
+            "val_headline": {name: val[name][run.datamodule.task.headline] for name in val}}
+
+
+def qmap(run: Run) -> dict[str, Any]:
+    """The equal-step baseline's forecasts quantile-mapped per lead time onto the truth's distribution, both
+    fitted on the validation split (no training), blended with the unmapped forecasts at the blend whose validation
+    MSE change is SFP's (:mod:`sfp.quantile_map`)."""
+    import torch
+
+    from sfp.quantile_map import MAP_FILE, blend_for_mse_change, fit_quantile_map, save_quantile_map
+    from sfp.report.evaluation import checkpoint_forecast
+
+    val = validate(run, {"baseline": run.checkpoint("baseline"), "sfp": run.checkpoint("sfp")})
+    sfp_change = val["sfp"]["mse"] / val["baseline"]["mse"] - 1.0
+    baseline = checkpoint_forecast(run.checkpoint("baseline"), run.datamodule.task.bounds)
+    with torch.no_grad():
+        pairs = [(baseline(batch), batch[3]) for batch in run.datamodule.val_dataloader()]
+    forecasts, truths = (torch.cat(part) for part in zip(*pairs))
+    mapping = fit_quantile_map(forecasts, truths)
+    blend = blend_for_mse_change(mapping, forecasts, truths, sfp_change)
+    target = run.stage_dir("qmap") / MAP_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_quantile_map(target, run.checkpoint("baseline"), mapping, blend)
+    run.log(f"  qmap blend {blend:.3f} (SFP's validation MSE change {sfp_change:+.1%})")
+    return {"checkpoint": str(target), "blend": blend, "val_mse_change": {"sfp": sfp_change}}
 
 
 def evaluate(run: Run) -> dict[str, Any]:
@@ -194,4 +219,4 @@ def report(run: Run) -> dict[str, Any]:
 WORK: dict[str, Callable[[Run], dict[str, Any]]] = {
     "data": data, "world_model": world_model, "agent": agent, "baseline": baseline, "sfp": sfp,
     "baseline_time": baseline_time, "surrogate": surrogate, "balanced_mse": balanced_mse, "facl": facl,
-    "evaluate": evaluate, "report": report}
+    "qmap": qmap, "evaluate": evaluate, "report": report}

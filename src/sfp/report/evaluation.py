@@ -44,9 +44,13 @@ def evaluate_forecasts(forecasts: dict[str, Forecast], batches: Iterable[tuple[T
 
 
 def checkpoint_forecast(path: str, bounds: Bounds) -> Forecast:
-    """The trained forecaster of a checkpoint (any Forecaster or self-training one) as a function of a batch, its
-    forecasts kept inside the task's ``bounds``."""
+    """The trained forecaster of a checkpoint (any Forecaster or self-training one, or the qmap peer's map file) as
+    a function of a batch, its forecasts kept inside the task's ``bounds``."""
     from sfp.forecasting.checkpoints import load_forecaster
+    from sfp.quantile_map import MAP_FILE, load_quantile_mapped
+
+    if str(path).endswith(MAP_FILE):
+        return load_quantile_mapped(path, bounds)
 
     agent = load_forecaster(path)
     agent.bounds = bounds

@@ -14,9 +14,9 @@ from sfp.report.gif import GIF_SAMPLES, animate
 
 LOWER_IS_BETTER = {"mse", "mae", "tke_error"}
 PICTURE_BATCHES = 4  # test batches searched for the rainiest window
-MODELS = ("persistence", "agent", "baseline", "baseline_time", "surrogate", "balanced_mse", "facl", "sfp")
+MODELS = ("persistence", "agent", "baseline", "baseline_time", "surrogate", "balanced_mse", "facl", "qmap", "sfp")
 BASELINES = {"baseline": "baseline", "baseline_time": "equal-time baseline", "surrogate": "surrogate",
-             "balanced_mse": "balanced MSE", "facl": "FACL"}
+             "balanced_mse": "balanced MSE", "facl": "FACL", "qmap": "quantile-mapped baseline"}
 
 
 def _rows(models: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, float | None]]]:

@@ -26,7 +26,7 @@ DEEPEST = 8  # a cell nests 5 levels (per_lead.sfp.csi_per_lead.16[0]); more is 
 LEAD_VIEWS = ("csi_per_lead", "ssim_per_lead", "spectrum")  # what the per-lead plots draw
 MODEL_NAMES = {"baseline": "baseline_steps", "baseline_time": "baseline_time", "surrogate": "surrogate", "sfp": "sfp",
                "persistence": "persistence", "agent": "agent", "balanced_mse": "balanced_mse",
-               "facl": "facl"}  # the pipeline's names of the models -> a cell's
+               "facl": "facl", "qmap": "qmap"}  # the pipeline's names of the models -> a cell's
 LEAD_MODELS = ("persistence", "baseline", "surrogate", "sfp", "truth")  # (pipeline names) those a cell's per_lead keeps
 
 

@@ -128,8 +128,9 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
                "parameters": agent_parameters(pipeline.config), "spec": cell_spec(config), "code": cell_code(),
                "surrogate": {key: stages["surrogate"]["outputs"][key] for key in ("weight", "val_mse_change")},
-               "peers": {peer: {key: stages[peer]["outputs"][key] for key in ("weight", "val_mse_change")}
-                         for peer in PEER_BASELINES if pipeline.active(peer)},
+               "peers": {peer: {key: value for key, value in stages[peer]["outputs"].items()
+                                if key in ("weight", "blend", "val_mse_change")}
+                         for peer in (*PEER_BASELINES, "qmap") if pipeline.active(peer)},
                "models": {MODEL_NAMES[name]: values for name, values in results["models"].items()},
                "per_lead": {MODEL_NAMES.get(name, name): views for name, views in results["per_lead"].items()
                             if name in LEAD_MODELS}}

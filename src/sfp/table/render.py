@@ -34,7 +34,8 @@ from sfp.task import TASKS
 
 BASELINES = {"sfp_vs_baseline_steps": "baseline_steps", "sfp_vs_baseline_time": "baseline_time",
              "sfp_vs_surrogate": "surrogate"}
-OPTIONAL_PEERS = {"sfp_vs_balanced_mse": "balanced_mse", "sfp_vs_facl": "facl"}  # compared where a cell has them
+# compared where a cell has them
+OPTIONAL_PEERS = {"sfp_vs_balanced_mse": "balanced_mse", "sfp_vs_facl": "facl", "sfp_vs_qmap": "qmap"}
 CHANGES = (*BASELINES, "mse_vs_baseline_steps", *OPTIONAL_PEERS)
 PEERS = {"surrogate": "sfp_vs_surrogate", **{peer: key for key, peer in OPTIONAL_PEERS.items()}}  # at SFP's MSE
 MODELS = ("persistence", "agent", "baseline_steps", "baseline_time", "surrogate", *OPTIONAL_PEERS.values(), "sfp")
