@@ -125,4 +125,4 @@ def test_missing_pysteps_names_the_extra(monkeypatch):
 
 
 def test_baselines_are_listed_by_name():
-    assert BASELINES == {"persistence": Persistence, "optical_flow": OpticalFlowExtrapolation}
+    assert BASELINES.items() == [("optical_flow", OpticalFlowExtrapolation), ("persistence", Persistence)]

@@ -1,4 +1,6 @@
-"""Named things (backbones, datasets, rewards, planners, forecasters): one registry type for all of them."""
+"""Named things (backbones, datasets, tasks, rewards, planners, nowcasts, baselines, forecasters): one registry type
+for all of them, pysteps-style: ``REGISTRY.get(name)`` (or ``REGISTRY[name]``), the family's contract stated once
+where its registry is made."""
 
 from __future__ import annotations
 
@@ -16,6 +18,14 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+
+    @classmethod
+    def of(cls, kind: str, items: dict[str, T]) -> Registry[T]:
+        """A registry of ``kind`` holding ``items``."""
+        registry: Registry[T] = cls(kind)
+        for name, item in items.items():
+            registry.add(name, item)
+        return registry
 
     def add(self, name: str, item: T) -> T:
         """Register ``item`` under ``name`` (a programming error, not a user's, when the name is taken)."""
@@ -41,6 +51,9 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         """Registered names, sorted."""
         return sorted(self._items)
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sfp.registry import Registry
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -63,8 +65,8 @@ RADAR = TaskSpec("radar", thresholds=(0.5, 1.0, 2.0, 5.0, 10.0), fss_windows=(4,
 # (category II and above) as the headline
 OCEAN = TaskSpec("ocean", heatwaves=True, headline="strong_core_csi", higher_is_better=True)
 
-TASKS: dict[str, TaskSpec] = {
-    t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS, SENSORS_KOLMOGOROV, RADAR, OCEAN)}
+TASKS: Registry[TaskSpec] = Registry.of("task", {
+    t.name: t for t in (STORMS, NAVIER_STOKES, FLAME, SENSORS, SENSORS_KOLMOGOROV, RADAR, OCEAN)})
 
 
 def within(values: Tensor, bounds: Bounds) -> Tensor:

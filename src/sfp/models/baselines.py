@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from sfp.errors import UserError
 from sfp.models.common import require_positive
+from sfp.registry import Registry
 
 MOTION_METHODS = ("proesmans", "lucaskanade", "darts")
 _MIN_FRAMES = {"proesmans": 2, "lucaskanade": 2, "darts": 3}
@@ -156,4 +157,5 @@ class OpticalFlowExtrapolation(nn.Module):
         return optical_flow_forecast(context, self.out_frames, self.method)
 
 
-BASELINES: dict[str, type[nn.Module]] = {"persistence": Persistence, "optical_flow": OpticalFlowExtrapolation}
+BASELINES: Registry[type[nn.Module]] = Registry.of("baseline", {"persistence": Persistence,
+                                                                "optical_flow": OpticalFlowExtrapolation})

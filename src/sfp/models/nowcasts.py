@@ -24,6 +24,7 @@ from torch import Tensor
 from sfp.errors import UserError
 from sfp.models.baselines import _check_context, optical_flow_forecast
 from sfp.models.common import require_positive
+from sfp.registry import Registry
 
 THRESHOLD = 0.1  # mm/h: the rain/no-rain threshold of the dB transform
 DRY_DB_BELOW = 5.0  # dB under the threshold's level that stands for "no rain" (-15 dB at 0.1 mm/h)
@@ -110,5 +111,6 @@ def steps_mean_nowcast(context: Tensor, out_frames: int, members: int = 16, seed
     return _per_field(context, out_frames, forecast)
 
 
-NOWCASTS: dict[str, Callable[[Tensor, int], Tensor]] = {
-    "extrapolation": extrapolation_nowcast, "sprog": sprog_nowcast, "steps_mean": steps_mean_nowcast}
+# the contract of each: the module docstring's
+NOWCASTS: Registry[Callable[[Tensor, int], Tensor]] = Registry.of("nowcast", {
+    "extrapolation": extrapolation_nowcast, "sprog": sprog_nowcast, "steps_mean": steps_mean_nowcast})
