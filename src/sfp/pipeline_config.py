@@ -181,20 +181,26 @@ def quiet_lightning() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def load_config(argv: list[str]) -> dict[str, Any]:
-    """Parse ``--config FILE_OR_NAME`` and ``--section.key value`` overrides into one validated plain config."""
+def _parsed(parse: Callable[[Any], Any]) -> dict[str, Any]:
+    """``parse(parser)``'s namespace as a plain config; a parser error is one line."""
     from jsonargparse import ArgumentError
 
-    argv = resolve_arguments(argv)
-    configs = [read_yaml(path) for path in config_files(argv)]
-    _check_old_keys(configs, argv)
-    check_class_paths(configs, argv)
     try:
-        namespace = pipeline_parser().parse_args(argv)
+        namespace = parse(pipeline_parser())
     except ArgumentError as err:
         raise parse_error(err) from err
     config = namespace.as_dict()
     config.pop("config", None)
+    return config
+
+
+def load_config(argv: list[str]) -> dict[str, Any]:
+    """Parse ``--config FILE_OR_NAME`` and ``--section.key value`` overrides into one validated plain config."""
+    argv = resolve_arguments(argv)
+    configs = [read_yaml(path) for path in config_files(argv)]
+    _check_old_keys(configs, argv)
+    check_class_paths(configs, argv)
+    config = _parsed(lambda parser: parser.parse_args(argv))
     _validate(config)
     return config
 
@@ -202,34 +208,24 @@ def load_config(argv: list[str]) -> dict[str, Any]:
 def reparse(spec: dict[str, Any]) -> dict[str, Any]:
     """A resolved config parsed again by today's parser (options it lacks filled in at their defaults); unchecked
     beyond parsing (:mod:`sfp.reuse` compares stored settings with it)."""
-    from jsonargparse import ArgumentError
-
-    try:
-        namespace = pipeline_parser().parse_object(spec)
-    except ArgumentError as err:
-        raise parse_error(err) from err
-    config = namespace.as_dict()
-    config.pop("config", None)
-    return config
+    return _parsed(lambda parser: parser.parse_object(spec))
 
 
 def load_layers(config: str | Path, *layers: dict[str, Any]) -> dict[str, Any]:
     """A pipeline config (shipped name or file) with ``layers`` laid over it in order, each a mapping of the
     config's own keys (as its YAML would write them), into one validated plain config, as :func:`load_config`
     makes from a file and overrides: how a table builds its cells' run specs from mappings, no command line."""
-    from jsonargparse import ArgumentError
-
     configs = [read_yaml(resolve(config)), *layers]
     _check_old_keys(configs, [])
     check_class_paths(configs, [])
-    namespace = None
-    try:
+
+    def parse(parser: Any) -> Any:
+        namespace = None
         for layer in configs:
-            namespace = pipeline_parser().parse_object(layer, namespace=namespace)
-    except ArgumentError as err:
-        raise parse_error(err) from err
-    spec = namespace.as_dict()
-    spec.pop("config", None)
+            namespace = parser.parse_object(layer, namespace=namespace)
+        return namespace
+
+    spec = _parsed(parse)
     _validate(spec)
     return spec
 
