@@ -105,11 +105,11 @@ def test_the_table_says_whether_each_agent_beats_persistence_and_how_it_was_trai
     worse["models"].update(agent={"tke_error": 0.6, "mse": 0.5}, persistence={"tke_error": 0.5, "mse": 0.6})
     better.update(parameters=1234567, steps={"agent": 2050}, seconds={"agent": 1208.7, "sfp": 10.0})
     lines = markdown([better, worse], summarize([better, worse])).splitlines()
-    rows = [line for line in lines if "/s0 | " in line and line.count(" | ") > 5]
+    rows = [line for line in lines if "/s0 | " in line and line.split(" | ")[1] in ("csi_m", "tke_error", "mse")]
     assert [row.split(" | ")[-2] for row in rows] == ["yes", "yes", "**no**", "yes"]
     # each agent's size and training, "n/a" where a cell does not record them
-    assert "| storms/simvp/s0 | 1,234,567 | 2,050 | 1,209 |" in lines
-    assert "| navier_stokes/fno/s0 | n/a | n/a | n/a |" in lines
+    assert any(line.startswith("| storms/simvp/s0 | 1,234,567 | 2,050 | 1,209 |") for line in lines)
+    assert any(line.startswith("| navier_stokes/fno/s0 | n/a | n/a | n/a |") for line in lines)
 
 
 def test_the_table_gives_the_spread_over_seeds(tmp_path):

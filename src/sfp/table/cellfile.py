@@ -113,6 +113,12 @@ def _check_cell(cell: Any, stem: str, cells: Collection[Cell] | None) -> None:
     for key in ("seconds", "steps"):
         _mapping_of_numbers(cell, key)
     require(cell.get("parameters") is None or _is_number(cell["parameters"]), "parameters must be a number")
+    check = cell.get("convergence", {})
+    require(isinstance(check, dict) and all(check.get(key) is None or _is_number(check[key])
+                                            for key in ("agent_val_mse_gain", "equal_time_test_mse_gain"))
+            and check.get("converged") in (None, True, False),
+            "convergence must hold agent_val_mse_gain and equal_time_test_mse_gain (numbers or null) and converged "
+            "(true, false or null)")
     _check_per_lead(cell.get("per_lead", {}))
 
 

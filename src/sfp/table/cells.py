@@ -26,6 +26,7 @@ from sfp.reuse import first_difference, settings
 from sfp.run_folder import claim
 from sfp.stage_graph import PEER_BASELINES
 from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, read_cell
+from sfp.table.convergence import convergence, validation_curve
 from sfp.table.spec import Cell, TableSpec
 from sfp.training import writable_run_dir
 
@@ -134,5 +135,6 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
                "models": {MODEL_NAMES[name]: values for name, values in results["models"].items()},
                "per_lead": {MODEL_NAMES.get(name, name): views for name, views in results["per_lead"].items()
                             if name in LEAD_MODELS}}
+    content["convergence"] = convergence(validation_curve(pipeline.stage_dir("agent") / "logs"), content["models"])
     write_text(path, json.dumps(content, indent=2))
     return content

@@ -29,6 +29,7 @@ from typing import Any
 from sfp.data.writing import write_text
 from sfp.report.leads import plot_lead_curves
 from sfp.table.cellfile import LARGEST, read_cells
+from sfp.table.convergence import convergence
 from sfp.table.spec import Cell
 from sfp.task import TASKS
 
@@ -167,6 +168,16 @@ def _row_label(cell: dict[str, Any]) -> str:
     return _label(_cell(cell)) + (" (left out)" if cell_hole(cell) else "")
 
 
+def _yes_no(value: bool | None) -> str:
+    return "n/a" if value is None else "yes" if value else "**no**"
+
+
+def cell_convergence(cell: dict[str, Any]) -> dict[str, Any]:
+    """The cell's convergence check as computed with it, or (a cell from before the check) its equal-time part
+    from its metrics (:func:`sfp.table.convergence.convergence`)."""
+    return cell.get("convergence") or convergence(None, cell["models"])
+
+
 def _beats(cell: dict[str, Any], metric: str) -> str:
     """Whether the agent is better than persistence on ``metric`` (higher or lower, by the metric)."""
     agent, persistence = (cell["models"].get(name, {}).get(metric) for name in ("agent", "persistence"))
@@ -203,10 +214,14 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
         for pair, row in spread.items():
             lines.append(f"| {pair} | {', '.join(map(str, row['seeds']))} | {_spread(row['sfp_vs_baseline_steps'])} | "
                          f"{_spread(row['sfp_vs_baseline_time'])} | {_spread(row['mse_vs_baseline_steps'])} |")
-    lines += ["", "| agent | parameters | steps | seconds |", "|---|---|---|---|"]
-    lines += [f"| {_row_label(cell)} | {_count(cell.get('parameters'))} | "
-              f"{_count(cell.get('steps', {}).get('agent'))} | {_count(cell.get('seconds', {}).get('agent'))} |"
-              for cell in cells]
+    lines += ["", "| agent | parameters | steps | seconds | val. MSE gain, last quarter | equal-time test MSE gain "
+              "| converged |", "|---|---|---|---|---|---|---|"]
+    for cell in cells:
+        check = cell_convergence(cell)
+        lines.append(f"| {_row_label(cell)} | {_count(cell.get('parameters'))} | "
+                     f"{_count(cell.get('steps', {}).get('agent'))} | {_count(cell.get('seconds', {}).get('agent'))} | "
+                     f"{_percent(check['agent_val_mse_gain'])} | {_percent(check['equal_time_test_mse_gain'])} | "
+                     f"{_yes_no(check['converged'])} |")
     shown = [model for model in MODELS  # an optional peer where some cell has it
              if model not in OPTIONAL_PEERS.values() or any(model in cell["models"] for cell in cells)]
     lines += ["", "| cell | metric | " + " | ".join(shown) + " | agent beats persistence | seconds |",
@@ -263,9 +278,10 @@ def render(results: str | Path, name: str, states: dict[Cell, str | None] | None
     cells = [cell for cell in found if states is None or states[_cell(cell)] is None]
     absent = [(cell, reason) for cell, reason in (states or {}).items() if reason]
     summary, spread = summarize(cells, absent), seed_spread(cells)
-    table = {"cells": [{key: cell.get(key) for key in ("dataset", "backbone", "seed", "parameters", "steps",
-                                                       "seconds", "models")}
-                       for cell in cells], "summary": summary, "seeds": spread}
+    table = {"cells": [{**{key: cell.get(key) for key in ("dataset", "backbone", "seed", "parameters", "steps",
+                                                          "seconds", "models")},
+                        "converged": cell_convergence(cell)["converged"]} for cell in cells],
+             "summary": summary, "seeds": spread}
     keyed = summary if summary_by == "dataset" else {row["headline"]: {"dataset": dataset, **row}
                                                       for dataset, row in summary.items()}
     write_text(results / f"{name}.json", json.dumps({**table, "summary": keyed}, indent=2))
