@@ -206,3 +206,18 @@ def test_the_qmap_peer_maps_the_equal_step_baseline_at_sfps_mse_change(run, tmp_
         assert changes["qmap"] == pytest.approx(changes["sfp"], abs=1e-3)
     assert "qmap" in json.loads((copy / "metrics.json").read_text())["models"]
     assert "SFP vs quantile-mapped baseline" in (copy / "report.md").read_text()
+
+
+def test_sfp_can_search_without_the_world_model(run, tmp_path):
+    """planner.kind perturbation: the SFP stage plans over perturbations of the agent's own forecast (the peer that
+    isolates the world model); only SFP and what follows it run again."""
+    copy = tmp_path / "copy"
+    shutil.copytree(run[0], copy)
+    config = write_config(tmp_path / "copy.yaml", copy)
+    before = json.loads((copy / "manifest.json").read_text())["stages"]
+    assert main(["pipeline", "--config", str(config), "--sfp.planner.kind", "perturbation"]) == 0
+    manifest = json.loads((copy / "manifest.json").read_text())["stages"]
+    assert manifest["baseline"]["id"] == before["baseline"]["id"] and manifest["sfp"]["id"] != before["sfp"]["id"]
+    assert manifest["sfp"]["spec"]["sfp"]["planner"]["kind"] == "perturbation"
+    assert read_checkpoint(manifest["sfp"]["outputs"]["checkpoint"])["hyper_parameters"]["planner"]["kind"] == (
+        "perturbation")

@@ -62,8 +62,9 @@ class PlannerOptions:
         _count("planner.expansions", self.expansions)
         _count("planner.max_batch_frames", self.max_batch_frames)
         require_choice("planner.centring", self.centring, PLAN_CENTRINGS)
-        require(self.centring == "none" or self.kind != "beam",
-                "planner.centring 'mean' needs every candidate at once: choose kind mosaic or best_of_k")
+        require(self.centring == "none" or self.kind not in ("beam", "perturbation"),
+                "planner.centring 'mean' centres the world model's candidates, all at once: choose kind mosaic or "
+                "best_of_k")
         if self.wet is not None:
             require_finite("planner.wet", self.wet)
             require(self.centring == "mean", "planner.wet keeps departures from a centre: set planner.centring mean")

@@ -2,8 +2,8 @@
 
 The action (the agent's forecast ``(B, T, C, H, W)``) is encoded once; at every latent position of every lead time
 its ``k`` nearest codes are the candidates, drawn with probability ``softmax(-distance / temperature)``
-(:meth:`WorldModel.sample_codes`). Three searches over those draws, all scored against the truth by a
-:class:`~sfp.planning.rewards.Reward`:
+(:meth:`WorldModel.sample_codes`). Three searches over those draws (and one without them), all scored against
+the truth by a :class:`~sfp.planning.rewards.Reward`:
 
 - :class:`BestOfKPlanner` (depth one): draw K full code maps, decode them all, keep the best per sample;
 - :class:`MosaicPlanner`: best-of-K, plus one more future composed patch by patch: at every latent position the
@@ -17,6 +17,9 @@ its ``k`` nearest codes are the candidates, drawn with probability ``softmax(-di
   ``beam_width`` best are kept per sample. Frame 0 starts from a single (empty) beam. An
   :class:`~sfp.planning.rewards.AdditiveReward` is scored from running totals (each beam carries the totals of
   its frames, an extension adds those of its new frame); any other reward rescores frames 0..t.
+
+- :class:`PerturbationPlanner`: the same best-of-K without the world model, over perturbations of the action
+  itself (scaled, shifted, plus a smooth random field): the peer that shows what the world model adds.
 
 With ``centring: mean`` best-of-K and the mosaic search around the forecast instead: every decoded future becomes
 the forecast plus its departure from the mean of the searched futures (:func:`~sfp.planning.ensemble.around`), so
@@ -229,10 +232,62 @@ class BeamSearchPlanner(Planner):
         return beams[:, 0], top[:, 0], None
 
 
+PERTURBATION_SCALE = 0.2  # log-normal spread of the intensity scaling
+PERTURBATION_SHIFT = 2  # pixels, each way
+PERTURBATION_NOISE = 0.5  # the smooth field's std, as a fraction of the action's
+PERTURBATION_SMOOTHING = 8  # the noise grid is this many times coarser than the field
+
+
+def perturbations(action: Tensor, samples: int, generator: torch.Generator | None = None) -> Tensor:
+    """``samples`` perturbations of ``action (B, T, C, H, W)``: ``(B, samples, T, C, H, W)`` (see
+    :class:`PerturbationPlanner`)."""
+    batch, _, channels, height, width = action.shape
+
+    def draw(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=generator, device=action.device, dtype=action.dtype)
+
+    scale = (PERTURBATION_SCALE * draw(batch, samples)).exp()[..., None, None, None, None]
+    shifts = torch.randint(-PERTURBATION_SHIFT, PERTURBATION_SHIFT + 1, (samples, 2), generator=generator,
+                           device=action.device)
+    coarse = draw(batch * samples, channels, max(2, height // PERTURBATION_SMOOTHING),
+                  max(2, width // PERTURBATION_SMOOTHING))
+    smooth = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
+    smooth = smooth / smooth.flatten(1).std(dim=1).clamp_min(1e-12)[:, None, None, None]
+    spread = action.flatten(1).std(dim=1)[:, None, None, None, None, None]
+    futures = scale * action[:, None]
+    futures = torch.stack([futures[:, k].roll((int(dy), int(dx)), dims=(-2, -1))
+                           for k, (dy, dx) in enumerate(shifts.tolist())], dim=1)
+    return futures + PERTURBATION_NOISE * spread * smooth.reshape(batch, samples, 1, channels, height, width)
+
+
+class PerturbationPlanner(Planner):
+    """The same search without the world model (the peer that isolates it): ``imagination.samples`` perturbations
+    of the action itself, scored by the same reward against the truth, the best kept per sample.
+
+    A perturbation scales the action by ``exp(N(0, PERTURBATION_SCALE))``, shifts it by a whole number of pixels up
+    to ``PERTURBATION_SHIFT`` each way, and adds a smooth random field (white noise on a grid
+    ``PERTURBATION_SMOOTHING`` times coarser, bilinearly upsampled, the same for every lead time) of standard
+    deviation ``PERTURBATION_NOISE`` times the action's. The world model is not used (it may be None); the
+    action itself plays the reconstruction, so ``raise`` labels add the plan's rise above the action.
+    """
+
+    @torch.no_grad()
+    def plan(self, context: Tensor, action: Tensor, target: Tensor,
+             generator: torch.Generator | None = None) -> PlanResult:
+        if action.ndim != 5 or target.shape != action.shape:
+            raise UserError(f"action and target must share a shape (B, T, C, H, W), "
+                            f"got {tuple(action.shape)} and {tuple(target.shape)}")
+        futures = perturbations(action, self.imagination.samples, generator)
+        rewards = self.reward(futures, target)  # (B, K)
+        reward, index = rewards.max(dim=1)
+        return PlanResult(_pick(futures, index[:, None])[:, 0], reward, self.reward(action, target), action)
+
+
 PLANNERS: Registry[type[Planner]] = Registry("planner")
 PLANNERS.add("mosaic", MosaicPlanner)
 PLANNERS.add("best_of_k", BestOfKPlanner)
 PLANNERS.add("beam", BeamSearchPlanner)
+PLANNERS.add("perturbation", PerturbationPlanner)
 
 
 def build_planner(world_model: WorldModel, reward: Reward | str | Mapping[str, Any],
