@@ -272,3 +272,17 @@ def test_explain_says_what_would_run_and_touches_nothing(tmp_path, capsys):
     assert main(["pipeline", "--config", str(config), "--explain", "--sfp.lr", "0.1"]) == 0
     assert capsys.readouterr().out.splitlines()[3:5] == [
         "[baseline] runs: settings: sfp.lr: 0.0003 -> 0.1", "[sfp] runs: settings: sfp.lr: 0.0003 -> 0.1"]
+
+
+def test_a_key_a_stage_reads_since_counts_at_its_default(tmp_path):
+    """A stage that ran before it read ``sfp.gauges`` is reused while gauges is at its default, and runs again when
+    it is set: a key read today and not then compares today's value with the declared default."""
+    config = _load(tmp_path)
+    _run(config)
+    path, manifest = _stored(tmp_path)
+    del manifest["stages"]["baseline"]["spec"]["sfp.gauges"]  # as before the baselines read it
+    path.write_text(json.dumps(manifest))
+    assert _run(config) == []
+    path.write_text(json.dumps(manifest))
+    gauged = dict(config, sfp={**config["sfp"], "gauges": 0.02})
+    assert Pipeline(gauged, lambda _: None).explain()[3] == "[baseline] runs: settings: sfp.gauges: 0.0 -> 0.02"

@@ -221,3 +221,20 @@ def test_sfp_can_search_without_the_world_model(run, tmp_path):
     assert manifest["sfp"]["spec"]["sfp"]["planner"]["kind"] == "perturbation"
     assert read_checkpoint(manifest["sfp"]["outputs"]["checkpoint"])["hyper_parameters"]["planner"]["kind"] == (
         "perturbation")
+
+
+def test_with_gauges_every_fine_tuning_stage_trains_on_the_gauges(run, tmp_path):
+    """sfp.gauges: the baselines and SFP are built with it (their MSE, peer loss and reward see the gauges alone);
+    the test split is still scored on the full field."""
+    copy = tmp_path / "copy"
+    shutil.copytree(run[0], copy)
+    config = write_config(tmp_path / "copy.yaml", copy)
+    before = json.loads((copy / "manifest.json").read_text())["stages"]
+    assert main(["pipeline", "--config", str(config), "--sfp.gauges", "0.05"]) == 0
+    manifest = json.loads((copy / "manifest.json").read_text())["stages"]
+    assert manifest["agent"]["id"] == before["agent"]["id"]  # the agent saw the whole field
+    for stage in ("baseline", "sfp"):
+        assert read_checkpoint(manifest[stage]["outputs"]["checkpoint"])["hyper_parameters"]["gauges"] == 0.05
+    before_metrics = json.loads((run[0] / "metrics.json").read_text())["models"]
+    after = json.loads((copy / "metrics.json").read_text())["models"]
+    assert after["persistence"] == before_metrics["persistence"]  # scored on the same, full test field

@@ -25,7 +25,9 @@ _NEEDS = {
 }
 _ORDER = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report")
 _VERSIONS = {"evaluate": 2}
-_ADDED_LATER = {("sfp", "planner", "centring"): "none", ("sfp", "planner", "wet"): None}
+# options in a hashed section that the hashes never saw, left out at their defaults (sfp.gauges came with the
+# stored settings: a manifest from before it was hashed without it)
+_ADDED_LATER = {("sfp", "planner", "centring"): "none", ("sfp", "planner", "wet"): None, ("sfp", "gauges"): 0.0}
 _CELL_KEYS = ("name", "seed_everything", "checkpoint_every", "report", "agent_patience", "world_model_from",
               "equal_time_baseline", "surrogate_baseline", "surrogate_weights", "data", "agent", "world_model", "sfp",
               "agent_trainer", "world_model_trainer", "sfp_trainer")  # a cell's settings as they were then

@@ -61,7 +61,7 @@ class Manifest:
             return f"its input {again[0]} runs again"
         if entry.get("inputs") != self.inputs(stage):
             return "its inputs were made again since"
-        difference = first_difference(entry["spec"], self.spec)
+        difference = first_difference(entry["spec"], self.spec, stage.reads)
         return f"settings: {difference}" if difference else None
 
     def start(self, stage: Stage) -> None:

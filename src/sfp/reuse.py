@@ -53,20 +53,31 @@ def _difference(stored: Any, current: Any, where: str) -> str | None:
     return None if stored == current else f"{where}: {json.dumps(stored)} -> {json.dumps(current)}"
 
 
-def first_difference(stored: Mapping[str, Any], spec: Mapping[str, Any]) -> str | None:
+def _remove(spec: dict[str, Any], key: str) -> None:
+    section, _, option = key.partition(".")
+    if option and isinstance(spec.get(section), dict):
+        spec[section].pop(option, None)
+    else:
+        spec.pop(section, None)
+
+
+def first_difference(stored: Mapping[str, Any], spec: Mapping[str, Any], keys: Iterable[str] = ()) -> str | None:
     """The first setting where ``stored`` (key -> value, as :func:`settings` wrote it) differs from the run spec
-    ``spec`` (a resolved pipeline config), after today's parser filled in the options ``stored`` lacks; None when
-    every field is equal."""
+    ``spec`` (a resolved pipeline config), after today's parser filled in the options ``stored`` lacks; ``keys``:
+    the keys read today (one ``stored`` lacks counts at its declared default). None when every field is equal."""
     from sfp.pipeline_config import reparse
 
     merged = copy.deepcopy(dict(spec))
+    for key in keys:
+        if key not in stored:
+            _remove(merged, key)  # read today, not then: at its declared default
     for key, value in stored.items():
         _write(merged, key, copy.deepcopy(value))
     try:
         filled = reparse(merged)
     except UserError as err:
         return f"its settings no longer parse ({err})"
-    for key in sorted(stored):
+    for key in sorted(set(stored) | set(keys)):
         found = _difference(plain(read(filled, key)), plain(read(spec, key)), key)
         if found:
             return found

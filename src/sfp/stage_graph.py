@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp_trainer")  # what the baselines share with SFP (no planning)
+FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp.gauges", "sfp_trainer")  # what the baselines share with SFP
 # the peers beside the surrogate: MSE plus a published loss, at SFP's validation MSE change (sfp.metrics.peer_losses)
 PEER_BASELINES = {"balanced_mse": "balanced MSE (Shi et al. 2017)", "facl": "FACL (Yan et al. 2024)"}
 

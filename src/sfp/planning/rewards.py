@@ -149,6 +149,35 @@ class WeightedSum(Reward):
         return sum(weight * reward.local(pred, target) for reward, weight in self.terms)
 
 
+class Gauged(Reward):
+    """``reward`` seeing only the pixels where ``mask`` (``(H, W)``, True at a gauge) is True: forecasts and truth
+    are 0 elsewhere, so an event or an error there counts for nothing (for rewards whose events lie above 0)."""
+
+    def __init__(self, reward: Reward, mask: Tensor) -> None:
+        self.inner, self.mask = reward, mask
+        super().__init__(self._seen(reward.score), f"{reward.name} at gauges", self._seen(reward.local))
+
+    def _seen(self, score: ScoreFunction) -> ScoreFunction:
+        def seen(pred: Tensor, target: Tensor) -> Tensor:
+            mask = self.mask.to(pred.device)
+            return score(torch.where(mask, pred, 0.0), torch.where(mask, target, 0.0))
+        return seen
+
+
+GAUGE_SEED = 2026  # one fixed set of gauges for every model and stage
+
+
+def gauge_mask(height: int, width: int, fraction: float, device: torch.device | str = "cpu") -> Tensor:
+    """A fixed random ``(height, width)`` mask, True at about ``fraction`` of the pixels (at least one): the gauges
+    that see the truth, the same for every model (seeded by :data:`GAUGE_SEED` and the size alone)."""
+    if not 0.0 < fraction <= 1.0:
+        raise UserError(f"gauges must be a fraction in (0, 1], got {fraction!r}")
+    draw = torch.rand(height, width, generator=torch.Generator().manual_seed(GAUGE_SEED))
+    mask = draw < fraction
+    mask.view(-1)[draw.argmin()] = True
+    return mask.to(device)
+
+
 def _finite_weight(reward: object, weight: object) -> float:
     """``weight`` as a finite float, after checking that ``reward`` is a Reward."""
     try:

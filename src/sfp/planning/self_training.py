@@ -39,7 +39,7 @@ from sfp.options import coerce, require_finite, save_plain_hyperparameters
 from sfp.planning.options import PlannerOptions, PseudoLabels
 from sfp.planning.planner import Planner, build_planner, planner_class
 from sfp.planning.pseudo_labels import make_label
-from sfp.planning.rewards import get_reward, reward_for_task
+from sfp.planning.rewards import Gauged, gauge_mask, get_reward, reward_for_task
 from sfp.planning.world_model_module import load_world_model
 from sfp.task import Bounds, TaskSpec, within
 
@@ -61,14 +61,20 @@ class SFPModule(L.LightningModule):
     surrogate_weight: adds this times the differentiable loss ``peer`` to the MSE: the stand-in for the headline
     metric (``surrogate``: :func:`sfp.metrics.surrogates.surrogate_for_task`), ``balanced_mse`` or ``facl``
     (:mod:`sfp.metrics.peer_losses`); with no pseudo-labels, that is a peer baseline SFP is compared with.
+    gauges: where > 0, the truth is seen only at this fraction of the pixels (a fixed set, the same for every
+    model: :func:`~sfp.planning.rewards.gauge_mask`): the MSE, the peer loss and the planner's reward see the
+    gauges alone (incomplete truth); validation and test still score the full field.
     """
 
     def __init__(self, agent_checkpoint: str, world_model_checkpoint: str | None = None,
                  planner: PlannerOptions = PlannerOptions(), pseudo_labels: PseudoLabels = PseudoLabels(),
                  reward: str | dict | None = None, lr: float = 3e-4, weight_decay: float = 0.0, seed: int = 0,
-                 surrogate_weight: float = 0.0, peer: str = "surrogate"):
+                 surrogate_weight: float = 0.0, peer: str = "surrogate", gauges: float = 0.0):
         super().__init__()
         require_finite("surrogate_weight", surrogate_weight, minimum=0.0)
+        require_finite("gauges", gauges, minimum=0.0)
+        if gauges > 1:
+            raise UserError(f"gauges must be a fraction of the pixels in [0, 1], got {gauges}")
         if peer not in PEER_LOSSES:
             raise UserError(f"unknown peer loss {peer!r}; known: {', '.join(PEER_LOSSES)}")
         self.planner_options = coerce(PlannerOptions, planner)
@@ -81,6 +87,7 @@ class SFPModule(L.LightningModule):
         save_plain_hyperparameters(self, logger=False, planner=self.planner_options, pseudo_labels=self.labels)
         self.reward_spec, self.lr, self.weight_decay, self.seed = reward, lr, weight_decay, seed
         self.surrogate_weight, self.peer, self.surrogate = surrogate_weight, peer, None
+        self.gauges = gauges
         self.label_distance: Any = None  # the pseudo-label distance of ``loss: surrogate``, set from the task in setup
         self.agent: Forecaster = load_forecaster(agent_checkpoint).train()
         # forecasts are scored and returned inside the bounds; the losses see the agent's raw outputs
@@ -144,7 +151,10 @@ class SFPModule(L.LightningModule):
               window: Window | None) -> tuple[Tensor, Tensor, Tensor]:
         """Pseudo-labels, their acceptance mask (B,) and the reward gain (B,) over the action; ``window``: the
         samples' context and climatology for a heatwave reward."""
-        reward_fn = self.planner.reward = bind_window(self.reward_fn, window)
+        reward_fn = bind_window(self.reward_fn, window)
+        if self.gauges > 0:
+            reward_fn = Gauged(reward_fn, gauge_mask(*truth.shape[-2:], self.gauges, truth.device))
+        self.planner.reward = reward_fn
         result = self.planner.plan(context, action, truth, generator=self._generator)
         kind = self.labels.kind
         label = make_label(kind, action, result, truth, self.world_model, context, reward_fn)
@@ -190,6 +200,8 @@ class SFPModule(L.LightningModule):
         context_x, context_y, target_x, target_y = batch[:4]
         forecast = self.agent.forecast(context_x, context_y, target_x)
         valid = valid_mask(target_y, self.agent.null_value)
+        if self.gauges > 0:  # the truth is seen at the gauges alone
+            valid = valid & gauge_mask(*target_y.shape[-2:], self.gauges, target_y.device)
         truth = torch.where(valid, target_y, torch.zeros_like(target_y))
         loss = self._scaled_mse(forecast, truth, valid)
         window = None if self.windows is None else self.windows(batch)

@@ -78,7 +78,7 @@ def why_stale(done: dict[str, Any], config: dict[str, Any]) -> str | None:
     for stage, code in stored.get("stages", {}).items():  # a stage added since was not part of it
         if today["stages"].get(stage) != code:
             return f"code: {stage} {code} -> {today['stages'].get(stage, 'gone')}"
-    return first_difference(done["spec"], config)
+    return first_difference(done["spec"], config, cell_spec(config))
 
 
 def upgrade_cell(path: Path, config: dict[str, Any]) -> bool:
