@@ -103,7 +103,7 @@ def test_log_spectrum_loss_adds_lambda_times_the_accepted_samples_spectral_dista
 def test_surrogate_loss_adds_lambda_times_the_tasks_stand_in_between_forecast_and_accepted_labels(checkpoints):
     agent_ckpt, world_ckpt = checkpoints
     module = SFPModule(agent_ckpt, world_ckpt, pseudo_labels={"weight": 0.5, "loss": "surrogate"})
-    module.pull = lambda pred, label, valid: (pred - label).abs().mean()  # what setup takes from the task
+    module.label_distance = lambda pred, label, valid: (pred - label).abs().mean()  # what setup takes from the task
     context_x, context_y, target_x, truth = _batch()
     pseudo = truth + 3.0
     module.planner = ScriptedPlanner(pseudo, torch.tensor([0.2, 0.9]), torch.tensor([0.5, 0.5]))  # sample 1 kept
@@ -130,8 +130,8 @@ def test_the_surrogate_pull_is_the_tasks_stand_in_for_its_headline_metric(checkp
     label[..., :2, :] = 255.0  # half the pixels are events at every storms threshold; the forecast hits none
     valid = torch.ones_like(label, dtype=torch.bool)
     thresholds = tuple(TASKS["storms"].thresholds)
-    torch.testing.assert_close(module.pull(forecast, label, valid), soft_csi_loss(forecast, label, valid, thresholds))
-    assert module.pull(label, label, valid) < 0.2 and module.pull(forecast, label, valid) > 0.99  # CSI ~1, ~0
+    torch.testing.assert_close(module.label_distance(forecast, label, valid), soft_csi_loss(forecast, label, valid, thresholds))
+    assert module.label_distance(label, label, valid) < 0.2 and module.label_distance(forecast, label, valid) > 0.99  # CSI ~1, ~0
 
 
 def test_log_spectrum_distance_is_the_squared_log_ratio_of_shell_energies_up_to_a_third_of_n():
