@@ -247,6 +247,7 @@ def test_a_manifest_an_earlier_sfp_wrote_is_upgraded_and_its_finished_stages_reu
 
     config = cell_config(load_table("ocean_table"), Cell("ocean", "advection", 0))
     config["world_model_from"] = "runs/ocean/ocean/world_model/world_model/checkpoints/best.ckpt"  # as it ran
+    config.update(facl_baseline=False, qmap_baseline=False)  # comparisons the table asked for later
     config["run_dir"] = str(tmp_path / "run")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "manifest.json").write_text((Path(__file__).parent / "legacy_manifest.json").read_text())

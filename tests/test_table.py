@@ -81,6 +81,10 @@ def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     table = json.loads((tmp_path / "results" / "tiny.json").read_text())
     assert table["summary"]["storms"]["backbones"] == ["simvp"]
     assert table["summary"]["storms"]["sfp_vs_surrogate"] is not None
+    windows = cell["per_window"]  # the states behind the intervals, one row per test window, its sequence beside it
+    assert len(windows["sequence"]) == len(windows["models"]["sfp"]) == len(windows["models"]["baseline_steps"])
+    low, high = table["summary"]["storms"]["ci95"]["sfp_vs_baseline_steps"]
+    assert low <= high and isinstance(table["summary"]["storms"]["significant"]["sfp_vs_baseline_steps"], bool)
     assert set(cell["per_lead"]) == {"persistence", "baseline_steps", "surrogate", "sfp"}
     assert len(cell["per_lead"]["sfp"]["csi_per_lead"]["16"]) == 3  # the tiny config's target length
     assert (tmp_path / "results" / "tiny" / "leads" / "storms-simvp-s0.png").is_file()

@@ -51,6 +51,23 @@ def csi_m_of_counts(sums: np.ndarray) -> np.ndarray:
         return np.where(defined > 0, np.nansum(csi, axis=-1) / defined, np.nan)
 
 
+def resample_weights(count: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+    """``resamples`` draws of ``count`` sequences with replacement, as how often each is drawn ``(R, count)``: one
+    draw for every model scored on those sequences (paired)."""
+    return np.random.default_rng(seed).multinomial(count, np.full(count, 1.0 / count), size=resamples)
+
+
+def interval(changes: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The central ``confidence`` of resampled changes (percentiles), leaving out those that are not finite."""
+    changes = np.asarray(changes, dtype=np.float64)
+    changes = changes[np.isfinite(changes)]
+    if not len(changes):
+        raise UserError("no resample gave a finite relative change")
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(changes, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def paired_bootstrap(new: np.ndarray, old: np.ndarray, metric: Metric, resamples: int = RESAMPLES, seed: int = 0,
                      confidence: float = CONFIDENCE) -> ChangeInterval:
     """The relative change of ``metric`` from ``old`` to ``new`` and its paired bootstrap interval.
@@ -70,15 +87,10 @@ def paired_bootstrap(new: np.ndarray, old: np.ndarray, metric: Metric, resamples
         raise UserError(f"the old model's metric on all sequences is {reference}: no relative change")
     change = (float(metric(new.sum(0)[None])[0]) - reference) / abs(reference)
     count = len(new)
-    draws = np.random.default_rng(seed).multinomial(count, np.full(count, 1.0 / count), size=resamples)
+    draws = resample_weights(count, resamples, seed)
     totals_new, totals_old = (
         (draws @ stats.reshape(count, -1)).reshape(resamples, *stats.shape[1:]) for stats in (new, old))
     before = metric(totals_old)
     with np.errstate(invalid="ignore", divide="ignore"):
         changes = (metric(totals_new) - before) / np.abs(before)
-    changes = changes[np.isfinite(changes)]
-    if not len(changes):
-        raise UserError("no resample gave a finite relative change")
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(changes, [tail, 100 - tail])
-    return ChangeInterval(change, float(low), float(high))
+    return ChangeInterval(change, *interval(changes, confidence))

@@ -20,7 +20,7 @@ the frames where each is defined); ``{"vortices": {"radius": 4, ...}}`` gives ``
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -178,6 +178,61 @@ class TaskMetrics(torch.nn.Module):
     def reset(self) -> None:
         for metric in self.metrics.values():
             metric.reset()
+
+    def _metric_names(self, keys: Sequence[str]) -> list[str]:
+        """The metric modules behind ``keys``, in a fixed order."""
+        unknown = [key for key in keys if key not in self._extractors]
+        if unknown:
+            raise UserError(f"no metric {unknown[0]!r} here; known: {', '.join(sorted(self._extractors))}")
+        return sorted({self._extractors[key][0] for key in keys})
+
+    def window_states(self, keys: Sequence[str], preds: Tensor, target: Tensor,
+                      batch: tuple[Tensor, ...] | None = None) -> Tensor:
+        """Per window (axis 0), the states of the metrics behind ``keys`` flattened into one float64 row ``(B, n)``:
+        every state is a sum over windows, so rows summed over any set of windows give the metrics over that set
+        (:meth:`from_states`: what a bootstrap over test sequences resamples). Resets those metrics."""
+        names = self._metric_names(keys)
+        window = self.windows(batch) if "heatwaves" in names and batch is not None else None
+        rows = []
+        for i in range(preds.shape[0]):
+            row = []
+            for name in names:
+                metric = self.metrics[name]
+                metric.reset()
+                if name == "heatwaves":
+                    if window is None:
+                        raise UserError("the heatwave scores need each batch: window_states(keys, preds, target, "
+                                        "batch)")
+                    metric.update(window.context[i : i + 1], preds[i : i + 1].detach(), target[i : i + 1],
+                                  window.seas[i : i + 1], window.thresh[i : i + 1])
+                else:
+                    metric.update(preds[i : i + 1].detach(), target[i : i + 1])
+                row += [getattr(metric, state).reshape(-1).double() for state in metric._defaults]
+            rows.append(torch.cat(row))
+        for name in names:
+            self.metrics[name].reset()
+        return torch.stack(rows) if rows else preds.new_zeros(0, 0, dtype=torch.float64)
+
+    def from_states(self, keys: Sequence[str], rows: Tensor) -> dict[str, Tensor]:
+        """Each key's value from each row of summed states ``(R, n)`` (as :meth:`window_states` lays them out):
+        ``{key: (R,)}``. Resets those metrics."""
+        names = self._metric_names(keys)
+        values: dict[str, list[Tensor]] = {key: [] for key in keys}
+        for row in rows:
+            offset = 0
+            for name in names:
+                metric = self.metrics[name]
+                for state, default in metric._defaults.items():
+                    size = default.numel()
+                    setattr(metric, state, row[offset : offset + size].reshape(default.shape).to(default))
+                    offset += size
+            results = {name: self.metrics[name].compute() for name in names}
+            for key in keys:
+                name, extract = self._extractors[key]
+                values[key].append(torch.as_tensor(extract(results[name]), dtype=torch.float64))
+        for name in names:
+            self.metrics[name].reset()
+        return {key: torch.stack(found) if found else torch.zeros(0) for key, found in values.items()}
 
 
 def _build(metric: Callable[..., Metric], name: str, options: Mapping[str, Any]) -> Metric:

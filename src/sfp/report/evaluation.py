@@ -11,7 +11,7 @@ from torch import Tensor
 
 from sfp.metrics.task_metrics import Windows, build_task_metrics
 from sfp.report.leads import TRUTH, lead_accumulators, with_truth
-from sfp.report.scoring import Forecast, accumulate
+from sfp.report.scoring import Forecast, WindowStates, accumulate
 from sfp.task import Bounds, TaskSpec
 
 REPORTED = ("mse", "mae", "ssim", "csi_m", "csi_pool4_m", "csi_pool16_m", "fss", "tke_error", "mhw_csi",
@@ -68,14 +68,28 @@ def checkpoint_forecasters(checkpoints: dict[str, str], bounds: Bounds) -> dict[
 def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str]) -> dict[str, Any]:
     """metrics.json content on the test split of ``datamodule`` for persistence and each checkpoint, task metrics and
     per-lead views (:mod:`sfp.report.leads`) in one pass: ``{"dataset", "models": {name: metrics}, "flat": {...},
-    "per_lead": {name: views}}`` (``per_lead`` also holds the truth's spectrum for spectral tasks)."""
+    "per_lead": {name: views}, "per_window": {"keys", "sequence", "models": {name: rows}}}`` (``per_lead`` also holds
+    the truth's spectrum for spectral tasks; ``per_window`` the states of the headline metric and MSE per test
+    window and the sequence of each: :class:`~sfp.report.scoring.WindowStates`)."""
     task, target_len = datamodule.task, datamodule.target
     windows = getattr(datamodule, "heatwave_windows", None)
     leads = lead_accumulators(task, target_len)
     forecasts = with_truth(checkpoint_forecasters(checkpoints, task.bounds), task)
+    keys = tuple(dict.fromkeys((task.headline, "mse")))
     computed = accumulate(forecasts, datamodule.test_dataloader(), lambda name: [leads(name)] if name == TRUTH else
-                          [build_task_metrics(task, target_len, windows), leads(name)])
+                          [build_task_metrics(task, target_len, windows), leads(name),
+                           WindowStates(build_task_metrics(task, target_len, windows), keys)])
     flat = {name: as_floats(results[0]) for name, results in computed.items() if name != TRUTH}
     return {"dataset": task.name,
             "models": {name: shape_metrics(values, task) for name, values in flat.items()},
-            "flat": flat, "per_lead": {name: results[-1] for name, results in computed.items()}}
+            "flat": flat, "per_lead": {name: results[0 if name == TRUTH else 1] for name, results in computed.items()},
+            "per_window": {"keys": list(keys), "sequence": test_sequences(datamodule),
+                           "models": {name: results[2] for name, results in computed.items() if name != TRUTH}}}
+
+
+def test_sequences(datamodule: Any) -> list[int]:
+    """The sequence each test window was cut from, in the test loader's order (its windows are not shuffled);
+    each window its own where the data module does not say."""
+    index = getattr(datamodule.datasets["test"], "index", None) if hasattr(datamodule, "datasets") else None
+    count = len(datamodule.datasets["test"]) if hasattr(datamodule, "datasets") else 0
+    return [int(sequence) for sequence in index[:, 0]] if index is not None else list(range(count))

@@ -22,6 +22,20 @@ class Accumulator(Protocol):
     def compute(self) -> Any: ...
 
 
+class WindowStates:
+    """Per window, in batch order, the metric states behind ``keys`` (:meth:`TaskMetrics.window_states`): rows
+    that sum to the metrics over any set of windows, for intervals over test sequences."""
+
+    def __init__(self, metrics: TaskMetrics, keys: tuple[str, ...]) -> None:
+        self.metrics, self.keys, self.rows = metrics, keys, []
+
+    def update(self, pred: Tensor, target: Tensor, batch: tuple[Tensor, ...] | None = None) -> None:
+        self.rows.append(self.metrics.window_states(self.keys, pred, target, batch))
+
+    def compute(self) -> list[list[float]]:
+        return torch.cat(self.rows).tolist() if self.rows else []
+
+
 @torch.no_grad()
 def accumulate(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, ...]],
                make: Callable[[str], list[Accumulator]]) -> dict[str, list[Any]]:
@@ -32,7 +46,7 @@ def accumulate(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, .
         for name, forecast in forecasts.items():
             pred = forecast(batch)
             for accumulator in accumulators[name]:
-                if isinstance(accumulator, TaskMetrics):  # the heatwave scores need the batch's context
+                if isinstance(accumulator, (TaskMetrics, WindowStates)):  # heatwave scores need the batch's context
                     accumulator.update(pred, batch[3], batch)
                 else:
                     accumulator.update(pred, batch[3])

@@ -78,6 +78,21 @@ def _check_per_lead(per_lead: Any) -> None:
     require(len(shapes) <= 1, "per_lead: every model needs the same views and thresholds")
 
 
+def _check_per_window(found: Any) -> None:
+    """The per-window states, where present: a sequence per window and, per model, one row of numbers per window
+    (:mod:`sfp.table.intervals` sums and resamples them)."""
+    if found is None:
+        return
+    sequences = found.get("sequence") if isinstance(found, dict) else None
+    models = found.get("models") if isinstance(found, dict) else None
+    require(isinstance(sequences, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in sequences)
+            and isinstance(models, dict), "per_window must hold a sequence (whole numbers) and models")
+    for model, rows in models.items():
+        require(isinstance(rows, list) and len(rows) == len(sequences) and all(_numbers(row) for row in rows)
+                and len({len(row) for row in rows}) <= 1,
+                f"per_window.models.{_shown(str(model))} must hold one row of numbers per window")
+
+
 def _is_threshold(key: str) -> bool:
     try:
         float(key)
@@ -113,6 +128,7 @@ def _check_cell(cell: Any, stem: str, cells: Collection[Cell] | None) -> None:
     for key in ("seconds", "steps"):
         _mapping_of_numbers(cell, key)
     require(cell.get("parameters") is None or _is_number(cell["parameters"]), "parameters must be a number")
+    _check_per_window(cell.get("per_window"))
     check = cell.get("convergence", {})
     require(isinstance(check, dict) and all(check.get(key) is None or _is_number(check[key])
                                             for key in ("agent_val_mse_gain", "equal_time_test_mse_gain"))

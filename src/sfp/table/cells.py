@@ -135,6 +135,9 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
                "models": {MODEL_NAMES[name]: values for name, values in results["models"].items()},
                "per_lead": {MODEL_NAMES.get(name, name): views for name, views in results["per_lead"].items()
                             if name in LEAD_MODELS}}
+    if "per_window" in results:  # the states behind the intervals (an evaluation from before them has none)
+        content["per_window"] = {**results["per_window"], "models": {
+            MODEL_NAMES[name]: rows for name, rows in results["per_window"]["models"].items() if name in MODEL_NAMES}}
     content["convergence"] = convergence(validation_curve(pipeline.stage_dir("agent") / "logs"), content["models"])
     write_text(path, json.dumps(content, indent=2))
     return content

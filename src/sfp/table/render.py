@@ -30,6 +30,7 @@ from sfp.data.writing import write_text
 from sfp.report.leads import plot_lead_curves
 from sfp.table.cellfile import LARGEST, read_cells
 from sfp.table.convergence import convergence
+from sfp.table.intervals import cell_draws, dataset_intervals, shared_weights
 from sfp.table.spec import Cell
 from sfp.task import TASKS
 
@@ -68,13 +69,18 @@ def _compared(cell: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
             "mse_vs_baseline_steps": ("mse", "sfp", "baseline_steps")}
 
 
+def _all_compared(cell: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """:func:`_compared` and each optional peer."""
+    headline = TASKS[cell["dataset"]].headline
+    return {**_compared(cell), **{key: (headline, "sfp", peer) for key, peer in OPTIONAL_PEERS.items()}}
+
+
 def cell_changes(cell: dict[str, Any]) -> dict[str, float | None]:
     """SFP's relative changes in one cell: headline against each baseline and each optional peer it has (None for
     one it lacks), and MSE against the equal-step one."""
-    models, headline = cell["models"], TASKS[cell["dataset"]].headline
-    compared = {**_compared(cell), **{key: (headline, "sfp", peer) for key, peer in OPTIONAL_PEERS.items()}}
+    models = cell["models"]
     return {key: relative(models.get(sfp, {}).get(metric), models.get(baseline, {}).get(metric))
-            for key, (metric, sfp, baseline) in compared.items()}
+            for key, (metric, sfp, baseline) in _all_compared(cell).items()}
 
 
 def cell_hole(cell: dict[str, Any]) -> str | None:
@@ -106,6 +112,8 @@ def summarize(cells: list[dict[str, Any]], absent: Iterable[tuple[Cell, str]] = 
     those of ``cells`` with a hole (:func:`cell_hole`) and ``absent`` ones (no JSON with the current settings)."""
     left_out = [(_cell(cell), hole) for cell in cells if (hole := cell_hole(cell))] + list(absent)
     grouped = changes_by_backbone(cells)
+    usable = {(cell["dataset"], cell["backbone"], cell["seed"]): cell for cell in cells if cell_hole(cell) is None}
+    weights = shared_weights()
     summary = {}
     for dataset in sorted({cell["dataset"] for cell in cells} | {cell.dataset for cell, _ in left_out}):
         backbones = grouped.get(dataset, {})
@@ -114,9 +122,16 @@ def summarize(cells: list[dict[str, Any]], absent: Iterable[tuple[Cell, str]] = 
         missing = [{"cell": _label(cell), "reason": why} for cell, why in left_out if cell.dataset == dataset]
         averaged = sum(len(seeds) for seeds in backbones.values())
         means = {key: _mean([changes[key] for changes in per_backbone.values()]) for key in CHANGES}
-        summary[dataset] = {"headline": TASKS[dataset].headline, "backbones": list(per_backbone), **means,
-                            **_best_peer(means), "averaged_cells": averaged, "table_cells": averaged + len(missing),
-                            "missing": missing}
+        best = _best_peer(means)
+        ci95 = dataset_intervals({backbone: {seed: cell_draws(usable[dataset, backbone, seed],
+                                                              _all_compared(usable[dataset, backbone, seed]), weights)
+                                             for seed in seeds} for backbone, seeds in backbones.items()})
+        if ci95 is not None and best["best_peer"] and PEERS[best["best_peer"]] in ci95:
+            ci95["sfp_vs_best_peer"] = ci95[PEERS[best["best_peer"]]]
+        summary[dataset] = {"headline": TASKS[dataset].headline, "backbones": list(per_backbone), **means, **best,
+                            "ci95": ci95, "significant": None if ci95 is None else
+                            {key: low > 0 or high < 0 for key, (low, high) in ci95.items()},
+                            "averaged_cells": averaged, "table_cells": averaged + len(missing), "missing": missing}
     return summary
 
 
@@ -201,10 +216,15 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
     lines = ["| dataset | headline | SFP vs equal steps | SFP vs equal time | SFP vs surrogate | SFP vs best peer "
              "| MSE vs equal steps | backbones | cells |", "|---|---|---|---|---|---|---|---|---|"]
     for dataset, row in summary.items():
-        best = f"{_percent(row['sfp_vs_best_peer'])} ({row['best_peer']})" if row["best_peer"] else "n/a"
-        lines.append(f"| {dataset} | {row['headline']} | {_percent(row['sfp_vs_baseline_steps'])} | "
-                     f"{_percent(row['sfp_vs_baseline_time'])} | {_percent(row['sfp_vs_surrogate'])} | {best} | "
-                     f"{_percent(row['mse_vs_baseline_steps'])} | {', '.join(row['backbones'])} | "
+        def change(key: str, row: dict[str, Any] = row) -> str:
+            """The change, with its 95 % interval where the cells keep per-window states."""
+            found = (row.get("ci95") or {}).get(key)
+            return _percent(row[key]) + (f" [{_percent(found[0])}, {_percent(found[1])}]" if found else "")
+
+        best = f"{change('sfp_vs_best_peer')} ({row['best_peer']})" if row["best_peer"] else "n/a"
+        lines.append(f"| {dataset} | {row['headline']} | {change('sfp_vs_baseline_steps')} | "
+                     f"{change('sfp_vs_baseline_time')} | {change('sfp_vs_surrogate')} | {best} | "
+                     f"{change('mse_vs_baseline_steps')} | {', '.join(row['backbones'])} | "
                      f"{row['averaged_cells']} of {row['table_cells']} |")
     missing = [f"- {hole['cell']}: {hole['reason']}" for row in summary.values() for hole in row["missing"]]
     lines += ["", "Left out of the means above:", *missing] if missing else []
