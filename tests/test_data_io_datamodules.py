@@ -341,3 +341,20 @@ def test_trainer_fits_validates_and_predicts_through_the_module():
     predictions = trainer.predict(Persistence(), datamodule=dm)
     assert sum(len(p) for p in predictions) == len(dm.datasets["test"]) == 2
     assert predictions[0].shape[1:] == (3, 1, 16, 16)
+
+
+def test_a_train_fraction_keeps_a_nested_random_share_of_the_training_sequences_only():
+    from sfp.data import FieldDataModule
+
+    def splits(fraction):
+        module = FieldDataModule("storms", n_sequences=40, frames=4, size=8, context=2, target=2, stride=2,
+                                 train_fraction=fraction)
+        return {name: [segment.sequence for segment in found] for name, found in module._split(module.source).items()}
+
+    full, quarter, tenth = splits(1.0), splits(0.25), splits(0.1)
+    assert len(full["train"]) == 32 and len(quarter["train"]) == 8 and len(tenth["train"]) == 3
+    assert set(tenth["train"]) <= set(quarter["train"]) <= set(full["train"])  # nested: less data, same draws
+    assert quarter["train"] != full["train"][:8]  # a random share, not the first sequences
+    assert quarter["val"] == full["val"] and quarter["test"] == full["test"]  # validation and test unchanged
+    with pytest.raises(UserError, match="train_fraction"):
+        FieldDataModule("storms", n_sequences=40, frames=4, size=8, context=2, target=2, train_fraction=0.0)

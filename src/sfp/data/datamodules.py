@@ -158,15 +158,19 @@ class FieldDataModule(WindowDataModule):
     """A generated field dataset (storms, navier_stokes, flame) of ``n_sequences`` sequences ``(T, C, H, W)``.
 
     Sequences are dealt into train/val/test whole. ``seed`` seeds the generator, the split and the shuffling;
-    ``dataset_kwargs`` go to the dataset's generator (e.g. ``{"viscosity": 1e-3}``).
+    ``dataset_kwargs`` go to the dataset's generator (e.g. ``{"viscosity": 1e-3}``); ``train_fraction`` keeps that
+    share of the training sequences (the data-scarce case: validation and test unchanged).
     """
 
     def __init__(self, dataset: str = "storms", n_sequences: int = 256, frames: int = 20, size: int = 64,
                  context: int = 10, target: int = 10, stride: int | None = None, batch_size: int = 8,
                  val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0, num_workers: int = 0,
-                 dataset_kwargs: dict | None = None) -> None:
+                 dataset_kwargs: dict | None = None, train_fraction: float = 1.0) -> None:
         super().__init__(context, target, stride, batch_size, seed, num_workers)
         self.save_hyperparameters()
+        if not 0.0 < train_fraction <= 1.0:
+            raise UserError(f"train_fraction must lie in (0, 1], got {train_fraction}")
+        self.train_fraction = train_fraction
         self.spec = get_dataset(dataset)
         if self.spec.kind != "field":
             raise UserError(f"{dataset} is a {self.spec.kind} dataset; use SeriesDataModule")
@@ -189,7 +193,15 @@ class FieldDataModule(WindowDataModule):
         return ArraySource(_generate(self.spec, self.params))
 
     def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
-        return split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
+        """Whole sequences dealt into the splits; with ``train_fraction`` < 1, a random ``train_fraction`` of the
+        training sequences (at least one; seeded, so a smaller fraction's sequences are among a larger one's)."""
+        splits = split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
+        if self.train_fraction < 1.0:
+            train = splits["train"]
+            keep = max(1, round(self.train_fraction * len(train)))
+            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed)).tolist()
+            splits["train"] = [train[i] for i in sorted(order[:keep])]
+        return splits
 
 
 class OceanDataModule(FieldDataModule):
@@ -203,9 +215,9 @@ class OceanDataModule(FieldDataModule):
     def __init__(self, n_sequences: int = 20, frames: int = 365, size: int = 64, context: int = 10,
                  target: int = 10, stride: int | None = None, batch_size: int = 16, val_fraction: float = 0.15,
                  test_fraction: float = 0.15, seed: int = 0, num_workers: int = 0,
-                 dataset_kwargs: dict | None = None) -> None:
+                 dataset_kwargs: dict | None = None, train_fraction: float = 1.0) -> None:
         super().__init__("ocean", n_sequences, frames, size, context, target, stride, batch_size, val_fraction,
-                         test_fraction, seed, num_workers, dataset_kwargs)
+                         test_fraction, seed, num_workers, dataset_kwargs, train_fraction)
         self.save_hyperparameters()
         self.heatwave_windows: HeatwaveWindows | None = None
 
@@ -367,7 +379,15 @@ class FNODataModule(WindowDataModule):
         return FNOReader(self.path, self.variable)
 
     def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
-        return split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
+        """Whole sequences dealt into the splits; with ``train_fraction`` < 1, a random ``train_fraction`` of the
+        training sequences (at least one; seeded, so a smaller fraction's sequences are among a larger one's)."""
+        splits = split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
+        if self.train_fraction < 1.0:
+            train = splits["train"]
+            keep = max(1, round(self.train_fraction * len(train)))
+            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed)).tolist()
+            splits["train"] = [train[i] for i in sorted(order[:keep])]
+        return splits
 
 
 class NetCDFDataModule(WindowDataModule):
