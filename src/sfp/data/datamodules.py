@@ -379,15 +379,7 @@ class FNODataModule(WindowDataModule):
         return FNOReader(self.path, self.variable)
 
     def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
-        """Whole sequences dealt into the splits; with ``train_fraction`` < 1, a random ``train_fraction`` of the
-        training sequences (at least one; seeded, so a smaller fraction's sequences are among a larger one's)."""
-        splits = split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
-        if self.train_fraction < 1.0:
-            train = splits["train"]
-            keep = max(1, round(self.train_fraction * len(train)))
-            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed)).tolist()
-            splits["train"] = [train[i] for i in sorted(order[:keep])]
-        return splits
+        return split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
 
 
 class NetCDFDataModule(WindowDataModule):
