@@ -158,16 +158,22 @@ def test_agent_patience_stops_on_the_headline_metric():
                                                                                                   "max", 3)
 
 
-def test_balanced_mse_and_facl_peers_are_stages_beside_the_finished_ones(run, tmp_path):
-    """The published peers at matched MSE: each a stage of its own (the finished stages reused), trained with its
-    loss added to the MSE (same seed and batches as the equal-step baseline, so any other weights come from it)."""
+def _continued(run, tmp_path, *arguments):
+    """A copy of the finished run continued with ``arguments``: its folder, config, and manifest stages before and
+    after."""
     copy = tmp_path / "copy"
     shutil.copytree(run[0], copy)
     config = write_config(tmp_path / "copy.yaml", copy)
     before = json.loads((copy / "manifest.json").read_text())["stages"]
-    assert main(["pipeline", "--config", str(config), "--balanced_mse_baseline", "true", "--facl_baseline", "true",
-                 "--surrogate_weights", "[0.5]"]) == 0
-    manifest = json.loads((copy / "manifest.json").read_text())["stages"]
+    assert main(["pipeline", "--config", str(config), *arguments]) == 0
+    return copy, config, before, json.loads((copy / "manifest.json").read_text())["stages"]
+
+
+def test_balanced_mse_and_facl_peers_are_stages_beside_the_finished_ones(run, tmp_path):
+    """The published peers at matched MSE: each a stage of its own (the finished stages reused), trained with its
+    loss added to the MSE (same seed and batches as the equal-step baseline, so any other weights come from it)."""
+    copy, _, before, manifest = _continued(run, tmp_path, "--balanced_mse_baseline", "true", "--facl_baseline",
+                                           "true", "--surrogate_weights", "[0.5]")
     assert all(manifest[stage]["id"] == before[stage]["id"] for stage in ("agent", "baseline", "sfp"))
     baseline = read_checkpoint(manifest["baseline"]["outputs"]["checkpoint"])["state_dict"]
     for peer in ("balanced_mse", "facl"):
@@ -188,12 +194,7 @@ def test_the_qmap_peer_maps_the_equal_step_baseline_at_sfps_mse_change(run, tmp_
     from sfp.pipeline_config import load_config
     from sfp.stages import validate
 
-    copy = tmp_path / "copy"
-    shutil.copytree(run[0], copy)
-    config = write_config(tmp_path / "copy.yaml", copy)
-    before = json.loads((copy / "manifest.json").read_text())["stages"]
-    assert main(["pipeline", "--config", str(config), "--qmap_baseline", "true"]) == 0
-    manifest = json.loads((copy / "manifest.json").read_text())["stages"]
+    copy, config, before, manifest = _continued(run, tmp_path, "--qmap_baseline", "true")
     assert all(manifest[stage]["id"] == before[stage]["id"] for stage in ("agent", "baseline", "sfp"))
     outputs = manifest["qmap"]["outputs"]
     assert 0.0 <= outputs["blend"] <= 1.0
@@ -211,12 +212,7 @@ def test_the_qmap_peer_maps_the_equal_step_baseline_at_sfps_mse_change(run, tmp_
 def test_sfp_can_search_without_the_world_model(run, tmp_path):
     """planner.kind perturbation: the SFP stage plans over perturbations of the agent's own forecast (the peer that
     isolates the world model); only SFP and what follows it run again."""
-    copy = tmp_path / "copy"
-    shutil.copytree(run[0], copy)
-    config = write_config(tmp_path / "copy.yaml", copy)
-    before = json.loads((copy / "manifest.json").read_text())["stages"]
-    assert main(["pipeline", "--config", str(config), "--sfp.planner.kind", "perturbation"]) == 0
-    manifest = json.loads((copy / "manifest.json").read_text())["stages"]
+    _, _, before, manifest = _continued(run, tmp_path, "--sfp.planner.kind", "perturbation")
     assert manifest["baseline"]["id"] == before["baseline"]["id"] and manifest["sfp"]["id"] != before["sfp"]["id"]
     assert manifest["sfp"]["spec"]["sfp"]["planner"]["kind"] == "perturbation"
     assert read_checkpoint(manifest["sfp"]["outputs"]["checkpoint"])["hyper_parameters"]["planner"]["kind"] == (
@@ -226,12 +222,7 @@ def test_sfp_can_search_without_the_world_model(run, tmp_path):
 def test_with_gauges_every_fine_tuning_stage_trains_on_the_gauges(run, tmp_path):
     """sfp.gauges: the baselines and SFP are built with it (their MSE, peer loss and reward see the gauges alone);
     the test split is still scored on the full field."""
-    copy = tmp_path / "copy"
-    shutil.copytree(run[0], copy)
-    config = write_config(tmp_path / "copy.yaml", copy)
-    before = json.loads((copy / "manifest.json").read_text())["stages"]
-    assert main(["pipeline", "--config", str(config), "--sfp.gauges", "0.05"]) == 0
-    manifest = json.loads((copy / "manifest.json").read_text())["stages"]
+    copy, _, before, manifest = _continued(run, tmp_path, "--sfp.gauges", "0.05")
     assert manifest["agent"]["id"] == before["agent"]["id"]  # the agent saw the whole field
     for stage in ("baseline", "sfp"):
         assert read_checkpoint(manifest[stage]["outputs"]["checkpoint"])["hyper_parameters"]["gauges"] == 0.05
