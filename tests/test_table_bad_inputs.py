@@ -174,3 +174,14 @@ def test_compute_cell_checks_a_done_cell_before_training(tmp_path):
     with pytest.raises(UserError, match="a cell is a JSON object"):
         compute_cell(table, Cell("storms", "simvp", 0), {})
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_cell_file_keeps_each_list_of_numbers_on_one_line_and_reads_back_the_same():
+    from sfp.table.cellfile import cell_text
+
+    cell = make_cell("storms", "simvp", 0, 0.3, 0.2, float("nan"))
+    cell["per_window"] = {"keys": ["csi_m", "mse"], "sequence": [0, 0, 1], "models": {"sfp": [[1.0, -2.5e-07], [3, 4],
+                                                                                              [5, 6]]}}
+    text = cell_text(cell)
+    assert '"sequence": [0, 0, 1]' in text and "[1.0, -2.5e-07]" in text
+    assert json.dumps(json.loads(text), sort_keys=True) == json.dumps(cell, sort_keys=True)  # NaN included

@@ -59,3 +59,21 @@ def test_the_markdown_gives_each_change_with_its_interval():
 
     cells = [_cell_with_windows("simvp", 0.9), _cell_with_windows("unet", 0.9, 1)]
     assert " [-19.0%, -19.0%] |" in markdown(cells, summarize(cells))  # MSE vs equal steps, with its interval
+
+
+def test_the_interval_spreads_when_the_change_differs_between_sequences():
+    """SFP better on two sequences, worse on two: the resamples disagree, so the interval has width and holds the
+    change on all sequences."""
+    cell = _cell_with_windows("simvp", 1.0)
+    generator = torch.Generator().manual_seed(3)
+    truth = torch.rand(8, 2, 1, 8, 8, generator=generator) * 255
+    error = 40 * torch.randn(8, 2, 1, 8, 8, generator=generator)
+    scale = torch.tensor([0.5, 0.5, 0.5, 0.5, 1.5, 1.5, 1.5, 1.5])[:, None, None, None, None]
+    metrics = build_task_metrics(TASKS["storms"])
+    cell["per_window"]["models"] = {"baseline_steps": metrics.window_states(("csi_m", "mse"), truth + error,
+                                                                            truth).tolist(),
+                                    "sfp": metrics.window_states(("csi_m", "mse"), truth + scale * error,
+                                                                 truth).tolist()}
+    draws = cell_draws(cell, COMPARED, shared_weights())["mse_vs_baseline_steps"]
+    low, high = dataset_intervals({"simvp": {0: {"mse_vs_baseline_steps": draws}}})["mse_vs_baseline_steps"]
+    assert high - low > 0.5 and low < draws.mean() < high

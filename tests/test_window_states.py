@@ -19,12 +19,12 @@ def test_summed_window_states_give_the_metric_of_those_windows(task, keys, scale
     metrics = build_task_metrics(TASKS[task])
     rows = metrics.window_states(keys, forecast, truth)
     assert rows.shape[0] == 6
-    for chosen in ([0, 1, 2, 3, 4, 5], [1, 4], [2]):
+    sets = ([0, 1, 2, 3, 4, 5], [1, 4], [2])
+    got = metrics.from_states(keys, torch.stack([rows[chosen].sum(0) for chosen in sets]))  # one row per set
+    for row, chosen in enumerate(sets):
         reference = build_task_metrics(TASKS[task])
         reference.update(forecast[chosen], truth[chosen])
         expected = reference.compute()
-        summed = rows[chosen].sum(0, keepdim=True)
-        got = metrics.from_states(keys, torch.cat([summed, summed]))
         for key in keys:
-            assert got[key].shape == (2,)
-            torch.testing.assert_close(got[key][0], expected[key].double(), rtol=1e-6, atol=1e-9)
+            assert got[key].shape == (3,)
+            torch.testing.assert_close(got[key][row], expected[key].double(), rtol=1e-6, atol=1e-9)

@@ -20,6 +20,7 @@ the frames where each is defined); ``{"vortices": {"radius": 4, ...}}`` gives ``
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -222,11 +223,14 @@ class TaskMetrics(torch.nn.Module):
             offset = 0
             for name in names:
                 metric = self.metrics[name]
+                metric.reset()  # a Metric keeps its last result until reset
                 for state, default in metric._defaults.items():
                     size = default.numel()
                     setattr(metric, state, row[offset : offset + size].reshape(default.shape).to(default))
                     offset += size
-            results = {name: self.metrics[name].compute() for name in names}
+            with warnings.catch_warnings():  # states set by hand, not by update()
+                warnings.filterwarnings("ignore", message=".*compute.*before the ``update``")
+                results = {name: self.metrics[name].compute() for name in names}
             for key in keys:
                 name, extract = self._extractors[key]
                 values[key].append(torch.as_tensor(extract(results[name]), dtype=torch.float64))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,17 @@ def _load(path: Path) -> Any:
         raise UserError(f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
     except ValueError:  # Python's limit on an integer's digits
         raise UserError("not valid JSON for a cell (a number of too many digits)") from None
+
+
+_NUMBER = r"(?:-?[\d.eE+-]+|NaN|-?Infinity)"
+_NUMBER_LIST = re.compile(rf"\[\s*({_NUMBER}(?:,\s*{_NUMBER})*)\s*\]")
+
+
+def cell_text(cell: dict[str, Any]) -> str:
+    """A cell as its JSON file holds it: indented, each list of numbers on one line (a cell keeps thousands of
+    per-window numbers, one a line would be most of the file)."""
+    return _NUMBER_LIST.sub(lambda match: "[" + ", ".join(part.strip() for part in match.group(1).split(",")) + "]",
+                            json.dumps(cell, indent=2))
 
 
 def read_cells(folder: Path, cells: Collection[Cell] | None = None) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from sfp.pipeline_config import instantiate, load_layers
 from sfp.reuse import first_difference, settings
 from sfp.run_folder import claim
 from sfp.stage_graph import PEER_BASELINES
-from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, read_cell
+from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, cell_text, read_cell
 from sfp.table.convergence import convergence, validation_curve
 from sfp.table.spec import Cell, TableSpec
 from sfp.training import writable_run_dir
@@ -88,7 +88,7 @@ def upgrade_cell(path: Path, config: dict[str, Any]) -> bool:
     if "spec" in done or done.get("settings") != legacy_cell_digest(config):
         return False
     upgraded = {key: value for key, value in done.items() if key not in ("settings", "version")}
-    write_text(path, json.dumps({**upgraded, "spec": cell_spec(config), "code": cell_code()}, indent=2))
+    write_text(path, cell_text({**upgraded, "spec": cell_spec(config), "code": cell_code()}))
     return True
 
 
@@ -139,5 +139,5 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
         content["per_window"] = {**results["per_window"], "models": {
             MODEL_NAMES[name]: rows for name, rows in results["per_window"]["models"].items() if name in MODEL_NAMES}}
     content["convergence"] = convergence(validation_curve(pipeline.stage_dir("agent") / "logs"), content["models"])
-    write_text(path, json.dumps(content, indent=2))
+    write_text(path, cell_text(content))
     return content
