@@ -210,7 +210,7 @@ def test_sfp_table_names_each_cell_left_out_and_averages_the_others(tmp_path, ca
 
 def test_an_empty_table_renders(tmp_path, capsys):
     table = render(tmp_path, "t")
-    assert table == {"cells": [], "summary": {}, "seeds": {}}
+    assert table == {"cells": [], "summary": {}, "seeds": {}, "data_fraction": {}}
     assert (tmp_path / "t.md").read_text().startswith("| dataset | headline |") and not (tmp_path / "t.png").exists()
     config = tiny_table(tmp_path)
     assert main(["table", "--config", str(config), "--render"]) == 0

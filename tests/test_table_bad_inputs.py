@@ -73,7 +73,8 @@ def test_the_table_config_must_have_datasets_and_backbones(tmp_path, capsys):
     _fails_in_one_line(capsys, ["table", "--config", str(config)], "missing option 'datasets'")
 
 
-@pytest.mark.parametrize("cell", ["storms/simvp/x", "storms/simvp/-1", "a/b", "storms/simvp/0/1", "storms/fno/0"])
+@pytest.mark.parametrize("cell", ["storms/simvp/x", "storms/simvp/-1", "a/b", "storms/simvp/0/1/2", "storms/fno/0",
+                                  "storms/simvp/0/0.5", "storms/simvp/0/2"])
 def test_a_malformed_or_unknown_cell_is_one_line(tmp_path, capsys, cell):
     config = tiny_table(tmp_path)
     _fails_in_one_line(capsys, ["table", "--config", str(config), "--cell", cell], cell)

@@ -111,8 +111,10 @@ def _check_cell(cell: Any, stem: str, cells: Collection[Cell] | None) -> None:
             f"got {_shown(str(dataset))!r}")
     require(isinstance(backbone, str) and backbone != "", "backbone must be a backbone's name")
     require(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed must be a whole number >= 0")
-    named = Cell(dataset, backbone, seed)
-    label = _shown(f"{dataset}/{backbone}/{seed}")
+    fraction = cell.get("fraction", 1.0)
+    require(_is_number(fraction) and 0 < fraction <= 1, "fraction must be a number in (0, 1]")
+    named = Cell(dataset, backbone, seed, fraction)
+    label = _shown(f"{dataset}/{backbone}/{seed}" + ("" if fraction == 1 else f"/{fraction:g}"))
     require(named.name == stem, f"holds the cell {label}, not the one its name says")
     require(cells is None or named in cells, f"{label} is not a cell of this table (its config has no such "
             "dataset, backbone or seed); move the file away")

@@ -38,19 +38,26 @@ def _row_layers(table: TableSpec, dataset: str) -> tuple[str, dict[str, Any]]:
     return row.pipeline, row.settings
 
 
-def world_model_config(table: TableSpec, dataset: str) -> dict[str, Any]:
-    """The run spec of the dataset's shared world model (the pipeline up to its world_model stage)."""
-    return load_layers(*_row_layers(table, dataset), {"run_dir": str(Path(table.runs) / dataset / "world_model"),
-                                                      "until": "world_model"})
+def _share(fraction: float) -> dict[str, Any]:
+    """The data setting of a cell on ``fraction`` of the training sequences (none on all of them)."""
+    return {} if fraction == 1 else {"data": {"init_args": {"train_fraction": fraction}}}
+
+
+def world_model_config(table: TableSpec, dataset: str, fraction: float = 1.0) -> dict[str, Any]:
+    """The run spec of the dataset's world model shared by its cells on ``fraction`` of the training data (the
+    pipeline up to its world_model stage)."""
+    folder = "world_model" + ("" if fraction == 1 else f"-f{fraction:g}")
+    return load_layers(*_row_layers(table, dataset), _share(fraction),
+                       {"run_dir": str(Path(table.runs) / dataset / folder), "until": "world_model"})
 
 
 def cell_config(table: TableSpec, cell: Cell, world_model: str | None = None) -> dict[str, Any]:
-    """The cell's run spec, checked: the dataset's pipeline config and settings, then the cell's own axes (seed,
-    backbone, every comparison) and, once it exists, the dataset's shared world model."""
+    """The cell's run spec, checked: the dataset's pipeline config and settings, then the cell's own axes (its
+    share of the training data, seed, backbone, every comparison) and, once it exists, its shared world model."""
     axes = {"run_dir": str(Path(table.runs) / cell.dataset / cell.name), "seed_everything": cell.seed,
             "agent": {"init_args": {"backbone": cell.backbone, "backbone_kwargs": table.backbones[cell.backbone]}},
             "equal_time_baseline": True, "surrogate_baseline": True, "world_model_from": world_model}
-    return load_layers(*_row_layers(table, cell.dataset), axes)
+    return load_layers(*_row_layers(table, cell.dataset), _share(cell.fraction), axes)
 
 
 def cell_path(table: TableSpec, cell: Cell) -> Path:
@@ -117,14 +124,14 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
         log(f"[{cell.name}] done before, reused")
         return read_cell(path, table.cells())
     claim(writable_run_dir(table.runs), "table", table.name)  # the table's runs folder: its cells only
-    world = Pipeline(world_model_config(table, cell.dataset), log, made_by="table", run=table.name)
+    world = Pipeline(world_model_config(table, cell.dataset, cell.fraction), log, made_by="table", run=table.name)
     world.run("world_model")
     log(f"[{cell.name}] running")
     pipeline = Pipeline(cell_config(table, cell, world.checkpoint("world_model")), log, made_by="table",
                         run=table.name)
     stages = pipeline.run()
     results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())
-    content = {"dataset": cell.dataset, "backbone": cell.backbone, "seed": cell.seed,
+    content = {"dataset": cell.dataset, "backbone": cell.backbone, "seed": cell.seed, "fraction": cell.fraction,
                "seconds": {stage: entry.get("seconds") for stage, entry in stages.items()},
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
                "parameters": agent_parameters(pipeline.config), "spec": cell_spec(config), "code": cell_code(),

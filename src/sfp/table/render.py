@@ -30,6 +30,7 @@ from sfp.data.writing import write_text
 from sfp.report.leads import plot_lead_curves
 from sfp.table.cellfile import LARGEST, read_cells
 from sfp.table.convergence import convergence
+from sfp.table.data_fraction import data_fraction, fraction_of, plot_data_fraction
 from sfp.table.intervals import cell_draws, dataset_intervals, shared_weights
 from sfp.table.spec import Cell
 from sfp.task import TASKS
@@ -59,7 +60,7 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def _cell(cell: dict[str, Any]) -> Cell:
-    return Cell(cell["dataset"], cell["backbone"], cell["seed"])
+    return Cell(cell["dataset"], cell["backbone"], cell["seed"], cell.get("fraction", 1.0))
 
 
 def _compared(cell: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
@@ -284,6 +285,21 @@ def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+def fraction_markdown(axis: dict[str, dict[str, Any]], absent: list[tuple[Cell, str]]) -> str:
+    """The data-scarce axis as a table (none where no cell runs on a share of the data), and its cells left out."""
+    if not axis and not absent:
+        return ""
+    lines = ["", "| data-scarce | share of training data | SFP vs equal steps | vs equal time | vs best peer "
+             "| MSE vs equal steps | seeds |", "|---|---|---|---|---|---|---|"]
+    for pair, rows in axis.items():
+        lines += [f"| {pair} | {fraction} | {_percent(row['sfp_vs_baseline_steps'])} | "
+                  f"{_percent(row['sfp_vs_baseline_time'])} | {_percent(row['sfp_vs_best_peer'])} | "
+                  f"{_percent(row['mse_vs_baseline_steps'])} | {row['seeds']} |" for fraction, row in rows.items()]
+    lines += ["", "Left out of the data-scarce axis:", *(f"- {_label(cell)}/{cell.fraction:g}: {reason}"
+                                                         for cell, reason in absent)] if absent else []
+    return "\n".join(lines) + "\n"
+
+
 def render(results: str | Path, name: str, states: dict[Cell, str | None] | None = None,
            summary_by: str = "dataset") -> dict[str, Any]:
     """Rebuild ``<name>.md``, ``<name>.json`` and ``<name>.png`` in ``results`` from ``results/<name>/cells/*.json``.
@@ -295,22 +311,29 @@ def render(results: str | Path, name: str, states: dict[Cell, str | None] | None
     """
     results = Path(results)
     found = read_cells(results / name / "cells", states)
-    cells = [cell for cell in found if states is None or states[_cell(cell)] is None]
+    current = [cell for cell in found if states is None or states[_cell(cell)] is None]
+    cells = [cell for cell in current if fraction_of(cell) == 1]  # the table proper: all the training data
     absent = [(cell, reason) for cell, reason in (states or {}).items() if reason]
-    summary, spread = summarize(cells, absent), seed_spread(cells)
+    summary = summarize(cells, [(cell, reason) for cell, reason in absent if cell.fraction == 1])
+    spread = seed_spread(cells)
+    axis = data_fraction(current, lambda cell: None if cell_hole(cell) else cell_changes(cell), _best_peer)
     table = {"cells": [{**{key: cell.get(key) for key in ("dataset", "backbone", "seed", "parameters", "steps",
                                                           "seconds", "models")},
-                        "converged": cell_convergence(cell)["converged"]} for cell in cells],
-             "summary": summary, "seeds": spread}
+                        "fraction": fraction_of(cell), "converged": cell_convergence(cell)["converged"]}
+                       for cell in current],
+             "summary": summary, "seeds": spread, "data_fraction": axis}
     keyed = summary if summary_by == "dataset" else {row["headline"]: {"dataset": dataset, **row}
                                                       for dataset, row in summary.items()}
     write_text(results / f"{name}.json", json.dumps({**table, "summary": keyed}, indent=2))
-    write_text(results / f"{name}.md", markdown(cells, summary, spread))
+    scarce = [(cell, reason) for cell, reason in absent if cell.fraction != 1]
+    write_text(results / f"{name}.md", markdown(cells, summary, spread) + fraction_markdown(axis, scarce))
     chart = results / f"{name}.png"
     if changes_by_backbone(cells):
         bar_chart(cells, chart)
     else:
         chart.unlink(missing_ok=True)  # no chart of cells no longer in the table
+    if axis:
+        plot_data_fraction(axis, results / name / "data_fraction.png")
     leads = results / name / "leads"
     for cell in (cell for cell in cells if cell.get("per_lead")):
         leads.mkdir(parents=True, exist_ok=True)

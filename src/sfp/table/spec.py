@@ -37,8 +37,10 @@ class TableSpec:
     (``<name>/cells/``; small: commit them); runs: the folder of the pipeline runs (checkpoints: never commit
     it); backbones: registered backbone name -> its ``backbone_kwargs``; datasets: a task's name (its headline
     metric is the table's) -> its row; seeds: the seeds of every cell; extra_seeds: per ``dataset/backbone``,
-    where more seeds are wanted; summary_by: the JSON summary keyed by ``dataset`` or by its ``headline`` metric (a
-    table of one dataset read by its metric, as the ocean's). A wrong field is one :class:`UserError` naming it.
+    where more seeds are wanted; fractions: per ``dataset/backbone``, the shares of the training sequences its
+    cells are also run on (the data-scarce axis: agent and world model on the same share); summary_by: the JSON
+    summary keyed by ``dataset`` or by its ``headline`` metric (a table of one dataset read by its metric, as the
+    ocean's). A wrong field is one :class:`UserError` naming it.
     """
 
     datasets: dict[str, DatasetRow]
@@ -49,6 +51,7 @@ class TableSpec:
     seeds: tuple[int, ...] = (0,)
     extra_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
     summary_by: str = "dataset"
+    fractions: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require(self.summary_by in ("dataset", "headline"),
@@ -74,11 +77,19 @@ class TableSpec:
             require(pair in pairs, f"extra_seeds: {pair!r} is no dataset/backbone of the table")
         object.__setattr__(self, "extra_seeds", {pair: _seeds(f"extra_seeds.{pair}", seeds)
                                                  for pair, seeds in self.extra_seeds.items()})
+        require(isinstance(self.fractions, Mapping), "fractions must map dataset/backbone to a list of fractions")
+        for pair in self.fractions:
+            require(pair in pairs, f"fractions: {pair!r} is no dataset/backbone of the table")
+        object.__setattr__(self, "fractions", {pair: _fractions(f"fractions.{pair}", found)
+                                               for pair, found in self.fractions.items()})
 
     def cells(self) -> list[Cell]:
-        """Every cell, dataset by dataset."""
-        return [Cell(dataset, backbone, seed) for dataset in self.datasets for backbone in self.backbones
+        """Every cell, dataset by dataset: on all the training data, then on each fraction of it asked for."""
+        full = [Cell(dataset, backbone, seed) for dataset in self.datasets for backbone in self.backbones
                 for seed in self.extra_seeds.get(f"{dataset}/{backbone}", self.seeds)]
+        scarce = [Cell(cell.dataset, cell.backbone, cell.seed, fraction) for cell in full
+                  for fraction in self.fractions.get(f"{cell.dataset}/{cell.backbone}", ())]
+        return full + scarce
 
 
 def _row(name: str, row: Any) -> DatasetRow:
@@ -92,6 +103,14 @@ def _row(name: str, row: Any) -> DatasetRow:
         raise UserError(f"datasets.{name}: {err}") from None
 
 
+def _fractions(key: str, fractions: Any) -> tuple[float, ...]:
+    """``fractions`` as a tuple: a non-empty list of distinct numbers in (0, 1)."""
+    ok = isinstance(fractions, (list, tuple)) and bool(fractions) and len(set(fractions)) == len(fractions) and all(
+        isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1 for f in fractions)
+    require(ok, f"{key} must be a list of distinct fractions of the training sequences in (0, 1), got {fractions!r}")
+    return tuple(float(f) for f in fractions)
+
+
 def _seeds(key: str, seeds: Any) -> tuple[int, ...]:
     """``seeds`` as a tuple: a non-empty list of distinct whole numbers >= 0."""
     ok = isinstance(seeds, (list, tuple)) and bool(seeds) and len(set(seeds)) == len(seeds) and all(
@@ -102,22 +121,31 @@ def _seeds(key: str, seeds: Any) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Cell:
-    """One pipeline run of the table."""
+    """One pipeline run of the table: ``fraction`` of the training sequences (1: all of them)."""
 
     dataset: str
     backbone: str
     seed: int
+    fraction: float = 1.0
 
     @property
     def name(self) -> str:
-        return f"{self.dataset}-{self.backbone}-s{self.seed}"
+        return f"{self.dataset}-{self.backbone}-s{self.seed}" + ("" if self.fraction == 1 else f"-f{self.fraction:g}")
 
     @classmethod
     def parse(cls, text: str) -> Cell:
-        """``dataset/backbone/seed``."""
+        """``dataset/backbone/seed`` or ``dataset/backbone/seed/fraction``."""
         parts = text.split("/")
-        require(len(parts) == 3 and parts[2].isdigit(), f"a cell is dataset/backbone/seed, got {text!r}")
-        return cls(parts[0], parts[1], int(parts[2]))
+        ok = len(parts) in (3, 4) and parts[2].isdigit() and (len(parts) == 3 or _is_fraction(parts[3]))
+        require(ok, f"a cell is dataset/backbone/seed[/fraction], got {text!r}")
+        return cls(parts[0], parts[1], int(parts[2]), float(parts[3]) if len(parts) == 4 else 1.0)
+
+
+def _is_fraction(text: str) -> bool:
+    try:
+        return 0 < float(text) <= 1
+    except ValueError:
+        return False
 
 
 def load_table(config: str | Path) -> TableSpec:
