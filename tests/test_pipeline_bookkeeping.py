@@ -287,3 +287,26 @@ def test_a_key_a_stage_reads_since_counts_at_its_default(tmp_path):
     path.write_text(json.dumps(manifest))
     gauged = dict(config, sfp={**config["sfp"], "gauges": 0.02})
     assert Pipeline(gauged, lambda _: None).explain()[3] == "[baseline] runs: settings: sfp.gauges: 0.0 -> 0.02"
+
+
+def test_the_agent_can_follow_its_validation_mse_and_that_reruns_it(tmp_path):
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from sfp.task import TASKS
+    from sfp.training import run_callbacks
+
+    def monitors(**options):
+        callbacks = run_callbacks(tmp_path, SimpleNamespace(task=TASKS["storms"]), progress=False, patience=3,
+                                  **options)
+        return {(type(c).__name__, c.monitor, c.mode) for c in callbacks
+                if isinstance(c, (EarlyStopping, ModelCheckpoint)) and c.monitor}
+
+    assert monitors() == {("ModelCheckpoint", "val/csi_m", "max"), ("EarlyStopping", "val/csi_m", "max")}
+    assert monitors(by_mse=True) == {("ModelCheckpoint", "val/mse", "min"), ("EarlyStopping", "val/mse", "min")}
+    config = _load(tmp_path)
+    assert config["agent_monitor"] == "headline"
+    _run(config)
+    config["agent_monitor"] = "mse"
+    assert _run(config) == ["agent", "baseline", "sfp", "evaluate", "report"]

@@ -265,3 +265,17 @@ def test_a_cell_an_earlier_sfp_wrote_is_upgraded_once_and_reused(tmp_path):
     changed = cell_config(load_table("table1"), Cell("storms", "simvp", 1))  # another seed: another hash
     path.write_text((Path(__file__).parent / "legacy_cell.json").read_text())
     assert not upgrade_cell(path, changed)
+
+
+def test_the_second_edition_of_table1_is_a_valid_table_of_converging_agents_and_every_peer():
+    from sfp.table.cells import cell_config
+
+    table = load_table("table1_second")
+    cells = table.cells()
+    assert len([cell for cell in cells if cell.fraction == 1]) == 4 * 3 + 3 * 2  # 3 seeds for one pair a dataset
+    assert {cell.fraction for cell in cells} == {0.1, 0.25, 1.0}
+    storms = cell_config(table, Cell("storms", "unet", 1))
+    assert storms["agent_monitor"] == "mse" and storms["agent_patience"] == 10
+    assert storms["balanced_mse_baseline"] and storms["facl_baseline"] and storms["qmap_baseline"]
+    flame = cell_config(table, Cell("flame", "unet", 0, 0.1))
+    assert flame["data"]["init_args"]["train_fraction"] == 0.1 and not flame["balanced_mse_baseline"]

@@ -55,7 +55,10 @@ def pipeline_parser() -> Any:
                         help="use a run folder that another command or run made (see the README's run folders)")
     parser.add_argument("--report.gif_samples", type=int, default=GIF_SAMPLES, help="test sequences in forecasts.gif")
     parser.add_argument("--agent_patience", type=int | None, default=None,
-                        help="stop the agent after this many validation checks without a better headline metric")
+                        help="stop the agent after this many validation checks without a better agent_monitor")
+    parser.add_argument("--agent_monitor", type=Literal["headline", "mse"], default="headline",
+                        help="what the agent's best checkpoint and early stopping follow: the headline metric or "
+                             "the validation MSE (the loss it trains on: converged, not stopped on a plateau)")
     parser.add_argument("--world_model_from", type=str | None, default=None,
                         help="use this trained world-model checkpoint instead of training one")
     parser.add_argument("--equal_time_baseline", type=bool, default=False,

@@ -43,13 +43,13 @@ class Run(Protocol):
 
 
 def fit(run: Run, stage: str, model: L.LightningModule, trainer_section: str, patience: int | None = None,
-        **trainer_overrides: Any) -> dict[str, Any]:
+        by_mse: bool = False, **trainer_overrides: Any) -> dict[str, Any]:
     """Train ``model`` in the stage's folder (resuming from its ``last.ckpt``) with the spec's Trainer section."""
     root = run.stage_dir(stage)
     kwargs = {**run.config[trainer_section], **trainer_overrides}
     prepare_strategy(kwargs.get("strategy"))
     callbacks = run_callbacks(root, run.datamodule, run.config["checkpoint_every"],
-                              kwargs.get("enable_progress_bar") is not False, patience)
+                              kwargs.get("enable_progress_bar") is not False, patience, by_mse)
     trainer = L.Trainer(default_root_dir=str(root), logger=run_logger(root), use_distributed_sampler=False,
                         callbacks=callbacks, **kwargs)
     trainer.fit(model, datamodule=run.datamodule, ckpt_path=resolve_checkpoint(root, "last", required=False),
@@ -101,7 +101,8 @@ def world_model(run: Run) -> dict[str, Any]:
 
 def agent(run: Run) -> dict[str, Any]:
     L.seed_everything(run.seed, verbose=False)
-    return fit(run, "agent", instantiate(run.config["agent"]), "agent_trainer", run.config["agent_patience"])
+    return fit(run, "agent", instantiate(run.config["agent"]), "agent_trainer", run.config["agent_patience"],
+               run.config["agent_monitor"] == "mse")
 
 
 def baseline(run: Run) -> dict[str, Any]:

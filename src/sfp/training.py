@@ -107,10 +107,11 @@ class FitClock(Callback):
 
 
 def run_callbacks(root: str | Path, datamodule: Any, checkpoint_every: int = CHECKPOINT_EVERY,
-                  progress: bool = True, patience: int | None = None) -> list[Callback]:
+                  progress: bool = True, patience: int | None = None, by_mse: bool = False) -> list[Callback]:
     """Checkpointing (last and best), the :class:`FitClock`, a progress bar and, with ``patience``, early stopping
-    on the headline metric for a run living in `root`."""
-    monitor, mode = headline_monitor(datamodule)
+    for a run living in `root`; best and early stopping by the headline metric, or (``by_mse``) by the validation
+    MSE, the loss a forecaster trains on."""
+    monitor, mode = ("val/mse", "min") if by_mse else headline_monitor(datamodule)
     checkpoints = Path(root) / "checkpoints"
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=checkpoints, filename="last-step", save_last=True,
