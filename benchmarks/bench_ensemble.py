@@ -24,7 +24,6 @@ from sfp.metrics import CRPS, mse
 from sfp.models.steps_ensemble import steps_ensemble
 from sfp.pipeline_config import instantiate, load_config
 from sfp.planning.ensemble import (
-    CENTRINGS,
     KEEP_SPREAD,
     Calibration,
     SpreadLaw,
@@ -32,7 +31,7 @@ from sfp.planning.ensemble import (
     forecast_ensemble,
     imagine_members,
 )
-from sfp.planning.options import Imagination
+from sfp.planning.options import CENTRINGS, Imagination
 from sfp.planning.world_model_module import load_world_model
 from sfp.report.ensemble import EnsembleVerification, plot_verification
 

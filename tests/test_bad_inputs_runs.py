@@ -87,6 +87,7 @@ CASES = [
     (["pipeline", "--config", "{t}/pipe.yaml", "--world_model.architecture.width", "0"], "architecture.width"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--surrogate_weights", "[0.5, -1]"], "surrogate_weights"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--surrogate_weights", "[]"], "surrogate_weights"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.planner.centring", "reconstruction"], "centres ensemble members"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--data.init_args.dataset", "navier_stokes", "--balanced_mse_baseline",
       "true"], "the navier_stokes task has none"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--data.init_args.frames", "2"], "longer than the 2 frames"),

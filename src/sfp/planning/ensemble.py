@@ -26,11 +26,9 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster
-from sfp.planning.options import Imagination
+from sfp.planning.options import CENTRINGS, Imagination
 from sfp.planning.world_model import WorldModel
 from sfp.task import Bounds, within
-
-CENTRINGS = ("none", "reconstruction", "mean")
 
 
 class SpreadLaw(NamedTuple):
@@ -60,12 +58,13 @@ KEEP_SPREAD = SpreadLaw()  # departures as imagined
 
 
 class Calibration(NamedTuple):
-    """How members are made for one task: the imagination's ``temperature`` and ``candidates``, the ``centring``,
-    the ``spread`` law and the ``wet`` threshold (None: departures everywhere)."""
+    """How members are made for one task: the imagination's ``temperature`` and ``candidates``, the ``centring``
+    (one of :data:`~sfp.planning.options.CENTRINGS`, no default: each calibration names its own), the ``spread``
+    law and the ``wet`` threshold (None: departures everywhere)."""
 
     temperature: float
     candidates: int
-    centring: str = "mean"
+    centring: str
     spread: SpreadLaw = KEEP_SPREAD
     wet: float | None = None
 
