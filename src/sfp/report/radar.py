@@ -24,7 +24,9 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
+from sfp.metrics.events import contingency, performance_points
 from sfp.metrics.modules import FSS
+from sfp.metrics.spectrum import rapsd
 from sfp.metrics.task_metrics import build_task_metrics, threshold_key
 from sfp.report.evaluation import as_floats, checkpoint_forecast, shape_metrics
 from sfp.report.leads import LeadCurves
@@ -52,25 +54,43 @@ def reference_forecasters(members: int = 16, seed: int = 0) -> dict[str, Forecas
 
 
 class _LeadScores:
-    """CSI per threshold and lead time, and FSS at the field's thresholds and windows, summed over the set."""
+    """CSI per threshold and lead time, FSS at the field's thresholds and windows, the contingency counts per lead
+    time and threshold (a performance diagram's points) and the radially averaged power spectrum per lead time of
+    the forecasts and of the observations (missing pixels as no rain), summed over the set."""
 
     def __init__(self, task: TaskSpec, target_len: int, km_per_pixel: float) -> None:
         self.csi = LeadCurves(task, target_len)
         self.windows = tuple(int(km / km_per_pixel) for km in FSS_KM)
         self.fss = FSS(FSS_THRESHOLDS, self.windows)
+        self.thresholds, self.km_per_pixel = tuple(task.thresholds), km_per_pixel
+        self.counts: Tensor | None = None
+        self.power: dict[str, Tensor] = {}
+        self.frequencies: Tensor | None = None
+        self.fields = 0
 
     def update(self, pred: Tensor, target: Tensor) -> None:
         self.csi.update(pred, target)
         self.fss.update(pred, target)
+        counts = contingency(pred.transpose(0, 1), target.transpose(0, 1), self.thresholds, reduction="none")
+        self.counts = counts if self.counts is None else self.counts + counts  # (T, K, 4)
+        for name, field in (("forecast", pred), ("observations", target)):
+            frequencies, power = rapsd(field.nan_to_num(0.0)[:, :, 0], self.km_per_pixel)  # (B, T, K)
+            self.power[name] = self.power.get(name, 0) + power.sum(0)
+            self.frequencies = frequencies
+        self.fields += pred.shape[0]
 
     def compute(self) -> dict[str, Any]:
         per_lead = self.csi.compute()["csi_per_lead"]
         fss = self.fss.compute().reshape(len(FSS_THRESHOLDS), len(self.windows))
+        points = performance_points(self.counts)
         return {
             "csi_per_lead": per_lead,
             "csi_m_per_lead": [float(torch.tensor(values).nanmean()) for values in zip(*per_lead.values())],
             "fss": {f"{threshold_key(t)}mm_{km}km": float(fss[i, j])
                     for i, t in enumerate(FSS_THRESHOLDS) for j, km in enumerate(FSS_KM)},
+            "performance": {key: points[key].tolist() for key in ("success_ratio", "pod")},
+            "rapsd": {"frequencies": self.frequencies.tolist(),
+                      **{name: (power / self.fields).tolist() for name, power in self.power.items()}},
         }
 
 
@@ -155,8 +175,24 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
     (folder / "metrics.json").write_text(json.dumps(results, indent=1))
     write_table(folder / "metrics.md", results)
     plot_csi_per_lead(folder / "csi_lead.png", results)
+    plot_views(folder, results, datamodule.task)
     _pictures(folder, forecasts, batches, datamodule.task, results["lead_minutes"][0])
     return results
+
+
+def plot_views(folder: Path, results: dict[str, Any], task: TaskSpec) -> None:
+    """The views nowcasters read: ``performance_diagram.png`` (POD against success ratio per threshold, a marker per
+    lead time) and ``rapsd.png`` (each model's power spectrum against the observations', per lead time)."""
+    from sfp.report.performance_diagram import plot_performance_diagram
+    from sfp.report.power_spectra import plot_rapsd
+
+    models = results["models"]
+    plot_performance_diagram(folder / "performance_diagram.png", {name: m["performance"] for name, m in
+                                                                   models.items()}, task.thresholds, unit="mm/h")
+    first = next(iter(models.values()))["rapsd"]
+    spectra = {"observations": (first["frequencies"], first["observations"]),
+               **{name: (m["rapsd"]["frequencies"], m["rapsd"]["forecast"]) for name, m in models.items()}}
+    plot_rapsd(folder / "rapsd.png", spectra, lead_labels=[f"{m} min" for m in results["lead_minutes"]])
 
 
 @torch.no_grad()
