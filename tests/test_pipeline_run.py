@@ -229,3 +229,11 @@ def test_with_gauges_every_fine_tuning_stage_trains_on_the_gauges(run, tmp_path)
     before_metrics = json.loads((run[0] / "metrics.json").read_text())["models"]
     after = json.loads((copy / "metrics.json").read_text())["models"]
     assert after["persistence"] == before_metrics["persistence"]  # scored on the same, full test field
+
+
+def test_sfp_can_learn_from_advantage_weighted_labels(run, tmp_path):
+    """pseudo_labels.beta: the label blends every future the search scored by softmax(beta * advantage); only SFP
+    and what follows it run again."""
+    _, _, before, manifest = _continued(run, tmp_path, "--sfp.pseudo_labels.beta", "10")
+    assert manifest["baseline"]["id"] == before["baseline"]["id"] and manifest["sfp"]["id"] != before["sfp"]["id"]
+    assert read_checkpoint(manifest["sfp"]["outputs"]["checkpoint"])["hyper_parameters"]["pseudo_labels"]["beta"] == 10

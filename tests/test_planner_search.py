@@ -254,3 +254,20 @@ def test_best_of_k_around_the_forecast_picks_among_the_centred_draws():
 def test_bad_centring_options_name_the_problem(options, words):
     with pytest.raises(UserError, match=words):
         PlannerOptions(**options)
+
+
+@pytest.mark.parametrize("planner", [BestOfKPlanner, MosaicPlanner])
+def test_kept_draws_are_every_scored_future_and_the_plan_is_their_best(planner):
+    world_model = tiny_world_model()
+    context, action, target = batch()
+    search = planner(world_model, neg_mse(), opts(samples=6, max_batch_frames=5))  # several blocks
+    search.keep_draws = True
+    result = search.plan(context, action, target, seeded())
+    draws, rewards = result.draws, result.draw_rewards
+    assert draws.shape[:2] == (2, 6 + (planner is MosaicPlanner)) and draws.shape[2:] == action.shape[1:]
+    torch.testing.assert_close(rewards, neg_mse()(draws, target).float())
+    if planner is BestOfKPlanner:  # the mosaic may beat every draw
+        torch.testing.assert_close(result.best, draws[torch.arange(2), rewards.argmax(1)])
+    assert (result.reward >= rewards.max(1).values - 1e-6).all()
+    search.keep_draws = False
+    assert search.plan(context, action, target, seeded()).draws is None

@@ -25,10 +25,10 @@ _NEEDS = {
 }
 _ORDER = ("data", "world_model", "agent", "baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report")
 _VERSIONS = {"evaluate": 2}
-# options in a hashed section that the hashes never saw, left out at their defaults (sfp.gauges and the data's
-# train_fraction came with the stored settings: a manifest from before them was hashed without them)
+# options in a hashed section that the hashes never saw, left out at their defaults (those from sfp.gauges on came
+# with the stored settings: a manifest from before them was hashed without them)
 _ADDED_LATER = {("sfp", "planner", "centring"): "none", ("sfp", "planner", "wet"): None, ("sfp", "gauges"): 0.0,
-                ("data", "init_args", "train_fraction"): 1.0}
+                ("data", "init_args", "train_fraction"): 1.0, ("sfp", "pseudo_labels", "beta"): None}
 _CELL_KEYS = ("name", "seed_everything", "checkpoint_every", "report", "agent_patience", "world_model_from",
               "equal_time_baseline", "surrogate_baseline", "surrogate_weights", "data", "agent", "world_model", "sfp",
               "agent_trainer", "world_model_trainer", "sfp_trainer")  # a cell's settings as they were then

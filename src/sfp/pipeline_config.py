@@ -95,7 +95,7 @@ def _check_old_keys(configs: list[dict[str, Any]], argv: list[str]) -> None:
 def _validate(config: dict[str, Any]) -> None:
     """Build what a config names once, cheaply, so a bad value fails before any stage touches the disk."""
     from sfp.options import coerce
-    from sfp.planning.options import PlannerOptions, PseudoLabels
+    from sfp.planning.options import PlannerOptions, PseudoLabels, check_labels_for
     from sfp.planning.planner import planner_class
     from sfp.planning.rewards import get_reward
     from sfp.planning.world_model_module import WorldModelModule, load_world_model
@@ -129,6 +129,7 @@ def _validate(config: dict[str, Any]) -> None:
     planner = coerce(PlannerOptions, config["sfp"]["planner"])
     planner_class(planner)
     labels = coerce(PseudoLabels, config["sfp"]["pseudo_labels"])
+    check_labels_for(labels, planner)
     with torch.random.fork_rng(devices=[]):  # building consumes random numbers; the stages seed themselves
         datamodule = built("data", lambda: instantiate(config["data"]))  # reads and writes nothing yet
         built("agent", lambda: instantiate(config["agent"]))

@@ -85,7 +85,9 @@ class PseudoLabels:
     ``surrogate`` (the task's differentiable stand-in for its headline metric, e.g. ``1 - SSIM``, with the label
     as the truth; :func:`sfp.metrics.surrogates.surrogate_for_task`); weight:
     lambda, 0 turns planning off (the baseline); warmup_steps: lambda ramps linearly to ``weight`` over these
-    optimizer steps; refresh_every: 0 plans every step, R > 0 caches the labels and re-plans every R epochs.
+    optimizer steps; refresh_every: 0 plans every step, R > 0 caches the labels and re-plans every R epochs;
+    beta: None labels from the best future (the argmax), a number >= 0 from every future the search scored,
+    weighted by ``softmax(beta * advantage over the forecast)`` (:mod:`sfp.planning.weighted_labels`; 0: their mean).
     """
 
     kind: str = "future"
@@ -93,6 +95,7 @@ class PseudoLabels:
     weight: float = 1.0
     warmup_steps: int = 0
     refresh_every: int = 0
+    beta: float | None = None
 
     def __post_init__(self) -> None:
         require_choice("pseudo_labels.kind", self.kind, PSEUDO_LABEL_KINDS)
@@ -100,6 +103,15 @@ class PseudoLabels:
         require_finite("pseudo_labels.weight", self.weight, minimum=0.0)
         _count("pseudo_labels.warmup_steps", self.warmup_steps, minimum=0)
         _count("pseudo_labels.refresh_every", self.refresh_every, minimum=0)
+        if self.beta is not None:
+            require_finite("pseudo_labels.beta", self.beta, minimum=0.0)
+
+
+def check_labels_for(labels: PseudoLabels, planner: PlannerOptions) -> None:
+    """Labels that the search can make: advantage-weighted ones (``beta``) need every whole future it scored."""
+    require(labels.beta is None or planner.kind != "beam",
+            "pseudo_labels.beta weighs whole futures the search scored; the beam search keeps partial ones: choose "
+            "planner.kind mosaic, best_of_k or perturbation")
 
 
 @dataclass(frozen=True)

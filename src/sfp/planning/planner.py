@@ -49,13 +49,17 @@ from sfp.registry import Registry
 
 class PlanResult(NamedTuple):
     """The planner's output: the best imagined future ``(B, T, C, H, W)``, its reward ``(B,)``, the reward of
-    the raw action ``(B,)`` (the comparison that decides whether the plan is worth a pseudo-label) and, where the
-    search decoded it anyway, the world model's reconstruction of the action (its nearest-code decode)."""
+    the raw action ``(B,)`` (the comparison that decides whether the plan is worth a pseudo-label), where the
+    search decoded it anyway, the world model's reconstruction of the action (its nearest-code decode), and, when
+    asked for (``Planner.keep_draws``), every future the search scored ``(B, K, T, C, H, W)`` and their rewards
+    ``(B, K)`` (for advantage-weighted labels)."""
 
     best: Tensor
     reward: Tensor
     action_reward: Tensor
     reconstruction: Tensor | None = None
+    draws: Tensor | None = None
+    draw_rewards: Tensor | None = None
 
 
 def _blocks(batch: int, candidates: int, frames_each: int, max_frames: int) -> Iterator[tuple[slice, slice]]:
@@ -88,6 +92,8 @@ class Planner:
         self.reward = get_reward(reward)
         self.imagination = self.options.imagination
         self.max_batch_frames = self.options.max_batch_frames
+        self.keep_draws = False  # set to return every scored future with the plan (not the beam search's)
+        self._kept: tuple[Tensor, Tensor] | None = None
 
     @torch.no_grad()
     def plan(self, context: Tensor, action: Tensor, target: Tensor,
@@ -98,8 +104,10 @@ class Planner:
             raise UserError(f"action and target must share a shape (B, T, C, H, W), "
                             f"got {tuple(action.shape)} and {tuple(target.shape)}")
         latents = self.world_model.encode(action, context)
+        self._kept = None
         best, reward, reconstruction = self._search(latents, context, action, target, generator)
-        return PlanResult(best, reward, self.reward(action, target), reconstruction)
+        draws, draw_rewards = self._kept or (None, None)
+        return PlanResult(best, reward, self.reward(action, target), reconstruction, draws, draw_rewards)
 
     def _search(self, latents: Tensor, context: Tensor, action: Tensor, target: Tensor,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -143,6 +151,10 @@ class BestOfKPlanner(Planner):
         sample's first code map ``(B, T, C, H, W)``."""
         batch, lead_times = codes.shape[0], codes.shape[2]
         best, first = context.new_empty(target.shape), context.new_empty(target.shape)
+        keep = self.keep_draws and self._kept is None  # the first scan's draws (the mosaic's own is one more)
+        if keep:
+            self._kept = (context.new_empty(batch, codes.shape[1], *target.shape[1:]),
+                          context.new_empty(batch, codes.shape[1], dtype=torch.float32))
         best_reward = torch.empty(batch, dtype=torch.promote_types(best.dtype, torch.float32), device=best.device)
         patches = context.new_empty(codes.shape) if patch_scores else None
         action, centre = origin or (None, None)
@@ -152,7 +164,10 @@ class BestOfKPlanner(Planner):
                 first[samples] = futures[:, 0]
             if centre is not None:
                 futures = departures_around(action[samples], futures, centre[samples], wet=self.options.wet)
-            top, index = self.reward(futures, target[samples]).max(dim=1)
+            scores = self.reward(futures, target[samples])
+            if keep:
+                self._kept[0][samples, candidates], self._kept[1][samples, candidates] = futures, scores.float()
+            top, index = scores.max(dim=1)
             better = top > best_reward[samples] if candidates.start else torch.ones_like(top, dtype=torch.bool)
             chosen = _pick(futures, index[:, None])[:, 0]
             best[samples] = torch.where(better[:, None, None, None, None], chosen, best[samples])
@@ -280,7 +295,8 @@ class PerturbationPlanner(Planner):
         futures = perturbations(action, self.imagination.samples, generator)
         rewards = self.reward(futures, target)  # (B, K)
         reward, index = rewards.max(dim=1)
-        return PlanResult(_pick(futures, index[:, None])[:, 0], reward, self.reward(action, target), action)
+        kept = (futures, rewards) if self.keep_draws else (None, None)
+        return PlanResult(_pick(futures, index[:, None])[:, 0], reward, self.reward(action, target), action, *kept)
 
 
 PLANNERS: Registry[type[Planner]] = Registry("planner")

@@ -36,10 +36,11 @@ from sfp.metrics.peer_losses import PEER_LOSSES, bind_step, peer_loss
 from sfp.metrics.spectrum import log_spectrum_distance
 from sfp.metrics.surrogates import surrogate_for_task
 from sfp.options import coerce, require_finite, save_plain_hyperparameters
-from sfp.planning.options import PlannerOptions, PseudoLabels
+from sfp.planning.options import PlannerOptions, PseudoLabels, check_labels_for
 from sfp.planning.planner import Planner, build_planner, planner_class
 from sfp.planning.pseudo_labels import make_label
 from sfp.planning.rewards import Gauged, gauge_mask, get_reward, reward_for_task
+from sfp.planning.weighted_labels import weighted_label
 from sfp.planning.world_model_module import load_world_model
 from sfp.task import Bounds, TaskSpec, within
 
@@ -80,6 +81,7 @@ class SFPModule(L.LightningModule):
         self.planner_options = coerce(PlannerOptions, planner)
         planner_class(self.planner_options)  # an unknown kind fails here, not when the first batch is planned
         self.labels = coerce(PseudoLabels, pseudo_labels)
+        check_labels_for(self.labels, self.planner_options)
         if self.labels.weight > 0 and world_model_checkpoint is None:
             raise UserError("pseudo_labels.weight > 0 plans in a world model: give world_model_checkpoint")
         # kept in checkpoints, not in the logs: Lightning refuses to log a module's and a data module's hparams that
@@ -130,6 +132,7 @@ class SFPModule(L.LightningModule):
         self._metrics = {s: EpochMetrics(task, target_len, self.windows) for s in ("val", "test")}
         if self.world_model is not None:
             self.planner = build_planner(self.world_model, self.reward_fn, self.planner_options)
+            self.planner.keep_draws = self.labels.beta is not None
 
     def on_fit_start(self) -> None:
         """The frozen world model and the planner's generator go where Lightning has put the agent (after
@@ -156,6 +159,9 @@ class SFPModule(L.LightningModule):
             reward_fn = Gauged(reward_fn, gauge_mask(*truth.shape[-2:], self.gauges, truth.device))
         self.planner.reward = reward_fn
         result = self.planner.plan(context, action, truth, generator=self._generator)
+        if self.labels.beta is not None:  # every scored future, weighted by its advantage over the forecast
+            blend = weighted_label(result.draws, result.draw_rewards, result.action_reward, self.labels.beta)
+            result = result._replace(best=blend, reward=reward_fn(blend, truth))
         kind = self.labels.kind
         label = make_label(kind, action, result, truth, self.world_model, context, reward_fn)
         reward = result.reward if kind == "future" else reward_fn(label, truth)
