@@ -11,7 +11,7 @@ def add_parser(subparsers: Any) -> None:
     """Register ``table``."""
     table = subparsers.add_parser("table", help="compute and render a results table (e.g. --config table1)")
     table.add_argument("--config", required=True, help="a table config: shipped name or YAML file")
-    table.add_argument("--cell", action="append", default=[], metavar="DATASET/BACKBONE/SEED",
+    table.add_argument("--cell", action="append", default=[], metavar="DATASET/BACKBONE/SEED[/FRACTION]",
                        help="compute only these cells (repeatable); default: every cell")
     table.add_argument("--render", action="store_true", help="only rebuild the table from the cells' JSON files")
     table.add_argument("--explain", action="store_true",
