@@ -11,6 +11,7 @@ from torch import Tensor
 
 from sfp.metrics import CRPS
 from sfp.metrics.ensemble import EnsembleFSS, Probabilistic, RankHistogram, SpreadSkill
+from sfp.report.figures import pyplot, save_figure
 
 
 class EnsembleVerification:
@@ -45,10 +46,7 @@ class EnsembleVerification:
 
 def plot_verification(path: Path, results: dict[str, dict]) -> Path:
     """Rank histograms (left) and reliability diagrams at each threshold (right) of named verifications."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(results)
     fig, axes = plt.subplots(len(names), 2, figsize=(9, 3.2 * len(names)), squeeze=False)
@@ -65,8 +63,5 @@ def plot_verification(path: Path, results: dict[str, dict]) -> Path:
             row[1].plot(*zip(*points), marker="o", ms=3, label=f">= {threshold:g}")
         row[1].set(title=f"{name}: reliability", xlabel="forecast probability", ylabel="observed frequency")
         row[1].legend(fontsize=7)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, 80)

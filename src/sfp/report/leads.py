@@ -21,6 +21,7 @@ from sfp.metrics.functional import ssim
 from sfp.metrics.modules import ContingencyScores
 from sfp.metrics.spectrum import tke_spectrum
 from sfp.metrics.task_metrics import threshold_key
+from sfp.report.figures import pyplot, save_figure
 from sfp.report.scoring import Forecast
 from sfp.task import TaskSpec
 
@@ -75,10 +76,7 @@ def lead_accumulators(task: TaskSpec, target_len: int) -> Callable[[str], LeadCu
 
 def plot_lead_curves(path: Path, curves: dict[str, dict[str, Any]], title: str, step: str = "step") -> Path | None:
     """CSI per threshold against lead (one panel each), SSIM against lead, or E(k) on log-log axes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     first = next(iter(curves.values()))
     panels = [("csi", t) for t in first.get("csi_per_lead", {})] + [("ssim", None)] * ("ssim_per_lead" in first)
@@ -100,7 +98,4 @@ def plot_lead_curves(path: Path, curves: dict[str, dict[str, Any]], title: str, 
         axis.set_xlabel("wavenumber k" if kind == "spectrum" else f"lead ({step})")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sfp.report.figures import pyplot, save_figure
 from sfp.report.gif import GIF_SAMPLES, animate
 
 LOWER_IS_BETTER = {"mse", "mae", "tke_error"}
@@ -65,10 +66,7 @@ def _training_curves(log_dir: Path, out: Path) -> Path | None:
               for key in ("train/acceptance_step", "train/reward_gain_step")}
     if not any(series.values()):
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for axis, (key, points) in zip(axes, series.items()):
@@ -77,10 +75,7 @@ def _training_curves(log_dir: Path, out: Path) -> Path | None:
             axis.plot(steps, values, lw=1, marker="o", ms=2)
         axis.set_title(key.removeprefix("train/").removesuffix("_step").replace("_", " "))
         axis.set_xlabel("step")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, 110)
 
 
 def _gifs(path: Path, datamodule: Any, forecasters: dict[str, Any], count: int) -> list[Path]:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from sfp.metrics.events import csi_from_rates
+from sfp.report.figures import pyplot, save_figure
 
 CSI_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 BIAS_LEVELS = (0.25, 0.5, 0.8, 1.0, 1.3, 1.5, 2.0, 3.0, 5.0)
@@ -44,10 +45,7 @@ def plot_performance_diagram(path: Path, points_by_model: Mapping[str, Mapping[s
     ``thresholds`` (as :func:`~sfp.metrics.events.performance_points` gives for per-lead counts ``(T, K, 4)``).
     Each model's markers are joined in lead order and labelled 1..T; undefined (NaN) points are not drawn.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(thresholds), figsize=(3.6 * len(thresholds), 3.8), squeeze=False)
     for column, (axis, threshold) in enumerate(zip(axes[0], thresholds)):
@@ -63,7 +61,4 @@ def plot_performance_diagram(path: Path, points_by_model: Mapping[str, Mapping[s
         axis.set_title(f">= {threshold:g} {unit}".rstrip(), fontsize=9, pad=12)  # above the bias labels
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from sfp.report.figures import pyplot, save_figure
+
 
 def plot_rapsd(path: Path, spectra_by_model: Mapping[str, tuple[Any, Any]], reference: str = "observations",
                lead_labels: Sequence[str] | None = None, title: str = "", unit: str = "km") -> Path:
@@ -21,10 +23,7 @@ def plot_rapsd(path: Path, spectra_by_model: Mapping[str, tuple[Any, Any]], refe
     lead time (titled by ``lead_labels``, default 1..T). The zero frequency (the mean) is not drawn. ``unit`` names
     the length the frequencies are counted per.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     spectra = {name: (np.asarray(freq, dtype=float), np.atleast_2d(np.asarray(power, dtype=float)))
                for name, (freq, power) in spectra_by_model.items()}
@@ -41,7 +40,4 @@ def plot_rapsd(path: Path, spectra_by_model: Mapping[str, tuple[Any, Any]], refe
     axes[0][0].set_ylabel("power")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

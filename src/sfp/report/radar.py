@@ -29,6 +29,7 @@ from sfp.metrics.modules import FSS
 from sfp.metrics.spectrum import rapsd
 from sfp.metrics.task_metrics import build_task_metrics, threshold_key
 from sfp.report.evaluation import as_floats, checkpoint_forecast, shape_metrics
+from sfp.report.figures import pyplot, save_figure
 from sfp.report.leads import LeadCurves
 from sfp.report.scoring import Forecast, accumulate
 from sfp.task import TaskSpec
@@ -134,10 +135,7 @@ def write_table(path: Path, results: dict[str, Any]) -> Path:
 
 def plot_csi_per_lead(path: Path, results: dict[str, Any]) -> Path:
     """CSI against lead time, one panel per threshold, one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     models = results["models"]
     thresholds = list(next(iter(models.values()))["csi_per_lead"])
@@ -149,10 +147,7 @@ def plot_csi_per_lead(path: Path, results: dict[str, Any]) -> Path:
         ax.set_xlabel("lead time (min)")
     axes[0].set_ylabel("CSI")
     axes[-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: int | None = None,

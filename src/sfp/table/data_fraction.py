@@ -7,6 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from sfp.report.figures import pyplot, save_figure
+
 FRACTION_CHANGES = ("sfp_vs_baseline_steps", "sfp_vs_baseline_time", "sfp_vs_best_peer", "mse_vs_baseline_steps")
 
 
@@ -44,10 +46,7 @@ def _mean(values: list[float | None]) -> float | None:
 
 def plot_data_fraction(axis: dict[str, dict[str, Any]], path: Path) -> Path:
     """Each change against the share of the training data, one panel per dataset/backbone."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(axis), figsize=(4.5 * len(axis), 3.2), squeeze=False)
     for panel, (pair, rows) in zip(axes[0], axis.items()):
@@ -63,8 +62,5 @@ def plot_data_fraction(axis: dict[str, dict[str, Any]], path: Path) -> Path:
         panel.set_ylabel("SFP's change (%)")
         panel.set_title(pair)
         panel.legend(fontsize=7)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, 110)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sfp.data.writing import write_text
+from sfp.report.figures import pyplot, save_figure
 from sfp.report.leads import plot_lead_curves
 from sfp.table.cellfile import LARGEST, read_cells
 from sfp.table.convergence import convergence
@@ -260,10 +261,7 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
 def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
     """SFP's headline change against the equal-step baseline, per backbone (seeds averaged, each seed a dot where
     there are several), one panel per dataset."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     grouped = sorted(changes_by_backbone(cells).items())
     fig, axes = plt.subplots(1, len(grouped), figsize=(4 * len(grouped), 3.2), squeeze=False)
@@ -279,10 +277,7 @@ def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
         axis.axhline(0, color="black", lw=0.8)
         axis.set_title(f"{dataset}: {TASKS[dataset].headline}, SFP vs equal steps")
         axis.set_ylabel("change (%)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, 110)
 
 
 def fraction_markdown(axis: dict[str, dict[str, Any]], absent: list[tuple[Cell, str]]) -> str:
