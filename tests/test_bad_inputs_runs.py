@@ -92,7 +92,8 @@ CASES = [
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.pseudo_labels.beta", "10", "--sfp.planner.kind", "beam"],
      "beam search keeps partial"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--data.init_args.dataset", "navier_stokes", "--balanced_mse_baseline",
-      "true"], "the navier_stokes task has none"),
+      "true"], "balanced_mse_baseline: balanced MSE bins intensities by event thresholds; the navier_stokes task "
+               "has none"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--data.init_args.frames", "2"], "longer than the 2 frames"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--agent.init_args.backbone", "transformer"], "unknown backbone"),
     (["pipeline", "--config", "{t}/popen.yaml"], "data"),

@@ -94,6 +94,7 @@ def _check_old_keys(configs: list[dict[str, Any]], argv: list[str]) -> None:
 
 def _validate(config: dict[str, Any]) -> None:
     """Build what a config names once, cheaply, so a bad value fails before any stage touches the disk."""
+    from sfp.metrics.peer_losses import balanced_mse_bins
     from sfp.options import coerce
     from sfp.planning.options import PlannerOptions, PseudoLabels, check_labels_for
     from sfp.planning.planner import planner_class
@@ -134,10 +135,11 @@ def _validate(config: dict[str, Any]) -> None:
         datamodule = built("data", lambda: instantiate(config["data"]))  # reads and writes nothing yet
         built("agent", lambda: instantiate(config["agent"]))
         built("world_model", lambda: WorldModelModule(**config["world_model"]))
-    task = getattr(datamodule, "task", None)
-    if config["balanced_mse_baseline"] and not getattr(task, "thresholds", None):
-        raise UserError(f"balanced_mse_baseline: balanced MSE bins intensities by event thresholds; the "
-                        f"{getattr(task, 'name', 'generic')} task has none")
+    if config["balanced_mse_baseline"]:
+        try:
+            balanced_mse_bins(datamodule.task)  # its bins are the task's event thresholds
+        except UserError as err:
+            raise UserError(f"balanced_mse_baseline: {err}") from None
     _check_memory(datamodule, planner.imagination.samples if labels.weight > 0 else 0)
 
 

@@ -73,6 +73,12 @@ def _blocks(batch: int, candidates: int, frames_each: int, max_frames: int) -> I
             yield slice(start, start + sample_step), slice(first, first + candidate_step)
 
 
+def _check_shapes(action: Tensor, target: Tensor) -> None:
+    if action.ndim != 5 or target.shape != action.shape:
+        raise UserError(f"action and target must share a shape (B, T, C, H, W), "
+                        f"got {tuple(action.shape)} and {tuple(target.shape)}")
+
+
 def _pick(values: Tensor, index: Tensor) -> Tensor:
     """``values[b, index[b, j]]`` for every sample b: ``(B, N, ...)`` with ``(B, M)`` indices -> ``(B, M, ...)``."""
     return values[torch.arange(values.shape[0], device=values.device)[:, None], index]
@@ -100,9 +106,7 @@ class Planner:
              generator: torch.Generator | None = None) -> PlanResult:
         """Search near ``action (B, T, C, H, W)`` given ``context (B, T_in, C, H, W)`` for the future that scores
         best against ``target`` (same shape as the action)."""
-        if action.ndim != 5 or target.shape != action.shape:
-            raise UserError(f"action and target must share a shape (B, T, C, H, W), "
-                            f"got {tuple(action.shape)} and {tuple(target.shape)}")
+        _check_shapes(action, target)
         latents = self.world_model.encode(action, context)
         self._kept = None
         best, reward, reconstruction = self._search(latents, context, action, target, generator)
@@ -289,9 +293,7 @@ class PerturbationPlanner(Planner):
     @torch.no_grad()
     def plan(self, context: Tensor, action: Tensor, target: Tensor,
              generator: torch.Generator | None = None) -> PlanResult:
-        if action.ndim != 5 or target.shape != action.shape:
-            raise UserError(f"action and target must share a shape (B, T, C, H, W), "
-                            f"got {tuple(action.shape)} and {tuple(target.shape)}")
+        _check_shapes(action, target)
         futures = perturbations(action, self.imagination.samples, generator)
         rewards = self.reward(futures, target)  # (B, K)
         reward, index = rewards.max(dim=1)
