@@ -24,7 +24,7 @@ import importlib
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 import torch
@@ -167,9 +167,11 @@ class Gauged(Reward):
 GAUGE_SEED = 2026  # one fixed set of gauges for every model and stage
 
 
+@lru_cache(maxsize=8)
 def gauge_mask(height: int, width: int, fraction: float, device: torch.device | str = "cpu") -> Tensor:
     """A fixed random ``(height, width)`` mask, True at about ``fraction`` of the pixels (at least one): the gauges
-    that see the truth, the same for every model (seeded by :data:`GAUGE_SEED` and the size alone)."""
+    that see the truth, the same for every model (seeded by :data:`GAUGE_SEED` and the size alone). Made once per
+    size and device (every training step asks): read it, do not change it."""
     if not 0.0 < fraction <= 1.0:
         raise UserError(f"gauges must be a fraction in (0, 1], got {fraction!r}")
     draw = torch.rand(height, width, generator=torch.Generator().manual_seed(GAUGE_SEED))
