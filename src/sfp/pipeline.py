@@ -47,6 +47,7 @@ class Pipeline:
         self.work = {name: partial(work, self) for name, work in WORK.items()}
         self.manifest = self._read_manifest()
         self._datamodule = None
+        self.validated: dict[str, dict[str, float]] = {}  # stages.validate's scores, by checkpoint path
 
     def _read_manifest(self) -> Manifest:
         return Manifest(self.root / "manifest.json", self.config, self.active)

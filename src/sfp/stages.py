@@ -31,6 +31,7 @@ class Run(Protocol):
     root: Path
     log: Callable[[str], None]
     manifest: Any
+    validated: dict[str, dict[str, float]]  # validation metrics by checkpoint path ("persistence" too), this run
 
     @property
     def datamodule(self) -> L.LightningDataModule: ...
@@ -136,13 +137,18 @@ def facl(run: Run) -> dict[str, Any]:
 
 
 def validate(run: Run, checkpoints: dict[str, str]) -> dict[str, dict[str, float]]:
-    """The task metrics of each named checkpoint (and persistence) on the validation split."""
+    """The task metrics of each named checkpoint (and persistence) on the validation split; a checkpoint scored
+    before in this run is not scored again (every peer stage compares the same baseline and SFP)."""
     from sfp.report.evaluation import checkpoint_forecasters, evaluate_forecasts
 
     datamodule = run.datamodule
-    return evaluate_forecasts(checkpoint_forecasters(checkpoints, datamodule.task.bounds),
-                              datamodule.val_dataloader(), datamodule.task, datamodule.target,
-                              getattr(datamodule, "heatwave_windows", None))
+    new = {name: path for name, path in checkpoints.items() if path not in run.validated}
+    if new or "persistence" not in run.validated:
+        found = evaluate_forecasts(checkpoint_forecasters(new, datamodule.task.bounds), datamodule.val_dataloader(),
+                                   datamodule.task, datamodule.target, getattr(datamodule, "heatwave_windows", None))
+        run.validated.update({"persistence": found["persistence"], **{path: found[name] for name, path in new.items()}})
+    return {"persistence": run.validated["persistence"],
+            **{name: run.validated[path] for name, path in checkpoints.items()}}
 
 
 def matched_peer(run: Run, peer: str) -> dict[str, Any]:
