@@ -129,6 +129,20 @@ def test_equal_time_baseline_runs_again_when_the_sfp_seconds_it_matched_change(t
     assert _run(config) == []
 
 
+def test_a_budget_of_steps_follows_the_sfp_stage_not_its_seconds(tmp_path):
+    config = _load(tmp_path, "--equal_time_baseline", "true", "--equal_time_budget", "step_cost")
+    _run(config)
+    assert _run(config) == []
+    path = tmp_path / "run" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["stages"]["sfp"]["seconds"] += 60.0  # a busier machine: the budget is measured in one process
+    path.write_text(json.dumps(manifest))
+    assert _run(config) == []
+    manifest["stages"]["sfp"]["id"] = "made-again"  # the SFP stage made again: its cost is measured again
+    path.write_text(json.dumps(manifest))
+    assert _run(config) == ["baseline_time", "evaluate", "report"]
+
+
 def test_a_stage_whose_version_changes_runs_again_with_what_needs_it(tmp_path, monkeypatch):
     config = _load(tmp_path)
     _run(config)

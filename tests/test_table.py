@@ -65,7 +65,7 @@ def test_shipped_ocean_table_has_two_backbones():
 @pytest.mark.slow
 def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    settings = {"agent_patience": 2, "surrogate_weights": [1.0]}
+    settings = {"agent_patience": 2, "surrogate_weights": [1.0], "equal_time_budget": "step_cost"}
     config = tiny_table(tmp_path, backbones={"simvp": TINY_BACKBONES["simvp"]},
                         datasets={"storms": {"pipeline": str(tmp_path / "tiny.yaml"), "settings": settings}})
     assert main(["table", "--config", str(config)]) == 0
@@ -74,7 +74,8 @@ def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     changes = cell["surrogate"]["val_mse_change"]  # w1, and more weights where it missed SFP's MSE change
     gap = {name: abs(change - changes["sfp"]) for name, change in changes.items() if name.startswith("w")}
     assert {"baseline", "sfp", "w1"} <= set(changes) and gap[f"w{cell['surrogate']['weight']:g}"] == min(gap.values())
-    assert cell["steps"]["baseline"] == cell["steps"]["sfp"] == 2 and cell["steps"]["baseline_time"] >= 1
+    assert cell["steps"]["baseline"] == cell["steps"]["sfp"] == 2
+    assert cell["step_cost"] > 1 and cell["steps"]["baseline_time"] == round(2 * cell["step_cost"])  # SFP plans
     agent = GridForecaster.load_from_checkpoint(
         tmp_path / "runs" / "storms" / "storms-simvp-s0" / "agent" / "checkpoints" / "best.ckpt")
     assert cell["parameters"] == sum(parameter.numel() for parameter in agent.parameters())  # the trained agent's size
@@ -260,7 +261,8 @@ def test_a_cell_an_earlier_sfp_wrote_is_upgraded_once_and_reused(tmp_path):
     assert why_stale(json.loads(path.read_text()), config) == "computed by an earlier sfp with other settings"
     assert upgrade_cell(path, config) and not upgrade_cell(path, config)  # once
     upgraded = json.loads(path.read_text())
-    assert "settings" not in upgraded and why_stale(upgraded, config) is None
+    assert "settings" not in upgraded and "spec" in upgraded
+    assert upgraded["code"]["stages"]["evaluate"] == 2 and why_stale(upgraded, config) is None  # the code it ran
     assert upgraded["models"] == json.loads((Path(__file__).parent / "legacy_cell.json").read_text())["models"]
     changed = cell_config(load_table("table1"), Cell("storms", "simvp", 1))  # another seed: another hash
     path.write_text((Path(__file__).parent / "legacy_cell.json").read_text())
@@ -277,5 +279,7 @@ def test_the_second_edition_of_table1_is_a_valid_table_of_converging_agents_and_
     storms = cell_config(table, Cell("storms", "unet", 1))
     assert storms["agent_monitor"] == "mse" and storms["agent_patience"] == 10
     assert storms["balanced_mse_baseline"] and storms["facl_baseline"] and storms["qmap_baseline"]
+    assert storms["equal_time_budget"] == "step_cost"
     flame = cell_config(table, Cell("flame", "unet", 0, 0.1))
     assert flame["data"]["init_args"]["train_fraction"] == 0.1 and not flame["balanced_mse_baseline"]
+    assert flame["equal_time_budget"] == "step_cost"

@@ -131,6 +131,7 @@ CELL_MISTAKES = {  # the U-Net cell's JSON text -> the file's bytes, and what th
     "seconds a list": (_set(["seconds"], [1]), "seconds must map"),
     "a step count that is a string": (_set(["steps"], {"agent": "ten"}), "steps must map"),
     "parameters a mapping": (_set(["parameters"], {}), "parameters must be a number"),
+    "step cost a word": (_set(["step_cost"], "fast"), "step_cost must be a number"),
     "per_lead of a string": (_set(["per_lead"], {"sfp": {"csi_per_lead": "x"}}), "per_lead.sfp.csi_per_lead"),
     "per_lead of an unknown model": (_set(["per_lead"], {"x": {}}), "per_lead: unknown model 'x'"),
     "per_lead of other thresholds": (_set(["per_lead"], {"sfp": {"csi_per_lead": {"16": [0.5]}},

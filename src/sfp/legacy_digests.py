@@ -66,6 +66,11 @@ def stage_digests(config: dict[str, Any]) -> dict[str, str]:
     return digests
 
 
+def legacy_code(stage: str) -> int:
+    """The code version ``stage`` had when the hashes were made (a stage added since has none: 0)."""
+    return _VERSIONS.get(stage, 1) if stage in _ORDER else 0
+
+
 def cell_digest(config: dict[str, Any]) -> str:
     """A table cell's old hash, of its resolved pipeline config (where its run lived left out)."""
     settings = {key: _without_added_defaults(key, config[key]) for key in _CELL_KEYS if key in config}

@@ -17,7 +17,7 @@ from typing import Any
 
 import sfp
 from sfp.data.writing import write_text
-from sfp.legacy_digests import stage_digests
+from sfp.legacy_digests import legacy_code, stage_digests
 from sfp.reuse import first_difference, settings
 from sfp.stage_graph import GRAPH, Stage
 
@@ -78,13 +78,14 @@ class Manifest:
 
     def _upgrade(self) -> None:
         """Entries an earlier sfp wrote: those made with today's settings (their hash is today's) get today's
-        settings, code and inputs (and an id where finished: an unfinished one resumes); any other keeps no
-        settings, so it runs again."""
+        settings and inputs, the code they ran (a stage whose code changed since runs again) and an id where
+        finished (an unfinished one resumes); any other keeps no settings, so it runs again."""
         digests = stage_digests(dict(self.spec))
         for stage in GRAPH:  # in order: an upgraded stage's inputs are upgraded first
             entry = self.stages.get(stage.name)
             if entry is None or "config" not in entry or entry.pop("config") != digests[stage.name]:
                 continue
-            entry.update(spec=settings(self.spec, stage.reads), code=code_of(stage), inputs=self.inputs(stage))
+            entry.update(spec=settings(self.spec, stage.reads), inputs=self.inputs(stage),
+                         code={**code_of(stage), "stage": legacy_code(stage.name)})
             if entry.get("status") == "done":
                 entry["id"] = uuid.uuid4().hex[:12]

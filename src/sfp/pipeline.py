@@ -128,9 +128,9 @@ class Pipeline:
         self.log(f"[{stage.name}] done in {seconds:.1f} s")
 
     def _budget_changed(self, stage: Stage) -> str | None:
-        """A finished equal-time baseline stands only while its budget is still the SFP stage's seconds (an SFP
-        stage re-run with the same settings takes other seconds)."""
-        if stage.name != "baseline_time":
+        """A finished equal-time baseline given the SFP stage's seconds stands only while they are still its budget
+        (an SFP stage re-run with the same settings takes other seconds; a budget of steps follows its steps)."""
+        if stage.name != "baseline_time" or self.config["equal_time_budget"] != "stage_seconds":
             return None
         budget = self.manifest.stages["baseline_time"].get("outputs", {}).get("budget_seconds")
         seconds = self.manifest.stages.get("sfp", {}).get("seconds")

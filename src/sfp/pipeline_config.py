@@ -62,7 +62,11 @@ def pipeline_parser() -> Any:
     parser.add_argument("--world_model_from", type=str | None, default=None,
                         help="use this trained world-model checkpoint instead of training one")
     parser.add_argument("--equal_time_baseline", type=bool, default=False,
-                        help="also continue the agent with MSE for as many seconds as the SFP stage took")
+                        help="also continue the agent with MSE for the SFP stage's cost (equal_time_budget)")
+    parser.add_argument("--equal_time_budget", type=Literal["stage_seconds", "step_cost"], default="stage_seconds",
+                        help="the equal-time baseline's budget: step_cost, SFP's steps times an SFP step's cost in "
+                             "baseline steps measured in one process (steady on a shared machine); stage_seconds, "
+                             "the SFP stage's wall-clock seconds (the first Table 1 and the ocean table)")
     parser.add_argument("--surrogate_baseline", type=bool, default=False,
                         help="also continue the agent with MSE plus a differentiable stand-in for the headline metric")
     for peer, what in PEER_BASELINES.items():

@@ -30,6 +30,7 @@ class Stage:
 
 
 _SELF_TRAINING = ("sfp.planning.self_training", "sfp.planning.pseudo_labels", "sfp.forecasting.losses")
+_PLANNING = ("sfp.planning.planner", "sfp.planning.rewards")
 GRAPH = (
     Stage("data", ("data", "seed_everything"), sources=("sfp.data.datamodules", "sfp.data.windows")),
     Stage("world_model", ("world_model", "world_model_trainer", "world_model_from"), ("data",),
@@ -38,9 +39,9 @@ GRAPH = (
           sources=("sfp.forecasting.forecaster", "sfp.forecasting.grid", "sfp.forecasting.losses")),
     Stage("baseline", FINE_TUNING, ("agent",), sources=_SELF_TRAINING),
     Stage("sfp", ("sfp", "sfp_trainer"), ("agent", "world_model"),
-          sources=(*_SELF_TRAINING, "sfp.planning.planner", "sfp.planning.rewards")),
-    Stage("baseline_time", ("equal_time_baseline", *FINE_TUNING), ("agent", "sfp"), switch="equal_time_baseline",
-          sources=_SELF_TRAINING),
+          sources=(*_SELF_TRAINING, *_PLANNING)),
+    Stage("baseline_time", ("equal_time_baseline", "equal_time_budget", *FINE_TUNING), ("agent", "sfp"),
+          switch="equal_time_baseline", sources=(*_SELF_TRAINING, "sfp.step_cost")),
     Stage("surrogate", ("surrogate_baseline", "surrogate_weights", *FINE_TUNING), ("baseline", "sfp"),
           switch="surrogate_baseline", sources=(*_SELF_TRAINING, "sfp.surrogate_weights", "sfp.metrics.surrogates")),
     *(Stage(peer, (f"{peer}_baseline", "surrogate_weights", *FINE_TUNING), ("baseline", "sfp"),

@@ -3,8 +3,9 @@
 Each stage is a function of the run (:class:`Run`: its spec, data module, folders and finished stages'
 checkpoints) returning its outputs. The baseline is the agent trained on with MSE alone for exactly the SFP
 stage's steps (the same :class:`SFPModule` with ``pseudo_labels.weight=0``), so the comparison is honest by
-construction. Optional: the equal-wall-time baseline, and the surrogate baseline (MSE plus a differentiable
-stand-in for the headline metric, its weight chosen on the validation split to match SFP's change of MSE).
+construction. Optional: the equal-time baseline (for SFP's cost: its seconds, or :mod:`sfp.step_cost`), the
+surrogate and the published peers (MSE plus a differentiable loss, its weight chosen on the validation split to
+match SFP's change of MSE) and the quantile-mapped baseline.
 """
 
 from __future__ import annotations
@@ -62,22 +63,29 @@ def fit(run: Run, stage: str, model: L.LightningModule, trainer_section: str, pa
             "seconds_before_resume": round(clock.seconds_before, 2)}
 
 
+def sfp_module(run: Run, **overrides: Any) -> L.LightningModule:
+    """:class:`SFPModule` on the run's agent with the spec's ``sfp`` section (``overrides`` replacing keys)."""
+    from sfp.planning.self_training import SFPModule
+
+    return SFPModule(agent_checkpoint=run.checkpoint("agent"), seed=run.seed, **{**run.config["sfp"], **overrides})
+
+
+def without_planning(run: Run) -> dict[str, Any]:
+    """What makes :class:`SFPModule` a baseline: pseudo-label weight 0, no world model."""
+    return {"pseudo_labels": {**run.config["sfp"]["pseudo_labels"], "weight": 0.0}, "world_model_checkpoint": None}
+
+
 def self_training(run: Run, stage: str, trainer_overrides: dict[str, Any] | None = None,
                   **overrides: Any) -> dict[str, Any]:
     """The agent fine-tuned by :class:`SFPModule` with the spec's ``sfp`` section (``overrides`` replacing keys)."""
-    from sfp.planning.self_training import SFPModule
-
     L.seed_everything(run.seed, verbose=False)
-    module = SFPModule(agent_checkpoint=run.checkpoint("agent"), seed=run.seed, **{**run.config["sfp"], **overrides})
-    return fit(run, stage, module, "sfp_trainer", **(trainer_overrides or {}))
+    return fit(run, stage, sfp_module(run, **overrides), "sfp_trainer", **(trainer_overrides or {}))
 
 
 def mse_baseline(run: Run, stage: str, trainer_overrides: dict[str, Any] | None = None,
                  **overrides: Any) -> dict[str, Any]:
     """The agent trained on without planning (pseudo-label weight 0), as every baseline is."""
-    labels = {**run.config["sfp"]["pseudo_labels"], "weight": 0.0}
-    return self_training(run, stage, trainer_overrides, pseudo_labels=labels, world_model_checkpoint=None,
-                         **overrides)
+    return self_training(run, stage, trainer_overrides, **without_planning(run), **overrides)
 
 
 def data(run: Run) -> dict[str, Any]:
@@ -115,10 +123,36 @@ def sfp(run: Run) -> dict[str, Any]:
 
 
 def baseline_time(run: Run) -> dict[str, Any]:
-    """MSE fine-tuning for as many seconds as the SFP stage took (the equal-wall-time comparison)."""
-    seconds = float(run.manifest.stages["sfp"]["seconds"])
-    return {**mse_baseline(run, "baseline_time", {"max_steps": -1, "max_time": {"seconds": seconds}}),
-            "budget_seconds": seconds}
+    """MSE fine-tuning for the SFP stage's cost (``equal_time_budget``): its seconds, or its steps times the cost
+    of an SFP step in baseline steps, measured in this process (:mod:`sfp.step_cost`; kept in the stage's folder,
+    so a resumed stage keeps its budget)."""
+    if run.config["equal_time_budget"] == "stage_seconds":
+        seconds = float(run.manifest.stages["sfp"]["seconds"])
+        return {**mse_baseline(run, "baseline_time", {"max_steps": -1, "max_time": {"seconds": seconds}}),
+                "budget_seconds": seconds}
+    steps = int(run.manifest.stages["sfp"]["outputs"]["steps"])
+    kept = run.stage_dir("baseline_time") / "step_cost.json"
+    if kept.exists():
+        cost = json.loads(kept.read_text())
+    else:
+        cost = _step_cost(run, steps)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(json.dumps(cost, indent=2))
+    budget = max(1, round(steps * cost["ratio"]))
+    run.log(f"  an SFP step costs {cost['ratio']:.2f} baseline steps: {budget} steps for SFP's {steps}")
+    return {**mse_baseline(run, "baseline_time", {"max_steps": budget}), "step_cost": cost, "budget_steps": budget}
+
+
+def _step_cost(run: Run, steps: int) -> dict[str, Any]:
+    """The cost of the SFP stage's step in baseline steps, on the run's agent, world model and data."""
+    from sfp.step_cost import measure_step_cost, planned_share
+
+    labels = run.config["sfp"]["pseudo_labels"]
+    share = planned_share(steps, len(run.datamodule.train_dataloader()), labels["refresh_every"])
+    planning = {"world_model_checkpoint": run.checkpoint("world_model"),
+                "pseudo_labels": {**labels, "refresh_every": max(1, labels["refresh_every"])}}
+    return measure_step_cost(lambda: sfp_module(run, **planning), lambda: sfp_module(run, **without_planning(run)),
+                             run.datamodule, share, run.config["sfp_trainer"].get("accelerator") or "auto")
 
 
 def surrogate(run: Run) -> dict[str, Any]:

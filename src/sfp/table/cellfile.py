@@ -4,8 +4,9 @@
 a cell ever is, a number too large to draw, a field of the wrong type, a cell of another table, a file named for
 another cell) into one :class:`~sfp.errors.UserError` naming the file and the problem. It checks what the table
 reads: ``dataset``, ``backbone``, ``seed``, ``spec`` and ``code`` (or an earlier sfp's ``settings`` hash), each
-model's metrics in ``models``, and, where present, ``seconds``, ``steps``, ``parameters`` and ``per_lead``. NaN
-and +-Infinity metrics are valid JSON numbers here (a diverged run): the table marks them (:mod:`sfp.table.render`).
+model's metrics in ``models``, and, where present, ``seconds``, ``steps``, ``parameters``, ``step_cost`` and
+``per_lead``. NaN and +-Infinity metrics are valid JSON numbers here (a diverged run): the table marks them
+(:mod:`sfp.table.render`).
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ def _check_cell(cell: Any, stem: str, cells: Collection[Cell] | None) -> None:
                     f"models.{_shown(model)}.{metric} must be a number")
     for key in ("seconds", "steps"):
         _mapping_of_numbers(cell, key)
-    require(cell.get("parameters") is None or _is_number(cell["parameters"]), "parameters must be a number")
+    for key in ("parameters", "step_cost"):
+        require(cell.get(key) is None or _is_number(cell[key]), f"{key} must be a number")
     _check_per_window(cell.get("per_window"))
     check = cell.get("convergence", {})
     require(isinstance(check, dict) and all(check.get(key) is None or _is_number(check[key])

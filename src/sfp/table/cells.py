@@ -3,7 +3,8 @@
 A cell's JSON (``<results>/cells/<dataset>-<backbone>-s<seed>.json``) holds its test metrics for persistence, the
 agent, the equal-step and equal-time MSE baselines, the surrogate baseline (with its weight and the validation MSE
 changes it was chosen by) and SFP, the per-lead views of persistence, the equal-step and surrogate baselines and SFP
-(:mod:`sfp.report.leads`), the stage seconds and steps, the agent's parameter count, the run spec it was computed
+(:mod:`sfp.report.leads`), the stage seconds and steps, the cost of an SFP step in baseline steps that gave the
+equal-time baseline its steps (:mod:`sfp.step_cost`), the agent's parameter count, the run spec it was computed
 with (``spec``: the resolved pipeline config, where its run lives left out) and the code (``code``: sfp's version
 and each stage's code version). A cell whose spec equals today's field by field (:func:`sfp.reuse.first_difference`)
 and whose code is today's is done; any other is (re)computed, so a changed setting is never mixed in.
@@ -20,6 +21,7 @@ import sfp
 from sfp import stage_graph
 from sfp.data.writing import write_text
 from sfp.legacy_digests import cell_digest as legacy_cell_digest
+from sfp.legacy_digests import legacy_code
 from sfp.pipeline import Pipeline
 from sfp.pipeline_config import instantiate, load_layers
 from sfp.reuse import first_difference, settings
@@ -90,12 +92,15 @@ def why_stale(done: dict[str, Any], config: dict[str, Any]) -> str | None:
 
 def upgrade_cell(path: Path, config: dict[str, Any]) -> bool:
     """A cell an earlier sfp wrote with today's settings (its settings hash is today's) rewritten with today's
-    spec and code in place of the hash, so that it stays reused; True if it was."""
+    spec and the code it ran in place of the hash, so that it stays reused while that code is today's; True if it
+    was."""
     done = read_cell(path)
     if "spec" in done or done.get("settings") != legacy_cell_digest(config):
         return False
     upgraded = {key: value for key, value in done.items() if key not in ("settings", "version")}
-    write_text(path, cell_text({**upgraded, "spec": cell_spec(config), "code": cell_code()}))
+    code = {**cell_code(), "stages": {stage.name: legacy_code(stage.name) for stage in stage_graph.GRAPH
+                                      if legacy_code(stage.name)}}
+    write_text(path, cell_text({**upgraded, "spec": cell_spec(config), "code": code}))
     return True
 
 
@@ -135,6 +140,7 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
                "seconds": {stage: entry.get("seconds") for stage, entry in stages.items()},
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
                "parameters": agent_parameters(pipeline.config), "spec": cell_spec(config), "code": cell_code(),
+               "step_cost": stages["baseline_time"]["outputs"]["step_cost"]["ratio"],
                "surrogate": {key: stages["surrogate"]["outputs"][key] for key in ("weight", "val_mse_change")},
                "peers": {peer: {key: value for key, value in stages[peer]["outputs"].items()
                                 if key in ("weight", "blend", "val_mse_change")}

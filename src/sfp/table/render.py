@@ -237,13 +237,14 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
             lines.append(f"| {pair} | {', '.join(map(str, row['seeds']))} | {_spread(row['sfp_vs_baseline_steps'])} | "
                          f"{_spread(row['sfp_vs_baseline_time'])} | {_spread(row['mse_vs_baseline_steps'])} |")
     lines += ["", "| agent | parameters | steps | seconds | val. MSE gain, last quarter | equal-time test MSE gain "
-              "| converged |", "|---|---|---|---|---|---|---|"]
+              "| converged | SFP step, in baseline steps |", "|---|---|---|---|---|---|---|---|"]
     for cell in cells:
         check = cell_convergence(cell)
+        cost = f"{cell['step_cost']:.2f}" if cell.get("step_cost") else "n/a (stage seconds)"
         lines.append(f"| {_row_label(cell)} | {_count(cell.get('parameters'))} | "
                      f"{_count(cell.get('steps', {}).get('agent'))} | {_count(cell.get('seconds', {}).get('agent'))} | "
                      f"{_percent(check['agent_val_mse_gain'])} | {_percent(check['equal_time_test_mse_gain'])} | "
-                     f"{_yes_no(check['converged'])} |")
+                     f"{_yes_no(check['converged'])} | {cost} |")
     shown = [model for model in MODELS  # an optional peer where some cell has it
              if model not in OPTIONAL_PEERS.values() or any(model in cell["models"] for cell in cells)]
     lines += ["", "| cell | metric | " + " | ".join(shown) + " | agent beats persistence | seconds |",
@@ -313,7 +314,7 @@ def render(results: str | Path, name: str, states: dict[Cell, str | None] | None
     spread = seed_spread(cells)
     axis = data_fraction(current, lambda cell: None if cell_hole(cell) else cell_changes(cell), _best_peer)
     table = {"cells": [{**{key: cell.get(key) for key in ("dataset", "backbone", "seed", "parameters", "steps",
-                                                          "seconds", "models")},
+                                                          "seconds", "step_cost", "models")},
                         "fraction": fraction_of(cell), "converged": cell_convergence(cell)["converged"]}
                        for cell in current],
              "summary": summary, "seeds": spread, "data_fraction": axis}
