@@ -124,9 +124,9 @@ def test_the_pipeline_trains_every_stage_on_the_gpu(gpu_pipeline):
     run = gpu_pipeline
     stages = json.loads((run / "manifest.json").read_text())["stages"]
     assert all(entry["status"] == "done" for entry in stages.values())
-    assert stages["baseline"]["outputs"]["steps"] == stages["sfp"]["outputs"]["steps"] == 2
+    assert stages["baseline_steps"]["outputs"]["steps"] == stages["sfp"]["outputs"]["steps"] == 2
     models = json.loads((run / "metrics.json").read_text())["models"]
-    assert set(models) == {"persistence", "agent", "baseline", "baseline_time", "surrogate", "sfp"}
+    assert set(models) == {"persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp"}
     assert all(torch.isfinite(torch.tensor(metrics["mse"])) for metrics in models.values())
 
 

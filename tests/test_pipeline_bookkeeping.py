@@ -100,9 +100,9 @@ def test_rerun_skips_finished_stages_and_redoes_changed_ones(tmp_path):
     config["sfp"]["pseudo_labels"]["weight"] = 0.3  # a planning setting: the baseline does not plan
     assert _run(config) == ["sfp", "evaluate", "report"]
     config["sfp"]["lr"] = 1e-4  # the fine-tuning's own settings shape the baseline too
-    assert _run(config) == ["baseline", "sfp", "evaluate", "report"]
+    assert _run(config) == ["baseline_steps", "sfp", "evaluate", "report"]
     config["agent_trainer"]["max_steps"] = 4
-    assert _run(config) == ["agent", "baseline", "sfp", "evaluate", "report"]
+    assert _run(config) == ["agent", "baseline_steps", "sfp", "evaluate", "report"]
     config["equal_time_baseline"] = True  # compared after SFP, with SFP's seconds: evaluation takes it in
     assert _run(config) == ["baseline_time", "evaluate", "report"]
     config["sfp"]["pseudo_labels"]["weight"] = 0.5
@@ -114,7 +114,7 @@ def test_rerun_skips_finished_stages_and_redoes_changed_ones(tmp_path):
     config["surrogate_weights"] = [1.0]
     assert _run(config) == ["surrogate", "evaluate", "report"]
     config["sfp"]["lr"] = 2e-4
-    assert _run(config) == ["baseline", "sfp", "baseline_time", "surrogate", "evaluate", "report"]
+    assert _run(config) == ["baseline_steps", "sfp", "baseline_time", "surrogate", "evaluate", "report"]
 
 
 def test_equal_time_baseline_runs_again_when_the_sfp_seconds_it_matched_change(tmp_path):
@@ -165,7 +165,7 @@ def test_interrupted_stage_runs_again(tmp_path):
     assert _run(config, fail_at="agent") == ["data", "world_model"]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
     assert manifest["agent"]["status"] == "running"
-    assert _run(config) == ["agent", "baseline", "sfp", "evaluate", "report"]
+    assert _run(config) == ["agent", "baseline_steps", "sfp", "evaluate", "report"]
 
 
 def test_a_changed_stage_keeps_its_finished_outputs_until_the_replacement_is_done(tmp_path):
@@ -173,13 +173,13 @@ def test_a_changed_stage_keeps_its_finished_outputs_until_the_replacement_is_don
     _run(config)
     root = tmp_path / "run"
     config["sfp_trainer"]["max_steps"] = 5
-    assert _run(config, fail_at="baseline") == []  # the replacement fails: the finished outputs are set aside
-    assert json.loads((root / "baseline.replaced" / "made_by.json").read_text()) == 2
-    assert _run(config, fail_at="baseline") == []  # and stay set aside however often it fails
-    assert json.loads((root / "baseline.replaced" / "made_by.json").read_text()) == 2
-    assert _run(config) == ["baseline", "sfp", "evaluate", "report"]
-    assert json.loads((root / "baseline" / "made_by.json").read_text()) == 5
-    assert not (root / "baseline.replaced").exists() and not (root / "sfp.replaced").exists()
+    assert _run(config, fail_at="baseline_steps") == []  # the replacement fails: the finished outputs are set aside
+    assert json.loads((root / "baseline_steps.replaced" / "made_by.json").read_text()) == 2
+    assert _run(config, fail_at="baseline_steps") == []  # and stay set aside however often it fails
+    assert json.loads((root / "baseline_steps.replaced" / "made_by.json").read_text()) == 2
+    assert _run(config) == ["baseline_steps", "sfp", "evaluate", "report"]
+    assert json.loads((root / "baseline_steps" / "made_by.json").read_text()) == 5
+    assert not (root / "baseline_steps.replaced").exists() and not (root / "sfp.replaced").exists()
 
 
 def test_relative_change_knows_each_direction():
@@ -191,19 +191,19 @@ def test_relative_change_knows_each_direction():
 
 
 def test_comparison_table_compares_sfp_with_every_baseline_present():
-    models = {"persistence": {"mse": 0.03}, "baseline": {"mse": 0.02}, "baseline_time": {"mse": 0.01},
+    models = {"persistence": {"mse": 0.03}, "baseline_steps": {"mse": 0.02}, "baseline_time": {"mse": 0.01},
               "sfp": {"mse": 0.011}}
     table = comparison_table(models).splitlines()
-    assert table[0] == ("| metric | persistence | baseline | baseline_time | sfp | SFP vs baseline "
+    assert table[0] == ("| metric | persistence | baseline_steps | baseline_time | sfp | SFP vs equal-step baseline "
                         "| SFP vs equal-time baseline |")
     assert table[2] == "| mse | 0.03 | 0.02 | 0.01 | 0.011 | -45.0% (better) | +10.0% (worse) |"
 
 
 def test_comparison_table_expands_thresholds():
-    models = {"baseline": {"mse": 0.02, "csi": {"16": 0.5, "74": 0.2}},
+    models = {"baseline_steps": {"mse": 0.02, "csi": {"16": 0.5, "74": 0.2}},
               "sfp": {"mse": 0.021, "csi": {"16": 0.6, "74": None}}}
     table = comparison_table(models).splitlines()
-    assert table[0] == "| metric | baseline | sfp | SFP vs baseline |"
+    assert table[0] == "| metric | baseline_steps | sfp | SFP vs equal-step baseline |"
     assert table[2] == "| mse | 0.02 | 0.021 | +5.0% (worse) |"
     assert table[3] == "| csi_16 | 0.5 | 0.6 | +20.0% (better) |"
     assert table[4] == "| csi_74 | 0.2 | n/a | n/a |"
@@ -220,7 +220,7 @@ def test_an_option_added_later_never_reruns_a_finished_stage(tmp_path):
     _run(config)
     path, manifest = _stored(tmp_path)
     stored = manifest["stages"]
-    del stored["sfp"]["spec"]["sfp"]["planner"]["centring"], stored["baseline"]["spec"]["sfp_trainer"]["max_time"]
+    del stored["sfp"]["spec"]["sfp"]["planner"]["centring"], stored["baseline_steps"]["spec"]["sfp_trainer"]["max_time"]
     path.write_text(json.dumps(manifest))
     assert _run(config) == []
     assert _run(dict(config, sfp={**config["sfp"], "planner": {**config["sfp"]["planner"], "centring": "mean"}})) == [
@@ -235,7 +235,7 @@ def test_a_changed_default_reruns_the_stages_that_ran_with_the_old_one(tmp_path)
     manifest["stages"]["sfp"]["spec"]["sfp"]["planner"]["centring"] = "mean"  # as if "mean" had been the default
     path.write_text(json.dumps(manifest))
     assert Pipeline(config, lambda _: None).explain() == [
-        "[data] reused", "[world_model] reused", "[agent] reused", "[baseline] reused",
+        "[data] reused", "[world_model] reused", "[agent] reused", "[baseline_steps] reused",
         '[sfp] runs: settings: sfp.planner.centring: "mean" -> "none"', "[evaluate] runs: its input sfp runs again",
         "[report] runs: its input evaluate runs again"]
     assert _run(config) == ["sfp", "evaluate", "report"]
@@ -266,13 +266,32 @@ def test_a_manifest_an_earlier_sfp_wrote_is_upgraded_and_its_finished_stages_reu
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "manifest.json").write_text((Path(__file__).parent / "legacy_manifest.json").read_text())
     assert Pipeline(config, lambda _: None).explain() == [
-        "[data] reused", "[world_model] reused", "[agent] reused", "[baseline] reused",
+        "[data] reused", "[world_model] reused", "[agent] reused", "[baseline_steps] reused",
         "[sfp] runs: it did not finish", "[baseline_time] runs: not run yet", "[surrogate] runs: not run yet",
         "[evaluate] runs: not run yet", "[report] runs: not run yet"]
     config["agent_trainer"]["max_steps"] = 301  # a hash cannot say which setting changed
     assert Pipeline(config, lambda _: None).explain()[1:4] == [
         "[world_model] reused", "[agent] runs: an earlier sfp made it with other settings",
-        "[baseline] runs: an earlier sfp made it with other settings"]
+        "[baseline_steps] runs: an earlier sfp made it with other settings"]
+
+
+def test_a_stage_an_earlier_sfp_named_otherwise_is_moved_once_and_reused(tmp_path):
+    config = _load(tmp_path)
+    _run(config)
+    root, (path, manifest) = tmp_path / "run", _stored(tmp_path)
+    stages = manifest["stages"]
+    stages["baseline"] = stages.pop("baseline_steps")  # as sfp named the equal-step baseline before
+    for entry in stages.values():
+        entry["inputs"] = {"baseline" if need == "baseline_steps" else need: ids
+                           for need, ids in entry["inputs"].items()}
+    path.write_text(json.dumps(manifest))
+    (root / "baseline_steps").rename(root / "baseline")
+    assert Pipeline(config, lambda _: None).explain()[3] == "[baseline_steps] reused"
+    assert not (root / "baseline_steps").exists()  # explaining moves nothing
+    assert _run(config) == []
+    assert json.loads((root / "baseline_steps" / "made_by.json").read_text()) == config["sfp_trainer"]["max_steps"]
+    assert (root / "baseline").is_symlink() and (root / "baseline").resolve() == (root / "baseline_steps").resolve()
+    assert _run(config) == []
 
 
 def test_explain_says_what_would_run_and_touches_nothing(tmp_path, capsys):
@@ -286,7 +305,7 @@ def test_explain_says_what_would_run_and_touches_nothing(tmp_path, capsys):
     _run(_load(tmp_path))
     assert main(["pipeline", "--config", str(config), "--explain", "--sfp.lr", "0.1"]) == 0
     assert capsys.readouterr().out.splitlines()[3:5] == [
-        "[baseline] runs: settings: sfp.lr: 0.0003 -> 0.1", "[sfp] runs: settings: sfp.lr: 0.0003 -> 0.1"]
+        "[baseline_steps] runs: settings: sfp.lr: 0.0003 -> 0.1", "[sfp] runs: settings: sfp.lr: 0.0003 -> 0.1"]
 
 
 def test_a_key_a_stage_reads_since_counts_at_its_default(tmp_path):
@@ -295,12 +314,12 @@ def test_a_key_a_stage_reads_since_counts_at_its_default(tmp_path):
     config = _load(tmp_path)
     _run(config)
     path, manifest = _stored(tmp_path)
-    del manifest["stages"]["baseline"]["spec"]["sfp.gauges"]  # as before the baselines read it
+    del manifest["stages"]["baseline_steps"]["spec"]["sfp.gauges"]  # as before the baselines read it
     path.write_text(json.dumps(manifest))
     assert _run(config) == []
     path.write_text(json.dumps(manifest))
     gauged = dict(config, sfp={**config["sfp"], "gauges": 0.02})
-    assert Pipeline(gauged, lambda _: None).explain()[3] == "[baseline] runs: settings: sfp.gauges: 0.0 -> 0.02"
+    assert Pipeline(gauged, lambda _: None).explain()[3] == "[baseline_steps] runs: settings: sfp.gauges: 0.0 -> 0.02"
 
 
 def test_the_agent_can_follow_its_validation_mse_and_that_reruns_it(tmp_path):
@@ -323,4 +342,4 @@ def test_the_agent_can_follow_its_validation_mse_and_that_reruns_it(tmp_path):
     assert config["agent_monitor"] == "headline"
     _run(config)
     config["agent_monitor"] = "mse"
-    assert _run(config) == ["agent", "baseline", "sfp", "evaluate", "report"]
+    assert _run(config) == ["agent", "baseline_steps", "sfp", "evaluate", "report"]

@@ -27,7 +27,7 @@ def run(tmp_path_factory):
 def test_every_model_has_heatwave_scores(run):
     results = json.loads((run / "metrics.json").read_text())
     assert results["dataset"] == "ocean"
-    assert set(results["models"]) == {"persistence", "agent", "baseline", "surrogate", "sfp"}
+    assert set(results["models"]) == {"persistence", "agent", "baseline_steps", "surrogate", "sfp"}
     for metrics in results["models"].values():
         assert {"mse", "mhw_csi", "strong_core_csi", "onset_error", "peak_error"} <= set(metrics)
 

@@ -23,11 +23,12 @@ def run(tmp_path_factory):
 
 def test_metrics_json_has_every_model_and_key(run):
     results = json.loads((run[0] / "metrics.json").read_text())
-    assert results["dataset"] == "storms" and set(results["models"]) == {"persistence", "agent", "baseline", "sfp"}
+    assert results["dataset"] == "storms"
+    assert set(results["models"]) == {"persistence", "agent", "baseline_steps", "sfp"}
     for metrics in results["models"].values():
         assert {"mse", "mae", "ssim", "csi_m", "csi_pool4_m", "csi_pool16_m", "fss"} <= set(metrics)
         assert set(metrics["csi"]) == {"16", "74", "133", "160", "181", "219"}
-    assert set(results["seconds"]) >= {"data", "agent", "baseline", "world_model", "sfp", "evaluate"}
+    assert set(results["seconds"]) >= {"data", "agent", "baseline_steps", "world_model", "sfp", "evaluate"}
 
 
 def test_persistence_row_matches_a_direct_computation(run):
@@ -54,16 +55,16 @@ def test_the_evaluate_stage_keeps_csi_per_lead_counted_by_hand(run):
         false_alarms = false_alarms + (forecast & ~observed).sum(dim=(0, 2, 3, 4))
     expected = (hits / (hits + misses + false_alarms)).tolist()
     per_lead = json.loads((run[0] / "evaluate" / "metrics.json").read_text())["per_lead"]
-    assert set(per_lead) == {"persistence", "agent", "baseline", "sfp"}
+    assert set(per_lead) == {"persistence", "agent", "baseline_steps", "sfp"}
     assert per_lead["persistence"]["csi_per_lead"]["74"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_baseline_and_sfp_train_the_same_steps_and_report_is_written(run):
     manifest = json.loads((run[0] / "manifest.json").read_text())["stages"]
     assert all(manifest[stage]["status"] == "done" for stage in manifest)
-    assert manifest["baseline"]["outputs"]["steps"] == manifest["sfp"]["outputs"]["steps"] == 2
+    assert manifest["baseline_steps"]["outputs"]["steps"] == manifest["sfp"]["outputs"]["steps"] == 2
     report = (run[0] / "report.md").read_text()
-    assert "| metric | persistence | agent | baseline | sfp | SFP vs baseline |" in report
+    assert "| metric | persistence | agent | baseline_steps | sfp | SFP vs equal-step baseline |" in report
     assert (run[0] / "forecasts.gif").stat().st_size > 0
     from PIL import Image
 
@@ -109,11 +110,11 @@ def test_training_stages_run_under_ddp_with_no_code_change(run, tmp_path):
     spawn = ["--sfp_trainer.devices", "2", "--sfp_trainer.strategy", "ddp_fork", "--sfp_trainer.accelerator", "cpu"]
     assert main(["pipeline", "--config", str(config), *spawn]) == 0
     manifest = json.loads((ddp / "manifest.json").read_text())["stages"]
-    assert manifest["baseline"]["outputs"]["steps"] == manifest["sfp"]["outputs"]["steps"] == 2
+    assert manifest["baseline_steps"]["outputs"]["steps"] == manifest["sfp"]["outputs"]["steps"] == 2
     assert manifest["sfp"]["outputs"]["processes"] == 2 and manifest["agent"]["outputs"]["processes"] == 1
     ddp_models, models = (json.loads((root / "metrics.json").read_text())["models"] for root in (ddp, run[0]))
     assert ddp_models["persistence"] == models["persistence"]
-    for name in ("baseline", "sfp"):
+    for name in ("baseline_steps", "sfp"):
         assert ddp_models[name]["mse"] == pytest.approx(models[name]["mse"], rel=0.05)
 
 
@@ -131,7 +132,7 @@ def test_equal_time_and_surrogate_baselines_and_a_shared_world_model(run, tmp_pa
     assert manifest["baseline_time"]["outputs"]["steps"] >= 1
     surrogate = manifest["surrogate"]["outputs"]
     changes = surrogate["val_mse_change"]
-    assert changes["baseline"] == 0.0
+    assert changes["baseline_steps"] == 0.0
     gap = {name: abs(change - changes["sfp"]) for name, change in changes.items() if name.startswith("w")}
     nearest = f"w{surrogate['weight']:g}"
     assert gap[nearest] == min(gap.values())
@@ -143,7 +144,7 @@ def test_equal_time_and_surrogate_baselines_and_a_shared_world_model(run, tmp_pa
     chosen = read_checkpoint(str(copy / "surrogate" / nearest / "checkpoints" / "best.ckpt"))["state_dict"]
     assert all(torch.equal(kept[key], chosen[key]) for key in chosen)
     models = json.loads((copy / "metrics.json").read_text())["models"]
-    assert set(models) == {"persistence", "agent", "baseline", "baseline_time", "surrogate", "sfp"}
+    assert set(models) == {"persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp"}
     report = (copy / "report.md").read_text()
     assert "SFP vs equal-time baseline" in report and "SFP vs surrogate" in report
 
@@ -174,8 +175,8 @@ def test_balanced_mse_and_facl_peers_are_stages_beside_the_finished_ones(run, tm
     loss added to the MSE (same seed and batches as the equal-step baseline, so any other weights come from it)."""
     copy, _, before, manifest = _continued(run, tmp_path, "--balanced_mse_baseline", "true", "--facl_baseline",
                                            "true", "--surrogate_weights", "[0.5]")
-    assert all(manifest[stage]["id"] == before[stage]["id"] for stage in ("agent", "baseline", "sfp"))
-    baseline = read_checkpoint(manifest["baseline"]["outputs"]["checkpoint"])["state_dict"]
+    assert all(manifest[stage]["id"] == before[stage]["id"] for stage in ("agent", "baseline_steps", "sfp"))
+    baseline = read_checkpoint(manifest["baseline_steps"]["outputs"]["checkpoint"])["state_dict"]
     for peer in ("balanced_mse", "facl"):
         outputs = manifest[peer]["outputs"]
         trained = read_checkpoint(outputs["checkpoint"])["state_dict"]
@@ -195,13 +196,12 @@ def test_the_qmap_peer_maps_the_equal_step_baseline_at_sfps_mse_change(run, tmp_
     from sfp.stages import validate
 
     copy, config, before, manifest = _continued(run, tmp_path, "--qmap_baseline", "true")
-    assert all(manifest[stage]["id"] == before[stage]["id"] for stage in ("agent", "baseline", "sfp"))
+    assert all(manifest[stage]["id"] == before[stage]["id"] for stage in ("agent", "baseline_steps", "sfp"))
     outputs = manifest["qmap"]["outputs"]
     assert 0.0 <= outputs["blend"] <= 1.0
     pipeline = Pipeline(load_config(["--config", str(config), "--qmap_baseline", "true"]), lambda _: None)
-    val = validate(pipeline, {"baseline": pipeline.checkpoint("baseline"), "qmap": pipeline.checkpoint("qmap"),
-                              "sfp": pipeline.checkpoint("sfp")})
-    changes = {name: val[name]["mse"] / val["baseline"]["mse"] - 1.0 for name in ("qmap", "sfp")}
+    val = validate(pipeline, {name: pipeline.checkpoint(name) for name in ("baseline_steps", "qmap", "sfp")})
+    changes = {name: val[name]["mse"] / val["baseline_steps"]["mse"] - 1.0 for name in ("qmap", "sfp")}
     assert changes["sfp"] == pytest.approx(outputs["val_mse_change"]["sfp"])
     if outputs["blend"] not in (0.0, 1.0):  # reachable: matched
         assert changes["qmap"] == pytest.approx(changes["sfp"], abs=1e-3)
@@ -213,7 +213,8 @@ def test_sfp_can_search_without_the_world_model(run, tmp_path):
     """planner.kind perturbation: the SFP stage plans over perturbations of the agent's own forecast (the peer that
     isolates the world model); only SFP and what follows it run again."""
     _, _, before, manifest = _continued(run, tmp_path, "--sfp.planner.kind", "perturbation")
-    assert manifest["baseline"]["id"] == before["baseline"]["id"] and manifest["sfp"]["id"] != before["sfp"]["id"]
+    assert manifest["baseline_steps"]["id"] == before["baseline_steps"]["id"]
+    assert manifest["sfp"]["id"] != before["sfp"]["id"]
     assert manifest["sfp"]["spec"]["sfp"]["planner"]["kind"] == "perturbation"
     assert read_checkpoint(manifest["sfp"]["outputs"]["checkpoint"])["hyper_parameters"]["planner"]["kind"] == (
         "perturbation")
@@ -224,7 +225,7 @@ def test_with_gauges_every_fine_tuning_stage_trains_on_the_gauges(run, tmp_path)
     the test split is still scored on the full field."""
     copy, _, before, manifest = _continued(run, tmp_path, "--sfp.gauges", "0.05")
     assert manifest["agent"]["id"] == before["agent"]["id"]  # the agent saw the whole field
-    for stage in ("baseline", "sfp"):
+    for stage in ("baseline_steps", "sfp"):
         assert read_checkpoint(manifest[stage]["outputs"]["checkpoint"])["hyper_parameters"]["gauges"] == 0.05
     before_metrics = json.loads((run[0] / "metrics.json").read_text())["models"]
     after = json.loads((copy / "metrics.json").read_text())["models"]
@@ -235,5 +236,6 @@ def test_sfp_can_learn_from_advantage_weighted_labels(run, tmp_path):
     """pseudo_labels.beta: the label blends every future the search scored by softmax(beta * advantage); only SFP
     and what follows it run again."""
     _, _, before, manifest = _continued(run, tmp_path, "--sfp.pseudo_labels.beta", "10")
-    assert manifest["baseline"]["id"] == before["baseline"]["id"] and manifest["sfp"]["id"] != before["sfp"]["id"]
+    assert manifest["baseline_steps"]["id"] == before["baseline_steps"]["id"]
+    assert manifest["sfp"]["id"] != before["sfp"]["id"]
     assert read_checkpoint(manifest["sfp"]["outputs"]["checkpoint"])["hyper_parameters"]["pseudo_labels"]["beta"] == 10

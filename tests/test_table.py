@@ -73,8 +73,9 @@ def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     assert set(cell["models"]) == {"persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp"}
     changes = cell["surrogate"]["val_mse_change"]  # w1, and more weights where it missed SFP's MSE change
     gap = {name: abs(change - changes["sfp"]) for name, change in changes.items() if name.startswith("w")}
-    assert {"baseline", "sfp", "w1"} <= set(changes) and gap[f"w{cell['surrogate']['weight']:g}"] == min(gap.values())
-    assert cell["steps"]["baseline"] == cell["steps"]["sfp"] == 2
+    assert {"baseline_steps", "sfp", "w1"} <= set(changes)
+    assert gap[f"w{cell['surrogate']['weight']:g}"] == min(gap.values())
+    assert cell["steps"]["baseline_steps"] == cell["steps"]["sfp"] == 2
     assert cell["step_cost"] > 1 and cell["steps"]["baseline_time"] == round(2 * cell["step_cost"])  # SFP plans
     agent = GridForecaster.load_from_checkpoint(
         tmp_path / "runs" / "storms" / "storms-simvp-s0" / "agent" / "checkpoints" / "best.ckpt")

@@ -10,6 +10,8 @@ import hashlib
 import json
 from typing import Any
 
+from sfp.stage_graph import RENAMED
+
 _FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp_trainer")
 _SECTIONS = {
     "data": ("data", "seed_everything"), "agent": ("agent", "agent_trainer", "agent_patience"),
@@ -56,7 +58,8 @@ def _hash(value: Any) -> str:
 
 
 def stage_digests(config: dict[str, Any]) -> dict[str, str]:
-    """Each stage's old hash: its own settings and the hashes of the stages it needed."""
+    """Each stage's old hash (by the stage's name then): its own settings and the hashes of the stages it
+    needed."""
     digests: dict[str, str] = {}
     for stage in _ORDER:
         parts = [[_setting(config, key) for key in _SECTIONS[stage]], [digests[need] for need in _NEEDS[stage]]]
@@ -66,9 +69,15 @@ def stage_digests(config: dict[str, Any]) -> dict[str, str]:
     return digests
 
 
+def legacy_name(stage: str) -> str:
+    """The name the hashes knew ``stage`` (today's name) by."""
+    return {new: old for old, new in RENAMED.items()}.get(stage, stage)
+
+
 def legacy_code(stage: str) -> int:
-    """The code version ``stage`` had when the hashes were made (a stage added since has none: 0)."""
-    return _VERSIONS.get(stage, 1) if stage in _ORDER else 0
+    """The code version ``stage`` (today's name) had when the hashes were made (a stage added since has none: 0)."""
+    old = legacy_name(stage)
+    return _VERSIONS.get(old, 1) if old in _ORDER else 0
 
 
 def cell_digest(config: dict[str, Any]) -> str:

@@ -3,8 +3,8 @@
 An entry: ``status`` (running, done), ``spec`` (the settings the stage read, plain JSON: :func:`sfp.reuse.settings`),
 ``code`` (sfp's version and the stage's code version), ``id`` (this run of the stage), ``inputs`` (the ids of the
 stages whose outputs it used), ``seconds`` and ``outputs``. Written atomically after every change. A manifest an
-earlier sfp wrote (a settings hash per stage) is upgraded as it is read, where the hash is today's settings' hash;
-the upgrade is kept with the next stage recorded.
+earlier sfp wrote (a settings hash per stage) is upgraded as it is read, where the hash is today's settings' hash,
+and a stage an earlier sfp named otherwise is given today's name; both are kept with the next stage recorded.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import sfp
 from sfp.data.writing import write_text
-from sfp.legacy_digests import legacy_code, stage_digests
+from sfp.legacy_digests import legacy_code, legacy_name, stage_digests
 from sfp.reuse import first_difference, settings
-from sfp.stage_graph import GRAPH, Stage
+from sfp.stage_graph import GRAPH, RENAMED, Stage
 
 
 def code_of(stage: Stage) -> dict[str, Any]:
@@ -27,12 +27,33 @@ def code_of(stage: Stage) -> dict[str, Any]:
     return {"sfp": sfp.__version__, "stage": stage.code}
 
 
+def renamed_stages(stages: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A manifest's stages with the names an earlier sfp used given today's (:data:`~sfp.stage_graph.RENAMED`),
+    as stages and as inputs (:func:`move_renamed_folders` moves the folders; paths recorded inside still hold)."""
+    renamed = {}
+    for stage, entry in stages.items():
+        if isinstance(entry.get("inputs"), dict):
+            entry = {**entry, "inputs": {RENAMED.get(need, need): ids for need, ids in entry["inputs"].items()}}
+        renamed[RENAMED.get(stage, stage)] = entry
+    return renamed
+
+
+def move_renamed_folders(root: Path) -> None:
+    """A run folder's stage folders under the names an earlier sfp used moved to today's, the old name left as a
+    link to the new (files that name a path inside, e.g. the qmap peer's, still find it)."""
+    for old, new in RENAMED.items():
+        if (root / old).is_dir() and not (root / old).is_symlink() and not (root / new).exists():
+            (root / old).rename(root / new)
+            (root / old).symlink_to(new, target_is_directory=True)
+
+
 class Manifest:
     """The stages' records of one run folder; ``active(name)``: whether an optional stage is asked for."""
 
     def __init__(self, path: Path, spec: Mapping[str, Any], active: Callable[[str], bool]):
         self.path, self.spec, self.active = path, spec, active
-        self.stages: dict[str, dict[str, Any]] = json.loads(path.read_text())["stages"] if path.is_file() else {}
+        stages = json.loads(path.read_text())["stages"] if path.is_file() else {}
+        self.stages: dict[str, dict[str, Any]] = renamed_stages(stages)
         if any("config" in entry for entry in self.stages.values()):
             self._upgrade()
 
@@ -83,7 +104,7 @@ class Manifest:
         digests = stage_digests(dict(self.spec))
         for stage in GRAPH:  # in order: an upgraded stage's inputs are upgraded first
             entry = self.stages.get(stage.name)
-            if entry is None or "config" not in entry or entry.pop("config") != digests[stage.name]:
+            if entry is None or "config" not in entry or entry.pop("config") != digests[legacy_name(stage.name)]:
                 continue
             entry.update(spec=settings(self.spec, stage.reads), inputs=self.inputs(stage),
                          code={**code_of(stage), "stage": legacy_code(stage.name)})

@@ -1,5 +1,5 @@
-"""The staged SFP run: data -> world_model -> agent -> baseline -> sfp -> [baseline_time] -> [surrogate] -> evaluate
--> report (the graph: :mod:`sfp.stage_graph`; what each stage does: :mod:`sfp.stages`).
+"""The staged SFP run: data -> world_model -> agent -> baseline_steps -> sfp -> [baseline_time] -> [peers] ->
+evaluate -> report (the graph: :mod:`sfp.stage_graph`; what each stage does: :mod:`sfp.stages`).
 
 Every stage keeps its output in ``<run_dir>/<stage>/`` and is recorded in ``<run_dir>/manifest.json`` with the
 settings it read, its code version, the runs of the stages it used and its wall time (:mod:`sfp.manifest`).
@@ -24,7 +24,7 @@ import torch
 
 from sfp import stage_graph
 from sfp.errors import UserError
-from sfp.manifest import Manifest
+from sfp.manifest import Manifest, move_renamed_folders
 from sfp.pipeline_config import instantiate, load_config
 from sfp.quantile_map import MAP_FILE
 from sfp.run_folder import run_folder
@@ -108,6 +108,7 @@ class Pipeline:
         """Run every unfinished stage (up to `until`), reusing finished ones; returns the manifest's stages."""
         self.root = writable_run_dir(self.config["run_dir"])
         with run_folder(self.root, self.made_by, self.run_name, force=self.config.get("force", False)):
+            move_renamed_folders(self.root)
             self.manifest = self._read_manifest()  # as the lock found it
             for stage, reason in self.plan(until):
                 if reason is None:

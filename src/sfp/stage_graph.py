@@ -37,23 +37,24 @@ GRAPH = (
           sources=("sfp.planning.world_model_module", "sfp.planning.world_model", "sfp.planning.quantizer")),
     Stage("agent", ("agent", "agent_trainer", "agent_patience", "agent_monitor"), ("data",),
           sources=("sfp.forecasting.forecaster", "sfp.forecasting.grid", "sfp.forecasting.losses")),
-    Stage("baseline", FINE_TUNING, ("agent",), sources=_SELF_TRAINING),
+    Stage("baseline_steps", FINE_TUNING, ("agent",), sources=_SELF_TRAINING),
     Stage("sfp", ("sfp", "sfp_trainer"), ("agent", "world_model"),
           sources=(*_SELF_TRAINING, *_PLANNING)),
     Stage("baseline_time", ("equal_time_baseline", "equal_time_budget", *FINE_TUNING), ("agent", "sfp"),
           switch="equal_time_baseline", sources=(*_SELF_TRAINING, "sfp.step_cost")),
-    Stage("surrogate", ("surrogate_baseline", "surrogate_weights", *FINE_TUNING), ("baseline", "sfp"),
+    Stage("surrogate", ("surrogate_baseline", "surrogate_weights", *FINE_TUNING), ("baseline_steps", "sfp"),
           switch="surrogate_baseline", sources=(*_SELF_TRAINING, "sfp.surrogate_weights", "sfp.metrics.surrogates")),
-    *(Stage(peer, (f"{peer}_baseline", "surrogate_weights", *FINE_TUNING), ("baseline", "sfp"),
+    *(Stage(peer, (f"{peer}_baseline", "surrogate_weights", *FINE_TUNING), ("baseline_steps", "sfp"),
             switch=f"{peer}_baseline", sources=(*_SELF_TRAINING, "sfp.surrogate_weights", "sfp.metrics.peer_losses"))
       for peer in PEER_BASELINES),
-    Stage("qmap", ("qmap_baseline",), ("baseline", "sfp"), switch="qmap_baseline", sources=("sfp.quantile_map",)),
+    Stage("qmap", ("qmap_baseline",), ("baseline_steps", "sfp"), switch="qmap_baseline", sources=("sfp.quantile_map",)),
     # code 2: forecasts scored inside the task's physical bounds
-    Stage("evaluate", (), ("baseline", "sfp", "baseline_time", "surrogate", *PEER_BASELINES, "qmap"), code=2,
+    Stage("evaluate", (), ("baseline_steps", "sfp", "baseline_time", "surrogate", *PEER_BASELINES, "qmap"), code=2,
           sources=("sfp.report.evaluation", "sfp.report.scoring", "sfp.metrics.task_metrics", "sfp.task")),
     Stage("report", ("report",), ("evaluate",), sources=("sfp.report.markdown",)),
 )
 STAGES = tuple(stage.name for stage in GRAPH)
+RENAMED = {"baseline": "baseline_steps"}  # stage names an earlier sfp used -> today's (sfp.manifest moves them)
 BY_NAME = {stage.name: stage for stage in GRAPH}
 # the fine-tuned agents evaluate and report compare
-COMPARED = ("baseline", "baseline_time", "surrogate", *PEER_BASELINES, "qmap", "sfp")
+COMPARED = ("baseline_steps", "baseline_time", "surrogate", *PEER_BASELINES, "qmap", "sfp")

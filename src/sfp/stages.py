@@ -1,11 +1,11 @@
 """What each stage of the SFP run does (the graph and what each reads: :mod:`sfp.stage_graph`).
 
 Each stage is a function of the run (:class:`Run`: its spec, data module, folders and finished stages'
-checkpoints) returning its outputs. The baseline is the agent trained on with MSE alone for exactly the SFP
-stage's steps (the same :class:`SFPModule` with ``pseudo_labels.weight=0``), so the comparison is honest by
-construction. Optional: the equal-time baseline (for SFP's cost: its seconds, or :mod:`sfp.step_cost`), the
-surrogate and the published peers (MSE plus a differentiable loss, its weight chosen on the validation split to
-match SFP's change of MSE) and the quantile-mapped baseline.
+checkpoints) returning its outputs. The equal-step baseline (``baseline_steps``) is the agent trained on with MSE
+alone for exactly the SFP stage's steps (the same :class:`SFPModule` with ``pseudo_labels.weight=0``), so the
+comparison is honest by construction. Optional: the equal-time baseline (for SFP's cost: its seconds, or
+:mod:`sfp.step_cost`), the surrogate and the published peers (MSE plus a differentiable loss, its weight chosen on
+the validation split to match SFP's change of MSE) and the quantile-mapped baseline.
 """
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ def agent(run: Run) -> dict[str, Any]:
                run.config["agent_monitor"] == "mse")
 
 
-def baseline(run: Run) -> dict[str, Any]:
-    return mse_baseline(run, "baseline")
+def baseline_steps(run: Run) -> dict[str, Any]:
+    return mse_baseline(run, "baseline_steps")
 
 
 def sfp(run: Run) -> dict[str, Any]:
@@ -191,10 +191,10 @@ def matched_peer(run: Run, peer: str) -> dict[str, Any]:
     ``peer``): the one whose validation MSE, relative to the equal-step baseline's, is nearest SFP's
     (:func:`match_surrogate_weight`)."""
     trained: dict[float, str] = {}
-    val = validate(run, {"baseline": run.checkpoint("baseline"), "sfp": run.checkpoint("sfp")})
+    val = validate(run, {"baseline_steps": run.checkpoint("baseline_steps"), "sfp": run.checkpoint("sfp")})
 
     def change(name: str) -> float:  # validation MSE relative to the equal-step baseline's
-        return val[name]["mse"] / val["baseline"]["mse"] - 1.0
+        return val[name]["mse"] / val["baseline_steps"]["mse"] - 1.0
 
     def measure(weights: list[float]) -> dict[float, float]:
         """Train ``weights``; the validation MSE change of every weight trained so far."""
@@ -224,9 +224,9 @@ def qmap(run: Run) -> dict[str, Any]:
     from sfp.quantile_map import MAP_FILE, blend_for_mse_change, fit_quantile_map, save_quantile_map
     from sfp.report.evaluation import checkpoint_forecast
 
-    val = validate(run, {"baseline": run.checkpoint("baseline"), "sfp": run.checkpoint("sfp")})
-    sfp_change = val["sfp"]["mse"] / val["baseline"]["mse"] - 1.0
-    baseline = checkpoint_forecast(run.checkpoint("baseline"), run.datamodule.task.bounds)
+    val = validate(run, {"baseline_steps": run.checkpoint("baseline_steps"), "sfp": run.checkpoint("sfp")})
+    sfp_change = val["sfp"]["mse"] / val["baseline_steps"]["mse"] - 1.0
+    baseline = checkpoint_forecast(run.checkpoint("baseline_steps"), run.datamodule.task.bounds)
     with torch.no_grad():
         pairs = [(baseline(batch), batch[3]) for batch in run.datamodule.val_dataloader()]
     forecasts, truths = (torch.cat(part) for part in zip(*pairs))
@@ -234,7 +234,7 @@ def qmap(run: Run) -> dict[str, Any]:
     blend = blend_for_mse_change(mapping, forecasts, truths, sfp_change)
     target = run.stage_dir("qmap") / MAP_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    save_quantile_map(target, run.checkpoint("baseline"), mapping, blend)
+    save_quantile_map(target, run.checkpoint("baseline_steps"), mapping, blend)
     run.log(f"  qmap blend {blend:.3f} (SFP's validation MSE change {sfp_change:+.1%})")
     return {"checkpoint": str(target), "blend": blend, "val_mse_change": {"sfp": sfp_change}}
 
@@ -258,6 +258,6 @@ def report(run: Run) -> dict[str, Any]:
 
 
 WORK: dict[str, Callable[[Run], dict[str, Any]]] = {
-    "data": data, "world_model": world_model, "agent": agent, "baseline": baseline, "sfp": sfp,
+    "data": data, "world_model": world_model, "agent": agent, "baseline_steps": baseline_steps, "sfp": sfp,
     "baseline_time": baseline_time, "surrogate": surrogate, "balanced_mse": balanced_mse, "facl": facl,
     "qmap": qmap, "evaluate": evaluate, "report": report}

@@ -15,8 +15,8 @@ from sfp.report.gif import GIF_SAMPLES, animate
 
 LOWER_IS_BETTER = {"mse", "mae", "tke_error"}
 PICTURE_BATCHES = 4  # test batches searched for the rainiest window
-MODELS = ("persistence", "agent", "baseline", "baseline_time", "surrogate", "balanced_mse", "facl", "qmap", "sfp")
-BASELINES = {"baseline": "baseline", "baseline_time": "equal-time baseline", "surrogate": "surrogate",
+MODELS = ("persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "balanced_mse", "facl", "qmap", "sfp")
+BASELINES = {"baseline_steps": "equal-step baseline", "baseline_time": "equal-time baseline", "surrogate": "surrogate",
              "balanced_mse": "balanced MSE", "facl": "FACL", "qmap": "quantile-mapped baseline"}
 
 
@@ -85,7 +85,7 @@ def _gifs(path: Path, datamodule: Any, forecasters: dict[str, Any], count: int) 
         return []
     batch = tuple(part[:count] for part in batch)
     with torch.no_grad():
-        panels = {"truth": batch[3], **{name: forecasters[name](batch) for name in ("baseline", "sfp")}}
+        panels = {"truth": batch[3], **{name: forecasters[name](batch) for name in ("baseline_steps", "sfp")}}
     context = batch[1][:, :, 0].numpy()
     frames = {name: value[:, :, 0].numpy() for name, value in panels.items()}
     return [animate(path, context, frames, vmin=float(np.nanmin(context)),
@@ -102,7 +102,7 @@ def _pictures(root: Path, datamodule: Any, forecasters: dict[str, Any]) -> list[
     if not batches or batches[0][1].ndim != 5:
         return []
     one = rainiest_window(batches)
-    rows = {name: forecasters[name](one)[0, :, 0].numpy() for name in ("baseline", "sfp")}
+    rows = {name: forecasters[name](one)[0, :, 0].numpy() for name in ("baseline_steps", "sfp")}
     truth = one[3][0, :, 0].numpy()
     scale = colour_scale(datamodule.task, truth)
     step = getattr(datamodule, "step_minutes", None)
@@ -127,7 +127,7 @@ def _heatwave_pictures(root: Path, datamodule: Any, forecasters: dict[str, Any])
     batch = max((batch for batch, _ in zip(datamodule.test_dataloader(), range(PICTURE_BATCHES))),
                 key=lambda batch: int(core_days(batch).max()))
     context, seas, thresh, _ = windows(batch)
-    found = {"truth": batch[3], **{name: forecasters[name](batch) for name in ("baseline", "sfp")}}
+    found = {"truth": batch[3], **{name: forecasters[name](batch) for name in ("baseline_steps", "sfp")}}
     one = int(core_days(batch).argmax())
     days = slice(context.shape[1], None)
     anomalies = {name: (values - seas[:, days])[one, :, 0].numpy() for name, values in found.items()}

@@ -26,10 +26,7 @@ from sfp.task import TASKS
 LARGEST = 1e300  # a number beyond this is no measurement, and the charts cannot draw it
 DEEPEST = 8  # a cell nests 5 levels (per_lead.sfp.csi_per_lead.16[0]); more is not a cell
 LEAD_VIEWS = ("csi_per_lead", "ssim_per_lead", "spectrum")  # what the per-lead plots draw
-MODEL_NAMES = {"baseline": "baseline_steps", "baseline_time": "baseline_time", "surrogate": "surrogate", "sfp": "sfp",
-               "persistence": "persistence", "agent": "agent", "balanced_mse": "balanced_mse",
-               "facl": "facl", "qmap": "qmap"}  # the pipeline's names of the models -> a cell's
-LEAD_MODELS = ("persistence", "baseline", "surrogate", "sfp", "truth")  # (pipeline names) those a cell's per_lead keeps
+LEAD_MODELS = ("persistence", "baseline_steps", "surrogate", "sfp", "truth")  # those a cell's per_lead keeps
 
 
 def _is_number(value: Any) -> bool:
@@ -66,9 +63,8 @@ def _check_per_lead(per_lead: Any) -> None:
     """The per-lead views the plots draw: the same views and thresholds for every model."""
     require(isinstance(per_lead, dict) and all(isinstance(views, dict) for views in per_lead.values()),
             "per_lead must map each model to its views")
-    known = [MODEL_NAMES.get(name, name) for name in LEAD_MODELS]
     for model in per_lead:
-        require(model in known, f"per_lead: unknown model {_shown(model)!r}; known: {', '.join(known)}")
+        require(model in LEAD_MODELS, f"per_lead: unknown model {_shown(model)!r}; known: {', '.join(LEAD_MODELS)}")
     for model, views in per_lead.items():
         csi = views.get("csi_per_lead", {})
         require(isinstance(csi, dict) and all(_is_threshold(t) and _numbers(v) for t, v in csi.items()),

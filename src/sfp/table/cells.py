@@ -27,7 +27,7 @@ from sfp.pipeline_config import instantiate, load_layers
 from sfp.reuse import first_difference, settings
 from sfp.run_folder import claim
 from sfp.stage_graph import PEER_BASELINES
-from sfp.table.cellfile import LEAD_MODELS, MODEL_NAMES, cell_text, read_cell
+from sfp.table.cellfile import LEAD_MODELS, cell_text, read_cell
 from sfp.table.convergence import convergence, validation_curve
 from sfp.table.spec import Cell, TableSpec
 from sfp.training import writable_run_dir
@@ -85,6 +85,7 @@ def why_stale(done: dict[str, Any], config: dict[str, Any]) -> str | None:
     if stored.get("sfp") != today["sfp"]:
         return f"code: sfp {stored.get('sfp')} -> {today['sfp']}"
     for stage, code in stored.get("stages", {}).items():  # a stage added since was not part of it
+        stage = stage_graph.RENAMED.get(stage, stage)
         if today["stages"].get(stage) != code:
             return f"code: {stage} {code} -> {today['stages'].get(stage, 'gone')}"
     return first_difference(done["spec"], config, cell_spec(config))
@@ -140,17 +141,15 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
                "seconds": {stage: entry.get("seconds") for stage, entry in stages.items()},
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
                "parameters": agent_parameters(pipeline.config), "spec": cell_spec(config), "code": cell_code(),
-               "step_cost": stages["baseline_time"]["outputs"]["step_cost"]["ratio"],
+               "step_cost": stages["baseline_time"]["outputs"].get("step_cost", {}).get("ratio"),
                "surrogate": {key: stages["surrogate"]["outputs"][key] for key in ("weight", "val_mse_change")},
                "peers": {peer: {key: value for key, value in stages[peer]["outputs"].items()
                                 if key in ("weight", "blend", "val_mse_change")}
                          for peer in (*PEER_BASELINES, "qmap") if pipeline.active(peer)},
-               "models": {MODEL_NAMES[name]: values for name, values in results["models"].items()},
-               "per_lead": {MODEL_NAMES.get(name, name): views for name, views in results["per_lead"].items()
-                            if name in LEAD_MODELS}}
+               "models": results["models"],
+               "per_lead": {name: views for name, views in results["per_lead"].items() if name in LEAD_MODELS}}
     if "per_window" in results:  # the states behind the intervals (an evaluation from before them has none)
-        content["per_window"] = {**results["per_window"], "models": {
-            MODEL_NAMES[name]: rows for name, rows in results["per_window"]["models"].items() if name in MODEL_NAMES}}
+        content["per_window"] = results["per_window"]
     content["convergence"] = convergence(validation_curve(pipeline.stage_dir("agent") / "logs"), content["models"])
     write_text(path, cell_text(content))
     return content
