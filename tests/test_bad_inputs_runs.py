@@ -84,6 +84,7 @@ CASES = [
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.planner.kind", "greedy"], "planner.kind"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.planner.imagination.temperature", "nan"], "temperature"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.pseudo_labels.kind", "truth"], "pseudo_labels.kind"),
+    (["pipeline", "--config", "{t}/pipe.yaml", "--sfp.pseudo_labels.kind", "objects"], "object reward"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--world_model.architecture.width", "0"], "architecture.width"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--surrogate_weights", "[0.5, -1]"], "surrogate_weights"),
     (["pipeline", "--config", "{t}/pipe.yaml", "--surrogate_weights", "[]"], "surrogate_weights"),

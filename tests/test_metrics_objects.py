@@ -12,6 +12,7 @@ from sfp.metrics.objects import (
     find_objects,
     label_regions,
     match_objects,
+    matched_regions,
     object_counts,
     object_scores,
 )
@@ -90,6 +91,19 @@ def test_counts_add_up_over_frames_and_samples_stay_apart():
     counts = object_counts(forecast, truth, [5], radius=2)
     assert counts[..., :3].tolist() == [[[2, 1, 0]], [[3, 0, 1]]]
     assert object_scores(counts)["object_csi"].tolist() == [[2 / 3], [3 / 4]]
+
+
+def test_matched_regions_are_the_forecast_cells_matched_to_the_truth():
+    truth = _field(12, {(2, 1): 200.0, (9, 9): 150.0})
+    # a 2-pixel cell near truth A (matched), a cell far from everything (a false alarm), a weak cell at B (below 133)
+    forecast = _field(12, {(2, 3): 140.0, (3, 3): 150.0, (6, 0): 160.0, (9, 9): 100.0})
+    pred, target = (torch.tensor(x).view(1, 1, 1, 12, 12) for x in (forecast, truth))
+    inside = matched_regions(pred, target, [133], radius=3.0)
+    assert inside.shape == (1, 1, 12, 12) and inside.dtype == torch.bool
+    assert sorted(map(tuple, inside[0, 0].nonzero().tolist())) == [(2, 3), (3, 3)]
+    both = matched_regions(pred, target, [133, 90], radius=3.0)  # at 90 the weak cell at B is a match too
+    assert sorted(map(tuple, both[0, 0].nonzero().tolist())) == [(2, 3), (3, 3), (9, 9)]
+    assert not matched_regions(pred, target, [133], radius=1.0).any()  # A's cell is 2 away at best
 
 
 def test_no_cells_anywhere_is_undefined():

@@ -14,7 +14,7 @@ from sfp.forecasting import GridForecaster
 from sfp.forecasting.checkpoints import AGENT_SETTINGS_KEY, load_forecaster
 from sfp.metrics.spectrum import log_spectrum_distance, rescale_shells
 from sfp.planning.planner import PlanResult
-from sfp.planning.pseudo_labels import spectrum_label
+from sfp.planning.pseudo_labels import check_label_reward, make_label, spectrum_label
 from sfp.planning.rewards import get_reward
 from sfp.planning.self_training import SFPModule
 from sfp.planning.world_model_module import WorldModelModule
@@ -175,6 +175,30 @@ def test_raise_labels_keep_the_planners_increases_only_where_they_help(checkpoin
     loss = module.training_step([context_x, context_y, target_x, truth], 0)
     # 64 to the truth everywhere, plus sample 0 pulled toward forecast + 8 on half its pixels: 0.5 * 8**2 / 2
     torch.testing.assert_close(loss, torch.tensor(64.0 + 16.0))
+
+
+def test_object_labels_edit_the_matched_cells_of_the_plan_only():
+    action = torch.zeros(1, 1, 1, 12, 12)
+    truth = torch.zeros_like(action)
+    truth[..., 2, 2] = 10.0
+    plan = action.clone()
+    plan[..., 2, 3] = plan[..., 3, 3] = 8.0  # a cell next to the truth's: matched
+    plan[..., 9, 9] = 9.0  # a cell where the truth has none: a false alarm, left out
+    plan[..., 6, 0] = 2.0  # below the threshold: no cell
+    reconstruction = torch.full_like(action, 1.0)  # the decoder adds 1 everywhere: only the departure counts
+    result = PlanResult(plan, torch.zeros(1), torch.zeros(1), reconstruction)
+    label = make_label("objects", action, result, truth, None, None, get_reward(
+        {"name": "object_csi", "thresholds": [5], "radius": 2.0}))
+    expected = action.clone()
+    expected[..., 2, 3] = expected[..., 3, 3] = 7.0
+    torch.testing.assert_close(label, expected)
+
+
+def test_object_labels_need_an_object_reward():
+    check_label_reward("objects", get_reward({"name": "object_csi", "thresholds": [5], "radius": 2.0}))
+    check_label_reward("raise", get_reward("neg_mse"))
+    with pytest.raises(UserError, match="objects edits the objects a reward matches"):
+        check_label_reward("objects", get_reward("neg_mse"))
 
 
 def _wave(kx: int, ky: int, n: int = 16) -> torch.Tensor:

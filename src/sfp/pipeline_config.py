@@ -102,7 +102,8 @@ def _validate(config: dict[str, Any]) -> None:
     from sfp.options import coerce
     from sfp.planning.options import PlannerOptions, PseudoLabels, check_labels_for
     from sfp.planning.planner import planner_class
-    from sfp.planning.rewards import get_reward
+    from sfp.planning.pseudo_labels import check_label_reward
+    from sfp.planning.rewards import get_reward, reward_for_task
     from sfp.planning.world_model_module import WorldModelModule, load_world_model
 
     trainers = [f"{stage}_trainer" for stage in TRAINING_STAGES]
@@ -116,8 +117,8 @@ def _validate(config: dict[str, Any]) -> None:
         raise UserError(f"agent_patience must be >= 1, got {config['agent_patience']}")
     if config["world_model_from"] is not None:
         load_world_model(config["world_model_from"])
-    if config["sfp"]["reward"] is not None:
-        get_reward(config["sfp"]["reward"])  # an import path is imported here, before any stage runs
+    # an import path is imported here, before any stage runs
+    reward = get_reward(config["sfp"]["reward"]) if config["sfp"]["reward"] is not None else None
     weights = config["surrogate_weights"]
     if not weights or not all(math.isfinite(w) and w > 0 for w in weights):
         raise UserError(f"surrogate_weights must be finite numbers > 0, got {weights}")
@@ -139,6 +140,7 @@ def _validate(config: dict[str, Any]) -> None:
         datamodule = built("data", lambda: instantiate(config["data"]))  # reads and writes nothing yet
         built("agent", lambda: instantiate(config["agent"]))
         built("world_model", lambda: WorldModelModule(**config["world_model"]))
+    check_label_reward(labels.kind, reward if reward is not None else reward_for_task(datamodule.task))
     if config["balanced_mse_baseline"]:
         try:
             balanced_mse_bins(datamodule.task)  # its bins are the task's event thresholds

@@ -185,6 +185,27 @@ def object_counts(pred: Tensor, target: Tensor, thresholds: Sequence[float], rad
     return torch.from_numpy(counts)
 
 
+def matched_regions(pred: Tensor, target: Tensor, thresholds: Sequence[float], radius: float,
+                    min_size: int = 1) -> Tensor:
+    """Where ``pred``'s cells matched to a ``target`` cell lie, at any of ``thresholds``: a boolean ``(N, F, H, W)``
+    (F frames and channels) for forecasts and truth ``(N, ..., H, W)``: what a pseudo-label may edit when only
+    whole objects count (:func:`sfp.planning.pseudo_labels.object_label`)."""
+    check_pair(pred, target, min_dims=3)
+    levels = check_thresholds(thresholds)
+    radius, min_size = positive_float("radius", radius), positive_int("min_size", min_size)
+    forecast, truth = frames(pred), frames(target)
+    inside = np.zeros(forecast.shape, dtype=bool)
+    for sample in range(forecast.shape[0]):
+        for frame in range(forecast.shape[1]):
+            for level in levels:
+                with np.errstate(invalid="ignore"):
+                    labels, count = label_regions(forecast[sample, frame] >= level, min_size=min_size)
+                cells = region_objects(forecast[sample, frame], labels, count)
+                _, matched, _ = match_objects(find_objects(truth[sample, frame], level, min_size), cells, radius)
+                inside[sample, frame] |= np.isin(labels, matched + 1)
+    return torch.from_numpy(inside).to(pred.device)
+
+
 def _ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
     return torch.where(denominator > 0, numerator / denominator.clamp_min(1), torch.nan)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sfp.models.common import MAX_REPEATS
 from sfp.options import require, require_choice, require_finite
 
-PSEUDO_LABEL_KINDS = ("future", "raise", "spectrum")
+PSEUDO_LABEL_KINDS = ("future", "raise", "objects", "spectrum")
 # where imagined futures are centred, one vocabulary for the planner and the ensembles: as decoded, on the forecast
 # (the forecast plus each future's departure from their mean), or on the world model's decode of the forecast (the
 # forecast plus each future's departure from that decode: members need no mean of their own, the planner does)
@@ -80,8 +80,9 @@ class PseudoLabels:
     """What the agent is trained toward, and how hard (see :mod:`sfp.planning.pseudo_labels`).
 
     kind: ``future`` (the planned future), ``raise`` (the forecast raised where the plan is higher and that turns
-    misses into hits) or ``spectrum`` (the forecast with the plan's shell energies where they are closer to the
-    truth's); loss: ``mse`` to the label, ``log_spectrum`` (the shell energies' squared log ratio) or
+    misses into hits), ``objects`` (the forecast edited by the plan inside the plan's objects matched to the
+    truth's; an object reward) or ``spectrum`` (the forecast with the plan's shell energies where they are closer to
+    the truth's); loss: ``mse`` to the label, ``log_spectrum`` (the shell energies' squared log ratio) or
     ``surrogate`` (the task's differentiable stand-in for its headline metric, e.g. ``1 - SSIM``, with the label
     as the truth; :func:`sfp.metrics.surrogates.surrogate_for_task`); weight:
     lambda, 0 turns planning off (the baseline); warmup_steps: lambda ramps linearly to ``weight`` over these

@@ -1,6 +1,6 @@
 """Pseudo-labels: what the agent is trained toward once the planner found a better future, and the pull's distance.
 
-Three kinds (``PseudoLabels.kind``), each judged against the truth on the reward before it is accepted:
+Four kinds (``PseudoLabels.kind``), each judged against the truth on the reward before it is accepted:
 
 - ``future``: the planned future itself;
 - ``raise``: the agent's forecast raised where the plan is higher than the world model's decode of the action
@@ -8,6 +8,10 @@ Three kinds (``PseudoLabels.kind``), each judged against the truth on the reward
   reward's local score against the truth (a miss turned into a hit), the forecast elsewhere. MSE to the truth
   already removes false alarms; its blind spot is regression to the mean flattening intense cores, and these
   raises are what it cannot learn alone;
+- ``objects``: for a reward of whole objects (object CSI: no pixel counts alone), the agent's forecast plus the
+  plan's departure from that reconstruction inside the plan's cells that the reward matches to the truth's, the
+  forecast elsewhere: the label moves the cells that gained and nothing else, where a whole future would also ask
+  the agent to learn every unmatched detail of the draw;
 - ``spectrum``: the agent's forecast with each frame's shell energies set to the plan's (phases kept), at the
   shells where the plan's energy is closer to the truth's: the shell is a spectral reward's local unit, as the
   pixel is CSI's. A label that differs from the forecast only in shell amplitudes is one the agent can learn,
@@ -23,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from sfp.errors import UserError
 from sfp.metrics.spectrum import LOG_EPSILON, rescale_shells, scalar_spectrum
 from sfp.planning.planner import PlanResult
 from sfp.planning.rewards import Reward
@@ -59,11 +64,32 @@ def raise_label(action: Tensor, plan: PlanResult, truth: Tensor, world_model: Wo
     return torch.where(helps.unsqueeze(2), raised, action)
 
 
+def object_label(action: Tensor, plan: PlanResult, truth: Tensor, world_model: WorldModel, context: Tensor,
+                 reward: Reward) -> Tensor:
+    """The action edited by the plan (its departure from the world model's decode of the action) inside the plan's
+    objects that the reward matches to the truth's, the action elsewhere: only whole objects count, so the label
+    changes the cells that gained and leaves the rest of the field as forecast."""
+    reconstruction = plan.reconstruction
+    if reconstruction is None:
+        reconstruction = world_model.reconstruct(action, context)
+    inside = reward.regions(plan.best, truth).reshape(action.shape)
+    return torch.where(inside, action + plan.best - reconstruction, action)
+
+
+def check_label_reward(kind: str, reward: Reward) -> None:
+    """Labels of ``kind`` that ``reward`` can make: ``objects`` labels need a reward of matched objects."""
+    if kind == "objects" and reward.regions is None:
+        raise UserError(f"pseudo_labels.kind objects edits the objects a reward matches; the reward {reward.name} "
+                        "has none: use an object reward (e.g. object_csi) or another kind")
+
+
 def make_label(kind: str, action: Tensor, plan: PlanResult, truth: Tensor, world_model: WorldModel,
                context: Tensor, reward: Reward) -> Tensor:
-    """The pseudo-label of kind ``future``, ``raise`` or ``spectrum`` for the action and its plan."""
+    """The pseudo-label of kind ``future``, ``raise``, ``objects`` or ``spectrum`` for the action and its plan."""
     if kind == "raise":
         return raise_label(action, plan, truth, world_model, context, reward)
+    if kind == "objects":
+        return object_label(action, plan, truth, world_model, context, reward)
     if kind == "spectrum":
         return spectrum_label(action, plan.best, truth)
     return plan.best

@@ -36,7 +36,7 @@ from sfp.metrics.events import contingency, fss_sums
 from sfp.metrics.functional import masked_errors
 from sfp.metrics.functional import ssim as ssim_score
 from sfp.metrics.heatwave_scores import Window, WindowLookup, classify, day_classes
-from sfp.metrics.objects import object_counts
+from sfp.metrics.objects import matched_regions, object_counts
 from sfp.metrics.sal import PAPER_THRESHOLD_FACTOR, check_sal_options, sal_penalty
 from sfp.metrics.sal import sal as sal_components
 from sfp.metrics.spectrum import tke_spectrum_error
@@ -77,13 +77,17 @@ class Reward:
 
     local: a per-pixel score ``(N, T, C, H, W) x 2 -> (N, T, H, W)`` whose sum over a region says how much that
     region adds to the reward (to first order); the mosaic planner picks codes patch by patch with it. Rewards
-    without one use :func:`negative_squared_error`.
+    without one use :func:`negative_squared_error`. regions: for a reward of whole objects, where a forecast's
+    objects matched to the truth's lie (``(N, T, C, H, W) x 2 -> (N, T*C, H, W)`` boolean), the pixels an
+    ``objects`` pseudo-label edits; None for other rewards.
     """
 
-    def __init__(self, score: ScoreFunction, name: str, local: ScoreFunction | None = None) -> None:
+    def __init__(self, score: ScoreFunction, name: str, local: ScoreFunction | None = None,
+                 regions: ScoreFunction | None = None) -> None:
         self.score = score
         self.name = name
         self.local = local or negative_squared_error
+        self.regions = regions
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name})"
@@ -113,8 +117,8 @@ class AdditiveReward(Reward):
     """
 
     def __init__(self, totals: ScoreFunction, finish: Callable[[Tensor], Tensor], name: str,
-                 local: ScoreFunction | None = None) -> None:
-        super().__init__(partial(_score_from_totals, totals=totals, finish=finish), name, local)
+                 local: ScoreFunction | None = None, regions: ScoreFunction | None = None) -> None:
+        super().__init__(partial(_score_from_totals, totals=totals, finish=finish), name, local, regions)
         self.totals = totals
         self.finish = finish
 
@@ -155,7 +159,8 @@ class Gauged(Reward):
 
     def __init__(self, reward: Reward, mask: Tensor) -> None:
         self.inner, self.mask = reward, mask
-        super().__init__(self._seen(reward.score), f"{reward.name} at gauges", self._seen(reward.local))
+        super().__init__(self._seen(reward.score), f"{reward.name} at gauges", self._seen(reward.local),
+                         reward.regions and self._seen(reward.regions))
 
     def _seen(self, score: ScoreFunction) -> ScoreFunction:
         def seen(pred: Tensor, target: Tensor) -> Tensor:
@@ -380,8 +385,10 @@ def object_csi(thresholds: Sequence[float], radius: float, min_size: int = 1) ->
     ``radius`` pixels, cells under ``min_size`` pixels left out); a threshold with no cell in either field = 1."""
     levels = check_thresholds(thresholds)
     radius, min_size = positive_float("radius", radius), positive_int("min_size", min_size)
-    return AdditiveReward(partial(_object_totals, thresholds=levels, radius=radius, min_size=min_size), _csi_finish,
-                          f"object_csi({', '.join(f'{t:g}' for t in levels)}, radius={radius:g})")
+    options = {"thresholds": levels, "radius": radius, "min_size": min_size}
+    return AdditiveReward(partial(_object_totals, **options), _csi_finish,
+                          f"object_csi({', '.join(f'{t:g}' for t in levels)}, radius={radius:g})",
+                          regions=partial(matched_regions, **options))
 
 
 def _negative_sal_penalty(pred: Tensor, target: Tensor, **options: Any) -> Tensor:

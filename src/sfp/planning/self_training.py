@@ -38,7 +38,7 @@ from sfp.metrics.surrogates import surrogate_for_task
 from sfp.options import coerce, require_finite, save_plain_hyperparameters
 from sfp.planning.options import PlannerOptions, PseudoLabels, check_labels_for
 from sfp.planning.planner import Planner, build_planner, planner_class
-from sfp.planning.pseudo_labels import make_label
+from sfp.planning.pseudo_labels import check_label_reward, make_label
 from sfp.planning.rewards import Gauged, gauge_mask, get_reward, reward_for_task
 from sfp.planning.weighted_labels import weighted_label
 from sfp.planning.world_model_module import load_world_model
@@ -117,6 +117,7 @@ class SFPModule(L.LightningModule):
         task: TaskSpec = getattr(datamodule, "task", None) or TaskSpec("generic")
         self.bounds = task.bounds
         self.reward_fn = get_reward(self.reward_spec) if self.reward_spec is not None else reward_for_task(task)
+        check_label_reward(self.labels.kind, self.reward_fn)
         if self.surrogate_weight > 0:
             self.surrogate = peer_loss(self.peer, task, self.seed)
         if self.labels.loss == "surrogate":
