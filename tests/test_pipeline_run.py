@@ -239,3 +239,23 @@ def test_sfp_can_learn_from_advantage_weighted_labels(run, tmp_path):
     assert manifest["baseline_steps"]["id"] == before["baseline_steps"]["id"]
     assert manifest["sfp"]["id"] != before["sfp"]["id"]
     assert read_checkpoint(manifest["sfp"]["outputs"]["checkpoint"])["hyper_parameters"]["pseudo_labels"]["beta"] == 10
+
+
+def test_a_run_judged_on_a_score_with_no_gradient_reevaluates_only(run, tmp_path):
+    """``evaluation``: object scores added on the test split and object CSI the metric the run is judged on; only
+    the evaluation and the report run again, and the per-window states rebuild the metric the table reads."""
+    from sfp.metrics.task_metrics import build_task_metrics
+    from sfp.task import TASKS
+
+    copy, _, before, manifest = _continued(run, tmp_path, "--evaluation.metric", "object_csi_m",
+                                           "--evaluation.extras", "{objects: {radius: 4}}")
+    assert [stage for stage in manifest if manifest[stage]["id"] != before[stage]["id"]] == ["evaluate", "report"]
+    results = json.loads((copy / "evaluate" / "metrics.json").read_text())
+    assert results["metric"] == "object_csi_m" and results["per_window"]["keys"] == ["object_csi_m", "mse"]
+    assert {"object_csi_m", "object_location_error_m", "csi_m"} <= set(results["models"]["sfp"])
+    metrics = build_task_metrics(TASKS["storms"], extras={"objects": {"radius": 4}})
+    rows = torch.tensor(results["per_window"]["models"]["sfp"], dtype=torch.float64)
+    rebuilt = metrics.from_states(("object_csi_m", "mse"), rows.sum(0, keepdim=True))
+    assert rebuilt["object_csi_m"].item() == pytest.approx(results["models"]["sfp"]["object_csi_m"], rel=1e-6)
+    assert main(["pipeline", "--config", str(write_config(tmp_path / "bad.yaml", copy)),
+                 "--evaluation.metric", "object_csi"]) == 2  # not a score the evaluation reports

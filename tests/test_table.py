@@ -31,6 +31,25 @@ def test_summary_averages_seeds_then_backbones():
     assert summary["navier_stokes"]["sfp_vs_baseline_steps"] == pytest.approx(-0.4)
 
 
+def test_a_row_judged_on_another_metric_is_summarized_on_it():
+    from sfp.table.render import _beats, markdown
+
+    cells = []
+    for seed, (sfp, steps) in enumerate(((0.5, 0.4), (0.3, 0.3))):  # object CSI: +25 %, 0
+        cell = _cell("storms", "unet", seed, 0.2, 0.3, 0.3)  # csi_m: SFP worse, not what the row is judged on
+        cell["metric"] = "object_csi_m"
+        for model, value in (("sfp", sfp), ("baseline_steps", steps), ("baseline_time", steps), ("surrogate", steps)):
+            cell["models"][model]["object_csi_m"] = value
+        cells.append(cell)
+    cells[0]["models"]["agent"] = {"object_location_error_m": 3.0, "mse": 1.0}
+    cells[0]["models"]["persistence"] = {"object_location_error_m": 2.0, "mse": 2.0}
+    storms = summarize(cells)["storms"]
+    assert storms["headline"] == "object_csi_m" and storms["sfp_vs_baseline_steps"] == pytest.approx(0.125)
+    lines = markdown(cells, summarize(cells)).splitlines()
+    assert any(line.startswith("| storms/unet/s0 | object_csi_m | ") for line in lines)
+    assert _beats(cells[0], "object_location_error_m") == "**no**"  # an error: lower is better
+
+
 def test_render_keeps_only_cells_with_the_current_settings(tmp_path):
     cells = tmp_path / "t" / "cells"
     cells.mkdir(parents=True)

@@ -54,6 +54,12 @@ def pipeline_parser() -> Any:
     parser.add_argument("--force", type=bool, default=False,
                         help="use a run folder that another command or run made (see the README's run folders)")
     parser.add_argument("--report.gif_samples", type=int, default=GIF_SAMPLES, help="test sequences in forecasts.gif")
+    parser.add_argument("--evaluation.metric", type=str | None, default=None,
+                        help="the test metric the run is judged on (its intervals, a table's summary); None: the "
+                             "task's headline")
+    parser.add_argument("--evaluation.extras", type=dict, default={},
+                        help="scores with no gradient also computed on the test split, e.g. {objects: {radius: 8}} "
+                             "(objects, sal, vortices: sfp.metrics.task_metrics)")
     parser.add_argument("--agent_patience", type=int | None, default=None,
                         help="stop the agent after this many validation checks without a better agent_monitor")
     parser.add_argument("--agent_monitor", type=Literal["headline", "mse"], default="headline",
@@ -107,7 +113,7 @@ def _validate(config: dict[str, Any]) -> None:
     from sfp.planning.world_model_module import WorldModelModule, load_world_model
 
     trainers = [f"{stage}_trainer" for stage in TRAINING_STAGES]
-    for section in ("data", "agent", "world_model", "sfp", "report", *trainers):
+    for section in ("data", "agent", "world_model", "sfp", "report", "evaluation", *trainers):
         if not isinstance(config[section], dict):
             raise UserError(f"{section} must be a mapping of options, got {config[section]!r}")
     if config["run_dir"] is None:
@@ -141,12 +147,28 @@ def _validate(config: dict[str, Any]) -> None:
         built("agent", lambda: instantiate(config["agent"]))
         built("world_model", lambda: WorldModelModule(**config["world_model"]))
     check_label_reward(labels.kind, reward if reward is not None else reward_for_task(datamodule.task))
+    _check_evaluation(config["evaluation"], datamodule)
     if config["balanced_mse_baseline"]:
         try:
             balanced_mse_bins(datamodule.task)  # its bins are the task's event thresholds
         except UserError as err:
             raise UserError(f"balanced_mse_baseline: {err}") from None
     _check_memory(datamodule, planner.imagination.samples if labels.weight > 0 else 0)
+
+
+def _check_evaluation(evaluation: dict[str, Any], datamodule: Any) -> None:
+    """The extra scores build on the task and the judged metric is one the evaluation reports."""
+    from sfp.metrics.task_metrics import build_task_metrics
+
+    task = getattr(datamodule, "task", None)
+    if task is None:
+        return
+    windows = (lambda batch: None) if task.heatwaves else None
+    keys = built("evaluation", lambda: build_task_metrics(task, windows=windows, extras=evaluation["extras"])).units
+    metric = evaluation["metric"]
+    if metric is not None and metric not in keys:
+        raise UserError(f"evaluation.metric: {task.name} forecasts are not scored on {metric!r}; scored: "
+                        f"{', '.join(sorted(keys))}")
 
 
 def _check_memory(datamodule: Any, samples: int) -> None:

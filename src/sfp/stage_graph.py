@@ -49,7 +49,8 @@ GRAPH = (
       for peer in PEER_BASELINES),
     Stage("qmap", ("qmap_baseline",), ("baseline_steps", "sfp"), switch="qmap_baseline", sources=("sfp.quantile_map",)),
     # code 2: forecasts scored inside the task's physical bounds
-    Stage("evaluate", (), ("baseline_steps", "sfp", "baseline_time", "surrogate", *PEER_BASELINES, "qmap"), code=2,
+    Stage("evaluate", ("evaluation",), ("baseline_steps", "sfp", "baseline_time", "surrogate", *PEER_BASELINES,
+                                        "qmap"), code=2,
           sources=("sfp.report.evaluation", "sfp.report.scoring", "sfp.metrics.task_metrics", "sfp.task")),
     Stage("report", ("report",), ("evaluate",), sources=("sfp.report.markdown",)),
 )

@@ -243,7 +243,8 @@ def evaluate(run: Run) -> dict[str, Any]:
     from sfp.report.evaluation import evaluate_checkpoints
 
     checkpoints = {"agent": run.checkpoint("agent"), **run.compared_checkpoints()}
-    results = evaluate_checkpoints(run.datamodule, checkpoints)
+    evaluation = run.config["evaluation"]
+    results = evaluate_checkpoints(run.datamodule, checkpoints, evaluation["extras"], evaluation["metric"])
     out = run.stage_dir("evaluate") / "metrics.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

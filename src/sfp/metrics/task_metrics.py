@@ -253,6 +253,16 @@ def _build(metric: Callable[..., Metric], name: str, options: Mapping[str, Any])
     return metric(**options)
 
 
+LOWER_IS_BETTER = frozenset({"mse", "mae", "tke_error", "object_location_error_m", "object_peak_error_m",
+                             "vortex_location_error", "vortex_peak_error"})
+
+
+def higher_is_better(key: str, task: TaskSpec) -> bool:
+    """Whether a larger value of metric ``key`` is better (the headline's direction is the task's; a per-lead key
+    ``mse_t3`` goes as ``mse``)."""
+    return task.higher_is_better if key == task.headline else key.split("_t")[0] not in LOWER_IS_BETTER
+
+
 def build_task_metrics(task: TaskSpec, target_len: int | None = None, windows: Windows | None = None,
                        extras: Extras | None = None) -> TaskMetrics:
     """The metrics ``task`` asks for; ``target_len`` adds the per-lead-time MSE keys ``mse_t1..mse_t<target_len>``;

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor
 
-from sfp.metrics.task_metrics import Windows, build_task_metrics
+from sfp.metrics.task_metrics import Extras, Windows, build_task_metrics
 from sfp.report.leads import TRUTH, lead_accumulators, with_truth
 from sfp.report.scoring import Forecast, WindowStates, accumulate
 from sfp.task import Bounds, TaskSpec
@@ -22,9 +22,10 @@ def _number(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def shape_metrics(flat: dict[str, float], task: TaskSpec) -> dict[str, Any]:
-    """Flat task metrics -> the report's keys, with per-threshold CSI as ``{"16": ..., "74": ...}``."""
-    shaped: dict[str, Any] = {key: _number(flat[key]) for key in REPORTED if key in flat}
+def shape_metrics(flat: dict[str, float], task: TaskSpec, kept: Iterable[str] = ()) -> dict[str, Any]:
+    """Flat task metrics -> the report's keys (and those ``kept``), with per-threshold CSI as
+    ``{"16": ..., "74": ...}``."""
+    shaped: dict[str, Any] = {key: _number(flat[key]) for key in (*REPORTED, *kept) if key in flat}
     if task.thresholds:
         shaped["csi"] = {f"{t:g}": _number(flat[f"csi_{t:g}"]) for t in task.thresholds if f"csi_{t:g}" in flat}
     return shaped
@@ -65,23 +66,29 @@ def checkpoint_forecasters(checkpoints: dict[str, str], bounds: Bounds) -> dict[
             **{name: checkpoint_forecast(path, bounds) for name, path in checkpoints.items()}}
 
 
-def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str]) -> dict[str, Any]:
-    """metrics.json content on the test split of ``datamodule`` for persistence and each checkpoint, task metrics and
-    per-lead views (:mod:`sfp.report.leads`) in one pass: ``{"dataset", "models": {name: metrics}, "flat": {...},
-    "per_lead": {name: views}, "per_window": {"keys", "sequence", "models": {name: rows}}}`` (``per_lead`` also holds
-    the truth's spectrum for spectral tasks; ``per_window`` the states of the headline metric and MSE per test
-    window and the sequence of each: :class:`~sfp.report.scoring.WindowStates`)."""
+def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str], extras: Extras | None = None,
+                         metric: str | None = None) -> dict[str, Any]:
+    """metrics.json content on the test split of ``datamodule`` for persistence and each checkpoint, task metrics
+    (with the scores of ``extras``, :func:`~sfp.metrics.task_metrics.build_task_metrics`) and per-lead views
+    (:mod:`sfp.report.leads`) in one pass: ``{"dataset", "metric", "models": {name: metrics}, "flat": {...},
+    "per_lead": {name: views}, "per_window": {"keys", "sequence", "models": {name: rows}}}`` (``metric``: what the
+    run is judged on, the task's headline unless given; ``per_lead`` also holds the truth's spectrum for spectral
+    tasks; ``per_window`` the states of ``metric`` and MSE per test window and the sequence of each:
+    :class:`~sfp.report.scoring.WindowStates`)."""
     task, target_len = datamodule.task, datamodule.target
     windows = getattr(datamodule, "heatwave_windows", None)
     leads = lead_accumulators(task, target_len)
     forecasts = with_truth(checkpoint_forecasters(checkpoints, task.bounds), task)
-    keys = tuple(dict.fromkeys((task.headline, "mse")))
+    metric = metric or task.headline
+    keys = tuple(dict.fromkeys((metric, "mse")))
     computed = accumulate(forecasts, datamodule.test_dataloader(), lambda name: [leads(name)] if name == TRUTH else
-                          [build_task_metrics(task, target_len, windows), leads(name),
-                           WindowStates(build_task_metrics(task, target_len, windows), keys)])
+                          [build_task_metrics(task, target_len, windows, extras), leads(name),
+                           WindowStates(build_task_metrics(task, target_len, windows, extras), keys)])
     flat = {name: as_floats(results[0]) for name, results in computed.items() if name != TRUTH}
-    return {"dataset": task.name,
-            "models": {name: shape_metrics(values, task) for name, values in flat.items()},
+    added = set(build_task_metrics(task, target_len, windows, extras).units) - set(
+        build_task_metrics(task, target_len, windows).units)  # the extras' keys, all kept
+    return {"dataset": task.name, "metric": metric,
+            "models": {name: shape_metrics(values, task, sorted(added | {metric})) for name, values in flat.items()},
             "flat": flat, "per_lead": {name: results[0 if name == TRUTH else 1] for name, results in computed.items()},
             "per_window": {"keys": list(keys), "sequence": test_sequences(datamodule),
                            "models": {name: results[2] for name, results in computed.items() if name != TRUTH}}}

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from sfp.metrics.task_metrics import LOWER_IS_BETTER
 from sfp.report.figures import pyplot, save_figure
 from sfp.report.gif import GIF_SAMPLES, animate
 
-LOWER_IS_BETTER = {"mse", "mae", "tke_error"}
 PICTURE_BATCHES = 4  # test batches searched for the rainiest window
 MODELS = ("persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "balanced_mse", "facl", "qmap", "sfp")
 BASELINES = {"baseline_steps": "equal-step baseline", "baseline_time": "equal-time baseline", "surrogate": "surrogate",

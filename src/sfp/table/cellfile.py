@@ -1,12 +1,12 @@
 """A table cell's JSON file: the one place such a file is read (and checked), and how results are written.
 
-:func:`read_cell` turns any file that is not a cell of the expected shape (not JSON, not UTF-8, nested deeper than
-a cell ever is, a number too large to draw, a field of the wrong type, a cell of another table, a file named for
-another cell) into one :class:`~sfp.errors.UserError` naming the file and the problem. It checks what the table
-reads: ``dataset``, ``backbone``, ``seed``, ``spec`` and ``code`` (or an earlier sfp's ``settings`` hash), each
-model's metrics in ``models``, and, where present, ``seconds``, ``steps``, ``parameters``, ``step_cost`` and
-``per_lead``. NaN and +-Infinity metrics are valid JSON numbers here (a diverged run): the table marks them
-(:mod:`sfp.table.render`).
+:func:`read_cell` turns any file that is not a cell of the expected shape (not JSON, not UTF-8, nested deeper than a
+cell ever is, a number too large to draw, a field of the wrong type, a cell of another table, a file named for another
+cell) into one :class:`~sfp.errors.UserError` naming the file and the problem. It checks what the table reads:
+``dataset``, ``backbone``, ``seed``, ``spec`` and ``code`` (or an earlier sfp's ``settings`` hash), each model's
+metrics in ``models`` (``metric``, the one the cell is judged on, where given), and, where present, ``seconds``,
+``steps``, ``parameters``, ``step_cost`` and ``per_lead``. NaN and +-Infinity metrics are valid JSON numbers here (a
+diverged run): the table marks them (:mod:`sfp.table.render`).
 """
 
 from __future__ import annotations
@@ -121,8 +121,10 @@ def _check_cell(cell: Any, stem: str, cells: Collection[Cell] | None) -> None:
     models = cell.get("models")
     require(isinstance(models, dict) and all(isinstance(metrics, dict) for metrics in models.values()),
             "models must map each model to its metrics")
+    judged = cell.get("metric", TASKS[dataset].headline)
+    require(isinstance(judged, str), "metric must be a metric's name")
     for model, metrics in models.items():
-        for metric in (TASKS[dataset].headline, "mse"):
+        for metric in (judged, "mse"):
             require(metrics.get(metric) is None or _is_number(metrics[metric]),
                     f"models.{_shown(model)}.{metric} must be a number")
     for key in ("seconds", "steps"):

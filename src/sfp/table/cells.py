@@ -146,7 +146,7 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
                "peers": {peer: {key: value for key, value in stages[peer]["outputs"].items()
                                 if key in ("weight", "blend", "val_mse_change")}
                          for peer in (*PEER_BASELINES, "qmap") if pipeline.active(peer)},
-               "models": results["models"],
+               "metric": results["metric"], "models": results["models"],
                "per_lead": {name: views for name, views in results["per_lead"].items() if name in LEAD_MODELS}}
     if "per_window" in results:  # the states behind the intervals (an evaluation from before them has none)
         content["per_window"] = results["per_window"]

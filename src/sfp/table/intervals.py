@@ -1,12 +1,12 @@
 """Paired bootstrap intervals of a table's changes, over test sequences (issue 32).
 
-A cell's JSON keeps, per model, the states of the headline metric and MSE for each test window, and the sequence
-each window was cut from (``per_window``, :meth:`TaskMetrics.window_states`). Windows of one sequence overlap and
-share their weather, so they are summed per sequence and sequences are what is resampled: every resample draws the
-test sequences with replacement, one draw for every model of every cell of a dataset (they share the test
-sequences), each model's metric is rebuilt from its summed states and each change is ``(sfp - other) / |other|``.
-A dataset's change is averaged over seeds, then backbones, resample by resample, as the summary averages it; its
-interval holds the central 95 % of those means.
+A cell's JSON keeps, per model, the states of the metric it is judged on and MSE for each test window, and the
+sequence each window was cut from (``per_window``, :meth:`TaskMetrics.window_states`). Windows of one sequence overlap
+and share their weather, so they are summed per sequence and sequences are what is resampled: every resample draws the
+test sequences with replacement, one draw for every model of every cell of a dataset (they share the test sequences),
+each model's metric is rebuilt from its summed states and each change is ``(sfp - other) / |other|``. A dataset's
+change is averaged over seeds, then backbones, resample by resample, as the summary averages it; its interval holds
+the central 95 % of those means.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ def _per_sequence(rows: list[list[float]], sequences: list[int]) -> np.ndarray:
     return np.stack([rows_array[labels == sequence].sum(0) for sequence in np.unique(labels)])
 
 
-def _metric_draws(dataset: str, key: str, totals: np.ndarray) -> np.ndarray:
-    """The metric ``key`` of each row of summed states ``(R, n)``."""
-    task = TASKS[dataset]
-    metrics = build_task_metrics(task, windows=(lambda batch: None) if task.heatwaves else None)
-    keys = tuple(dict.fromkeys((task.headline, "mse")))
+def _metric_draws(cell: dict[str, Any], key: str, totals: np.ndarray) -> np.ndarray:
+    """The metric ``key`` of each row of summed states ``(R, n)`` of ``cell`` (laid out as its ``per_window``
+    keys; its run's extra scores rebuilt with their options)."""
+    task = TASKS[cell["dataset"]]
+    extras = cell.get("spec", {}).get("evaluation", {}).get("extras")
+    metrics = build_task_metrics(task, windows=(lambda batch: None) if task.heatwaves else None, extras=extras)
+    keys = tuple(cell["per_window"].get("keys", (task.headline, "mse")))
     return metrics.from_states(keys, torch.as_tensor(totals))[key].numpy()
 
 
@@ -54,7 +56,7 @@ def cell_draws(cell: dict[str, Any], compared: dict[str, tuple[str, str, str]], 
         for model in (new, old):
             if (model, metric) not in values:
                 states = _per_sequence(found["models"][model], found["sequence"])
-                values[model, metric] = _metric_draws(cell["dataset"], metric, weights(len(states)) @ states)
+                values[model, metric] = _metric_draws(cell, metric, weights(len(states)) @ states)
         with np.errstate(invalid="ignore", divide="ignore"):
             draws[change] = (values[new, metric] - values[old, metric]) / np.abs(values[old, metric])
     return draws

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sfp.data.writing import write_text
+from sfp.metrics.task_metrics import higher_is_better
 from sfp.report.figures import pyplot, save_figure
 from sfp.report.leads import plot_lead_curves
 from sfp.table.cellfile import LARGEST, read_cells
@@ -64,16 +65,26 @@ def _cell(cell: dict[str, Any]) -> Cell:
     return Cell(cell["dataset"], cell["backbone"], cell["seed"], cell.get("fraction", 1.0))
 
 
+def cell_metric(cell: dict[str, Any]) -> str:
+    """The metric a cell is judged on: its run's ``evaluation.metric``, else its task's headline."""
+    return cell.get("metric") or TASKS[cell["dataset"]].headline
+
+
+def _row_metric(cells: list[dict[str, Any]], dataset: str) -> str:
+    """The metric a dataset's row is judged on (its cells'), the task's headline where it has none yet."""
+    return next((cell_metric(cell) for cell in cells if cell["dataset"] == dataset), TASKS[dataset].headline)
+
+
 def _compared(cell: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
     """Each change of the summary -> the metric and the two models it compares (SFP first)."""
-    headline = TASKS[cell["dataset"]].headline
+    headline = cell_metric(cell)
     return {**{key: (headline, "sfp", name) for key, name in BASELINES.items()},
             "mse_vs_baseline_steps": ("mse", "sfp", "baseline_steps")}
 
 
 def _all_compared(cell: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
     """:func:`_compared` and each optional peer."""
-    headline = TASKS[cell["dataset"]].headline
+    headline = cell_metric(cell)
     return {**_compared(cell), **{key: (headline, "sfp", peer) for key, peer in OPTIONAL_PEERS.items()}}
 
 
@@ -130,7 +141,7 @@ def summarize(cells: list[dict[str, Any]], absent: Iterable[tuple[Cell, str]] = 
                                              for seed in seeds} for backbone, seeds in backbones.items()})
         if ci95 is not None and best["best_peer"] and PEERS[best["best_peer"]] in ci95:
             ci95["sfp_vs_best_peer"] = ci95[PEERS[best["best_peer"]]]
-        summary[dataset] = {"headline": TASKS[dataset].headline, "backbones": list(per_backbone), **means, **best,
+        summary[dataset] = {"headline": _row_metric(cells, dataset), "backbones": list(per_backbone), **means, **best,
                             "ci95": ci95, "significant": None if ci95 is None else
                             {key: low > 0 or high < 0 for key, (low, high) in ci95.items()},
                             "averaged_cells": averaged, "table_cells": averaged + len(missing), "missing": missing}
@@ -200,7 +211,7 @@ def _beats(cell: dict[str, Any], metric: str) -> str:
     agent, persistence = (cell["models"].get(name, {}).get(metric) for name in ("agent", "persistence"))
     if agent is None or persistence is None or math.isnan(agent) or math.isnan(persistence):
         return "n/a"
-    higher = metric == TASKS[cell["dataset"]].headline and TASKS[cell["dataset"]].higher_is_better
+    higher = higher_is_better(metric, TASKS[cell["dataset"]])
     return "yes" if (agent > persistence if higher else agent < persistence) else "**no**"
 
 
@@ -250,7 +261,7 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
     lines += ["", "| cell | metric | " + " | ".join(shown) + " | agent beats persistence | seconds |",
               "|---" * (len(shown) + 4) + "|"]
     for cell in cells:
-        headline = TASKS[cell["dataset"]].headline
+        headline = cell_metric(cell)
         seconds = sum(value for value in cell.get("seconds", {}).values() if value)
         for metric in (headline, "mse"):
             values = [_number(cell["models"].get(model, {}).get(metric)) for model in shown]
@@ -276,7 +287,7 @@ def bar_chart(cells: list[dict[str, Any]], path: Path) -> Path:
             if len(values) > 1:
                 axis.scatter([name] * len(values), values, color="black", s=12, zorder=3)
         axis.axhline(0, color="black", lw=0.8)
-        axis.set_title(f"{dataset}: {TASKS[dataset].headline}, SFP vs equal steps")
+        axis.set_title(f"{dataset}: {_row_metric(cells, dataset)}, SFP vs equal steps")
         axis.set_ylabel("change (%)")
     return save_figure(fig, path, 110)
 
