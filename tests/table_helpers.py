@@ -16,7 +16,7 @@ TINY_BACKBONES = {"simvp": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_
 def make_cell(dataset, backbone, seed, sfp, steps, time, mse=(1.0, 1.0), surrogate=None, settings="s"):
     """A cell's JSON content: SFP's and the baselines' headline metric (the surrogate's is ``steps`` unless
     given), MSE as ``(baseline_steps, sfp)``."""
-    headline = HEADLINES[dataset]
+    headline = HEADLINES[dataset.split("/")[0]]
     return {"dataset": dataset, "backbone": backbone, "seed": seed, "seconds": {"sfp": 10.0}, "settings": settings,
             "models": {"sfp": {headline: sfp, "mse": mse[1]}, "baseline_steps": {headline: steps, "mse": mse[0]},
                        "baseline_time": {headline: time},

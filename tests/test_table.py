@@ -50,6 +50,32 @@ def test_a_row_judged_on_another_metric_is_summarized_on_it():
     assert _beats(cells[0], "object_location_error_m") == "**no**"  # an error: lower is better
 
 
+def test_rows_of_one_dataset_judged_on_different_rewards(tmp_path):
+    from sfp.table.cells import cell_config, cell_path
+
+    judged = {"evaluation": {"metric": "object_csi_m", "extras": {"objects": {"radius": 4}}}}
+    config = tiny_table(tmp_path, datasets={
+        "storms": {"pipeline": str(tmp_path / "tiny.yaml")},
+        "storms/object": {"pipeline": str(tmp_path / "tiny.yaml"), "dataset": "storms", "settings": judged}})
+    table = load_table(config)
+    assert table.datasets["storms"].dataset == table.datasets["storms/object"].dataset == "storms"
+    cell = Cell.parse("storms/object/unet/0")
+    assert cell == Cell("storms/object", "unet", 0) and cell in table.cells()
+    assert Cell.parse("storms/object/unet/0/0.5") == Cell("storms/object", "unet", 0, 0.5)
+    assert Cell.parse("storms/unet/0/0.5") == Cell("storms", "unet", 0, 0.5)
+    assert cell_path(table, cell).name == "storms.object-unet-s0.json"
+    assert cell_config(table, cell)["evaluation"]["metric"] == "object_csi_m"
+    assert cell_config(table, Cell("storms", "unet", 0))["evaluation"]["metric"] is None
+    row = _cell("storms/object", "unet", 0, 0.3, 0.2, 0.2)  # a cell of the row: its data is storms
+    row["task"], row["metric"] = "storms", "object_csi_m"
+    for model in row["models"].values():
+        model["object_csi_m"] = model.pop("csi_m")
+    write_cells(tmp_path / "results" / "tiny" / "cells", row)
+    summary = render(tmp_path / "results", "tiny")["summary"]
+    assert summary["storms/object"]["headline"] == "object_csi_m"
+    assert summary["storms/object"]["sfp_vs_baseline_steps"] == pytest.approx(0.5)
+
+
 def test_render_keeps_only_cells_with_the_current_settings(tmp_path):
     cells = tmp_path / "t" / "cells"
     cells.mkdir(parents=True)

@@ -3,10 +3,10 @@
 :func:`read_cell` turns any file that is not a cell of the expected shape (not JSON, not UTF-8, nested deeper than a
 cell ever is, a number too large to draw, a field of the wrong type, a cell of another table, a file named for another
 cell) into one :class:`~sfp.errors.UserError` naming the file and the problem. It checks what the table reads:
-``dataset``, ``backbone``, ``seed``, ``spec`` and ``code`` (or an earlier sfp's ``settings`` hash), each model's
-metrics in ``models`` (``metric``, the one the cell is judged on, where given), and, where present, ``seconds``,
-``steps``, ``parameters``, ``step_cost`` and ``per_lead``. NaN and +-Infinity metrics are valid JSON numbers here (a
-diverged run): the table marks them (:mod:`sfp.table.render`).
+``dataset`` (its row; ``task``, the row's dataset, where other), ``backbone``, ``seed``, ``spec`` and ``code`` (or an
+earlier sfp's ``settings`` hash), each model's metrics in ``models`` (``metric``, the one the cell is judged on, where
+given), and, where present, ``seconds``, ``steps``, ``parameters``, ``step_cost`` and ``per_lead``. NaN and +-Infinity
+metrics are valid JSON numbers here (a diverged run): the table marks them (:mod:`sfp.table.render`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from sfp.errors import UserError
 from sfp.options import require
 from sfp.table.spec import Cell
-from sfp.task import TASKS
+from sfp.task import TASKS, TaskSpec
 
 LARGEST = 1e300  # a number beyond this is no measurement, and the charts cannot draw it
 DEEPEST = 8  # a cell nests 5 levels (per_lead.sfp.csi_per_lead.16[0]); more is not a cell
@@ -104,8 +104,11 @@ def _check_cell(cell: Any, stem: str, cells: Collection[Cell] | None) -> None:
     require(isinstance(cell, dict), f"a cell is a JSON object, got {type(cell).__name__}")
     _check_numbers(cell, "")
     dataset, backbone, seed = (cell.get(key) for key in ("dataset", "backbone", "seed"))
-    require(isinstance(dataset, str) and dataset in TASKS, f"dataset must be one of {', '.join(TASKS)}, "
-            f"got {_shown(str(dataset))!r}")
+    require(isinstance(dataset, str) and dataset != "", "dataset must be the name of the cell's row")
+    task = cell.get("task", dataset)
+    key = "task" if "task" in cell else "dataset"
+    require(isinstance(task, str) and task in TASKS,
+            f"{key} must be one of {', '.join(TASKS)}, got {_shown(str(task))!r}")
     require(isinstance(backbone, str) and backbone != "", "backbone must be a backbone's name")
     require(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed must be a whole number >= 0")
     fraction = cell.get("fraction", 1.0)
@@ -121,7 +124,7 @@ def _check_cell(cell: Any, stem: str, cells: Collection[Cell] | None) -> None:
     models = cell.get("models")
     require(isinstance(models, dict) and all(isinstance(metrics, dict) for metrics in models.values()),
             "models must map each model to its metrics")
-    judged = cell.get("metric", TASKS[dataset].headline)
+    judged = cell.get("metric", TASKS[task].headline)
     require(isinstance(judged, str), "metric must be a metric's name")
     for model, metrics in models.items():
         for metric in (judged, "mse"):
@@ -139,6 +142,11 @@ def _check_cell(cell: Any, stem: str, cells: Collection[Cell] | None) -> None:
             "convergence must hold agent_val_mse_gain and equal_time_test_mse_gain (numbers or null) and converged "
             "(true, false or null)")
     _check_per_lead(cell.get("per_lead", {}))
+
+
+def cell_task(cell: dict[str, Any]) -> TaskSpec:
+    """The task of a (checked) cell's data: its ``task``, else its row's name (a table of one row per dataset)."""
+    return TASKS[cell.get("task", cell["dataset"])]
 
 
 def read_cell(path: Path, cells: Collection[Cell] | None = None) -> dict[str, Any]:

@@ -137,7 +137,8 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
                         run=table.name)
     stages = pipeline.run()
     results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())
-    content = {"dataset": cell.dataset, "backbone": cell.backbone, "seed": cell.seed, "fraction": cell.fraction,
+    content = {"dataset": cell.dataset, "task": table.datasets[cell.dataset].dataset, "backbone": cell.backbone,
+               "seed": cell.seed, "fraction": cell.fraction,
                "seconds": {stage: entry.get("seconds") for stage, entry in stages.items()},
                "steps": {stage: entry.get("outputs", {}).get("steps") for stage, entry in stages.items()},
                "parameters": agent_parameters(pipeline.config), "spec": cell_spec(config), "code": cell_code(),

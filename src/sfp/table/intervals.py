@@ -19,7 +19,7 @@ import torch
 
 from sfp.metrics.bootstrap import interval, resample_weights
 from sfp.metrics.task_metrics import build_task_metrics
-from sfp.task import TASKS
+from sfp.table.cellfile import cell_task
 
 Draws = dict[str, np.ndarray]  # change name -> its resampled values (R,)
 
@@ -34,7 +34,7 @@ def _per_sequence(rows: list[list[float]], sequences: list[int]) -> np.ndarray:
 def _metric_draws(cell: dict[str, Any], key: str, totals: np.ndarray) -> np.ndarray:
     """The metric ``key`` of each row of summed states ``(R, n)`` of ``cell`` (laid out as its ``per_window``
     keys; its run's extra scores rebuilt with their options)."""
-    task = TASKS[cell["dataset"]]
+    task = cell_task(cell)
     extras = cell.get("spec", {}).get("evaluation", {}).get("extras")
     metrics = build_task_metrics(task, windows=(lambda batch: None) if task.heatwaves else None, extras=extras)
     keys = tuple(cell["per_window"].get("keys", (task.headline, "mse")))

@@ -1,10 +1,11 @@
 """The table from the cells' JSON files alone: ``<name>.md``, ``<name>.json``, a bar chart of SFP's changes and each
 cell's per-lead views (``<name>/leads/<cell>.png``).
 
-A relative change is ``(sfp - baseline) / |baseline|`` as a fraction, on the dataset's headline metric and on
-MSE. Seeds of one dataset/backbone are averaged first; the summary is the mean over backbones, as in the paper.
-Where a dataset/backbone has several seeds, the table also gives each change's per-seed values, mean and sample
-standard deviation (how much of a change one seed's luck could make).
+A relative change is ``(sfp - baseline) / |baseline|`` as a fraction, on the metric a row is judged on (its
+dataset's headline unless its runs set ``evaluation.metric``) and on MSE. Seeds of one dataset/backbone are averaged
+first; the summary is the mean over backbones, as in the paper. Where a dataset/backbone has several seeds, the
+table also gives each change's per-seed values, mean and sample standard deviation (how much of a change one seed's
+luck could make).
 
 The table never averages over a hole silently. A cell is left out of every mean, the spread and the chart when
 its JSON is missing (not computed yet), stale (computed with other settings) or holds a hole (:func:`cell_hole`:
@@ -30,7 +31,7 @@ from sfp.data.writing import write_text
 from sfp.metrics.task_metrics import higher_is_better
 from sfp.report.figures import pyplot, save_figure
 from sfp.report.leads import plot_lead_curves
-from sfp.table.cellfile import LARGEST, read_cells
+from sfp.table.cellfile import LARGEST, cell_task, read_cells
 from sfp.table.convergence import convergence
 from sfp.table.data_fraction import data_fraction, fraction_of, plot_data_fraction
 from sfp.table.intervals import cell_draws, dataset_intervals, shared_weights
@@ -67,12 +68,13 @@ def _cell(cell: dict[str, Any]) -> Cell:
 
 def cell_metric(cell: dict[str, Any]) -> str:
     """The metric a cell is judged on: its run's ``evaluation.metric``, else its task's headline."""
-    return cell.get("metric") or TASKS[cell["dataset"]].headline
+    return cell.get("metric") or cell_task(cell).headline
 
 
 def _row_metric(cells: list[dict[str, Any]], dataset: str) -> str:
     """The metric a dataset's row is judged on (its cells'), the task's headline where it has none yet."""
-    return next((cell_metric(cell) for cell in cells if cell["dataset"] == dataset), TASKS[dataset].headline)
+    return next((cell_metric(cell) for cell in cells if cell["dataset"] == dataset),
+                TASKS[dataset].headline if dataset in TASKS else None)
 
 
 def _compared(cell: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
@@ -211,7 +213,7 @@ def _beats(cell: dict[str, Any], metric: str) -> str:
     agent, persistence = (cell["models"].get(name, {}).get(metric) for name in ("agent", "persistence"))
     if agent is None or persistence is None or math.isnan(agent) or math.isnan(persistence):
         return "n/a"
-    higher = higher_is_better(metric, TASKS[cell["dataset"]])
+    higher = higher_is_better(metric, cell_task(cell))
     return "yes" if (agent > persistence if higher else agent < persistence) else "**no**"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,17 +17,22 @@ from sfp.task import TASKS
 
 @dataclass(frozen=True)
 class DatasetRow:
-    """One dataset of the table: a pipeline config (shipped name or file) and settings laid over it for every cell
-    of the dataset, a mapping of the pipeline config's own keys (e.g. ``{agent_patience: 5}``)."""
+    """One row of the table: a pipeline config (shipped name or file) and settings laid over it for every cell
+    of the row, a mapping of the pipeline config's own keys (e.g. ``{agent_patience: 5}``); dataset: the task the
+    row's data is (None: the row's name, as in a table of one row per dataset; rows of one dataset judged on
+    different rewards are named ``dataset/reward``, e.g. ``storms/object``)."""
 
     pipeline: str
     settings: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
 
     def __post_init__(self) -> None:
         require(isinstance(self.pipeline, str) and self.pipeline != "",
                 f"pipeline must be a pipeline config's name or file, got {self.pipeline!r}")
         require(isinstance(self.settings, Mapping), "settings must map the pipeline config's keys to values "
                 f"(e.g. {{agent_patience: 5}}), got {self.settings!r}")
+        require(self.dataset is None or self.dataset in TASKS,
+                f"dataset must be a task: {', '.join(TASKS)}; got {self.dataset!r}")
 
 
 @dataclass(frozen=True)
@@ -35,8 +41,9 @@ class TableSpec:
 
     name: the table's name; results: the folder of ``<name>.md/.json/.png`` and of the cells' JSON files
     (``<name>/cells/``; small: commit them); runs: the folder of the pipeline runs (checkpoints: never commit
-    it); backbones: registered backbone name -> its ``backbone_kwargs``; datasets: a task's name (its headline
-    metric is the table's) -> its row; seeds: the seeds of every cell; extra_seeds: per ``dataset/backbone``,
+    it); backbones: registered backbone name -> its ``backbone_kwargs``; datasets: a row's name (a task's, or
+    ``dataset/reward`` with its ``dataset`` given) -> its row, judged on its runs' ``evaluation.metric`` (the task's
+    headline unless set); seeds: the seeds of every cell; extra_seeds: per ``dataset/backbone``,
     where more seeds are wanted; fractions: per ``dataset/backbone``, the shares of the training sequences its
     cells are also run on (the data-scarce axis: agent and world model on the same share); summary_by: the JSON
     summary keyed by ``dataset`` or by its ``headline`` metric (a table of one dataset read by its metric, as the
@@ -65,11 +72,16 @@ class TableSpec:
                 and all(isinstance(kwargs, Mapping) for kwargs in self.backbones.values()),
                 "backbones must map each backbone's name to its backbone_kwargs (a mapping)")
         require(isinstance(self.datasets, Mapping) and bool(self.datasets),
-                "datasets must map each dataset's name to its pipeline and overrides")
+                "datasets must map each row's name to its pipeline and settings")
         for name in self.datasets:
-            require(name in TASKS, f"datasets: unknown dataset {name!r} (a table's datasets are tasks: "
-                                   f"{', '.join(TASKS)})")
-        object.__setattr__(self, "datasets", {name: _row(name, row) for name, row in self.datasets.items()})
+            require(isinstance(name, str) and re.fullmatch(r"\w+(/\w+)?", name) is not None,
+                    f"datasets: a row's name is a dataset or dataset/reward, got {name!r}")
+        rows = {name: _row(name, row) for name, row in self.datasets.items()}
+        for name, row in rows.items():
+            require(row.dataset is not None or name in TASKS, f"datasets: unknown dataset {name!r} (a table's rows "
+                    f"are tasks: {', '.join(TASKS)}; a row of another name says its dataset)")
+        object.__setattr__(self, "datasets", {name: dataclasses.replace(row, dataset=row.dataset or name)
+                                              for name, row in rows.items()})
         object.__setattr__(self, "seeds", _seeds("seeds", self.seeds))
         require(isinstance(self.extra_seeds, Mapping), "extra_seeds must map dataset/backbone to a list of seeds")
         pairs = [f"{dataset}/{backbone}" for dataset in self.datasets for backbone in self.backbones]
@@ -130,15 +142,19 @@ class Cell:
 
     @property
     def name(self) -> str:
-        return f"{self.dataset}-{self.backbone}-s{self.seed}" + ("" if self.fraction == 1 else f"-f{self.fraction:g}")
+        """Its file's name: ``row-backbone-s<seed>[-f<fraction>]``, a ``dataset/reward`` row as ``dataset.reward``."""
+        row = self.dataset.replace("/", ".")
+        return f"{row}-{self.backbone}-s{self.seed}" + ("" if self.fraction == 1 else f"-f{self.fraction:g}")
 
     @classmethod
     def parse(cls, text: str) -> Cell:
-        """``dataset/backbone/seed`` or ``dataset/backbone/seed/fraction``."""
+        """``row/backbone/seed`` or ``row/backbone/seed/fraction`` (a row: ``dataset`` or ``dataset/reward``)."""
         parts = text.split("/")
-        ok = len(parts) in (3, 4) and parts[2].isdigit() and (len(parts) == 3 or _is_fraction(parts[3]))
-        require(ok, f"a cell is dataset/backbone/seed[/fraction], got {text!r}")
-        return cls(parts[0], parts[1], int(parts[2]), float(parts[3]) if len(parts) == 4 else 1.0)
+        seed = next((i for i, part in enumerate(parts) if i >= 2 and part.isdigit()), None)
+        ok = seed in (2, 3) and len(parts) - seed in (1, 2) and (len(parts) == seed + 1 or _is_fraction(parts[-1]))
+        require(ok, f"a cell is row/backbone/seed[/fraction], got {text!r}")
+        return cls("/".join(parts[: seed - 1]), parts[seed - 1], int(parts[seed]),
+                   float(parts[seed + 1]) if len(parts) == seed + 2 else 1.0)
 
 
 def _is_fraction(text: str) -> bool:
