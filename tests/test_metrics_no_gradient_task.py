@@ -49,6 +49,7 @@ def test_sal_and_vortex_metrics():
     result = metrics.compute()
     assert result["sal_amplitude"].item() == pytest.approx(2 / 3)
     assert result["sal_structure"].item() == pytest.approx(0.0) and result["sal_location"].item() == pytest.approx(0.0)
+    assert result["sal_penalty"].item() == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)  # the dry frame scores 0
 
     vortices = build_task_metrics(NAVIER_STOKES, extras={"vortices": {"radius": 4}})
     calm = torch.zeros(1, 1, 1, 16, 16)

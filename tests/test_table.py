@@ -111,10 +111,19 @@ def test_shipped_ocean_table_has_two_backbones():
 def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     settings = {"agent_patience": 2, "surrogate_weights": [1.0], "equal_time_budget": "step_cost"}
+    judged = {**settings, "evaluation": {"metric": "object_csi_m", "extras": {"objects": {"radius": 4}}}}
     config = tiny_table(tmp_path, backbones={"simvp": TINY_BACKBONES["simvp"]},
-                        datasets={"storms": {"pipeline": str(tmp_path / "tiny.yaml"), "settings": settings}})
+                        datasets={"storms": {"pipeline": str(tmp_path / "tiny.yaml"), "settings": settings},
+                                  "storms/object": {"pipeline": str(tmp_path / "tiny.yaml"), "settings": judged,
+                                                    "dataset": "storms"}})
     assert main(["table", "--config", str(config)]) == 0
+    objects = json.loads((tmp_path / "results" / "tiny" / "cells" / "storms.object-simvp-s0.json").read_text())
+    assert objects["task"] == "storms" and objects["metric"] == "object_csi_m"
+    assert "object_csi_m" in objects["models"]["sfp"] and "object_csi_m" in objects["models"]["baseline_steps"]
+    shared = json.loads((tmp_path / "runs" / "storms" / "agent-simvp-s0" / "manifest.json").read_text())["stages"]
+    assert shared["agent"]["status"] == "done"  # one agent for both rows, trained once:
     cell = json.loads((tmp_path / "results" / "tiny" / "cells" / "storms-simvp-s0.json").read_text())
+    assert cell["seconds"]["agent"] == objects["seconds"]["agent"] == shared["agent"]["seconds"]
     assert set(cell["models"]) == {"persistence", "agent", "baseline_steps", "baseline_time", "surrogate", "sfp"}
     changes = cell["surrogate"]["val_mse_change"]  # w1, and more weights where it missed SFP's MSE change
     gap = {name: abs(change - changes["sfp"]) for name, change in changes.items() if name.startswith("w")}
@@ -123,7 +132,7 @@ def test_a_tiny_table_end_to_end(tmp_path, monkeypatch):
     assert cell["steps"]["baseline_steps"] == cell["steps"]["sfp"] == 2
     assert cell["step_cost"] > 1 and cell["steps"]["baseline_time"] == round(2 * cell["step_cost"])  # SFP plans
     agent = GridForecaster.load_from_checkpoint(
-        tmp_path / "runs" / "storms" / "storms-simvp-s0" / "agent" / "checkpoints" / "best.ckpt")
+        tmp_path / "runs" / "storms" / "agent-simvp-s0" / "agent" / "checkpoints" / "best.ckpt")
     assert cell["parameters"] == sum(parameter.numel() for parameter in agent.parameters())  # the trained agent's size
     table = json.loads((tmp_path / "results" / "tiny.json").read_text())
     assert table["summary"]["storms"]["backbones"] == ["simvp"]

@@ -67,6 +67,8 @@ def pipeline_parser() -> Any:
                              "the validation MSE (the loss it trains on: converged, not stopped on a plateau)")
     parser.add_argument("--world_model_from", type=str | None, default=None,
                         help="use this trained world-model checkpoint instead of training one")
+    parser.add_argument("--agent_from", type=str | None, default=None,
+                        help="use this trained agent checkpoint instead of training one")
     parser.add_argument("--equal_time_baseline", type=bool, default=False,
                         help="also continue the agent with MSE for the SFP stage's cost (equal_time_budget)")
     parser.add_argument("--equal_time_budget", type=Literal["stage_seconds", "step_cost"], default="stage_seconds",
@@ -104,6 +106,7 @@ def _check_old_keys(configs: list[dict[str, Any]], argv: list[str]) -> None:
 
 def _validate(config: dict[str, Any]) -> None:
     """Build what a config names once, cheaply, so a bad value fails before any stage touches the disk."""
+    from sfp.forecasting.checkpoints import load_forecaster
     from sfp.metrics.peer_losses import balanced_mse_bins
     from sfp.options import coerce
     from sfp.planning.options import PlannerOptions, PseudoLabels, check_labels_for
@@ -123,6 +126,8 @@ def _validate(config: dict[str, Any]) -> None:
         raise UserError(f"agent_patience must be >= 1, got {config['agent_patience']}")
     if config["world_model_from"] is not None:
         load_world_model(config["world_model_from"])
+    if config["agent_from"] is not None:
+        load_forecaster(config["agent_from"])
     # an import path is imported here, before any stage runs
     reward = get_reward(config["sfp"]["reward"]) if config["sfp"]["reward"] is not None else None
     weights = config["surrogate_weights"]

@@ -35,7 +35,7 @@ GRAPH = (
     Stage("data", ("data", "seed_everything"), sources=("sfp.data.datamodules", "sfp.data.windows")),
     Stage("world_model", ("world_model", "world_model_trainer", "world_model_from"), ("data",),
           sources=("sfp.planning.world_model_module", "sfp.planning.world_model", "sfp.planning.quantizer")),
-    Stage("agent", ("agent", "agent_trainer", "agent_patience", "agent_monitor"), ("data",),
+    Stage("agent", ("agent", "agent_trainer", "agent_patience", "agent_monitor", "agent_from"), ("data",),
           sources=("sfp.forecasting.forecaster", "sfp.forecasting.grid", "sfp.forecasting.losses")),
     Stage("baseline_steps", FINE_TUNING, ("agent",), sources=_SELF_TRAINING),
     Stage("sfp", ("sfp", "sfp_trainer"), ("agent", "world_model"),

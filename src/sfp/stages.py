@@ -95,20 +95,26 @@ def data(run: Run) -> dict[str, Any]:
     return {"windows": sizes, "task": datamodule.task.name}
 
 
+def _copied(run: Run, stage: str, source: str) -> dict[str, Any]:
+    """A stage whose checkpoint was trained elsewhere: ``source`` copied in as its best checkpoint."""
+    target = run.stage_dir(stage) / "checkpoints" / "best.ckpt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return {"checkpoint": str(target), "from": source}
+
+
 def world_model(run: Run) -> dict[str, Any]:
     from sfp.planning.world_model_module import WorldModelModule
 
-    source = run.config["world_model_from"]
-    if source is not None:  # trained elsewhere (e.g. once per dataset, shared by several agents)
-        target = run.stage_dir("world_model") / "checkpoints" / "best.ckpt"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        return {"checkpoint": str(target), "from": source}
+    if run.config["world_model_from"] is not None:  # trained once per dataset, shared by its cells
+        return _copied(run, "world_model", run.config["world_model_from"])
     L.seed_everything(run.seed, verbose=False)
     return fit(run, "world_model", WorldModelModule(**run.config["world_model"]), "world_model_trainer")
 
 
 def agent(run: Run) -> dict[str, Any]:
+    if run.config["agent_from"] is not None:  # trained once, shared by a table's rows of one dataset
+        return _copied(run, "agent", run.config["agent_from"])
     L.seed_everything(run.seed, verbose=False)
     return fit(run, "agent", instantiate(run.config["agent"]), "agent_trainer", run.config["agent_patience"],
                run.config["agent_monitor"] == "mse")

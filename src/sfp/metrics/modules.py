@@ -18,7 +18,7 @@ from sfp.metrics._common import check_thresholds, positive_float, positive_int
 from sfp.metrics.events import contingency, fss_sums, scores
 from sfp.metrics.functional import crps_elements, masked_errors, psnr, ssim
 from sfp.metrics.objects import COUNT_NAMES, object_counts, object_scores
-from sfp.metrics.sal import PAPER_THRESHOLD_FACTOR, SAL_NAMES, check_sal_options, sal
+from sfp.metrics.sal import PAPER_THRESHOLD_FACTOR, SAL_NAMES, check_sal_options, sal, sal_penalty
 from sfp.metrics.spectrum import tke_spectrum_error
 from sfp.metrics.vortices import OKUBO_WEISS_LEVEL, vortex_counts
 
@@ -247,7 +247,9 @@ class VortexCensus(_ExactSums):
 
 class SALScores(_ExactSums):
     """Mean S, A and L over the frames of the set where each is defined (:mod:`sfp.metrics.sal`); compute gives
-    ``structure``, ``amplitude`` and ``location``, NaN where no frame defines one. Runs on CPU."""
+    ``structure``, ``amplitude`` and ``location``, NaN where no frame defines one, and ``penalty``, the mean of
+    ``|S| + |A| + L`` over every frame as the SAL reward scores it (:func:`~sfp.metrics.sal.sal_penalty`: an
+    undefined component its worst, a frame dry in both fields 0). Runs on CPU."""
 
     higher_is_better = False
 
@@ -259,13 +261,18 @@ class SALScores(_ExactSums):
                         "min_size": min_size}
         self._add_sum("total", len(SAL_NAMES))
         self._add_sum("count", len(SAL_NAMES))
+        self._add_sum("penalty", 1)
+        self._add_sum("frames", 1)
 
     def update(self, pred: Tensor, target: Tensor) -> None:
         components = sal(pred, target, **self.options).reshape(-1, len(SAL_NAMES))
         defined = ~torch.isnan(components)
         self.total += torch.where(defined, components, 0.0).sum(0).to(self.total.device)
         self.count += defined.sum(0).to(self.count.device)
+        self.penalty += sal_penalty(components).sum().to(self.penalty.device)
+        self.frames += components.shape[0]
 
     def compute(self) -> dict[str, Tensor]:
         means = torch.where(self.count > 0, self.total / self.count.clamp_min(1), torch.nan)
-        return dict(zip(SAL_NAMES, means.unbind(0)))
+        penalty = torch.where(self.frames > 0, self.penalty / self.frames.clamp_min(1), torch.nan)
+        return {**dict(zip(SAL_NAMES, means.unbind(0))), "penalty": penalty}

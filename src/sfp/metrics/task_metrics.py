@@ -13,8 +13,8 @@ define it (e.g. no event at any threshold) is NaN, never 0.
 values never change), each with its options: ``{"objects": {"radius": 8, "min_size": 1, "thresholds": [...]}}``
 (thresholds default to the task's) gives ``object_csi_m``, ``object_csi_<thr>``, ``object_location_error_m``,
 ``object_peak_error_m``; ``{"sal": {...}}`` gives ``sal_structure``, ``sal_amplitude``, ``sal_location`` (means over
-the frames where each is defined); ``{"vortices": {"radius": 4, ...}}`` gives ``vortex_csi``,
-``vortex_location_error``, ``vortex_peak_error``.
+the frames where each is defined) and ``sal_penalty`` (the mean ``|S| + |A| + L`` the SAL reward scores);
+``{"vortices": {"radius": 4, ...}}`` gives ``vortex_csi``, ``vortex_location_error``, ``vortex_peak_error``.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class TaskMetrics(torch.nn.Module):
             self._add("objects", objects, outputs)
         if "sal" in extras:
             self._add("sal", _build(SALScores, "sal", extras["sal"]),
-                      {f"sal_{name}": (_score(name, 0), DIMENSIONLESS) for name in SAL_NAMES})
+                      {f"sal_{name}": (_score(name, 0), DIMENSIONLESS) for name in (*SAL_NAMES, "penalty")})
         if "vortices" in extras:
             self._add("vortices", _build(VortexCensus, "vortices", extras["vortices"]),
                       {"vortex_csi": (_score("object_csi", 0), DIMENSIONLESS),
@@ -254,7 +254,7 @@ def _build(metric: Callable[..., Metric], name: str, options: Mapping[str, Any])
 
 
 LOWER_IS_BETTER = frozenset({"mse", "mae", "tke_error", "object_location_error_m", "object_peak_error_m",
-                             "vortex_location_error", "vortex_peak_error"})
+                             "sal_location", "sal_penalty", "vortex_location_error", "vortex_peak_error"})
 
 
 def higher_is_better(key: str, task: TaskSpec) -> bool:

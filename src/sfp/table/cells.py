@@ -1,4 +1,6 @@
-"""Compute a table's cells: one pipeline run each (the world model trained once per dataset), one JSON each.
+"""Compute a table's cells: one pipeline run each (the world model trained once per dataset and share of the
+training data, each agent once per dataset, backbone, seed and share: rows of one dataset judged on different
+rewards reuse them), one JSON each.
 
 A cell's JSON (``<results>/cells/<dataset>-<backbone>-s<seed>.json``) holds its test metrics for persistence, the
 agent, the equal-step and equal-time MSE baselines, the surrogate baseline (with its weight and the validation MSE
@@ -32,7 +34,8 @@ from sfp.table.convergence import convergence, validation_curve
 from sfp.table.spec import Cell, TableSpec
 from sfp.training import writable_run_dir
 
-NOT_SETTINGS = ("run_dir", "until", "force")  # where and how a cell runs, not what it computes
+# where and how a cell runs, not what it computes (its shared world model and agent: their own settings are its)
+NOT_SETTINGS = ("run_dir", "until", "force", "world_model_from", "agent_from")
 
 
 def _row_layers(table: TableSpec, dataset: str) -> tuple[str, dict[str, Any]]:
@@ -46,19 +49,37 @@ def _share(fraction: float) -> dict[str, Any]:
 
 
 def world_model_config(table: TableSpec, dataset: str, fraction: float = 1.0) -> dict[str, Any]:
-    """The run spec of the dataset's world model shared by its cells on ``fraction`` of the training data (the
-    pipeline up to its world_model stage)."""
+    """The run spec of the world model shared by the row ``dataset``'s cells on ``fraction`` of the training data
+    (the pipeline up to its world_model stage), in a folder of the row's dataset: rows of one dataset share it."""
     folder = "world_model" + ("" if fraction == 1 else f"-f{fraction:g}")
     return load_layers(*_row_layers(table, dataset), _share(fraction),
-                       {"run_dir": str(Path(table.runs) / dataset / folder), "until": "world_model"})
+                       {"run_dir": str(Path(table.runs) / table.datasets[dataset].dataset / folder),
+                        "until": "world_model"})
 
 
-def cell_config(table: TableSpec, cell: Cell, world_model: str | None = None) -> dict[str, Any]:
+def _agent_axes(table: TableSpec, cell: Cell) -> dict[str, Any]:
+    return {"seed_everything": cell.seed,
+            "agent": {"init_args": {"backbone": cell.backbone, "backbone_kwargs": table.backbones[cell.backbone]}}}
+
+
+def agent_config(table: TableSpec, cell: Cell) -> dict[str, Any]:
+    """The run spec of the cell's agent (the pipeline up to its agent stage), in a folder of the row's dataset:
+    the rows of one dataset judged on different rewards share their agents (a row whose agent settings differ
+    trains its own there again; the stage compares settings)."""
+    folder = f"agent-{cell.backbone}-s{cell.seed}" + ("" if cell.fraction == 1 else f"-f{cell.fraction:g}")
+    return load_layers(*_row_layers(table, cell.dataset), _share(cell.fraction), _agent_axes(table, cell),
+                       {"run_dir": str(Path(table.runs) / table.datasets[cell.dataset].dataset / folder),
+                        "until": "agent"})
+
+
+def cell_config(table: TableSpec, cell: Cell, world_model: str | None = None,
+                agent: str | None = None) -> dict[str, Any]:
     """The cell's run spec, checked: the dataset's pipeline config and settings, then the cell's own axes (its
-    share of the training data, seed, backbone, every comparison) and, once it exists, its shared world model."""
-    axes = {"run_dir": str(Path(table.runs) / cell.dataset / cell.name), "seed_everything": cell.seed,
-            "agent": {"init_args": {"backbone": cell.backbone, "backbone_kwargs": table.backbones[cell.backbone]}},
-            "equal_time_baseline": True, "surrogate_baseline": True, "world_model_from": world_model}
+    share of the training data, seed, backbone, every comparison) and, once they exist, its shared world model and
+    agent (where they come from is not one of its settings: :data:`NOT_SETTINGS`)."""
+    axes = {**_agent_axes(table, cell), "run_dir": str(Path(table.runs) / cell.dataset / cell.name),
+            "equal_time_baseline": True, "surrogate_baseline": True, "world_model_from": world_model,
+            "agent_from": agent}
     return load_layers(*_row_layers(table, cell.dataset), _share(cell.fraction), axes)
 
 
@@ -132,10 +153,12 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
     claim(writable_run_dir(table.runs), "table", table.name)  # the table's runs folder: its cells only
     world = Pipeline(world_model_config(table, cell.dataset, cell.fraction), log, made_by="table", run=table.name)
     world.run("world_model")
+    agent = Pipeline(agent_config(table, cell), log, made_by="table", run=table.name)
+    agent.run("agent")
     log(f"[{cell.name}] running")
-    pipeline = Pipeline(cell_config(table, cell, world.checkpoint("world_model")), log, made_by="table",
-                        run=table.name)
-    stages = pipeline.run()
+    pipeline = Pipeline(cell_config(table, cell, world.checkpoint("world_model"), agent.checkpoint("agent")), log,
+                        made_by="table", run=table.name)
+    stages = {**pipeline.run(), "agent": agent.manifest.stages["agent"]}  # the agent's own training
     results = json.loads((pipeline.stage_dir("evaluate") / "metrics.json").read_text())
     content = {"dataset": cell.dataset, "task": table.datasets[cell.dataset].dataset, "backbone": cell.backbone,
                "seed": cell.seed, "fraction": cell.fraction,
@@ -151,6 +174,6 @@ def compute_cell(table: TableSpec, cell: Cell, config: dict[str, Any],
                "per_lead": {name: views for name, views in results["per_lead"].items() if name in LEAD_MODELS}}
     if "per_window" in results:  # the states behind the intervals (an evaluation from before them has none)
         content["per_window"] = results["per_window"]
-    content["convergence"] = convergence(validation_curve(pipeline.stage_dir("agent") / "logs"), content["models"])
+    content["convergence"] = convergence(validation_curve(agent.stage_dir("agent") / "logs"), content["models"])
     write_text(path, cell_text(content))
     return content
