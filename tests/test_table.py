@@ -338,3 +338,29 @@ def test_the_second_edition_of_table1_is_a_valid_table_of_converging_agents_and_
     flame = cell_config(table, Cell("flame", "unet", 0, 0.1))
     assert flame["data"]["init_args"]["train_fraction"] == 0.1 and not flame["balanced_mse_baseline"]
     assert flame["equal_time_budget"] == "step_cost"
+
+
+def test_the_blackbox_table_judges_each_row_on_its_reward_with_the_rows_peers():
+    from sfp.table.cells import agent_config, cell_config, world_model_config
+
+    table = load_table("blackbox")
+    assert {row.dataset for row in table.datasets.values()} == {"storms", "navier_stokes"}
+    assert len(table.backbones) >= 2 and len(table.cells()) == len(table.datasets) * len(table.backbones)
+    objects = cell_config(table, Cell("storms/object", "unet", 0))
+    assert objects["sfp"]["reward"]["name"] == "object_csi" and objects["sfp"]["planner"]["kind"] == "best_of_k"
+    assert objects["sfp"]["pseudo_labels"]["kind"] == "objects"
+    assert objects["sfp"]["pseudo_labels"]["weight"] == 2.0  # the row's settings laid over storms_sfp's, key by key
+    assert objects["evaluation"]["metric"] == "object_csi_m" and objects["equal_time_budget"] == "step_cost"
+    unaided = cell_config(table, Cell("storms/object_perturbation", "unet", 0))
+    assert unaided["sfp"]["planner"]["kind"] == "perturbation" and unaided["sfp"]["reward"] == objects["sfp"]["reward"]
+    gauged = cell_config(table, Cell("storms/gauges", "fno", 0))
+    assert gauged["sfp"]["gauges"] == 0.02 and gauged["evaluation"]["metric"] is None  # CSI-M on the full field
+    vortices = cell_config(table, Cell("navier_stokes/vortices", "fno", 0))
+    assert vortices["evaluation"]["metric"] == "vortex_csi" and not vortices["balanced_mse_baseline"]
+    # the storms rows share one world model and, per backbone and seed, one agent
+    storms = [row for row in table.datasets if row.startswith("storms/")]
+    assert {world_model_config(table, row)["run_dir"] for row in storms} == {"runs/blackbox/storms/world_model"}
+    agents = [agent_config(table, Cell(row, "unet", 0)) for row in storms]
+    assert {agent["run_dir"] for agent in agents} == {"runs/blackbox/storms/agent-unet-s0"}
+    reads = ("agent", "agent_trainer", "agent_patience", "agent_monitor", "data", "seed_everything")
+    assert all({key: agent[key] for key in reads} == {key: agents[0][key] for key in reads} for agent in agents)
