@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
+from sfp.errors import UserError
 from sfp.metrics.functional import ssim
-from sfp.metrics.surrogates import soft_csi_loss, surrogate_for_task
+from sfp.metrics.surrogates import soft_csi_loss, soft_csi_surrogate, surrogate_for_task
 from sfp.surrogate_weights import (
     SURROGATE_EXTRA_WEIGHTS,
     choose_surrogate_weight,
@@ -32,6 +33,31 @@ def test_invalid_pixels_do_not_count():
     pred, truth = torch.cat([PRED, torch.tensor([50.0])]), torch.cat([TRUTH, torch.tensor([0.0])])
     valid = torch.cat([ALL, torch.tensor([False])])  # a false alarm at every threshold, were it valid
     assert soft_csi_loss(pred, truth, valid, (2.0, 8.0), width=1e-4).item() == pytest.approx(0.75, abs=1e-6)
+
+
+def test_pooled_soft_csi_forgives_a_cell_displaced_within_its_block():
+    pred, truth = torch.zeros(1, 1, 1, 4, 4), torch.zeros(1, 1, 1, 4, 4)
+    truth[..., 0, 0] = 10.0
+    pred[..., 1, 1] = 10.0  # one pixel off: a miss and a false alarm pixel by pixel
+    pred[..., 3, 3] = 10.0  # a false alarm in another block
+    valid = torch.ones_like(truth, dtype=torch.bool)
+    assert soft_csi_loss(pred, truth, valid, (5.0,), width=1e-4).item() == pytest.approx(1.0, abs=1e-6)
+    # 2x2 blocks: the top-left block hits, the bottom-right one is a false alarm: CSI 1/2
+    assert soft_csi_loss(pred, truth, valid, (5.0,), width=1e-4, pool=2).item() == pytest.approx(0.5, abs=1e-6)
+    valid[..., 2:, 2:] = False  # a block with no valid pixel counts for nothing
+    assert soft_csi_loss(pred, truth, valid, (5.0,), width=1e-4, pool=2).item() == pytest.approx(0.0, abs=1e-6)
+    moving = pred.clone().requires_grad_(True)
+    soft_csi_loss(moving, truth, valid, (5.0,), pool=2).backward()
+    assert moving.grad[..., 1, 1] < 0 and moving.grad[..., 0, 0] == 0  # the block's maximum carries the gradient
+
+
+def test_the_soft_csi_surrogate_is_checked():
+    loss = soft_csi_surrogate([133, 181], pool=4)
+    assert loss.keywords == {"thresholds": (133.0, 181.0), "width": 0.1, "pool": 4}
+    with pytest.raises(UserError):
+        soft_csi_surrogate([0.0])
+    with pytest.raises(UserError):
+        soft_csi_surrogate([5.0], pool=0)
 
 
 def test_raising_a_missed_event_lowers_the_loss():

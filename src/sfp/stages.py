@@ -197,6 +197,7 @@ def matched_peer(run: Run, peer: str) -> dict[str, Any]:
     ``peer``): the one whose validation MSE, relative to the equal-step baseline's, is nearest SFP's
     (:func:`match_surrogate_weight`)."""
     trained: dict[float, str] = {}
+    options = {"surrogate_soft_csi": run.config["surrogate_soft_csi"]} if peer == "surrogate" else {}
     val = validate(run, {"baseline_steps": run.checkpoint("baseline_steps"), "sfp": run.checkpoint("sfp")})
 
     def change(name: str) -> float:  # validation MSE relative to the equal-step baseline's
@@ -205,8 +206,8 @@ def matched_peer(run: Run, peer: str) -> dict[str, Any]:
     def measure(weights: list[float]) -> dict[float, float]:
         """Train ``weights``; the validation MSE change of every weight trained so far."""
         for weight in weights:
-            trained[weight] = mse_baseline(run, f"{peer}/w{weight:g}", surrogate_weight=weight,
-                                           peer=peer)["checkpoint"]
+            trained[weight] = mse_baseline(run, f"{peer}/w{weight:g}", surrogate_weight=weight, peer=peer,
+                                           **options)["checkpoint"]
         val.update(validate(run, {f"w{weight:g}": trained[weight] for weight in weights}))
         return {w: change(f"w{w:g}") for w in trained}
 

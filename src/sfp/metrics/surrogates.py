@@ -3,7 +3,7 @@
 - CSI-M (storms, radar): soft CSI — a pixel counts as a forecast event with probability
   ``sigmoid((pred - t) / (SOFT_CSI_WIDTH * t))`` at each threshold ``t``; hits, misses and false alarms are summed
   over the batch (valid pixels only) and the loss is ``1 - mean over thresholds of hits / (hits + misses + false
-  alarms)``. As the width goes to 0 it is 1 - CSI-M.
+  alarms)``. As the width goes to 0 it is 1 - CSI-M. On block maxima (``pool``) it stands in for object CSI.
 - TKE spectrum error (navier_stokes): the mean squared log10 ratio of the forecast's and the truth's shell
   energies over the de-aliased band (differentiable wherever the energies are positive).
 - SSIM (flame): ``1 - SSIM``.
@@ -15,13 +15,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import torch
 from torch import Tensor
 
 from sfp.errors import UserError
+from sfp.metrics._common import check_thresholds, positive_float, positive_int
 from sfp.metrics.functional import ssim
 from sfp.metrics.heatwave_scores import Window, classify, day_classes
 from sfp.metrics.spectrum import log_spectrum_distance
@@ -31,9 +32,25 @@ SOFT_CSI_WIDTH = 0.1  # of each threshold: the sigmoid's scale
 Surrogate = Callable[[Tensor, Tensor, Tensor], Tensor]  # (forecast, truth, valid) in data units -> loss
 
 
+def _block_maxima(pred: Tensor, truth: Tensor, valid: Tensor, pool: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Each frame's ``pool x pool`` block maxima of the valid pixels (a block with none is left out)."""
+    def blocks(values: Tensor) -> Tensor:
+        frames = torch.where(valid, values, -torch.inf).reshape(-1, 1, *values.shape[-2:])
+        return torch.nn.functional.max_pool2d(frames, pool, ceil_mode=True)
+
+    pooled_pred, pooled_truth = blocks(pred), blocks(truth)
+    seen = torch.isfinite(pooled_truth)
+    return torch.where(seen, pooled_pred, 0.0), torch.where(seen, pooled_truth, 0.0), seen
+
+
 def soft_csi_loss(pred: Tensor, truth: Tensor, valid: Tensor, thresholds: tuple[float, ...],
-                  width: float = SOFT_CSI_WIDTH) -> Tensor:
-    """``1 -`` the mean over ``thresholds`` (all > 0) of the soft CSI of ``pred`` against ``truth`` events."""
+                  width: float = SOFT_CSI_WIDTH, pool: int = 1) -> Tensor:
+    """``1 -`` the mean over ``thresholds`` (all > 0) of the soft CSI of ``pred`` against ``truth`` events; with
+    ``pool > 1`` of the frames' ``pool x pool`` block maxima: an event anywhere in a block counts for the block, so
+    a cell displaced within it still hits (the differentiable neighbour of object CSI, whose cells match within a
+    radius)."""
+    if pool > 1:
+        pred, truth, valid = _block_maxima(pred, truth, valid, pool)
     losses = []
     keep = valid.to(pred.dtype)
     for threshold in thresholds:
@@ -80,6 +97,16 @@ class HeatwaveSurrogate:
 def spectrum_loss(pred: Tensor, truth: Tensor, valid: Tensor) -> Tensor:
     """Mean log-spectral distance of the frames (:func:`~sfp.metrics.spectrum.log_spectrum_distance`)."""
     return log_spectrum_distance(pred, torch.where(valid, truth, torch.zeros_like(truth))).mean()
+
+
+def soft_csi_surrogate(thresholds: Sequence[float], pool: int = 1, width: float = SOFT_CSI_WIDTH) -> Surrogate:
+    """Soft CSI at ``thresholds`` on ``pool``-block maxima (:func:`soft_csi_loss`), checked: the stand-in a
+    pipeline's ``surrogate_soft_csi`` puts in place of the task's (e.g. at an object reward's thresholds)."""
+    levels = check_thresholds(thresholds)
+    pool, width = positive_int("pool", pool), positive_float("width", width)
+    if min(levels) <= 0:
+        raise UserError(f"soft CSI thresholds must be > 0, got {list(levels)}")
+    return partial(soft_csi_loss, thresholds=levels, width=width, pool=pool)
 
 
 def surrogate_for_task(task: TaskSpec) -> Surrogate | HeatwaveSurrogate:
