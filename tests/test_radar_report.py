@@ -81,10 +81,10 @@ def test_the_vil_scale_changes_colour_at_each_csi_threshold():
     (["--data", "{t}/bad.npz"], "bad.npz: cannot read"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, words):
-    from sfp.report.radar import main
+    from sfp.cli.main import main
 
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    code = main([part.format(t=tmp_path) for part in argv] + ["--out", str(tmp_path / "out")])
+    code = main(["radar", *(part.format(t=tmp_path) for part in argv), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and words in err and "\n" not in err
     assert not (tmp_path / "out").exists()

@@ -31,12 +31,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> argparse.ArgumentParser:
     from sfp import __version__
-    from sfp.cli import data, table
+    from sfp.cli import data, radar, table
 
     parser = _Parser(prog="sfp", description="Spatiotemporal forecasting as planning.")
     parser.add_argument("--version", action="version", version=f"sfp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                     metavar="{data,fit,validate,test,predict,pipeline,demo,table}")
+                                     metavar="{data,fit,validate,test,predict,pipeline,demo,table,radar}")
     data.add_parser(commands)
     for name, text in (("fit", "train a model (or resume one with --ckpt_path last)"),
                        ("validate", "validate a checkpoint"), ("test", "evaluate a checkpoint; writes metrics.json"),
@@ -45,6 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
     table.add_parser(commands)
     commands.add_parser("pipeline", help="run the SFP stages of a config (skips finished stages); --help for more")
     commands.add_parser("demo", help="the storms SFP pipeline (what `make demo` runs)")
+    radar.add_parser(commands)
     return parser
 
 

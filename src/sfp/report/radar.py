@@ -8,14 +8,12 @@ threshold and lead time, and FSS at 1 and 5 mm/h in
 8 and 32 km windows. Writes ``metrics.json`` (with units), ``metrics.md``, ``csi_lead.png`` and the rainiest test
 window's ``forecast.png``/``forecast.gif``.
 
-python -m sfp.report.radar --data runs/radar/windows.npz --out runs/radar/eval [--checkpoint [NAME=]best.ckpt ...]
+sfp radar --data runs/radar/windows.npz --out runs/radar/eval [--checkpoint [NAME=]best.ckpt ...]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sfp.errors import UserError
 from sfp.metrics.events import contingency, performance_points
 from sfp.metrics.modules import FSS
 from sfp.metrics.spectrum import rapsd
@@ -201,25 +198,3 @@ def _pictures(folder: Path, forecasts: dict[str, Forecast], batches: list, task:
     scale = colour_scale(task)
     forecast_png(folder / "forecast.png", truth, preds, scale, minutes(step_minutes))
     forecast_gif(folder / "forecast.gif", truth, preds, scale, minutes(step_minutes))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The command line; a bad input (a missing file, a broken checkpoint) is one line on stderr and exit code 2."""
-    parser = argparse.ArgumentParser(description="radar nowcasting scores on the test events")
-    parser.add_argument("--data", required=True, help="prepared radar .npz (sfp data prepare radar)")
-    parser.add_argument("--out", required=True, help="folder for metrics.json, metrics.md, csi_lead.png")
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="[NAME=]PATH",
-                        help="a learned forecaster checkpoint to score beside the references (repeatable)")
-    parser.add_argument("--limit", type=int, help="only the first LIMIT test batches")
-    args = parser.parse_args(argv)
-    named = dict(text.split("=", 1) if "=" in text else ("checkpoint", text) for text in args.checkpoint)
-    try:
-        run(args.data, args.out, named, args.limit)
-    except UserError as err:
-        print(f"sfp.report.radar: error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
