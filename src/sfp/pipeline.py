@@ -25,9 +25,10 @@ import torch
 from sfp import stage_graph
 from sfp.errors import UserError
 from sfp.manifest import Manifest, move_renamed_folders
-from sfp.pipeline_config import instantiate, load_config
+from sfp.pipeline_config import load_config
 from sfp.quantile_map import MAP_FILE
 from sfp.run_folder import run_folder
+from sfp.run_spec import RunSpec
 from sfp.stage_graph import BY_NAME, COMPARED, STAGES, Stage
 from sfp.stages import WORK
 from sfp.training import resolve_checkpoint, writable_run_dir
@@ -36,14 +37,16 @@ PRINT = partial(print, flush=True)
 
 
 class Pipeline:
-    """Runs the stages of one run spec (a resolved pipeline config); `run()` does what is not done yet, in a run
+    """Runs the stages of one run spec (a checked pipeline config, read by the stages as a
+    :class:`~sfp.run_spec.RunSpec`); `run()` does what is not done yet, in a run
     folder made by ``made_by`` (``pipeline``, or ``table`` for a table's cells, then ``run`` is the table's name)."""
 
     def __init__(self, config: dict[str, Any], log: Callable[[str], None] = PRINT, made_by: str = "pipeline",
                  run: str | None = None):
         self.config, self.log, self.made_by, self.run_name = config, log, made_by, run
-        self.root = Path(config["run_dir"])  # made by run(); --explain only reads
-        self.seed = int(config["seed_everything"])
+        self.spec = RunSpec.of(config)
+        self.root = Path(self.spec.run_dir)  # made by run(); --explain only reads
+        self.seed = self.spec.seed_everything
         self.work = {name: partial(work, self) for name, work in WORK.items()}
         self.manifest = self._read_manifest()
         self._datamodule = None
@@ -55,12 +58,12 @@ class Pipeline:
     def active(self, stage: str) -> bool:
         """Whether ``stage`` is part of this run (an optional comparison runs only when its switch is on)."""
         switch = BY_NAME[stage].switch
-        return switch is None or bool(self.config[switch])
+        return switch is None or self.spec.switched_on(switch)
 
     @property
     def datamodule(self) -> L.LightningDataModule:
         if self._datamodule is None:
-            self._datamodule = instantiate(self.config["data"])
+            self._datamodule = self.spec.data.build()
             self._datamodule.prepare_data()
             self._datamodule.setup("fit")
         return self._datamodule
@@ -106,8 +109,8 @@ class Pipeline:
 
     def run(self, until: str | None = None) -> dict[str, Any]:
         """Run every unfinished stage (up to `until`), reusing finished ones; returns the manifest's stages."""
-        self.root = writable_run_dir(self.config["run_dir"])
-        with run_folder(self.root, self.made_by, self.run_name, force=self.config.get("force", False)):
+        self.root = writable_run_dir(self.spec.run_dir)
+        with run_folder(self.root, self.made_by, self.run_name, force=self.spec.force):
             move_renamed_folders(self.root)
             self.manifest = self._read_manifest()  # as the lock found it
             for stage, reason in self.plan(until):
@@ -131,7 +134,7 @@ class Pipeline:
     def _budget_changed(self, stage: Stage) -> str | None:
         """A finished equal-time baseline given the SFP stage's seconds stands only while they are still its budget
         (an SFP stage re-run with the same settings takes other seconds; a budget of steps follows its steps)."""
-        if stage.name != "baseline_time" or self.config["equal_time_budget"] != "stage_seconds":
+        if stage.name != "baseline_time" or self.spec.equal_time_budget != "stage_seconds":
             return None
         budget = self.manifest.stages["baseline_time"].get("outputs", {}).get("budget_seconds")
         seconds = self.manifest.stages.get("sfp", {}).get("seconds")

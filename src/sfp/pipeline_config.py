@@ -1,5 +1,5 @@
-"""A pipeline config: its parser (the sections of ``sfp fit`` configs plus the pipeline's own options), the check of
-every value before any stage touches the disk, and :func:`instantiate` for the ``class_path``/``init_args`` it names.
+"""A pipeline config: its parser (the sections of ``sfp fit`` configs plus the pipeline's own options) and the check of
+every value before any stage touches the disk (the stages read it as a :class:`~sfp.run_spec.RunSpec`).
 
 A pipeline config has ``data`` and ``agent`` (``class_path``/``init_args``), ``world_model`` and ``sfp`` (the
 constructor arguments of :class:`WorldModelModule` and :class:`SFPModule`, less the checkpoints), a Trainer section
@@ -26,7 +26,6 @@ from sfp.errors import UserError
 from sfp.report.gif import GIF_SAMPLES
 from sfp.stage_graph import PEER_BASELINES, STAGES
 from sfp.training import CHECKPOINT_EVERY, check_devices, check_run_options, parse_error
-from sfp.utils import import_object
 
 TRAINING_STAGES = ("agent", "world_model", "sfp")
 TRAINER_SET_BY_SFP = {"callbacks", "logger", "default_root_dir", "use_distributed_sampler", "plugins"}
@@ -119,6 +118,7 @@ def _validate(config: dict[str, Any]) -> None:
     from sfp.planning.pseudo_labels import check_label_reward
     from sfp.planning.rewards import get_reward, reward_for_task
     from sfp.planning.world_model_module import WorldModelModule, load_world_model
+    from sfp.run_spec import ClassSpec
 
     trainers = [f"{stage}_trainer" for stage in TRAINING_STAGES]
     for section in ("data", "agent", "world_model", "sfp", "report", "evaluation", *trainers):
@@ -153,8 +153,8 @@ def _validate(config: dict[str, Any]) -> None:
     labels = coerce(PseudoLabels, config["sfp"]["pseudo_labels"])
     check_labels_for(labels, planner)
     with torch.random.fork_rng(devices=[]):  # building consumes random numbers; the stages seed themselves
-        datamodule = built("data", lambda: instantiate(config["data"]))  # reads and writes nothing yet
-        built("agent", lambda: instantiate(config["agent"]))
+        datamodule = built("data", lambda: coerce(ClassSpec, config["data"]).build())  # reads, writes nothing yet
+        built("agent", lambda: coerce(ClassSpec, config["agent"]).build())
         built("world_model", lambda: WorldModelModule(**config["world_model"]))
     check_label_reward(labels.kind, reward if reward is not None else reward_for_task(datamodule.task))
     _check_evaluation(config["evaluation"], datamodule)
@@ -277,9 +277,3 @@ def load_layers(config: str | Path, *layers: dict[str, Any]) -> dict[str, Any]:
     spec = _parsed(parse)
     _validate(spec)
     return spec
-
-
-def instantiate(spec: dict[str, Any], **extra: Any) -> Any:
-    """Build ``{"class_path": ..., "init_args": {...}}`` (extra keyword arguments added)."""
-    cls = import_object(spec["class_path"])
-    return cls(**{**(spec.get("init_args") or {}), **extra})

@@ -10,6 +10,7 @@ the validation split to match SFP's change of MSE) and the quantile-mapped basel
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable
@@ -18,16 +19,16 @@ from typing import Any, Protocol
 
 import lightning as L
 
-from sfp.pipeline_config import instantiate
+from sfp.run_spec import FineTuning, RunSpec
 from sfp.surrogate_weights import match_surrogate_weight
 from sfp.training import FitClock, prepare_strategy, read_checkpoint, resolve_checkpoint, run_callbacks, run_logger
 
 
 class Run(Protocol):
-    """What a stage works with: the run's spec (``config``), seed, log and data module, its folders and manifest,
-    and the checkpoints of the stages done (:class:`sfp.pipeline.Pipeline`)."""
+    """What a stage works with: the run's spec (:class:`~sfp.run_spec.RunSpec`), seed, log and data module, its
+    folders and manifest, and the checkpoints of the stages done (:class:`sfp.pipeline.Pipeline`)."""
 
-    config: dict[str, Any]
+    spec: RunSpec
     seed: int
     root: Path
     log: Callable[[str], None]
@@ -48,9 +49,9 @@ def fit(run: Run, stage: str, model: L.LightningModule, trainer_section: str, pa
         by_mse: bool = False, **trainer_overrides: Any) -> dict[str, Any]:
     """Train ``model`` in the stage's folder (resuming from its ``last.ckpt``) with the spec's Trainer section."""
     root = run.stage_dir(stage)
-    kwargs = {**run.config[trainer_section], **trainer_overrides}
+    kwargs = {**getattr(run.spec, trainer_section), **trainer_overrides}
     prepare_strategy(kwargs.get("strategy"))
-    callbacks = run_callbacks(root, run.datamodule, run.config["checkpoint_every"],
+    callbacks = run_callbacks(root, run.datamodule, run.spec.checkpoint_every,
                               kwargs.get("enable_progress_bar") is not False, patience, by_mse)
     trainer = L.Trainer(default_root_dir=str(root), logger=run_logger(root), use_distributed_sampler=False,
                         callbacks=callbacks, **kwargs)
@@ -63,29 +64,32 @@ def fit(run: Run, stage: str, model: L.LightningModule, trainer_section: str, pa
             "seconds_before_resume": round(clock.seconds_before, 2)}
 
 
-def sfp_module(run: Run, **overrides: Any) -> L.LightningModule:
-    """:class:`SFPModule` on the run's agent with the spec's ``sfp`` section (``overrides`` replacing keys)."""
+def sfp_module(run: Run, fine_tuning: FineTuning, world_model: str | None = None, surrogate_weight: float = 0.0,
+               peer: str = "surrogate", surrogate_soft_csi: dict[str, Any] | None = None) -> L.LightningModule:
+    """:class:`SFPModule` on the run's agent, fine-tuning as ``fine_tuning`` says, planning in the world model at
+    ``world_model`` (a checkpoint; None with planning off) and adding ``surrogate_weight`` times the loss ``peer``."""
     from sfp.planning.self_training import SFPModule
 
-    return SFPModule(agent_checkpoint=run.checkpoint("agent"), seed=run.seed, **{**run.config["sfp"], **overrides})
+    return SFPModule(agent_checkpoint=run.checkpoint("agent"), world_model_checkpoint=world_model,
+                     planner=fine_tuning.planner, pseudo_labels=fine_tuning.pseudo_labels, reward=fine_tuning.reward,
+                     lr=fine_tuning.lr, weight_decay=fine_tuning.weight_decay, seed=run.seed,
+                     surrogate_weight=surrogate_weight, peer=peer, gauges=fine_tuning.gauges,
+                     surrogate_soft_csi=surrogate_soft_csi)
 
 
-def without_planning(run: Run) -> dict[str, Any]:
-    """What makes :class:`SFPModule` a baseline: pseudo-label weight 0, no world model."""
-    return {"pseudo_labels": {**run.config["sfp"]["pseudo_labels"], "weight": 0.0}, "world_model_checkpoint": None}
-
-
-def self_training(run: Run, stage: str, trainer_overrides: dict[str, Any] | None = None,
-                  **overrides: Any) -> dict[str, Any]:
-    """The agent fine-tuned by :class:`SFPModule` with the spec's ``sfp`` section (``overrides`` replacing keys)."""
-    L.seed_everything(run.seed, verbose=False)
-    return fit(run, stage, sfp_module(run, **overrides), "sfp_trainer", **(trainer_overrides or {}))
+def fine_tune(run: Run, stage: str, module: L.LightningModule,
+              trainer_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``module`` (an :class:`SFPModule`) trained with the spec's ``sfp_trainer`` section, seeded as every
+    fine-tuning stage is."""
+    return fit(run, stage, module, "sfp_trainer", **(trainer_overrides or {}))
 
 
 def mse_baseline(run: Run, stage: str, trainer_overrides: dict[str, Any] | None = None,
-                 **overrides: Any) -> dict[str, Any]:
-    """The agent trained on without planning (pseudo-label weight 0), as every baseline is."""
-    return self_training(run, stage, trainer_overrides, **without_planning(run), **overrides)
+                 **peer: Any) -> dict[str, Any]:
+    """The agent trained on without planning (pseudo-label weight 0), as every baseline is; ``peer``: the
+    surrogate weight and loss of a peer (:func:`sfp_module`)."""
+    L.seed_everything(run.seed, verbose=False)
+    return fine_tune(run, stage, sfp_module(run, run.spec.sfp.without_planning(), **peer), trainer_overrides)
 
 
 def data(run: Run) -> dict[str, Any]:
@@ -106,18 +110,18 @@ def _copied(run: Run, stage: str, source: str) -> dict[str, Any]:
 def world_model(run: Run) -> dict[str, Any]:
     from sfp.planning.world_model_module import WorldModelModule
 
-    if run.config["world_model_from"] is not None:  # trained once per dataset, shared by its cells
-        return _copied(run, "world_model", run.config["world_model_from"])
+    if run.spec.world_model_from is not None:  # trained once per dataset, shared by its cells
+        return _copied(run, "world_model", run.spec.world_model_from)
     L.seed_everything(run.seed, verbose=False)
-    return fit(run, "world_model", WorldModelModule(**run.config["world_model"]), "world_model_trainer")
+    return fit(run, "world_model", WorldModelModule(**run.spec.world_model), "world_model_trainer")
 
 
 def agent(run: Run) -> dict[str, Any]:
-    if run.config["agent_from"] is not None:  # trained once, shared by a table's rows of one dataset
-        return _copied(run, "agent", run.config["agent_from"])
+    if run.spec.agent_from is not None:  # trained once, shared by a table's rows of one dataset
+        return _copied(run, "agent", run.spec.agent_from)
     L.seed_everything(run.seed, verbose=False)
-    return fit(run, "agent", instantiate(run.config["agent"]), "agent_trainer", run.config["agent_patience"],
-               run.config["agent_monitor"] == "mse")
+    return fit(run, "agent", run.spec.agent.build(), "agent_trainer", run.spec.agent_patience,
+               run.spec.agent_monitor == "mse")
 
 
 def baseline_steps(run: Run) -> dict[str, Any]:
@@ -125,14 +129,15 @@ def baseline_steps(run: Run) -> dict[str, Any]:
 
 
 def sfp(run: Run) -> dict[str, Any]:
-    return self_training(run, "sfp", world_model_checkpoint=run.checkpoint("world_model"))
+    L.seed_everything(run.seed, verbose=False)
+    return fine_tune(run, "sfp", sfp_module(run, run.spec.sfp, run.checkpoint("world_model")))
 
 
 def baseline_time(run: Run) -> dict[str, Any]:
     """MSE fine-tuning for the SFP stage's cost (``equal_time_budget``): its seconds, or its steps times the cost
     of an SFP step in baseline steps, measured in this process (:mod:`sfp.step_cost`; kept in the stage's folder,
     so a resumed stage keeps its budget)."""
-    if run.config["equal_time_budget"] == "stage_seconds":
+    if run.spec.equal_time_budget == "stage_seconds":
         seconds = float(run.manifest.stages["sfp"]["seconds"])
         return {**mse_baseline(run, "baseline_time", {"max_steps": -1, "max_time": {"seconds": seconds}}),
                 "budget_seconds": seconds}
@@ -153,12 +158,14 @@ def _step_cost(run: Run, steps: int) -> dict[str, Any]:
     """The cost of the SFP stage's step in baseline steps, on the run's agent, world model and data."""
     from sfp.step_cost import measure_step_cost, planned_share
 
-    labels = run.config["sfp"]["pseudo_labels"]
-    share = planned_share(steps, len(run.datamodule.train_dataloader()), labels["refresh_every"])
-    planning = {"world_model_checkpoint": run.checkpoint("world_model"),
-                "pseudo_labels": {**labels, "refresh_every": max(1, labels["refresh_every"])}}
-    return measure_step_cost(lambda: sfp_module(run, **planning), lambda: sfp_module(run, **without_planning(run)),
-                             run.datamodule, share, run.config["sfp_trainer"].get("accelerator") or "auto")
+    fine_tuning = run.spec.sfp
+    refresh = fine_tuning.pseudo_labels.refresh_every
+    share = planned_share(steps, len(run.datamodule.train_dataloader()), refresh)
+    cached = dataclasses.replace(fine_tuning, pseudo_labels=dataclasses.replace(fine_tuning.pseudo_labels,
+                                                                                refresh_every=max(1, refresh)))
+    return measure_step_cost(lambda: sfp_module(run, cached, run.checkpoint("world_model")),
+                             lambda: sfp_module(run, fine_tuning.without_planning()), run.datamodule, share,
+                             run.spec.sfp_trainer.get("accelerator") or "auto")
 
 
 def surrogate(run: Run) -> dict[str, Any]:
@@ -197,7 +204,7 @@ def matched_peer(run: Run, peer: str) -> dict[str, Any]:
     ``peer``): the one whose validation MSE, relative to the equal-step baseline's, is nearest SFP's
     (:func:`match_surrogate_weight`)."""
     trained: dict[float, str] = {}
-    options = {"surrogate_soft_csi": run.config["surrogate_soft_csi"]} if peer == "surrogate" else {}
+    options = {"surrogate_soft_csi": run.spec.surrogate_soft_csi} if peer == "surrogate" else {}
     val = validate(run, {"baseline_steps": run.checkpoint("baseline_steps"), "sfp": run.checkpoint("sfp")})
 
     def change(name: str) -> float:  # validation MSE relative to the equal-step baseline's
@@ -211,7 +218,7 @@ def matched_peer(run: Run, peer: str) -> dict[str, Any]:
         val.update(validate(run, {f"w{weight:g}": trained[weight] for weight in weights}))
         return {w: change(f"w{w:g}") for w in trained}
 
-    weight = match_surrogate_weight(measure, run.config["surrogate_weights"], change("sfp"))
+    weight = match_surrogate_weight(measure, run.spec.surrogate_weights, change("sfp"))
     mse_change = {name: change(name) for name in val}
     target = run.stage_dir(peer) / "checkpoints" / "best.ckpt"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -250,8 +257,8 @@ def evaluate(run: Run) -> dict[str, Any]:
     from sfp.report.evaluation import evaluate_checkpoints
 
     checkpoints = {"agent": run.checkpoint("agent"), **run.compared_checkpoints()}
-    evaluation = run.config["evaluation"]
-    results = evaluate_checkpoints(run.datamodule, checkpoints, evaluation["extras"], evaluation["metric"])
+    evaluation = run.spec.evaluation
+    results = evaluate_checkpoints(run.datamodule, checkpoints, evaluation.extras, evaluation.metric)
     out = run.stage_dir("evaluate") / "metrics.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
@@ -262,7 +269,7 @@ def report(run: Run) -> dict[str, Any]:
     from sfp.report.markdown import write_report
 
     return write_report(run.root, run.datamodule, run.manifest.stages, run.compared_checkpoints(),
-                        gif_samples=run.config["report"]["gif_samples"])
+                        gif_samples=run.spec.report.gif_samples)
 
 
 WORK: dict[str, Callable[[Run], dict[str, Any]]] = {

@@ -25,9 +25,10 @@ from sfp.data.writing import write_text
 from sfp.legacy_digests import cell_digest as legacy_cell_digest
 from sfp.legacy_digests import legacy_code
 from sfp.pipeline import Pipeline
-from sfp.pipeline_config import instantiate, load_layers
+from sfp.pipeline_config import load_layers
 from sfp.reuse import first_difference, settings
 from sfp.run_folder import claim
+from sfp.run_spec import RunSpec
 from sfp.stage_graph import PEER_BASELINES
 from sfp.table.cellfile import LEAD_MODELS, cell_text, read_cell
 from sfp.table.convergence import convergence, validation_curve
@@ -138,7 +139,7 @@ def cell_state(table: TableSpec, cell: Cell, config: dict[str, Any]) -> str | No
 
 def agent_parameters(config: dict[str, Any]) -> int:
     """The number of trainable parameters of the agent a resolved pipeline config builds (its size in the table)."""
-    return sum(parameter.numel() for parameter in instantiate(config["agent"]).parameters()
+    return sum(parameter.numel() for parameter in RunSpec.of(config).agent.build().parameters()
                if parameter.requires_grad)
 
 
