@@ -3,8 +3,8 @@
 import dataclasses
 
 from pipeline_helpers import write_config
-from sfp.planning.options import PlannerOptions, PseudoLabels
 from sfp.pipeline_config import load_config
+from sfp.planning.options import PlannerOptions, PseudoLabels
 from sfp.run_spec import ClassSpec, Evaluation, FineTuning, RunSpec
 
 
