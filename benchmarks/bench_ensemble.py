@@ -22,7 +22,7 @@ from sfp.forecasting.checkpoints import load_forecaster
 from sfp.forecasting.optim import adamw
 from sfp.metrics import CRPS, mse
 from sfp.models.steps_ensemble import steps_ensemble
-from sfp.pipeline_config import instantiate, load_config
+from sfp.pipeline_config import load_config
 from sfp.planning.ensemble import (
     KEEP_SPREAD,
     Calibration,
@@ -34,6 +34,7 @@ from sfp.planning.ensemble import (
 from sfp.planning.options import CENTRINGS, Imagination
 from sfp.planning.world_model_module import load_world_model
 from sfp.report.ensemble import EnsembleVerification, plot_verification
+from sfp.run_spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERS = 16
@@ -173,7 +174,7 @@ def run() -> list[dict]:
     case = CASES[name]
     runs = _runs(case)
     config = load_config(["--config", case.config])
-    data = instantiate(config["data"])
+    data = RunSpec.of(config).data.build()
     data.setup()
     agent, world_model = _models(runs)
     task = data.task

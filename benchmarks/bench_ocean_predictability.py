@@ -17,14 +17,15 @@ import torch
 from sfp.data.ocean import OceanParams
 from sfp.metrics.heatwave_scores import classify
 from sfp.models.baselines import persistence
-from sfp.pipeline import instantiate, load_config
+from sfp.pipeline_config import load_config
 from sfp.report.evaluation import evaluate_forecasts
+from sfp.run_spec import RunSpec
 
 CONFIG = Path(__file__).resolve().parents[1] / "src" / "sfp" / "configs" / "ocean_sfp.yaml"
 
 
 def run() -> list[dict]:
-    data = instantiate(load_config(["--config", str(CONFIG)])["data"])
+    data = RunSpec.of(load_config(["--config", str(CONFIG)])).data.build()
     data.setup("test")
     windows, context_len, target_len = data.heatwave_windows, data.context, data.target
     memory = OceanParams().anomaly_memory

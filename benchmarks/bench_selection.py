@@ -16,11 +16,12 @@ from pathlib import Path
 import torch
 
 from sfp.forecasting.checkpoints import load_forecaster
-from sfp.pipeline_config import instantiate, load_config
+from sfp.pipeline_config import load_config
 from sfp.planning.options import Imagination
 from sfp.planning.rewards import get_reward, reward_for_task
 from sfp.planning.selection import selection_gains
 from sfp.planning.world_model_module import load_world_model
+from sfp.run_spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "storms_sfp"
@@ -57,7 +58,7 @@ def _gains(imagined, reward, beta: float, split: str, patch: int) -> dict:
 def run() -> list[dict]:
     runs = Path(os.environ.get("SFP_SELECTION_RUNS", ROOT / "runs" / CONFIG))
     config = load_config(["--config", CONFIG, "--run_dir", str(runs)])
-    datamodule = instantiate(config["data"])
+    datamodule = RunSpec.of(config).data.build()
     datamodule.prepare_data()
     datamodule.setup("fit")
     agent = load_forecaster(runs / "agent" / "checkpoints" / "best.ckpt")

@@ -12,17 +12,18 @@ from pathlib import Path
 import lightning as L
 
 from sfp.models.baselines import persistence
-from sfp.pipeline_config import instantiate, load_config
+from sfp.pipeline_config import load_config
 from sfp.report.evaluation import evaluate_forecasts
+from sfp.run_spec import RunSpec
 
 CONFIG = Path(__file__).resolve().parents[1] / "src" / "sfp" / "configs" / "storms_sfp.yaml"
 
 
 def run() -> list[dict]:
-    config = load_config(CONFIG)
-    data = instantiate(config["data"])
+    spec = RunSpec.of(load_config(["--config", str(CONFIG)]))
+    data = spec.data.build()
     L.seed_everything(0, verbose=False)
-    agent = instantiate(config["agent"])
+    agent = spec.agent.build()
     with tempfile.TemporaryDirectory(prefix="bench_storms_") as root:
         trainer = L.Trainer(max_time="00:00:02:00", max_epochs=-1, default_root_dir=root, logger=False,
                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
