@@ -44,9 +44,11 @@ def test_tile_rule_keeps_wet_observed_windows_only():
     frames[:2, :2, :2] = 1.0  # left tile: 4 of 16 context pixels wet -> 25 %
     frames[:2, :, 4] = 1.0    # right tile: 4 of 16 wet too ...
     frames[2, :, 5:] = np.nan  # ... but 12 of 48 window pixels missing
-    windows = cut_windows(frames, rule)
-    assert windows.shape == (1, 3, 4, 4)
+    windows, places = cut_windows(frames, rule)
+    assert windows.shape == (1, 3, 4, 4) and places.tolist() == [[0, 0, 0]]  # first frame, row, column
     np.testing.assert_array_equal(windows[0], frames[:, :, :4])
+    frames[:, :, 4:] = frames[:, :, :4]  # the right tile now the left one's twin: kept, at column 4
+    assert cut_windows(frames, rule)[1].tolist() == [[0, 0, 0], [0, 0, 4]]
     assert not rule.keeps(np.full((3, 4, 4), 0.4, np.float32))  # below 0.5 mm/h is dry
 
 
@@ -67,7 +69,8 @@ def prepared(tmp_path):
     data = rng.gamma(0.5, 2.0, size=(8, 6, 1, 8, 8)).astype(np.float32)
     data[0, 0, 0, 0, 0] = np.nan
     arrays = {"data": data, "mask": np.isfinite(data), "event": np.array([0, 0, 1, 1, 2, 2, 3, 3]),
-              "events": np.array(["fmi/a", "mch/b", "knmi/c", "bom/d"]), "spacing_km": np.float64(2.0),
+              "events": np.array(["fmi/a", "mch/b", "knmi/c", "bom/d"]), "position": np.zeros((8, 3), np.int64),
+              "spacing_km": np.float64(2.0),
               "step_minutes": np.int64(10), "context": np.int64(3), "key": np.array("k")}
     return dataset.save(tmp_path / "radar.npz", arrays), data
 

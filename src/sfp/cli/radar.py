@@ -14,6 +14,10 @@ def add_parser(subparsers: Any) -> None:
     radar.add_argument("--checkpoint", action="append", default=[], metavar="[NAME=]PATH",
                        help="a learned forecaster checkpoint to score beside the references (repeatable)")
     radar.add_argument("--limit", type=int, help="only the first LIMIT test batches")
+    radar.add_argument("--composites", metavar="FOLDER",
+                       help="the pysteps example data the windows were built from: also run each reference on the "
+                            "whole composite and cut it to the tiles (<name>_full)")
+    radar.add_argument("--members", type=int, default=16, help="STEPS members")
     radar.set_defaults(run=run)
 
 
@@ -21,4 +25,4 @@ def run(args: argparse.Namespace) -> None:
     from sfp.report.radar import run as score
 
     named = dict(text.split("=", 1) if "=" in text else ("checkpoint", text) for text in args.checkpoint)
-    score(args.data, args.out, named, args.limit)
+    score(args.data, args.out, named, args.limit, composites=args.composites, members=args.members)

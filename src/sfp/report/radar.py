@@ -148,14 +148,22 @@ def plot_csi_per_lead(path: Path, results: dict[str, Any]) -> Path:
 
 
 def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: int | None = None,
-        batch_size: int = 8) -> dict[str, Any]:
+        batch_size: int = 8, composites: str | None = None, members: int = 16) -> dict[str, Any]:
     """Evaluate the references (and the named ``checkpoints``) on the test events of a prepared file; write the
-    report."""
+    report. ``composites``: the pysteps example data the file was built from, to add each reference run on the
+    whole composite and cut to the tiles (``<name>_full``, :mod:`sfp.report.full_domain`)."""
     from sfp.data.radar import RadarDataModule
 
     datamodule = RadarDataModule(data, batch_size=batch_size, augment=False)
     datamodule.setup()
-    forecasts = reference_forecasters()
+    forecasts = reference_forecasters(members)
+    if composites is not None:
+        from sfp.models.nowcasts import extrapolation_nowcast, sprog_nowcast, steps_mean_nowcast
+        from sfp.report.full_domain import full_domain_references
+
+        forecasts.update(full_domain_references(composites, datamodule, {
+            "extrapolation": extrapolation_nowcast, "sprog": sprog_nowcast,
+            "steps_mean": lambda context, out: steps_mean_nowcast(context, out, members=members, seed=0)}))
     for name, path in (checkpoints or {}).items():
         forecasts[name] = checkpoint_forecast(path, datamodule.task.bounds)
     batches = list(datamodule.test_dataloader())[:limit]

@@ -1,9 +1,10 @@
 """The prepared radar file: windows of every event, built once and written atomically, and read back checked.
 
-An ``.npz`` with ``data`` ``(N, length, 1, size, size)`` float32 mm/h (NaN missing), ``mask`` (True where
-observed), ``event`` ``(N,)`` the index of each window's event in ``events`` (names), and the settings it was
-built with (``spacing_km``, ``step_minutes``, ``context``, ``key``). ``key`` hashes the settings, so a file built
-with the same ones is reused instead of rebuilt.
+An ``.npz`` with ``data`` ``(N, length, 1, size, size)`` float32 mm/h (NaN missing), ``mask`` (True where observed),
+``event`` ``(N,)`` the index of each window's event in ``events`` (names), ``position`` ``(N, 3)`` each window's
+first frame, row and column in its event's regridded composite, and the settings it was built with (``spacing_km``,
+``step_minutes``, ``context``, ``key``). ``key`` hashes the settings, so a file built with the same ones is reused
+instead of rebuilt.
 """
 
 from __future__ import annotations
@@ -22,28 +23,32 @@ from sfp.data.radar.tiles import TileRule, cut_windows
 from sfp.data.writing import write_file
 from sfp.errors import UserError
 
-KEYS = ("data", "mask", "event", "events", "spacing_km", "step_minutes", "context", "key")
+KEYS = ("data", "mask", "event", "events", "position", "spacing_km", "step_minutes", "context", "key")
+FORMAT = 2  # 2: windows keep their place in the composite (position)
 
 
 def settings_key(rule: TileRule, spacing_km: float, step_minutes: int) -> str:
     """A hash of everything that shapes the windows."""
-    return cache_key("radar", {**dataclasses.asdict(rule), "spacing_km": spacing_km, "step_minutes": step_minutes})
+    return cache_key("radar", {**dataclasses.asdict(rule), "spacing_km": spacing_km, "step_minutes": step_minutes,
+                               "format": FORMAT})
 
 
 def build(root: str | Path, rule: TileRule, spacing_km: float = 2.0, step_minutes: int = 10,
           events: tuple[Event, ...] = EVENTS, log: Callable[[str], None] = lambda _: None) -> dict[str, np.ndarray]:
     """Read every event under ``root`` and cut its kept windows; the arrays of the prepared file."""
-    windows, owners = [], []
+    windows, owners, places = [], [], []
     for index, event in enumerate(events):
-        cut = cut_windows(read_event(root, event, spacing_km, step_minutes), rule)
+        cut, where = cut_windows(read_event(root, event, spacing_km, step_minutes), rule)
         log(f"{event.name}: {len(cut)} windows")
         windows.append(cut)
         owners.append(np.full(len(cut), index, dtype=np.int64))
+        places.append(where)
     data = np.concatenate(windows)[:, :, None]
     if not len(data):
         raise UserError(f"{root}: no window passes the tile rule {rule}")
     return {"data": data, "mask": np.isfinite(data), "event": np.concatenate(owners),
-            "events": np.array([e.name for e in events]), "spacing_km": np.float64(spacing_km),
+            "events": np.array([e.name for e in events]), "position": np.concatenate(places),
+            "spacing_km": np.float64(spacing_km),
             "step_minutes": np.int64(step_minutes), "context": np.int64(rule.context),
             "key": np.array(settings_key(rule, spacing_km, step_minutes))}
 
@@ -65,7 +70,8 @@ def load(path: str | Path) -> dict[str, Any]:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in KEYS if k not in archive.files]
             if missing:
-                raise UserError(f"{path}: not a prepared radar file (lacks {', '.join(missing)})")
+                raise UserError(f"{path}: not a prepared radar file of this sfp (lacks {', '.join(missing)}); "
+                                f"build it again: sfp data prepare radar --out {path}")
             arrays = {key: archive[key] for key in KEYS}
     except UserError:
         raise

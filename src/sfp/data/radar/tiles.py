@@ -32,13 +32,17 @@ class TileRule:
         return bool(wet.mean() >= self.min_wet and np.isnan(window).mean() <= self.max_missing)
 
 
-def cut_windows(frames: np.ndarray, rule: TileRule) -> np.ndarray:
-    """The kept windows ``(N, length, size, size)`` of a sequence ``(T, H, W)`` in mm/h."""
+def cut_windows(frames: np.ndarray, rule: TileRule) -> tuple[np.ndarray, np.ndarray]:
+    """The kept windows ``(N, length, size, size)`` of a sequence ``(T, H, W)`` in mm/h, and where each lies:
+    ``(N, 3)`` its first frame, row and column (what a forecast of the whole domain is cut to)."""
     steps, height, width = frames.shape
     size = rule.size
-    kept = [frames[t:t + rule.length, y:y + size, x:x + size]
-            for t in range(0, steps - rule.length + 1, rule.stride)
-            for y in range(0, height - size + 1, size)
-            for x in range(0, width - size + 1, size)]
-    kept = [w for w in kept if rule.keeps(w)]
-    return np.stack(kept).astype(np.float32) if kept else np.empty((0, rule.length, size, size), np.float32)
+    places = [(t, y, x) for t in range(0, steps - rule.length + 1, rule.stride)
+              for y in range(0, height - size + 1, size) for x in range(0, width - size + 1, size)]
+    kept = [(place, frames[place[0]:place[0] + rule.length, place[1]:place[1] + size, place[2]:place[2] + size])
+            for place in places]
+    kept = [(place, window) for place, window in kept if rule.keeps(window)]
+    if not kept:
+        return np.empty((0, rule.length, size, size), np.float32), np.empty((0, 3), np.int64)
+    return (np.stack([window for _, window in kept]).astype(np.float32),
+            np.array([place for place, _ in kept], dtype=np.int64))

@@ -1,0 +1,88 @@
+"""pysteps' nowcasts run on the whole composite and cut to the scored tiles: the reference a forecaster would run.
+
+A nowcast made on a 64x64 tile alone sees no rain beyond it: whatever flows in from outside is lost, and how much
+depends on the border rule each method happens to use. Run on the event's whole regridded composite (missing pixels
+as no rain, as on tiles) and then cut to each test window's tile, every reference sees the inflow a forecaster's
+would, and is scored on exactly the pixels the agent is (issue 36). One forecast per distinct start time of an
+event serves every tile cut from it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sfp.data.radar.events import EVENTS, read_event
+from sfp.errors import UserError
+
+Nowcast = Callable[[Tensor, int], Tensor]  # context (B, T, C, H, W) mm/h, frames out -> (B, out, C, H, W)
+
+
+def domain_crops(frames: np.ndarray, places: Sequence[Sequence[int]], context: int, target: int, size: int,
+                 nowcast: Nowcast) -> np.ndarray:
+    """For windows at ``places`` (first frame, row, column) of one event's frames ``(T, H, W)``: the nowcast of the
+    whole domain from the window's context, cut to its tile: ``(N, target, 1, size, size)`` float32."""
+    tiles = np.empty((len(places), target, 1, size, size), np.float32)
+    by_start: dict[int, list[int]] = defaultdict(list)
+    for i, (start, _, _) in enumerate(places):
+        by_start[int(start)].append(i)
+    for start, members in by_start.items():
+        window = torch.as_tensor(np.asarray(frames[start:start + context], np.float32))[None, :, None]
+        forecast = nowcast(window, target)[0].numpy()  # (target, 1, H, W)
+        for i in members:
+            _, row, column = places[i]
+            tiles[i] = forecast[:, :, row:row + size, column:column + size]
+    return tiles
+
+
+def _key(context: Tensor) -> bytes:
+    return context.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+
+
+class TileForecast:
+    """Precomputed forecast tiles as a forecaster of batches: each window is found by its context tile (what the
+    test loader gives), so the tiles serve batches in any order."""
+
+    def __init__(self, contexts: Iterable[Tensor], tiles: np.ndarray) -> None:
+        self.by_context: dict[bytes, Tensor] = {}
+        for context, tile in zip(contexts, tiles, strict=True):
+            key = _key(context)
+            if key in self.by_context and not torch.equal(self.by_context[key], torch.from_numpy(tile)):
+                raise UserError("two test windows share a context tile but not a forecast; cannot tell them apart")
+            self.by_context[key] = torch.from_numpy(tile)
+
+    def __call__(self, batch: tuple[Tensor, ...]) -> Tensor:
+        return torch.stack([self.by_context[_key(context)] for context in batch[1]])
+
+
+def full_domain_references(root: str | Path, datamodule: Any, nowcasts: dict[str, Nowcast]) -> dict[str, TileForecast]:
+    """Each of ``nowcasts`` run on the whole composites under ``root`` (the pysteps example data the prepared file
+    was built from) and cut to the test windows of ``datamodule`` (a set-up :class:`RadarDataModule`), as
+    forecasters named ``<name>_full``."""
+    arrays, test = datamodule.arrays, datamodule.datasets["test"]
+    indices = np.asarray(test.index)[:, 0]
+    contexts = [test[k][1] for k in range(len(test))]
+    events = {event.name: event for event in EVENTS}
+    owners, places = arrays["event"][indices], arrays["position"][indices]
+    size = arrays["data"].shape[-1]
+    frames = {}
+    for owner in np.unique(owners):
+        name = arrays["events"][owner]
+        if name not in events:
+            raise UserError(f"{name}: not an event of the pysteps example data")
+        frames[owner] = read_event(root, events[name], float(arrays["spacing_km"]), int(arrays["step_minutes"]))
+    found = {}
+    for name, nowcast in nowcasts.items():
+        tiles = np.empty((len(indices), datamodule.target, 1, size, size), np.float32)
+        for owner, event_frames in frames.items():
+            members = np.flatnonzero(owners == owner)
+            tiles[members] = domain_crops(event_frames, places[members].tolist(), datamodule.context,
+                                          datamodule.target, size, nowcast)
+        found[f"{name}_full"] = TileForecast(contexts, tiles)
+    return found
