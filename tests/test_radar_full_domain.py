@@ -7,7 +7,7 @@ import torch
 
 from sfp.errors import UserError
 from sfp.models.nowcasts import extrapolation_nowcast
-from sfp.report.full_domain import TileForecast, domain_crops
+from sfp.report.full_domain import TileForecast, domain_crops, tiled
 
 
 def _moving_blob(frames: int = 4, height: int = 32, width: int = 96) -> np.ndarray:
@@ -50,3 +50,44 @@ def test_forecast_tiles_find_their_windows_by_context_in_any_order():
     assert forecast(batch)[:, 0, 0, 0, 0].tolist() == [20.0, 0.0]
     with pytest.raises(UserError, match="share a context"):
         TileForecast([contexts[0], contexts[0]], tiles[:2])
+
+
+def test_tiles_blended_over_a_domain_agree_with_a_forecaster_of_the_whole_domain():
+    frames = torch.rand(1, 3, 1, 40, 70)
+
+    def last_frame(tiles):  # a per-pixel forecaster: any tiling of it is the whole domain's persistence
+        return tiles[:, -1:].repeat(1, 2, 1, 1, 1)
+
+    whole = tiled(last_frame, size=16, overlap=8)(frames, 2)
+    assert whole.shape == (1, 2, 1, 40, 70)  # 40 and 70 are no multiple of the stride: the last tile is flush
+    torch.testing.assert_close(whole, frames[:, -1:].repeat(1, 2, 1, 1, 1))
+
+    def tile_mean(tiles):  # a forecaster that sees its tile whole: the blend weighs the tiles that cover a pixel
+        return tiles[:, -1:].mean(dim=(-2, -1), keepdim=True).expand(-1, 1, -1, 16, 16)
+
+    corner = tiled(tile_mean, size=16, overlap=8)(frames, 1)[0, 0, 0, 0, 0]
+    torch.testing.assert_close(corner, frames[0, -1, 0, :16, :16].mean())  # one tile covers the corner
+    with pytest.raises(UserError, match="smaller than"):
+        tiled(last_frame, size=64, overlap=32)(frames, 2)
+
+
+def test_a_checkpoint_forecasts_tiles_in_batches_with_the_windows_time_features(monkeypatch):
+    import sfp.forecasting.checkpoints as checkpoints
+    from sfp.report.full_domain import forecaster_tiles
+
+    calls = []
+
+    class Agent:
+        bounds = None
+
+        def forecast(self, context_x, context_y, target_x):
+            calls.append((tuple(context_x.shape), tuple(context_y.shape), tuple(target_x.shape)))
+            return context_y[:, -1:] + target_x[:, :, :1, None, None]  # last frame plus the lead's time feature
+
+    monkeypatch.setattr(checkpoints, "load_forecaster", lambda path: Agent())
+    context_x, target_x = torch.zeros(3, 1), torch.full((1, 1), 5.0)
+    forecast = forecaster_tiles("agent.ckpt", (0.0, None), context_x, target_x, batch=2)
+    tiles = torch.rand(5, 3, 1, 4, 4)
+    out = forecast(tiles)
+    assert calls == [((2, 3, 1), (2, 3, 1, 4, 4), (2, 1, 1))] * 2 + [((1, 3, 1), (1, 3, 1, 4, 4), (1, 1, 1))]
+    torch.testing.assert_close(out, tiles[:, -1:] + 5.0)

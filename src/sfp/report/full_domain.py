@@ -41,6 +41,54 @@ def domain_crops(frames: np.ndarray, places: Sequence[Sequence[int]], context: i
     return tiles
 
 
+def _starts(length: int, size: int, stride: int) -> list[int]:
+    """Tile starts along one axis: every ``stride``, the last flush with the edge."""
+    if length < size:
+        raise UserError(f"a domain of {length} pixels is smaller than the {size}-pixel tiles")
+    return sorted({*range(0, length - size + 1, stride), length - size})
+
+
+def tiled(forecast_tiles: Callable[[Tensor], Tensor], size: int, overlap: int) -> Nowcast:
+    """A forecaster of ``size x size`` tiles (``(N, T, 1, size, size)`` contexts -> ``(N, out, 1, size, size)``) as
+    a nowcast of a whole domain: tiles overlapping by ``overlap`` pixels, each pixel the mean of every tile covering
+    it weighted by a tent that falls to the tiles' edges (a tile's border, where it saw least, counts least)."""
+    ramp = torch.minimum(torch.arange(1, size + 1), torch.arange(size, 0, -1)).double()
+    weight = ramp[:, None] * ramp[None, :]
+
+    def nowcast(context: Tensor, out: int) -> Tensor:
+        height, width = context.shape[-2:]
+        places = [(y, x) for y in _starts(height, size, size - overlap) for x in _starts(width, size, size - overlap)]
+        tiles = torch.stack([context[0, :, :, y:y + size, x:x + size] for y, x in places])
+        with torch.no_grad():
+            forecasts = forecast_tiles(tiles).double()
+        total = forecasts.new_zeros((forecasts.shape[1], forecasts.shape[2], height, width))
+        weights = forecasts.new_zeros((height, width))
+        for (y, x), forecast in zip(places, forecasts):
+            total[..., y:y + size, x:x + size] += weight * forecast
+            weights[y:y + size, x:x + size] += weight
+        return (total / weights)[None, :out].float()
+
+    return nowcast
+
+
+def forecaster_tiles(path: str, bounds: Any, context_x: Tensor, target_x: Tensor,
+                     batch: int = 16) -> Callable[[Tensor], Tensor]:
+    """The trained forecaster of checkpoint ``path`` over tiles (its forecasts inside ``bounds``), ``batch`` tiles a
+    call, each with the test windows' time features ``context_x``, ``target_x`` (``(T, d_x)``: a radar window's
+    own steps, the same for every window)."""
+    from sfp.forecasting.checkpoints import load_forecaster
+
+    agent = load_forecaster(path)
+    agent.bounds = bounds
+
+    def forecast(tiles: Tensor) -> Tensor:
+        return torch.cat([agent.forecast(context_x.expand(len(chunk), *context_x.shape), chunk,
+                                         target_x.expand(len(chunk), *target_x.shape))
+                          for chunk in tiles.split(batch)])
+
+    return forecast
+
+
 def _key(context: Tensor) -> bytes:
     return context.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
 

@@ -150,8 +150,9 @@ def plot_csi_per_lead(path: Path, results: dict[str, Any]) -> Path:
 def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: int | None = None,
         batch_size: int = 8, composites: str | None = None, members: int = 16) -> dict[str, Any]:
     """Evaluate the references (and the named ``checkpoints``) on the test events of a prepared file; write the
-    report. ``composites``: the pysteps example data the file was built from, to add each reference run on the
-    whole composite and cut to the tiles (``<name>_full``, :mod:`sfp.report.full_domain`)."""
+    report. ``composites``: the pysteps example data the file was built from, to add each reference, and each
+    checkpoint (its tiles overlapping by half and blended), run on the whole composite and cut to the scored tiles
+    (``<name>_full``, :mod:`sfp.report.full_domain`)."""
     from sfp.data.radar import RadarDataModule
 
     datamodule = RadarDataModule(data, batch_size=batch_size, augment=False)
@@ -159,11 +160,15 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
     forecasts = reference_forecasters(members)
     if composites is not None:
         from sfp.models.nowcasts import extrapolation_nowcast, sprog_nowcast, steps_mean_nowcast
-        from sfp.report.full_domain import full_domain_references
+        from sfp.report.full_domain import forecaster_tiles, full_domain_references, tiled
 
+        context_x, _, target_x, _ = datamodule.datasets["test"][0]
+        size = datamodule.arrays["data"].shape[-1]
         forecasts.update(full_domain_references(composites, datamodule, {
             "extrapolation": extrapolation_nowcast, "sprog": sprog_nowcast,
-            "steps_mean": lambda context, out: steps_mean_nowcast(context, out, members=members, seed=0)}))
+            "steps_mean": lambda context, out: steps_mean_nowcast(context, out, members=members, seed=0),
+            **{name: tiled(forecaster_tiles(path, datamodule.task.bounds, context_x, target_x), size, size // 2)
+               for name, path in (checkpoints or {}).items()}}))
     for name, path in (checkpoints or {}).items():
         forecasts[name] = checkpoint_forecast(path, datamodule.task.bounds)
     batches = list(datamodule.test_dataloader())[:limit]
