@@ -44,9 +44,13 @@ class FineTuning:
     weight_decay: float
     gauges: float
 
+    def with_labels(self, **changes: Any) -> FineTuning:
+        """The same fine-tuning with ``changes`` to its pseudo-label options."""
+        return dataclasses.replace(self, pseudo_labels=dataclasses.replace(self.pseudo_labels, **changes))
+
     def without_planning(self) -> FineTuning:
         """The same fine-tuning with pseudo-label weight 0: what every baseline trains with."""
-        return dataclasses.replace(self, pseudo_labels=dataclasses.replace(self.pseudo_labels, weight=0.0))
+        return self.with_labels(weight=0.0)
 
 
 @dataclass(frozen=True)

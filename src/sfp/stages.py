@@ -10,7 +10,6 @@ the validation split to match SFP's change of MSE) and the quantile-mapped basel
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from collections.abc import Callable
@@ -77,19 +76,19 @@ def sfp_module(run: Run, fine_tuning: FineTuning, world_model: str | None = None
                      surrogate_soft_csi=surrogate_soft_csi)
 
 
-def fine_tune(run: Run, stage: str, module: L.LightningModule,
+def fine_tune(run: Run, stage: str, build: Callable[[], L.LightningModule],
               trainer_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``module`` (an :class:`SFPModule`) trained with the spec's ``sfp_trainer`` section, seeded as every
-    fine-tuning stage is."""
-    return fit(run, stage, module, "sfp_trainer", **(trainer_overrides or {}))
+    """The module ``build()`` makes (an :class:`SFPModule`), made after seeding as every fine-tuning stage is, then
+    trained with the spec's ``sfp_trainer`` section."""
+    L.seed_everything(run.seed, verbose=False)
+    return fit(run, stage, build(), "sfp_trainer", **(trainer_overrides or {}))
 
 
 def mse_baseline(run: Run, stage: str, trainer_overrides: dict[str, Any] | None = None,
                  **peer: Any) -> dict[str, Any]:
     """The agent trained on without planning (pseudo-label weight 0), as every baseline is; ``peer``: the
     surrogate weight and loss of a peer (:func:`sfp_module`)."""
-    L.seed_everything(run.seed, verbose=False)
-    return fine_tune(run, stage, sfp_module(run, run.spec.sfp.without_planning(), **peer), trainer_overrides)
+    return fine_tune(run, stage, lambda: sfp_module(run, run.spec.sfp.without_planning(), **peer), trainer_overrides)
 
 
 def data(run: Run) -> dict[str, Any]:
@@ -129,8 +128,7 @@ def baseline_steps(run: Run) -> dict[str, Any]:
 
 
 def sfp(run: Run) -> dict[str, Any]:
-    L.seed_everything(run.seed, verbose=False)
-    return fine_tune(run, "sfp", sfp_module(run, run.spec.sfp, run.checkpoint("world_model")))
+    return fine_tune(run, "sfp", lambda: sfp_module(run, run.spec.sfp, run.checkpoint("world_model")))
 
 
 def baseline_time(run: Run) -> dict[str, Any]:
@@ -161,8 +159,7 @@ def _step_cost(run: Run, steps: int) -> dict[str, Any]:
     fine_tuning = run.spec.sfp
     refresh = fine_tuning.pseudo_labels.refresh_every
     share = planned_share(steps, len(run.datamodule.train_dataloader()), refresh)
-    cached = dataclasses.replace(fine_tuning, pseudo_labels=dataclasses.replace(fine_tuning.pseudo_labels,
-                                                                                refresh_every=max(1, refresh)))
+    cached = fine_tuning.with_labels(refresh_every=max(1, refresh))
     return measure_step_cost(lambda: sfp_module(run, cached, run.checkpoint("world_model")),
                              lambda: sfp_module(run, fine_tuning.without_planning()), run.datamodule, share,
                              run.spec.sfp_trainer.get("accelerator") or "auto")

@@ -52,14 +52,16 @@ def spectrum_label(action: Tensor, plan: Tensor, truth: Tensor) -> Tensor:
     return rescale_shells(action, torch.where(closer, plan_energy / action_energy.clamp_min(LOG_EPSILON), 1.0))
 
 
+def _reconstruction(action: Tensor, plan: PlanResult, world_model: WorldModel, context: Tensor) -> Tensor:
+    """The world model's decode of the action: the search's, or made here where the search did not decode it."""
+    return plan.reconstruction if plan.reconstruction is not None else world_model.reconstruct(action, context)
+
+
 def raise_label(action: Tensor, plan: PlanResult, truth: Tensor, world_model: WorldModel, context: Tensor,
                 reward: Reward) -> Tensor:
     """The action raised where the plan is above the world model's decode of the action, at the pixels where the
     raise improves the reward's local score against the truth; the action elsewhere."""
-    reconstruction = plan.reconstruction
-    if reconstruction is None:  # a search that did not decode the action's nearest codes itself
-        reconstruction = world_model.reconstruct(action, context)
-    raised = action + (plan.best - reconstruction).clamp_min(0)
+    raised = action + (plan.best - _reconstruction(action, plan, world_model, context)).clamp_min(0)
     helps = reward.local(raised, truth) > reward.local(action, truth)  # (B, T, H, W)
     return torch.where(helps.unsqueeze(2), raised, action)
 
@@ -69,11 +71,8 @@ def object_label(action: Tensor, plan: PlanResult, truth: Tensor, world_model: W
     """The action edited by the plan (its departure from the world model's decode of the action) inside the plan's
     objects that the reward matches to the truth's, the action elsewhere: only whole objects count, so the label
     changes the cells that gained and leaves the rest of the field as forecast."""
-    reconstruction = plan.reconstruction
-    if reconstruction is None:
-        reconstruction = world_model.reconstruct(action, context)
     inside = reward.regions(plan.best, truth).reshape(action.shape)
-    return torch.where(inside, action + plan.best - reconstruction, action)
+    return torch.where(inside, action + plan.best - _reconstruction(action, plan, world_model, context), action)
 
 
 def check_label_reward(kind: str, reward: Reward) -> None:
