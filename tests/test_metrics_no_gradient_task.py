@@ -22,6 +22,9 @@ def _storm_cells() -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_default_keys_are_unchanged():
     assert metric_units(STORMS, 2) == metric_units(STORMS, 2, extras={})
+    assert build_task_metrics(STORMS, 2).extra_keys == []
+    assert build_task_metrics(STORMS, 2, extras={"sal": {}}).extra_keys == [
+        "sal_structure", "sal_amplitude", "sal_location", "sal_penalty"]
 
 
 def test_object_metrics_summed_over_batches():

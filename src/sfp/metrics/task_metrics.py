@@ -127,7 +127,9 @@ class TaskMetrics(torch.nn.Module):
             units = {"mhw_csi": DIMENSIONLESS, "strong_core_csi": DIMENSIONLESS, "onset_error": "days",
                      "peak_error": "value"}
             self._add("heatwaves", HeatwaveScores(), {key: (_key(key), units[key]) for key in HEATWAVE_SCORES})
+        task_keys = set(self.units)
         self._add_extras(dict(extras or {}))
+        self.extra_keys = [key for key in self.units if key not in task_keys]  # the scores ``extras`` added
 
     def _add_extras(self, extras: dict[str, Mapping[str, Any]]) -> None:
         unknown = sorted(set(extras) - {"objects", "sal", "vortices"})

@@ -85,10 +85,9 @@ def evaluate_checkpoints(datamodule: Any, checkpoints: dict[str, str], extras: E
                           [build_task_metrics(task, target_len, windows, extras), leads(name),
                            WindowStates(build_task_metrics(task, target_len, windows, extras), keys)])
     flat = {name: as_floats(results[0]) for name, results in computed.items() if name != TRUTH}
-    added = set(build_task_metrics(task, target_len, windows, extras).units) - set(
-        build_task_metrics(task, target_len, windows).units)  # the extras' keys, all kept
+    kept = sorted({*build_task_metrics(task, target_len, windows, extras).extra_keys, metric})
     return {"dataset": task.name, "metric": metric,
-            "models": {name: shape_metrics(values, task, sorted(added | {metric})) for name, values in flat.items()},
+            "models": {name: shape_metrics(values, task, kept) for name, values in flat.items()},
             "flat": flat, "per_lead": {name: results[0 if name == TRUTH else 1] for name, results in computed.items()},
             "per_window": {"keys": list(keys), "sequence": test_sequences(datamodule),
                            "models": {name: results[2] for name, results in computed.items() if name != TRUTH}}}

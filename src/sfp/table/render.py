@@ -71,7 +71,7 @@ def cell_metric(cell: dict[str, Any]) -> str:
     return cell.get("metric") or cell_task(cell).headline
 
 
-def _row_metric(cells: list[dict[str, Any]], dataset: str) -> str:
+def _row_metric(cells: list[dict[str, Any]], dataset: str) -> str | None:
     """The metric a dataset's row is judged on (its cells'), the task's headline where it has none yet."""
     return next((cell_metric(cell) for cell in cells if cell["dataset"] == dataset),
                 TASKS[dataset].headline if dataset in TASKS else None)
