@@ -76,14 +76,29 @@ def test_the_vil_scale_changes_colour_at_each_csi_threshold():
     assert scale.label == "VIL (0-255)"
 
 
+def _prepared(path):
+    """A prepared radar file of 8 windows of 12 frames, two per event, under the real events' names."""
+    from sfp.data.radar import dataset
+
+    data = np.random.default_rng(0).gamma(0.5, 2.0, size=(8, 12, 1, 16, 16)).astype(np.float32)
+    arrays = {"data": data, "mask": np.isfinite(data), "event": np.repeat(np.arange(4), 2),
+              "events": np.array(["fmi/20170509", "mch/20160711", "mch/20150515", "fmi/20160928"]),
+              "position": np.zeros((8, 3), np.int64), "spacing_km": np.float64(2.0), "step_minutes": np.int64(10),
+              "context": np.int64(6), "key": np.array("k")}
+    return dataset.save(path, arrays)
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--data", "{t}/nosuch.npz"], "nosuch.npz: no such file"),
     (["--data", "{t}/bad.npz"], "bad.npz: cannot read"),
+    (["--data", "{t}/good.npz", "--members", "0"], "members"),
+    (["--data", "{t}/good.npz", "--composites", "{t}/nowhere"], "no such folder"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, words):
     from sfp.cli.main import main
 
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    _prepared(tmp_path / "good.npz")
     code = main(["radar", *(part.format(t=tmp_path) for part in argv), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and words in err and "\n" not in err

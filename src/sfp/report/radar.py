@@ -154,7 +154,9 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
     checkpoint (its tiles overlapping by half and blended), run on the whole composite and cut to the scored tiles
     (``<name>_full``, :mod:`sfp.report.full_domain`)."""
     from sfp.data.radar import RadarDataModule
+    from sfp.models.common import require_positive
 
+    require_positive(members=members)  # before any forecast is made
     datamodule = RadarDataModule(data, batch_size=batch_size, augment=False)
     datamodule.setup()
     forecasts = reference_forecasters(members)
