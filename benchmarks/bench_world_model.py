@@ -94,7 +94,7 @@ def _training_rows() -> list[dict]:
     from sfp.data.datamodules import FieldDataModule
     from sfp.planning.rewards import reward_for_task
 
-    data = FieldDataModule("storms", batch_size=BATCH, seed=0)
+    data = FieldDataModule("storms", loading={"batch_size": BATCH}, seed=0)
     data.prepare_data()
     L.seed_everything(0, verbose=False)
     module = WorldModelModule({"in_frames": FRAMES, "out_frames": FRAMES})

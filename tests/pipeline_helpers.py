@@ -4,8 +4,8 @@ from pathlib import Path
 
 import yaml
 
-DATA = {"dataset": "storms", "n_sequences": 16, "frames": 6, "size": 16, "context": 3, "target": 3,
-        "batch_size": 4, "val_fraction": 0.25, "test_fraction": 0.25}
+DATA = {"dataset": "storms", "n_sequences": 16, "frames": 6, "size": 16, "windows": {"context": 3, "target": 3},
+        "loading": {"batch_size": 4}, "splits": {"val_fraction": 0.25, "test_fraction": 0.25}}
 AGENT = {"class_path": "sfp.forecasting.GridForecaster", "init_args": {
     "backbone": "simvp", "context_len": 3, "target_len": 3, "normalization": {"global_norm": True},
     "backbone_kwargs": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}}}

@@ -297,7 +297,7 @@ def test_data_module_too_big_for_memory_is_refused_before_allocating():
 
 def test_too_short_series_file_says_its_length_and_what_is_needed(tmp_path):
     path = save_array(tmp_path / "series.npy", np.zeros((10, 3), np.float32))
-    module = SeriesDataModule(path=str(path), context=4, target=2, batch_size=2)
+    module = SeriesDataModule(path=str(path), windows={"context": 4, "target": 2}, loading={"batch_size": 2})
     with pytest.raises(UserError, match=r"series\.npy: 10 time steps are too few .* = 6 steps .* at least 30"):
         module.setup("fit")
 
@@ -342,7 +342,7 @@ def _inf_fno(path: Path) -> Path:
 
 def test_infinite_values_in_a_series_file_name_the_file_and_count(tmp_path):
     path = _inf_series(tmp_path / "series.h5")
-    module = SeriesDataModule(path=str(path), context=4, target=2, batch_size=2)
+    module = SeriesDataModule(path=str(path), windows={"context": 4, "target": 2}, loading={"batch_size": 2})
     with pytest.raises(UserError, match=r"series\.h5: 2 infinite values"):
         module.setup("fit")
 
@@ -351,7 +351,7 @@ def test_nan_in_a_series_file_stays_missing_data(tmp_path):
     values = np.random.default_rng(0).random((200, 3)).astype(np.float32)
     values[9, 0] = np.nan
     path = save_array(tmp_path / "series.h5", values)
-    module = SeriesDataModule(path=str(path), context=4, target=2, batch_size=2)
+    module = SeriesDataModule(path=str(path), windows={"context": 4, "target": 2}, loading={"batch_size": 2})
     module.setup("fit")
     assert np.isnan(module.source.read(0, 0, 200)).sum() == 1
 

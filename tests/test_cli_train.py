@@ -21,8 +21,8 @@ TINY = {
         "backbone": "simvp", "context_len": 3, "target_len": 3, "channels": 1, "normalization": {"global_norm": True},
         "backbone_kwargs": {"hidden_spatial": 4, "hidden_temporal": 8, "spatial_layers": 2, "temporal_blocks": 1}}},
     "data": {"class_path": "sfp.data.FieldDataModule", "init_args": {
-        "dataset": "storms", "n_sequences": 12, "frames": 6, "size": 16, "context": 3, "target": 3,
-        "batch_size": 4, "val_fraction": 0.25, "test_fraction": 0.25}},
+        "dataset": "storms", "n_sequences": 12, "frames": 6, "size": 16, "windows": {"context": 3, "target": 3},
+        "loading": {"batch_size": 4}, "splits": {"val_fraction": 0.25, "test_fraction": 0.25}}},
 }
 
 

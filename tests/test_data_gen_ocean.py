@@ -94,8 +94,10 @@ def test_years_are_consecutive_days_of_one_series():
 
 
 def test_the_data_module_deals_whole_years():
-    module = FieldDataModule(dataset="ocean", n_sequences=5, frames=40, size=8, context=5, target=5, stride=1,
-                             val_fraction=0.2, test_fraction=0.2, dataset_kwargs={"events_per_year": 0.0})
+    module = FieldDataModule(dataset="ocean", n_sequences=5, frames=40, size=8,
+                             dataset_kwargs={"events_per_year": 0.0},
+                             windows={"context": 5, "target": 5, "stride": 1},
+                             splits={"val_fraction": 0.2, "test_fraction": 0.2})
     module.setup()
     years = {}
     for split, segments in module._split(module.source).items():

@@ -11,8 +11,9 @@ from sfp.metrics.heatwaves import Climatology, climatology, synthetic_days
 
 @pytest.fixture(scope="module")
 def module() -> OceanDataModule:
-    data = OceanDataModule(n_sequences=4, frames=365, size=8, context=5, target=5, stride=1, batch_size=4,
-                           val_fraction=0.25, test_fraction=0.25, seed=1)
+    data = OceanDataModule(n_sequences=4, frames=365, size=8, seed=1,
+                           windows={"context": 5, "target": 5, "stride": 1},
+                           splits={"val_fraction": 0.25, "test_fraction": 0.25}, loading={"batch_size": 4})
     data.setup()
     return data
 

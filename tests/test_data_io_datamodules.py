@@ -32,8 +32,8 @@ def _epoch_sum(loader) -> float:
 
 # ---------------------------------------------------------------- generated fields
 
-SMALL_STORMS = dict(dataset="storms", n_sequences=10, frames=6, size=16, context=3, target=3, batch_size=4,
-                    val_fraction=0.2, test_fraction=0.2)
+SMALL_STORMS = dict(dataset="storms", n_sequences=10, frames=6, size=16, windows={"context": 3, "target": 3},
+                    loading={"batch_size": 4}, splits={"val_fraction": 0.2, "test_fraction": 0.2})
 
 
 def test_field_module_batches_splits_and_stats():
@@ -81,10 +81,14 @@ def test_train_order_changes_between_epochs_but_not_the_data():
 @pytest.mark.parametrize("kwargs, message", [
     ({"dataset": "hurricanes"}, "hurricanes"),
     ({"dataset": "sensors"}, "series dataset"),
-    ({"context": 4, "target": 3}, "longer than the 6 frames"),
-    ({"val_fraction": 1.5}, "val_fraction"),
-    ({"test_fraction": -0.1}, "test_fraction"),
-    ({"batch_size": 0}, "batch_size"),
+    ({"windows": {"context": 4, "target": 3}}, "longer than the 6 frames"),
+    ({"windows": {"stride": 0}}, "windows.stride"),
+    ({"splits": {"val_fraction": 1.5}}, "val_fraction"),
+    ({"splits": {"test_fraction": -0.1}}, "test_fraction"),
+    ({"loading": {"batch_size": 0}}, "loading.batch_size"),
+    ({"loading": {"num_workers": -1}}, "loading.num_workers"),
+    ({"windows": {"context": 3, "target": 3, "horizon": 2}}, "unknown option 'horizon'"),
+    ({"loading": 4}, "loading must be a mapping"),
     ({"dataset_kwargs": {"no_such_parameter": 1}}, "no_such_parameter"),
 ])
 def test_field_module_bad_arguments(kwargs, message):
@@ -99,7 +103,8 @@ def test_fno_module_splits_by_trajectory_and_fits_train_only(tmp_path):
     rng = np.random.default_rng(0)
     u = rng.normal(size=(10, 8, 6, 9)) * 3 + 1
     path = write_fno_hdf5(tmp_path / "ns.h5", u)
-    dm = FNODataModule(str(path), context=3, target=2, batch_size=3, val_fraction=0.2, test_fraction=0.2, seed=2)
+    dm = FNODataModule(str(path), seed=2, windows={"context": 3, "target": 2},
+                       splits={"val_fraction": 0.2, "test_fraction": 0.2}, loading={"batch_size": 3})
     dm.setup()
     ids = {name: _sequences_of(dm.datasets[name]) for name in ("train", "val", "test")}
     assert len(ids["train"]) == 6 and not (ids["train"] & (ids["val"] | ids["test"]))
@@ -114,14 +119,16 @@ def test_fno_module_splits_by_trajectory_and_fits_train_only(tmp_path):
 
     u[sorted(ids["val"] | ids["test"])] = 1e3  # held-out data must not move the statistics
     write_fno_hdf5(tmp_path / "ns2.h5", u)
-    dm2 = FNODataModule(str(tmp_path / "ns2.h5"), context=3, target=2, val_fraction=0.2, test_fraction=0.2, seed=2)
+    dm2 = FNODataModule(str(tmp_path / "ns2.h5"), seed=2, windows={"context": 3, "target": 2},
+                        splits={"val_fraction": 0.2, "test_fraction": 0.2})
     assert torch.equal(dm2.normalization_stats()["mean"], stats["mean"])
 
 
 def test_fno_module_window_too_long(tmp_path):
     path = write_fno_hdf5(tmp_path / "ns.h5", np.zeros((4, 4, 4, 5)))
     with pytest.raises(UserError, match="longer than the data"):
-        FNODataModule(str(path), context=3, target=3, val_fraction=0.25, test_fraction=0.25).setup()
+        FNODataModule(str(path), windows={"context": 3, "target": 3},
+                      splits={"val_fraction": 0.25, "test_fraction": 0.25}).setup()
 
 
 # ---------------------------------------------------------------- SEVIR files
@@ -130,7 +137,7 @@ def test_sevir_module_time_split_and_calendar_features(tmp_path):
     rng = np.random.default_rng(1)
     times = ["2018-03-01 10:00:00", "2018-08-01 10:00:00", "2019-02-01 10:00:00", "2019-08-01 10:00:00"]
     write_sevir(tmp_path, [(t, rng.integers(0, 255, size=(12, 12, 49), dtype=np.uint8)) for t in times])
-    dm = SEVIRDataModule(str(tmp_path), size=6, batch_size=2)
+    dm = SEVIRDataModule(str(tmp_path), size=6, loading={"batch_size": 2})
     assert (dm.context, dm.target, dm.d_x, dm.sample_shape) == (13, 12, 5, (1, 6, 6))
     assert dm.task.value_scale == 255.0
     dm.setup()
@@ -156,7 +163,8 @@ def test_netcdf_module_time_split_land_stays_nan(tmp_path):
     sst = np.round(rng.uniform(0, 30, size=(100, 5, 4)), 2)
     sst[:, 0, 0] = np.nan
     path = write_sst(tmp_path / "sst.nc", sst, times, lat, lon)
-    dm = NetCDFDataModule(str(path), "sst", context=5, target=5, batch_size=4, val_fraction=0.2, test_fraction=0.2)
+    dm = NetCDFDataModule(str(path), "sst", windows={"context": 5, "target": 5},
+                          splits={"val_fraction": 0.2, "test_fraction": 0.2}, loading={"batch_size": 4})
     dm.setup()
     segments = {name: (int(dm.datasets[name].index[:, 1].min()), int(dm.datasets[name].index[:, 1].max()) + 10)
                 for name in ("train", "val", "test")}
@@ -183,8 +191,8 @@ def _velocity_file(tmp_path, steps=300):
 
 def test_series_module_reads_probes_from_a_seed_style_array(tmp_path):
     path, array = _velocity_file(tmp_path)
-    dm = SeriesDataModule(path=str(path), x_indices=[1, 4], y_indices=[0, 2, 3], context=20, target=4,
-                          batch_size=5, augment=False)
+    dm = SeriesDataModule(path=str(path), x_indices=[1, 4], y_indices=[0, 2, 3], augment=None,
+                          windows={"context": 20, "target": 4}, loading={"batch_size": 5})
     probes = extract_datapoints(array, [1, 4], [0, 2, 3])
     assert dm.sample_shape == (probes.shape[1],) == (12,)
     dm.setup()
@@ -196,8 +204,9 @@ def test_series_module_reads_probes_from_a_seed_style_array(tmp_path):
 
 
 def test_series_module_on_the_embedded_sensors():
-    dm = SeriesDataModule(length=300, context=20, target=4, batch_size=8, val_fraction=0.1, test_fraction=0.2,
-                          dataset_kwargs={"spin_up": 1.0, "size": 8})
+    dm = SeriesDataModule(length=300, dataset_kwargs={"spin_up": 1.0, "size": 8},
+                          windows={"context": 20, "target": 4}, splits={"val_fraction": 0.1, "test_fraction": 0.2},
+                          loading={"batch_size": 8})
     assert dm.sample_shape == (49,) and dm.d_x == 1 and dm.task.name == "sensors"
     dm.setup()
     # 300 steps less two gaps of 24 leave 252: val 25, test 50, train 177 -> 154, 2 and 27 windows of 24
@@ -218,13 +227,13 @@ def test_series_module_bad_inputs(tmp_path):
 
 def test_augmentation_fresh_each_epoch_on_train_only(tmp_path):
     path, _ = _velocity_file(tmp_path)
-    dm = SeriesDataModule(path=str(path), x_indices=[0, 2], y_indices=[1], context=16, target=4, stride=4,
-                          batch_size=8, seed=5)
+    dm = SeriesDataModule(path=str(path), x_indices=[0, 2], y_indices=[1], seed=5,
+                          windows={"context": 16, "target": 4, "stride": 4}, loading={"batch_size": 8})
     train, val = dm.train_dataloader(), dm.val_dataloader()
     assert _epoch_sum(train) != _epoch_sum(train)
     assert _epoch_sum(val) == _epoch_sum(val)
-    plain = SeriesDataModule(path=str(path), x_indices=[0, 2], y_indices=[1], context=16, target=4, stride=4,
-                             batch_size=8, seed=5, augment=False)
+    plain = SeriesDataModule(path=str(path), x_indices=[0, 2], y_indices=[1], seed=5, augment=None,
+                             windows={"context": 16, "target": 4, "stride": 4}, loading={"batch_size": 8})
     assert _epoch_sum(plain.val_dataloader()) == _epoch_sum(val)
     item = dm.datasets["train"][0][1]
     assert not torch.equal(item, plain.datasets["train"][0][1])
@@ -233,8 +242,9 @@ def test_augmentation_fresh_each_epoch_on_train_only(tmp_path):
 
 def test_augmentation_is_fresh_in_loader_workers_across_epochs(tmp_path):
     path, _ = _velocity_file(tmp_path, steps=120)
-    dm = SeriesDataModule(path=str(path), x_indices=[0], y_indices=[1], context=8, target=2, stride=5,
-                          batch_size=64, seed=1, num_workers=1)
+    dm = SeriesDataModule(path=str(path), x_indices=[0], y_indices=[1], seed=1,
+                          windows={"context": 8, "target": 2, "stride": 5},
+                          loading={"batch_size": 64, "num_workers": 1})
     train = dm.train_dataloader()
     assert _epoch_sum(train) != _epoch_sum(train)
 
@@ -267,15 +277,21 @@ def test_modules_build_from_yaml_through_jsonargparse(tmp_path):
     parser.add_class_arguments(FieldDataModule, "field")
     parser.add_class_arguments(FNODataModule, "fno")
     parser.add_class_arguments(NetCDFDataModule, "nc")
+    parser.add_class_arguments(SeriesDataModule, "series")
     config = parser.parse_string(f"""
-field: {{dataset: navier_stokes, n_sequences: 4, frames: 6, context: 3, target: 3,
+field: {{dataset: navier_stokes, n_sequences: 4, frames: 6, windows: {{context: 3, target: 3}},
         dataset_kwargs: {{viscosity: 0.001}}}}
-fno: {{path: {path}, context: 2, target: 2, batch_size: 2}}
+fno: {{path: {path}, windows: {{context: 2, target: 2}}, loading: {{batch_size: 2}}}}
 nc: {{path: sst.nc, variable: sst, lat_range: [-10, 10], time_start: "2015-01-01"}}
+series: {{windows: {{target: 6}}, augment: {{noise_std: 0.1}}}}
 """)
     built = parser.instantiate_classes(config)
     assert built.field.spec.name == "navier_stokes" and built.field.params["viscosity"] == 0.001
-    assert built.fno.batch_size == 2 and built.fno.sample_shape == (1, 4, 4)
+    assert (built.field.context, built.field.target, built.field.stride) == (3, 3, None)
+    assert built.fno.batch_size == 2 and built.fno.num_workers == 0 and built.fno.sample_shape == (1, 4, 4)
+    # a group's fields left out keep the module's defaults (a series: 80 steps in, a window every step)
+    assert (built.series.context, built.series.target, built.series.stride, built.series.batch_size) == (80, 6, 1, 32)
+    assert (built.series.augment.noise_std, built.series.augment.freq_noise_std) == (0.1, 0.05)
     assert tuple(built.nc.lat_range) == (-10, 10) and built.nc.time_range == ("2015-01-01", None)
 
 
@@ -301,8 +317,9 @@ def test_loader_workers_read_the_same_batches(tmp_path):
     path = write_fno_hdf5(tmp_path / "ns.h5", u)
 
     def batches(workers):
-        dm = FNODataModule(str(path), context=2, target=2, batch_size=2, val_fraction=0.2, test_fraction=0.2,
-                           num_workers=workers)
+        dm = FNODataModule(str(path), windows={"context": 2, "target": 2},
+                           splits={"val_fraction": 0.2, "test_fraction": 0.2},
+                           loading={"batch_size": 2, "num_workers": workers})
         return torch.cat([b[1] for b in dm.test_dataloader()])
 
     assert torch.equal(batches(1), batches(0))
@@ -347,8 +364,8 @@ def test_a_train_fraction_keeps_a_nested_random_share_of_the_training_sequences_
     from sfp.data import FieldDataModule
 
     def splits(fraction):
-        module = FieldDataModule("storms", n_sequences=40, frames=4, size=8, context=2, target=2, stride=2,
-                                 train_fraction=fraction)
+        module = FieldDataModule("storms", n_sequences=40, frames=4, size=8, train_fraction=fraction,
+                                 windows={"context": 2, "target": 2, "stride": 2})
         return {name: [segment.sequence for segment in found] for name, found in module._split(module.source).items()}
 
     full, quarter, tenth = splits(1.0), splits(0.25), splits(0.1)
@@ -357,4 +374,5 @@ def test_a_train_fraction_keeps_a_nested_random_share_of_the_training_sequences_
     assert quarter["train"] != full["train"][:8]  # a random share, not the first sequences
     assert quarter["val"] == full["val"] and quarter["test"] == full["test"]  # validation and test unchanged
     with pytest.raises(UserError, match="train_fraction"):
-        FieldDataModule("storms", n_sequences=40, frames=4, size=8, context=2, target=2, train_fraction=0.0)
+        FieldDataModule("storms", n_sequences=40, frames=4, size=8, train_fraction=0.0,
+                        windows={"context": 2, "target": 2})

@@ -46,6 +46,7 @@ def test_shipped_configs_are_found_by_name():
     (["--world_model.width", "8"], "world_model.width moved to world_model.architecture.width"),
     (["--data", "subprocess.Popen"], "data"),
     (["--data.init_args.frames", "4"], "longer than the 4 frames"),
+    (["--data.init_args.batch_size", "4"], "data.init_args.batch_size moved to data.init_args.loading.batch_size"),
 ])
 def test_bad_overrides_name_the_problem(tmp_path, overrides, words):
     with pytest.raises(UserError, match=words):
@@ -58,6 +59,8 @@ def test_bad_overrides_name_the_problem(tmp_path, overrides, words):
     ({"sfp": {"planner": "mosaic"}}, "sfp.planner is a section now"),
     ({"world_model": {"in_frames": 3}}, "world_model.in_frames moved to world_model.architecture.in_frames"),
     ({"seed": 0}, "seed moved to seed_everything"),
+    ({"data": {"class_path": "sfp.data.FieldDataModule", "init_args": {"context": 3}}},
+     "data.init_args.context moved to data.init_args.windows.context"),
     ({"extra": {"a": 1}}, "extra"),
 ])
 def test_old_and_unknown_keys_in_a_config_are_one_line(tmp_path, changes, words):

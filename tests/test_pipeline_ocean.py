@@ -11,8 +11,8 @@ from sfp.data import OceanDataModule
 from sfp.metrics.heatwave_scores import HeatwaveScores
 from sfp.models.baselines import persistence
 
-DATA = {"n_sequences": 4, "frames": 365, "size": 8, "context": 3, "target": 3, "stride": 30, "batch_size": 4,
-        "val_fraction": 0.25, "test_fraction": 0.25}
+DATA = {"n_sequences": 4, "frames": 365, "size": 8, "windows": {"context": 3, "target": 3, "stride": 30},
+        "loading": {"batch_size": 4}, "splits": {"val_fraction": 0.25, "test_fraction": 0.25}}
 
 
 @pytest.fixture(scope="module")

@@ -77,8 +77,8 @@ def prepared(tmp_path):
 
 def test_datamodule_batches_in_mm_per_hour_split_by_event(prepared):
     path, data = prepared
-    dm = RadarDataModule(str(path), context=3, target=3, batch_size=4, val_events=["bom/d"],
-                         test_events=["mch/b", "knmi/c"], augment=True)
+    dm = RadarDataModule(str(path), val_events=["bom/d"], test_events=["mch/b", "knmi/c"], augment=True,
+                         windows={"context": 3, "target": 3}, loading={"batch_size": 4})
     dm.setup()
     assert dm.task.name == "radar" and dm.task.fss_windows == (4, 16) and dm.null_value is None
     assert [len(dm.datasets[s]) for s in ("train", "val", "test")] == [2, 2, 4]
@@ -90,7 +90,8 @@ def test_datamodule_batches_in_mm_per_hour_split_by_event(prepared):
 
 def test_training_windows_are_rotated_or_flipped_copies(prepared):
     path, data = prepared
-    dm = RadarDataModule(str(path), context=3, target=3, val_events=["bom/d"], test_events=["mch/b", "knmi/c"])
+    dm = RadarDataModule(str(path), val_events=["bom/d"], test_events=["mch/b", "knmi/c"],
+                         windows={"context": 3, "target": 3})
     dm.setup()
     _, cy, _, ty = dm.datasets["train"][1]
     window = torch.cat([cy, ty]).nan_to_num(-1)

@@ -25,8 +25,8 @@ WORLD = dict(width=8, encoder_blocks=1, decoder_blocks=1, code_dim=4, codebook_s
 
 
 def _data() -> FieldDataModule:
-    return FieldDataModule(dataset="storms", n_sequences=12, frames=6, size=16, context=3, target=3, batch_size=4,
-                           val_fraction=0.25, test_fraction=0.25)
+    return FieldDataModule(dataset="storms", n_sequences=12, frames=6, size=16, windows={"context": 3, "target": 3},
+                           splits={"val_fraction": 0.25, "test_fraction": 0.25}, loading={"batch_size": 4})
 
 
 def _trainer(root, steps: int, **kwargs) -> L.Trainer:

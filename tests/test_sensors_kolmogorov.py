@@ -35,7 +35,7 @@ def _in_sample_ratio(dataset: str, length: int, **dataset_kwargs: object) -> flo
     """Linear reference's MSE over its own training windows, as a fraction of persistence's there."""
     config = yaml.safe_load(CONFIG.read_text())
     data = SeriesDataModule(**{**config["data"]["init_args"], "dataset": dataset, "length": length,
-                               "batch_size": 256, "dataset_kwargs": dataset_kwargs})
+                               "loading": {"batch_size": 256}, "dataset_kwargs": dataset_kwargs})
     data.prepare_data()
     data.setup("fit")
     model = LinearForecaster(**{**config["model"]["init_args"], "linear_head": {"window": 4, "cross_variable": True}})

@@ -324,6 +324,22 @@ def test_a_cell_an_earlier_sfp_wrote_is_upgraded_once_and_reused(tmp_path):
     assert not upgrade_cell(path, changed)
 
 
+def test_a_cell_stored_with_the_data_modules_flat_arguments_is_reused():
+    """A copy of a real cell's stored spec (Table 1's storms/simvp/0) from before the data modules' option groups:
+    its ``context``, ``batch_size``... are read where they live now, so the cell equals today's spec."""
+    from pathlib import Path
+
+    from sfp.table.cells import cell_config, why_stale
+
+    stored = json.loads((Path(__file__).parent / "flat_data_cell.json").read_text())
+    assert "context" in stored["spec"]["data"]["init_args"]  # the flat form
+    config = cell_config(load_table("table1"), Cell("storms", "simvp", 0))
+    assert config["data"]["init_args"]["windows"] == {"context": 10, "target": 10, "stride": 2}
+    assert why_stale(stored, config) is None
+    stored["spec"]["data"]["init_args"]["stride"] = 3  # a flat value that differs is a difference, named
+    assert why_stale(stored, config) == "data.init_args.windows.stride: 3 -> 2"
+
+
 def test_the_second_edition_of_table1_is_a_valid_table_of_converging_agents_and_every_peer():
     from sfp.table.cells import cell_config
 

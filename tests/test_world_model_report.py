@@ -14,8 +14,8 @@ from sfp.forecasting.checkpoints import load_forecaster
 from sfp.planning import WorldModelModule
 from sfp.task import SEVIR_THRESHOLDS
 
-DATA = {"dataset": "storms", "n_sequences": 12, "frames": 6, "size": 16, "context": 3, "target": 3,
-        "batch_size": 4, "val_fraction": 0.25, "test_fraction": 0.25}
+DATA = {"dataset": "storms", "n_sequences": 12, "frames": 6, "size": 16, "windows": {"context": 3, "target": 3},
+        "loading": {"batch_size": 4}, "splits": {"val_fraction": 0.25, "test_fraction": 0.25}}
 TRAINER = {"accelerator": "cpu", "devices": 1, "max_steps": 3, "log_every_n_steps": 1, "enable_model_summary": False}
 AGENT = {"class_path": "sfp.forecasting.GridForecaster", "init_args": {
     "backbone": "simvp", "context_len": 3, "target_len": 3, "channels": 1, "normalization": {"global_norm": True},

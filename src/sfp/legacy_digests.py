@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import Any
 
+from sfp.data.options import MOVED as DATA_MODULE
 from sfp.stage_graph import RENAMED
 
 _FINE_TUNING = ("sfp.lr", "sfp.weight_decay", "sfp_trainer")
@@ -47,9 +48,27 @@ def _without_added_defaults(section: str, value: Any) -> Any:
     return value
 
 
+def _flat_data(value: Any) -> Any:
+    """A data section's option groups as the flat constructor arguments the hashes saw."""
+    if not isinstance(value, dict) or not isinstance(value.get("init_args"), dict):
+        return value
+    arguments = copy.deepcopy(value["init_args"])
+    for old, new in DATA_MODULE.items():
+        group, field = new.split(".")
+        if isinstance(arguments.get(group), dict) and field in arguments[group]:
+            arguments[old] = arguments[group].pop(field)
+    groups = {new.split(".")[0] for new in DATA_MODULE.values()}
+    return {**value, "init_args": {key: item for key, item in arguments.items() if not (key in groups and item == {})}}
+
+
+def _section(config: dict[str, Any], section: str) -> Any:
+    value = config.get(section)
+    return _without_added_defaults(section, _flat_data(value) if section == "data" else value)
+
+
 def _setting(config: dict[str, Any], key: str) -> Any:
     section, _, option = key.partition(".")
-    value = _without_added_defaults(section, config.get(section))
+    value = _section(config, section)
     return value.get(option) if option and isinstance(value, dict) else value
 
 
@@ -82,5 +101,5 @@ def legacy_code(stage: str) -> int:
 
 def cell_digest(config: dict[str, Any]) -> str:
     """A table cell's old hash, of its resolved pipeline config (where its run lived left out)."""
-    settings = {key: _without_added_defaults(key, config[key]) for key in _CELL_KEYS if key in config}
+    settings = {key: _section(config, key) for key in _CELL_KEYS if key in config}
     return _hash({**settings, "stage_versions": _VERSIONS})

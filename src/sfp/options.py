@@ -14,7 +14,7 @@ import inspect
 import math
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any, TypeVar
 
 from sfp.errors import UserError
@@ -65,6 +65,19 @@ def plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [plain(item) for item in value]
     return value
+
+
+def grouped(settings: Mapping[str, Any], moves: Mapping[str, str], accepted: Container[str] = ()) -> dict[str, Any]:
+    """Flat settings of an earlier version sorted into the option groups they moved to (``moves``: old key ->
+    ``"group.field"``); a key the constructor still takes (``accepted``), or that did not move, stays as it is."""
+    result: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key in moves and key not in accepted:
+            group, field = moves[key].split(".")
+            result.setdefault(group, {})[field] = value
+        else:
+            result[key] = value
+    return result
 
 
 def save_plain_hyperparameters(module: Any, frame: Any = None, logger: bool = True, **resolved: Any) -> None:

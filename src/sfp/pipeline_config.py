@@ -105,6 +105,7 @@ def _check_old_keys(configs: list[dict[str, Any]], argv: list[str]) -> None:
         moved.check_pipeline(config)
     moved.check_arguments(argv, {"world_model.": moved.WORLD_MODEL_MODULE, "sfp.": moved.SFP_MODULE,
                                  "": moved.PIPELINE})
+    moved.check_data(configs, argv)
 
 
 def _validate(config: dict[str, Any]) -> None:

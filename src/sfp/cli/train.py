@@ -218,6 +218,7 @@ def _check_old_keys(configs: list[dict[str, Any]], argv: list[str]) -> None:
             class_path = argv[i + 1]
     moves = moved.moves_for(class_path)
     moved.check_arguments(argv, {"model.init_args.": moves, "model.": moves})
+    moved.check_data(configs, argv)
 
 
 def run_lightning(argv: list[str]) -> None:

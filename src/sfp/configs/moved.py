@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Container, Mapping
 from typing import Any
 
+from sfp.data.options import MOVED as DATA_MODULE
 from sfp.errors import UserError
 from sfp.forecasting.moved import GONE, forecaster_moves
+from sfp.options import grouped
+from sfp.utils import import_object
 
 _ARCHITECTURE = ("in_frames", "out_frames", "channels", "width", "encoder_blocks", "decoder_blocks", "downsample",
                  "code_dim", "codebook_size", "decay", "dead_code_threshold")
@@ -43,6 +47,56 @@ def check(arguments: Mapping[str, Any], moves: Mapping[str, str], prefix: str) -
             if target == GONE:
                 raise UserError(f"{prefix}{key} was removed; delete it from the config")
             raise UserError(f"{prefix}{key} moved to {prefix}{target}")
+
+
+def _data_moves(class_path: Any) -> tuple[Mapping[str, str], Container[str]]:
+    """The moved constructor arguments of sfp's data module ``class_path`` and those it takes today (a class of
+    another package, or one that does not import: none moved)."""
+    if not str(class_path).startswith("sfp."):
+        return {}, ()
+    try:
+        cls = import_object(str(class_path))
+    except UserError:
+        return {}, ()
+    return DATA_MODULE, inspect.signature(cls).parameters
+
+
+def check_data(configs: list[Mapping[str, Any]], argv: list[str]) -> None:
+    """Old keys of sfp's data modules, in the configs' ``data`` sections or among ``--data.init_args.*`` overrides."""
+    class_path = None
+    for config in configs:
+        data = config.get("data")
+        if not isinstance(data, Mapping) or not isinstance(data.get("init_args"), Mapping):
+            continue
+        class_path = data.get("class_path", class_path)
+        moves, accepted = _data_moves(class_path)
+        _check_augment(class_path, data["init_args"].get("augment"))
+        check({key: value for key, value in data["init_args"].items() if key not in accepted}, moves,
+              "data.init_args.")
+    for i, item in enumerate(argv[:-1]):
+        if item in ("--data", "--data.class_path"):
+            class_path = argv[i + 1]
+    moves, accepted = _data_moves(class_path)
+    check_arguments(argv, {"data.init_args.": {key: moves[key] for key in moves if key not in accepted}})
+    for key, value in zip(argv, argv[1:]):
+        if key == "--data.init_args.augment":
+            _check_augment(class_path, {"true": True, "false": False}.get(value.lower()))
+
+
+def _check_augment(class_path: Any, value: Any) -> None:
+    """A series module's ``augment`` is an option group (a radar module's is a switch)."""
+    if str(class_path).endswith("SeriesDataModule") and isinstance(value, bool):
+        raise UserError("data.init_args.augment is a section now (noise_std, freq_noise_std): write augment: {} "
+                        "for the defaults, or augment: null for none")
+
+
+def upgrade_data(data: Any) -> Any:
+    """A data section stored by an earlier sfp (flat constructor arguments) with its arguments in today's option
+    groups, so that today's parser reads it; anything else unchanged."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("init_args"), Mapping):
+        return data
+    moves, accepted = _data_moves(data.get("class_path"))
+    return {**data, "init_args": grouped(data["init_args"], moves, accepted)}
 
 
 def check_pipeline(config: Mapping[str, Any]) -> None:

@@ -19,10 +19,12 @@ the order on resume; loader-worker seeds come from a generator seeded with ``see
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
@@ -32,6 +34,7 @@ from torch.utils.data import DataLoader, get_worker_info
 from sfp.data.files import open_array
 from sfp.data.heatwave_windows import HeatwaveWindows, training_climatology
 from sfp.data.loader import ResumableLoader
+from sfp.data.options import Augmentation, Loading, Splits, Windows
 from sfp.data.readers import FNOReader, NetCDFReader, SEVIRReader
 from sfp.data.readers.base import reject_infinite
 from sfp.data.readers.sevir import TRAIN_END, VAL_END
@@ -44,13 +47,13 @@ from sfp.data.windows import (
     Segment,
     SequenceSource,
     WindowDataset,
-    check_fractions,
     feature_dim,
     full_segments,
     split_by_sequence,
     split_by_time,
 )
 from sfp.errors import UserError
+from sfp.options import coerce, plain, save_plain_hyperparameters
 from sfp.task import NAVIER_STOKES, TASKS, TaskSpec
 
 SPLITS = ("train", "val", "test")
@@ -62,23 +65,34 @@ class WindowDataModule(pl.LightningDataModule):
     task: TaskSpec
     position: Position = "sequence"
 
-    def __init__(self, context: int, target: int, stride: int | None, batch_size: int, seed: int,
-                 num_workers: int, calendar: bool = False, null_value: float | None = None) -> None:
+    def __init__(self, windows: Windows | dict, loading: Loading | dict, seed: int, calendar: bool = False,
+                 null_value: float | None = None) -> None:
         super().__init__()
-        for name, value in (("context", context), ("target", target), ("batch_size", batch_size)):
-            if value < 1:
-                raise UserError(f"{name} must be at least 1, got {value}")
-        if stride is not None and stride < 1:
-            raise UserError(f"stride must be at least 1, got {stride}")
-        if num_workers < 0:
-            raise UserError(f"num_workers must be 0 or more, got {num_workers}")
-        self.context, self.target, self.stride = context, target, stride
-        self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
+        self.windows, self.loading = self._options("windows", windows), self._options("loading", loading)
+        self.context, self.target, self.stride = self.windows.context, self.windows.target, self.windows.stride
+        self.batch_size, self.seed, self.num_workers = self.loading.batch_size, seed, self.loading.num_workers
         self.calendar, self.null_value = calendar, null_value
         self.datasets: dict[str, WindowDataset] = {}
         self._source: SequenceSource | None = None
         self._stats: dict[str, torch.Tensor] | None = None
         self._generator = torch.Generator().manual_seed(seed)
+
+    def _options(self, name: str, value: Any) -> Any:
+        """The option group ``name`` of this class's constructor from ``value``: an instance, None (where None is a
+        choice, e.g. no augmentation), or a mapping of some of its fields, the others at this class's default
+        instance (as a config's are), not at the group's own defaults."""
+        default = inspect.signature(type(self).__init__).parameters[name].default
+        if value is None or isinstance(value, type(default)):
+            return value
+        if not isinstance(value, dict):
+            raise UserError(f"{name} must be a mapping of {type(default).__name__} options, got {value!r}"[:300])
+        return coerce(type(default), {**plain(default), **value})
+
+    def _save_settings(self, **groups: Any) -> None:
+        """The calling constructor's arguments as hyperparameters (checkpoints, logs), the option groups plain and
+        whole (every field filled in), as :func:`~sfp.options.save_plain_hyperparameters` keeps them."""
+        save_plain_hyperparameters(self, frame=inspect.currentframe().f_back, windows=self.windows,
+                                   loading=self.loading, **groups)
 
     def _open(self) -> SequenceSource:
         raise NotImplementedError
@@ -163,23 +177,23 @@ class FieldDataModule(WindowDataModule):
     """
 
     def __init__(self, dataset: str = "storms", n_sequences: int = 256, frames: int = 20, size: int = 64,
-                 context: int = 10, target: int = 10, stride: int | None = None, batch_size: int = 8,
-                 val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0, num_workers: int = 0,
-                 dataset_kwargs: dict | None = None, train_fraction: float = 1.0) -> None:
-        super().__init__(context, target, stride, batch_size, seed, num_workers)
-        self.save_hyperparameters()
+                 windows: Windows = Windows(), splits: Splits = Splits(), loading: Loading = Loading(),
+                 seed: int = 0, dataset_kwargs: dict | None = None, train_fraction: float = 1.0) -> None:
+        splits = self._options("splits", splits)
+        super().__init__(windows, loading, seed)
+        self._save_settings(splits=splits)
         if not 0.0 < train_fraction <= 1.0:
             raise UserError(f"train_fraction must lie in (0, 1], got {train_fraction}")
         self.train_fraction = train_fraction
         self.spec = get_dataset(dataset)
         if self.spec.kind != "field":
             raise UserError(f"{dataset} is a {self.spec.kind} dataset; use SeriesDataModule")
-        if context + target > frames:
-            raise UserError(f"context + target = {context + target} is longer than the {frames} frames per sequence")
-        check_fractions(val_fraction, test_fraction)
+        if self.context + self.target > frames:
+            raise UserError(f"windows: context + target = {self.context + self.target} is longer than the {frames} "
+                            f"frames per sequence")
         self.task = self.spec.task
         self.n_sequences, self.frames, self.size = n_sequences, frames, size
-        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.val_fraction, self.test_fraction = splits.val_fraction, splits.test_fraction
         self.params = {"n": n_sequences, "frames": frames, "size": size, "seed": seed, **(dataset_kwargs or {})}
 
     @property
@@ -212,13 +226,12 @@ class OceanDataModule(FieldDataModule):
     Normalization statistics are per pixel (``(C, H, W)``; land: mean 0, std 1): the mean SST falls by 14 °C across
     the domain, so one mean per channel would leave a model to learn the map of the mean before the weather."""
 
-    def __init__(self, n_sequences: int = 20, frames: int = 365, size: int = 64, context: int = 10,
-                 target: int = 10, stride: int | None = None, batch_size: int = 16, val_fraction: float = 0.15,
-                 test_fraction: float = 0.15, seed: int = 0, num_workers: int = 0,
-                 dataset_kwargs: dict | None = None, train_fraction: float = 1.0) -> None:
-        super().__init__("ocean", n_sequences, frames, size, context, target, stride, batch_size, val_fraction,
-                         test_fraction, seed, num_workers, dataset_kwargs, train_fraction)
-        self.save_hyperparameters()
+    def __init__(self, n_sequences: int = 20, frames: int = 365, size: int = 64, windows: Windows = Windows(),
+                 splits: Splits = Splits(val_fraction=0.15, test_fraction=0.15),
+                 loading: Loading = Loading(batch_size=16), seed: int = 0, dataset_kwargs: dict | None = None,
+                 train_fraction: float = 1.0) -> None:
+        super().__init__("ocean", n_sequences, frames, size, windows, splits, loading, seed, dataset_kwargs,
+                         train_fraction)
         self.heatwave_windows: HeatwaveWindows | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -281,30 +294,28 @@ class SeriesDataModule(WindowDataModule):
     the lattice of ``x_indices`` x ``y_indices`` are read by :func:`sfp.data.sensors.extract_datapoints`; NaN in
     the file is missing data, +inf or -inf a UserError naming the file and the count. Splits
     are consecutive blocks ``context + target`` steps apart. With ``augment``, training windows get
-    :class:`SeriesAugment` noise, fresh every epoch; validation and test windows never do.
+    :class:`SeriesAugment` noise (None: none), fresh every epoch; validation and test windows never get it.
     """
 
     position: Position = "window"
 
     def __init__(self, dataset: str = "sensors", path: str | None = None, x_indices: list[int] | None = None,
                  y_indices: list[int] | None = None, variable: str | None = None, length: int | None = None,
-                 context: int = 80, target: int = 4, stride: int = 1, batch_size: int = 32,
-                 val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0, num_workers: int = 0,
-                 augment: bool = True, noise_std: float = 0.02, freq_noise_std: float = 0.05,
-                 null_value: float | None = None, dataset_kwargs: dict | None = None) -> None:
-        super().__init__(context, target, stride, batch_size, seed, num_workers, null_value=null_value)
-        self.save_hyperparameters()
-        check_fractions(val_fraction, test_fraction)
-        if noise_std < 0 or freq_noise_std < 0:
-            raise UserError(f"noise_std and freq_noise_std must be 0 or more, got {noise_std}, {freq_noise_std}")
+                 windows: Windows = Windows(context=80, target=4, stride=1),
+                 splits: Splits = Splits(val_fraction=0.1, test_fraction=0.2),
+                 loading: Loading = Loading(batch_size=32), augment: Augmentation | None = Augmentation(),
+                 seed: int = 0, null_value: float | None = None, dataset_kwargs: dict | None = None) -> None:
+        splits, augment = self._options("splits", splits), self._options("augment", augment)
+        super().__init__(windows, loading, seed, null_value=null_value)
+        self._save_settings(splits=splits, augment=augment)
         self.path, self.x_indices, self.y_indices, self.variable = path, x_indices, y_indices, variable
         self.spec = None if path else get_dataset(dataset)
         if self.spec is not None and self.spec.kind != "series":
             raise UserError(f"{dataset} is a {self.spec.kind} dataset; use FieldDataModule")
         self.task = self.spec.task if self.spec else TASKS["sensors"]
         self.params = {"seed": seed, **({} if length is None else {"length": length}), **(dataset_kwargs or {})}
-        self.val_fraction, self.test_fraction = val_fraction, test_fraction
-        self.augment, self.noise_std, self.freq_noise_std = augment, noise_std, freq_noise_std
+        self.val_fraction, self.test_fraction = splits.val_fraction, splits.test_fraction
+        self.augment = augment
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -331,9 +342,9 @@ class SeriesDataModule(WindowDataModule):
                              name=self.path or self.spec.name)
 
     def _train_transform(self) -> SeriesAugment | None:
-        if not self.augment or (self.noise_std == 0 and self.freq_noise_std == 0):
+        if self.augment is None or (self.augment.noise_std == 0 and self.augment.freq_noise_std == 0):
             return None
-        return SeriesAugment(self._stats["std"], self.noise_std, self.freq_noise_std, self.seed)
+        return SeriesAugment(self._stats["std"], self.augment.noise_std, self.augment.freq_noise_std, self.seed)
 
 
 class SEVIRDataModule(WindowDataModule):
@@ -343,11 +354,11 @@ class SEVIRDataModule(WindowDataModule):
     frames by block means so CPUs can train. Time features include the calendar (``d_x = 5``).
     """
 
-    def __init__(self, root: str, catalog: str | None = None, size: int | None = 128, context: int = 13,
-                 target: int = 12, stride: int = 12, batch_size: int = 8, seed: int = 0, num_workers: int = 0,
-                 calendar: bool = True, train_end: str = TRAIN_END, val_end: str = VAL_END) -> None:
-        super().__init__(context, target, stride, batch_size, seed, num_workers, calendar=calendar)
-        self.save_hyperparameters()
+    def __init__(self, root: str, catalog: str | None = None, size: int | None = 128,
+                 windows: Windows = Windows(context=13, target=12, stride=12), loading: Loading = Loading(),
+                 seed: int = 0, calendar: bool = True, train_end: str = TRAIN_END, val_end: str = VAL_END) -> None:
+        super().__init__(windows, loading, seed, calendar=calendar)
+        self._save_settings()
         self.task = TASKS["storms"]
         self.root, self.catalog, self.size = root, catalog, size
         self.train_end, self.val_end = train_end, val_end
@@ -365,15 +376,14 @@ class SEVIRDataModule(WindowDataModule):
 class FNODataModule(WindowDataModule):
     """Navier–Stokes trajectories from an FNO-style ``.mat``/HDF5 file, split by trajectory."""
 
-    def __init__(self, path: str, variable: str = "u", context: int = 10, target: int = 10,
-                 stride: int | None = None, batch_size: int = 8, val_fraction: float = 0.1,
-                 test_fraction: float = 0.1, seed: int = 0, num_workers: int = 0) -> None:
-        super().__init__(context, target, stride, batch_size, seed, num_workers)
-        self.save_hyperparameters()
-        check_fractions(val_fraction, test_fraction)
+    def __init__(self, path: str, variable: str = "u", windows: Windows = Windows(), splits: Splits = Splits(),
+                 loading: Loading = Loading(), seed: int = 0) -> None:
+        splits = self._options("splits", splits)
+        super().__init__(windows, loading, seed)
+        self._save_settings(splits=splits)
         self.task = NAVIER_STOKES
         self.path, self.variable = path, variable
-        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.val_fraction, self.test_fraction = splits.val_fraction, splits.test_fraction
 
     def _open(self) -> FNOReader:
         return FNOReader(self.path, self.variable)
@@ -393,17 +403,16 @@ class NetCDFDataModule(WindowDataModule):
 
     def __init__(self, path: str, variable: str, time_start: str | None = None, time_end: str | None = None,
                  lat_range: tuple[float, float] | None = None, lon_range: tuple[float, float] | None = None,
-                 context: int = 10, target: int = 10, stride: int = 1, batch_size: int = 8,
-                 val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0, num_workers: int = 0,
-                 calendar: bool = True) -> None:
-        super().__init__(context, target, stride, batch_size, seed, num_workers, calendar=calendar)
-        self.save_hyperparameters()
-        check_fractions(val_fraction, test_fraction)
+                 windows: Windows = Windows(stride=1), splits: Splits = Splits(), loading: Loading = Loading(),
+                 seed: int = 0, calendar: bool = True) -> None:
+        splits = self._options("splits", splits)
+        super().__init__(windows, loading, seed, calendar=calendar)
+        self._save_settings(splits=splits)
         self.task = TaskSpec(f"netcdf:{variable}")
         self.path, self.variable = path, variable
         self.time_range = None if time_start is None and time_end is None else (time_start, time_end)
         self.lat_range, self.lon_range = lat_range, lon_range
-        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.val_fraction, self.test_fraction = splits.val_fraction, splits.test_fraction
 
     @property
     def mask(self) -> torch.Tensor:

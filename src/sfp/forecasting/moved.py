@@ -9,6 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 from sfp.forecasting.options import MOVED
+from sfp.options import grouped
 
 GONE = "removed"
 SEED_NAMES = {"performer_attention_kernel": "kernel", "feature_seed": "seed"}
@@ -28,11 +29,5 @@ def forecaster_moves(name: str) -> Mapping[str, str]:
 def group_flat(cls: type, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Flat constructor arguments of earlier versions sorted into the option groups of the forecaster class ``cls``
     that they moved to; arguments ``cls`` still takes stay as they are."""
-    moves, accepted, grouped = forecaster_moves(cls.__name__), inspect.signature(cls).parameters, {}
-    for key, value in settings.items():
-        if key in moves and key not in accepted and moves[key] != GONE:
-            group, field = moves[key].split(".")
-            grouped.setdefault(group, {})[field] = value
-        else:
-            grouped[key] = value
-    return grouped
+    moves = {key: target for key, target in forecaster_moves(cls.__name__).items() if target != GONE}
+    return grouped(settings, moves, inspect.signature(cls).parameters)

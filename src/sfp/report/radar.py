@@ -157,7 +157,7 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
     from sfp.models.common import require_positive
 
     require_positive(members=members)  # before any forecast is made
-    datamodule = RadarDataModule(data, batch_size=batch_size, augment=False)
+    datamodule = RadarDataModule(data, loading={"batch_size": batch_size}, augment=False)
     datamodule.setup()
     forecasts = reference_forecasters(members)
     if composites is not None:

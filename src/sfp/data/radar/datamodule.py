@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import get_worker_info
 
 from sfp.data.datamodules import WindowDataModule
+from sfp.data.options import Loading, Windows
 from sfp.data.radar.dataset import load
 from sfp.data.radar.split import TEST_EVENTS, VAL_EVENTS, split_by_event
 from sfp.data.windows import ArraySource, Segment, SequenceSource
@@ -50,11 +51,14 @@ class RadarDataModule(WindowDataModule):
     ``context + target`` frames).
     """
 
-    def __init__(self, path: str, context: int = 6, target: int = 6, batch_size: int = 16,
-                 val_events: Sequence[str] = VAL_EVENTS, test_events: Sequence[str] = TEST_EVENTS,
-                 augment: bool = True, seed: int = 0, num_workers: int = 0) -> None:
-        super().__init__(context, target, context + target, batch_size, seed, num_workers)
-        self.save_hyperparameters()
+    def __init__(self, path: str, windows: Windows = Windows(context=6, target=6),
+                 loading: Loading = Loading(batch_size=16), val_events: Sequence[str] = VAL_EVENTS,
+                 test_events: Sequence[str] = TEST_EVENTS, augment: bool = True, seed: int = 0) -> None:
+        super().__init__(windows, loading, seed)
+        if self.windows.stride is not None:
+            raise UserError("windows.stride: each prepared radar window gives one sample; leave stride unset")
+        self._save_settings()
+        self.stride = self.context + self.target
         self.task = RADAR
         self.path, self.augment = path, augment
         self.val_events, self.test_events = tuple(val_events), tuple(test_events)
