@@ -7,14 +7,8 @@ import pytest
 import torch
 
 from data_io_files import write_fno_hdf5, write_sevir, write_sst
-from sfp.data.datamodules import (
-    FieldDataModule,
-    FNODataModule,
-    NetCDFDataModule,
-    SeriesAugment,
-    SeriesDataModule,
-    SEVIRDataModule,
-)
+from sfp.data.datamodules import FieldDataModule, SeriesAugment, SeriesDataModule
+from sfp.data.file_datamodules import FNODataModule, NetCDFDataModule, SEVIRDataModule
 from sfp.data.registry import get_dataset
 from sfp.data.sensors import extract_datapoints
 from sfp.errors import UserError

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from sfp.errors import UserError
-from sfp.planning.rewards import Gauged, gauge_mask, get_reward
+from sfp.planning.reward_types import Gauged, gauge_mask
+from sfp.planning.rewards import get_reward
 
 
 def test_the_gauges_are_one_fixed_set_of_about_the_fraction_asked():

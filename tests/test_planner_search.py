@@ -9,7 +9,8 @@ import torch
 from sfp.errors import UserError
 from sfp.planning.options import Imagination, PlannerOptions
 from sfp.planning.planner import BeamSearchPlanner, BestOfKPlanner, MosaicPlanner, PlanResult, build_planner
-from sfp.planning.rewards import AdditiveReward, Reward, csi, neg_mse, neg_tke_error, ssim
+from sfp.planning.reward_types import AdditiveReward, Reward
+from sfp.planning.rewards import csi, neg_mse, neg_tke_error, ssim
 from sfp.planning.world_model import WorldModel
 
 IN_FRAMES, OUT_FRAMES = 2, 3

@@ -6,16 +6,8 @@ import pytest
 import torch
 
 from sfp.errors import UserError
-from sfp.planning.rewards import (
-    WeightedSum,
-    csi,
-    fss,
-    neg_mse,
-    neg_tke_error,
-    reward_for_task,
-    ssim,
-    weighted,
-)
+from sfp.planning.reward_types import WeightedSum
+from sfp.planning.rewards import csi, fss, neg_mse, neg_tke_error, reward_for_task, ssim, weighted
 from sfp.task import FLAME, NAVIER_STOKES, SENSORS, STORMS, TaskSpec
 
 # One 2x2 frame, pixels a b / c d. Threshold 10: truth {a, b, d}, forecast {a, c, d} -> H=2, M=1, F=1.

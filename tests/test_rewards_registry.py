@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from sfp.errors import UserError
-from sfp.planning.rewards import Reward, available_rewards, get_reward, register_reward
+from sfp.planning.reward_types import Reward
+from sfp.planning.rewards import available_rewards, get_reward, register_reward
 
 TRUTH = torch.zeros(2, 2, 1, 4, 4)
 FORECAST = TRUTH + 3.0

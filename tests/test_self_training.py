@@ -11,7 +11,8 @@ import torch
 from sfp.data import FieldDataModule
 from sfp.errors import UserError
 from sfp.forecasting import GridForecaster
-from sfp.forecasting.checkpoints import AGENT_SETTINGS_KEY, load_forecaster
+from sfp.forecasting.checkpoint_layout import AGENT_SETTINGS_KEY
+from sfp.forecasting.checkpoints import load_forecaster
 from sfp.metrics.spectrum import log_spectrum_distance, rescale_shells
 from sfp.planning.planner import PlanResult
 from sfp.planning.pseudo_labels import check_label_reward, make_label, spectrum_label

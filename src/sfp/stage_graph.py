@@ -30,13 +30,15 @@ class Stage:
 
 
 _SELF_TRAINING = ("sfp.planning.self_training", "sfp.planning.pseudo_labels", "sfp.forecasting.losses")
-_PLANNING = ("sfp.planning.planner", "sfp.planning.rewards")
+_PLANNING = ("sfp.planning.planner", "sfp.planning.rewards", "sfp.planning.reward_types")
 GRAPH = (
-    Stage("data", ("data", "seed_everything"), sources=("sfp.data.datamodules", "sfp.data.windows")),
+    Stage("data", ("data", "seed_everything"),
+          sources=("sfp.data.datamodules", "sfp.data.file_datamodules", "sfp.data.options", "sfp.data.windows")),
     Stage("world_model", ("world_model", "world_model_trainer", "world_model_from"), ("data",),
           sources=("sfp.planning.world_model_module", "sfp.planning.world_model", "sfp.planning.quantizer")),
     Stage("agent", ("agent", "agent_trainer", "agent_patience", "agent_monitor", "agent_from"), ("data",),
-          sources=("sfp.forecasting.forecaster", "sfp.forecasting.grid", "sfp.forecasting.losses")),
+          sources=("sfp.forecasting.forecaster", "sfp.forecasting.inputs", "sfp.forecasting.linear_head",
+                   "sfp.forecasting.grid", "sfp.forecasting.losses")),
     Stage("baseline_steps", FINE_TUNING, ("agent",), sources=_SELF_TRAINING),
     Stage("sfp", ("sfp", "sfp_trainer"), ("agent", "world_model"),
           sources=(*_SELF_TRAINING, *_PLANNING)),

@@ -1,4 +1,5 @@
-"""LightningDataModules for the generated datasets and the real-data readers, configurable from YAML.
+"""LightningDataModules for the generated datasets and series files, configurable from YAML (those of files in other
+layouts: :mod:`sfp.data.file_datamodules`).
 
 Every data module cuts windows (:class:`~sfp.data.windows.WindowDataset`) out of a source, splits the source
 without overlap, fits normalization statistics on the training split only, and exposes what a Forecaster needs:
@@ -35,9 +36,7 @@ from sfp.data.files import open_array
 from sfp.data.heatwave_windows import HeatwaveWindows, training_climatology
 from sfp.data.loader import ResumableLoader
 from sfp.data.options import Augmentation, Loading, Splits, Windows
-from sfp.data.readers import FNOReader, NetCDFReader, SEVIRReader
 from sfp.data.readers.base import reject_infinite
-from sfp.data.readers.sevir import TRAIN_END, VAL_END
 from sfp.data.registry import DatasetSpec, get_dataset
 from sfp.data.scalers import fit_moments
 from sfp.data.sensors import extract_datapoints
@@ -48,13 +47,12 @@ from sfp.data.windows import (
     SequenceSource,
     WindowDataset,
     feature_dim,
-    full_segments,
     split_by_sequence,
     split_by_time,
 )
 from sfp.errors import UserError
 from sfp.options import coerce, plain, save_plain_hyperparameters
-from sfp.task import NAVIER_STOKES, TASKS, TaskSpec
+from sfp.task import TASKS, TaskSpec
 
 SPLITS = ("train", "val", "test")
 
@@ -345,83 +343,3 @@ class SeriesDataModule(WindowDataModule):
         if self.augment is None or (self.augment.noise_std == 0 and self.augment.freq_noise_std == 0):
             return None
         return SeriesAugment(self._stats["std"], self.augment.noise_std, self.augment.freq_noise_std, self.seed)
-
-
-class SEVIRDataModule(WindowDataModule):
-    """SEVIR VIL events (see :class:`~sfp.data.readers.SEVIRReader`), split by time at ``train_end``/``val_end``.
-
-    Defaults follow the standard benchmark: 13 frames in, 12 out, stride 12; ``size=128`` shrinks the 384x384
-    frames by block means so CPUs can train. Time features include the calendar (``d_x = 5``).
-    """
-
-    def __init__(self, root: str, catalog: str | None = None, size: int | None = 128,
-                 windows: Windows = Windows(context=13, target=12, stride=12), loading: Loading = Loading(),
-                 seed: int = 0, calendar: bool = True, train_end: str = TRAIN_END, val_end: str = VAL_END) -> None:
-        super().__init__(windows, loading, seed, calendar=calendar)
-        self._save_settings()
-        self.task = TASKS["storms"]
-        self.root, self.catalog, self.size = root, catalog, size
-        self.train_end, self.val_end = train_end, val_end
-
-    def _open(self) -> SEVIRReader:
-        return SEVIRReader(self.root, self.catalog, self.size)
-
-    def _split(self, source: SEVIRReader) -> dict[str, list[Segment]]:
-        indices = source.split_indices(self.train_end, self.val_end)
-        if not indices["train"]:
-            raise UserError(f"{self.root}: no SEVIR event before {self.train_end} to train on")
-        return {name: full_segments(source, indices[name]) for name in SPLITS}
-
-
-class FNODataModule(WindowDataModule):
-    """Navier–Stokes trajectories from an FNO-style ``.mat``/HDF5 file, split by trajectory."""
-
-    def __init__(self, path: str, variable: str = "u", windows: Windows = Windows(), splits: Splits = Splits(),
-                 loading: Loading = Loading(), seed: int = 0) -> None:
-        splits = self._options("splits", splits)
-        super().__init__(windows, loading, seed)
-        self._save_settings(splits=splits)
-        self.task = NAVIER_STOKES
-        self.path, self.variable = path, variable
-        self.val_fraction, self.test_fraction = splits.val_fraction, splits.test_fraction
-
-    def _open(self) -> FNOReader:
-        return FNOReader(self.path, self.variable)
-
-    def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
-        return split_by_sequence(source, self.val_fraction, self.test_fraction, self.seed)
-
-
-class NetCDFDataModule(WindowDataModule):
-    """A gridded NetCDF variable (e.g. daily SST) as one long series of frames, split by time.
-
-    ``time_start``/``time_end`` and ``lat_range``/``lon_range`` select the data (see
-    :class:`~sfp.data.readers.NetCDFReader`); land is NaN and ``mask`` is True where there is data.
-    """
-
-    position: Position = "window"
-
-    def __init__(self, path: str, variable: str, time_start: str | None = None, time_end: str | None = None,
-                 lat_range: tuple[float, float] | None = None, lon_range: tuple[float, float] | None = None,
-                 windows: Windows = Windows(stride=1), splits: Splits = Splits(), loading: Loading = Loading(),
-                 seed: int = 0, calendar: bool = True) -> None:
-        splits = self._options("splits", splits)
-        super().__init__(windows, loading, seed, calendar=calendar)
-        self._save_settings(splits=splits)
-        self.task = TaskSpec(f"netcdf:{variable}")
-        self.path, self.variable = path, variable
-        self.time_range = None if time_start is None and time_end is None else (time_start, time_end)
-        self.lat_range, self.lon_range = lat_range, lon_range
-        self.val_fraction, self.test_fraction = splits.val_fraction, splits.test_fraction
-
-    @property
-    def mask(self) -> torch.Tensor:
-        """``(H, W)`` bool, True where the grid has data (sea), False on land."""
-        return torch.from_numpy(self.source.mask)
-
-    def _open(self) -> NetCDFReader:
-        return NetCDFReader(self.path, self.variable, self.time_range, self.lat_range, self.lon_range)
-
-    def _split(self, source: SequenceSource) -> dict[str, list[Segment]]:
-        return split_by_time(source, self.val_fraction, self.test_fraction, gap=self.context + self.target,
-                             name=self.path)

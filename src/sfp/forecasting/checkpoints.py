@@ -16,15 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from sfp.errors import UserError
-from sfp.forecasting.forecaster import CLASS_KEY, Forecaster, read_bounds
+from sfp.forecasting.checkpoint_layout import AGENT_CLASS_KEY, AGENT_PREFIX, AGENT_SETTINGS_KEY, CLASS_KEY, read_bounds
+from sfp.forecasting.forecaster import Forecaster
 from sfp.forecasting.moved import group_flat
 from sfp.training import read_checkpoint
-
-AGENT_CLASS_KEY = "sfp_agent_class"
-"""Where a self-training checkpoint keeps its agent's class name."""
-AGENT_SETTINGS_KEY = "agent_hyper_parameters"
-"""Where a self-training checkpoint keeps its agent's constructor arguments."""
-AGENT_PREFIX = "agent."
 
 
 def forecaster_classes() -> dict[str, type[Forecaster]]:

@@ -28,8 +28,10 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from sfp.errors import UserError
+from sfp.forecasting.checkpoint_layout import BOUNDS_KEY, CLASS_KEY, read_bounds
 from sfp.forecasting.decomposition import decompose
-from sfp.forecasting.linear_head import LinearHead
+from sfp.forecasting.inputs import check_batch, extend_time_features
+from sfp.forecasting.linear_head import linear_head_for
 from sfp.forecasting.losses import l2_penalty, masked_loss, valid_mask
 from sfp.forecasting.normalization import GlobalNorm, RevIN, RevINStats
 from sfp.forecasting.optim import adamw_warmup_plateau
@@ -45,26 +47,6 @@ def _accepts_keyword(cls: type, name: str) -> bool:
     """Whether ``cls(...)`` takes ``name`` (itself or through ``**kwargs``), so it may be stored in hparams."""
     parameters = inspect.signature(cls.__init__).parameters.values()
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-
-
-def _extend_time_features(context_x: Tensor, target_x: Tensor, length: int) -> Tensor:
-    """Extrapolate ``target_x`` linearly to ``length`` steps (for horizons shorter than one native chunk)."""
-    previous = target_x[:, -2] if target_x.shape[1] > 1 else context_x[:, -1]
-    delta = target_x[:, -1] - previous
-    ahead = torch.arange(1, length - target_x.shape[1] + 1, device=target_x.device, dtype=target_x.dtype)
-    return torch.cat([target_x, target_x[:, -1:] + delta[:, None] * ahead[None, :, None]], 1)
-
-
-CLASS_KEY = "sfp_forecaster_class"
-"""Where a Forecaster checkpoint keeps its class name."""
-BOUNDS_KEY = "sfp_bounds"
-"""Where a checkpoint keeps the physical range its forecasts are kept in (the task's, from training)."""
-
-
-def read_bounds(checkpoint: dict[str, Any]) -> Bounds:
-    """The forecasts' physical range a checkpoint was trained with (none for checkpoints older than bounds)."""
-    low, high = checkpoint.get(BOUNDS_KEY, (None, None))
-    return low, high
 
 
 class Forecaster(L.LightningModule, ABC):
@@ -126,17 +108,8 @@ class Forecaster(L.LightningModule, ABC):
         self.global_norm = GlobalNorm() if norm.global_norm else None
         self.revin = RevIN(d_y_context, affine=norm.revin_affine) if norm.revin else None
         self.decomp_kernel_size = norm.decomp_kernel_size if norm.seasonal_decomp else None
-        self.linear_head = None
-        if head.window > 0:
-            if self.step_len is None:
-                raise UserError("linear_head.window > 0 needs target_len (the horizon of the linear head)")
-            if context_len is not None and head.window > context_len:
-                raise UserError(f"linear_head.window={head.window} is longer than context_len={context_len}")
-            self.linear_head = LinearHead(head.window, self.step_len, d_y_context, head.shared_weights,
-                                          head.cross_variable)
+        self.linear_head = linear_head_for(head, self.step_len, context_len, d_y_context)
         self._linear_head_fitted = False
-        if head.fit == "least_squares":
-            self.linear_head.requires_grad_(False)
         self.scheduled_sampling_k = self.rollout.scheduled_sampling_k
         if self.scheduled_sampling_k is None and self.optimization.num_training_steps is not None:
             self.scheduled_sampling_k = k_for_midpoint(self.optimization.num_training_steps)
@@ -250,7 +223,7 @@ class Forecaster(L.LightningModule, ABC):
         step = self.step_len or horizon
         total = max(horizon, step)
         if horizon < step:
-            target_x = _extend_time_features(context_x, target_x, step)
+            target_x = extend_time_features(context_x, target_x, step)
         all_x = torch.cat([context_x, target_x], 1)
         series, series_valid = [model_y], [valid]
         outputs: list[Tensor] = []
@@ -319,25 +292,8 @@ class Forecaster(L.LightningModule, ABC):
     # ------------------------------------------------------------------ checks
     def _check_inputs(self, context_x: Tensor, context_y: Tensor, target_x: Tensor,
                       target_y: Tensor | None = None) -> None:
-        if context_y.ndim < 3:
-            raise UserError(f"values must be (B, T, *S) with a variable axis, got context_y of shape "
-                            f"{tuple(context_y.shape)}")
-        if context_y.shape[2] != self.d_y:
-            raise UserError(f"expected {self.d_y} variables/channels on axis 2 of context_y, got shape "
-                            f"{tuple(context_y.shape)}")
-        batch, steps = context_y.shape[:2]
-        for name, x in (("context_x", context_x), ("target_x", target_x)):
-            if x.ndim != 3 or x.shape[0] != batch:
-                raise UserError(f"{name} must be (B={batch}, T, d_x), got shape {tuple(x.shape)}")
-            if self.d_x is not None and x.shape[2] != self.d_x:
-                raise UserError(f"{name} has {x.shape[2]} time features, the model expects d_x={self.d_x}")
-        if context_x.shape[1] != steps:
-            raise UserError(f"context_x has {context_x.shape[1]} steps but context_y has {steps}")
-        if self.context_len is not None and steps != self.context_len:
-            raise UserError(f"the context has {steps} steps, the model expects context_len={self.context_len}")
-        if target_y is not None and target_y.shape != (batch, target_x.shape[1], *context_y.shape[2:]):
-            raise UserError(f"target_y of shape {tuple(target_y.shape)} does not match target_x "
-                            f"{tuple(target_x.shape)} and samples of shape {tuple(context_y.shape[2:])}")
+        check_batch(context_x, context_y, target_x, target_y, d_y=self.d_y, d_x=self.d_x,
+                    context_len=self.context_len)
 
     # ------------------------------------------------------------------ Lightning
     def setup(self, stage: str) -> None:

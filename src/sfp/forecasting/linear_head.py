@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from sfp.errors import UserError
+from sfp.forecasting.options import LinearHeadOptions
 
 
 class LinearHead(nn.Module):
@@ -103,3 +104,18 @@ class LinearHead(nn.Module):
             solution = solution[0].unflatten(-1, (self.num_variables, self.horizon)).permute(1, 0, 2)
         self.weight.copy_(solution[:, :-1].transpose(1, 2))
         self.bias.copy_(solution[:, -1])
+
+
+def linear_head_for(options: LinearHeadOptions, horizon: int | None, context_len: int | None,
+                    variables: int) -> LinearHead | None:
+    """The head ``options`` ask for over ``horizon`` steps (None for window 0), frozen when least squares fits it."""
+    if options.window == 0:
+        return None
+    if horizon is None:
+        raise UserError("linear_head.window > 0 needs target_len (the horizon of the linear head)")
+    if context_len is not None and options.window > context_len:
+        raise UserError(f"linear_head.window={options.window} is longer than context_len={context_len}")
+    head = LinearHead(options.window, horizon, variables, options.shared_weights, options.cross_variable)
+    if options.fit == "least_squares":
+        head.requires_grad_(False)
+    return head

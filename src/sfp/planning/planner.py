@@ -3,7 +3,7 @@
 The action (the agent's forecast ``(B, T, C, H, W)``) is encoded once; at every latent position of every lead time
 its ``k`` nearest codes are the candidates, drawn with probability ``softmax(-distance / temperature)``
 (:meth:`WorldModel.sample_codes`). Three searches over those draws (and one without them), all scored against
-the truth by a :class:`~sfp.planning.rewards.Reward`:
+the truth by a :class:`~sfp.planning.reward_types.Reward`:
 
 - :class:`BestOfKPlanner` (depth one): draw K full code maps, decode them all, keep the best per sample;
 - :class:`MosaicPlanner`: best-of-K, plus one more future composed patch by patch: at every latent position the
@@ -15,7 +15,7 @@ the truth by a :class:`~sfp.planning.rewards.Reward`:
   is extended by ``expansions`` code maps drawn for frame t, only frame t is decoded (the world model decodes
   each lead time independently), every extension is scored by the cumulative reward of its frames 0..t, and the
   ``beam_width`` best are kept per sample. Frame 0 starts from a single (empty) beam. An
-  :class:`~sfp.planning.rewards.AdditiveReward` is scored from running totals (each beam carries the totals of
+  :class:`~sfp.planning.reward_types.AdditiveReward` is scored from running totals (each beam carries the totals of
   its frames, an extension adds those of its new frame); any other reward rescores frames 0..t.
 
 - :class:`PerturbationPlanner`: the same best-of-K without the world model, over perturbations of the action
@@ -42,7 +42,8 @@ from sfp.errors import UserError
 from sfp.options import coerce, require_choice
 from sfp.planning.ensemble import departures_around
 from sfp.planning.options import PlannerOptions
-from sfp.planning.rewards import AdditiveReward, Reward, get_reward
+from sfp.planning.reward_types import AdditiveReward, Reward
+from sfp.planning.rewards import get_reward
 from sfp.planning.world_model import WorldModel
 from sfp.registry import Registry
 

@@ -30,7 +30,7 @@ from torch import Tensor
 from sfp.errors import UserError
 from sfp.metrics.spectrum import LOG_EPSILON, rescale_shells, scalar_spectrum
 from sfp.planning.planner import PlanResult
-from sfp.planning.rewards import Reward
+from sfp.planning.reward_types import Reward
 from sfp.planning.world_model import WorldModel
 
 

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
-from sfp.planning.rewards import Reward
+from sfp.planning.reward_types import Reward
 from sfp.planning.weighted_labels import weighted_label
 
 SPLITS = ("leads", "checkerboard")

@@ -26,8 +26,9 @@ import torch
 from torch import Tensor
 
 from sfp.errors import UserError
-from sfp.forecasting.checkpoints import AGENT_CLASS_KEY, AGENT_SETTINGS_KEY, load_forecaster
-from sfp.forecasting.forecaster import BOUNDS_KEY, Forecaster
+from sfp.forecasting.checkpoint_layout import AGENT_CLASS_KEY, AGENT_SETTINGS_KEY, BOUNDS_KEY
+from sfp.forecasting.checkpoints import load_forecaster
+from sfp.forecasting.forecaster import Forecaster
 from sfp.forecasting.losses import valid_mask
 from sfp.forecasting.optim import adamw
 from sfp.metrics.epoch import EpochMetrics
@@ -39,7 +40,8 @@ from sfp.options import coerce, require_finite, save_plain_hyperparameters
 from sfp.planning.options import PlannerOptions, PseudoLabels, check_labels_for
 from sfp.planning.planner import Planner, build_planner, planner_class
 from sfp.planning.pseudo_labels import check_label_reward, make_label
-from sfp.planning.rewards import Gauged, gauge_mask, get_reward, reward_for_task
+from sfp.planning.reward_types import Gauged, gauge_mask
+from sfp.planning.rewards import get_reward, reward_for_task
 from sfp.planning.weighted_labels import weighted_label
 from sfp.planning.world_model_module import load_world_model
 from sfp.task import Bounds, TaskSpec, within
@@ -65,7 +67,7 @@ class SFPModule(L.LightningModule):
     surrogate_soft_csi: the surrogate peer's soft CSI options in place of the task's stand-in
     (:func:`~sfp.metrics.surrogates.soft_csi_surrogate`: thresholds, pool, width).
     gauges: where > 0, the truth is seen only at this fraction of the pixels (a fixed set, the same for every
-    model: :func:`~sfp.planning.rewards.gauge_mask`): the MSE, the peer loss and the planner's reward see the
+    model: :func:`~sfp.planning.reward_types.gauge_mask`): the MSE, the peer loss and the planner's reward see the
     gauges alone (incomplete truth); validation and test still score the full field.
     """
 
