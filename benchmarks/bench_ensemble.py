@@ -23,6 +23,7 @@ from sfp.forecasting.optim import adamw
 from sfp.metrics import CRPS, mse
 from sfp.models.steps_ensemble import steps_ensemble
 from sfp.pipeline_config import load_config
+from sfp.planning.centring import CENTRINGS
 from sfp.planning.ensemble import (
     KEEP_SPREAD,
     Calibration,
@@ -31,7 +32,7 @@ from sfp.planning.ensemble import (
     forecast_ensemble,
     imagine_members,
 )
-from sfp.planning.options import CENTRINGS, Imagination
+from sfp.planning.options import Imagination
 from sfp.planning.world_model_module import load_world_model
 from sfp.report.ensemble import EnsembleVerification, plot_verification
 from sfp.run_spec import RunSpec
@@ -123,7 +124,7 @@ def _search(validation: Validation, wet: float) -> list[dict]:
     rows = []
     for temperature, candidates in itertools.product(*GRID.values()):
         imagined = validation.imagine(temperature, candidates)
-        for centring in CENTRINGS:
+        for centring in CENTRINGS.names():
             for threshold in (None,) if centring == "none" else (None, wet):
                 setting = Calibration(temperature, candidates, centring, KEEP_SPREAD, threshold)
                 rows.append(validation.score(imagined, setting))

@@ -1,4 +1,4 @@
-"""Named things (backbones, datasets, tasks, rewards, planners, nowcasts, baselines, forecasters): one registry type
+"""Named things (backbones, datasets, tasks, rewards, planners, nowcasts, baselines, centrings): one registry type
 for all of them, pysteps-style: ``REGISTRY.get(name)`` (or ``REGISTRY[name]``), the family's contract stated once
 where its registry is made."""
 

@@ -26,7 +26,8 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.forecasting.forecaster import Forecaster
-from sfp.planning.options import CENTRINGS, Imagination
+from sfp.planning.centring import CENTRINGS
+from sfp.planning.options import Imagination
 from sfp.planning.world_model import WorldModel
 from sfp.task import Bounds, within
 
@@ -59,7 +60,7 @@ KEEP_SPREAD = SpreadLaw()  # departures as imagined
 
 class Calibration(NamedTuple):
     """How members are made for one task: the imagination's ``temperature`` and ``candidates``, the ``centring``
-    (one of :data:`~sfp.planning.options.CENTRINGS`, no default: each calibration names its own), the ``spread``
+    (one of :data:`~sfp.planning.centring.CENTRINGS`, no default: each calibration names its own), the ``spread``
     law and the ``wet`` threshold (None: departures everywhere)."""
 
     temperature: float
@@ -99,22 +100,18 @@ def centre_members(imagined: Tensor, forecast: Tensor, centring: str, reconstruc
     """Members ``(B, K, T, C, H, W)`` from imagined futures, by ``centring`` (see the module doc), their departures
     scaled by ``spread`` and kept where ``forecast >= wet``, inside ``bounds``; ``reconstruction`` (the world
     model's decode of the forecast) is needed by ``reconstruction``."""
-    if centring not in CENTRINGS:
-        raise UserError(f"unknown centring {centring!r}; choose from {', '.join(CENTRINGS)}")
-    if centring == "none":
+    centre = CENTRINGS.get(centring)(imagined, reconstruction)
+    if centre is None:
         if spread != KEEP_SPREAD or wet is not None:
             raise UserError("a spread law and a wet threshold act on departures from a centre: choose centring "
                             "'mean' or 'reconstruction'")
     else:
-        if centring == "reconstruction" and reconstruction is None:
-            raise ValueError("centring 'reconstruction' needs the reconstruction of the forecast")
-        centre = reconstruction if centring == "reconstruction" else imagined.mean(1)
         imagined = departures_around(forecast, imagined, centre, spread.factors(imagined.shape[2]), wet)
     return within(imagined, bounds)
 
 
 def departures_around(forecast: Tensor, imagined: Tensor, centre: Tensor, factors: Tensor | None = None,
-           wet: float | None = None) -> Tensor:
+                      wet: float | None = None) -> Tensor:
     """``forecast (B, T, ...)`` plus the departures of ``imagined (B, K, T, ...)`` from ``centre (B, T, ...)``,
     scaled per lead time by ``factors (T,)`` and kept where ``forecast >= wet``."""
     departures = imagined - centre.unsqueeze(1)

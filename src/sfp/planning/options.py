@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 from sfp.models.common import MAX_REPEATS
 from sfp.options import require, require_choice, require_finite
+from sfp.planning.centring import CENTRINGS
 
 PSEUDO_LABEL_KINDS = ("future", "raise", "objects", "spectrum")
 # where imagined futures are centred, one vocabulary for the planner and the ensembles: as decoded, on the forecast
 # (the forecast plus each future's departure from their mean), or on the world model's decode of the forecast (the
 # forecast plus each future's departure from that decode: members need no mean of their own, the planner does)
-CENTRINGS = ("none", "mean", "reconstruction")
 PSEUDO_LOSSES = ("mse", "log_spectrum", "surrogate")
 
 
@@ -64,7 +64,7 @@ class PlannerOptions:
         _count("planner.beam_width", self.beam_width)
         _count("planner.expansions", self.expansions)
         _count("planner.max_batch_frames", self.max_batch_frames)
-        require_choice("planner.centring", self.centring, CENTRINGS)
+        require_choice("planner.centring", self.centring, CENTRINGS.names())
         require(self.centring != "reconstruction", "planner.centring 'reconstruction' centres ensemble members; the "
                 "planner centres on the mean of its candidates: choose none or mean")
         require(self.centring == "none" or self.kind not in ("beam", "perturbation"),
