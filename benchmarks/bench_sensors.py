@@ -28,7 +28,7 @@ def fit_and_test(config: Path, root: Path) -> tuple[float, float, float]:
     """Test MSE of the best checkpoint of the shipped ``config``, and the seconds its ``sfp fit`` and ``sfp test``
     took."""
     name = config.stem
-    args = ["--config", str(config), "--trainer.default_root_dir", str(root / name)]
+    args = ["--config", str(config), "--run_dir", str(root / name)]
     start = time.perf_counter()
     if main(["fit", *args]) != 0:
         raise RuntimeError(f"sfp fit failed for {name}")

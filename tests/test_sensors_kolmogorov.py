@@ -38,7 +38,7 @@ def _in_sample_ratio(dataset: str, length: int, **dataset_kwargs: object) -> flo
                                "loading": {"batch_size": 256}, "dataset_kwargs": dataset_kwargs})
     data.prepare_data()
     data.setup("fit")
-    model = LinearForecaster(**{**config["model"]["init_args"], "linear_head": {"window": 4, "cross_variable": True}})
+    model = LinearForecaster(**{**config["agent"]["init_args"], "linear_head": {"window": 4, "cross_variable": True}})
     stats = data.normalization_stats()
     model.set_normalization_stats(stats["mean"], stats["std"])
     model.fit_linear_head(data.train_dataloader())

@@ -107,7 +107,7 @@ def claim(root: str | Path, made_by: str, run: str | None = None, *, fresh: bool
     existing = sorted((root / "checkpoints").glob("*.ckpt"))
     if made_by == "fit" and fresh and existing:
         raise UserError(f"{root}: holds a run already ({existing[0].name}): continue it with --ckpt_path last, or "
-                        "start over in another --trainer.default_root_dir (or delete that folder)")
+                        "start over in another --run_dir (or delete that folder)")
     reason = _refusal(root, made_by, run)
     if reason is not None and not force:
         raise UserError(f"{root}: {reason}; use another folder (or --force to use this one anyway)")

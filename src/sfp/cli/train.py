@@ -13,6 +13,7 @@ import json
 import math
 from contextlib import ExitStack
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 import lightning as L
@@ -21,6 +22,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from sfp.cli.fit_dialect import in_pipeline_words, role_of, write_lightning_configs
 from sfp.configs import config_files, moved, read_yaml, resolve_arguments
 from sfp.configs.class_paths import check_class_paths
 from sfp.errors import UserError
@@ -222,9 +224,24 @@ def _check_old_keys(configs: list[dict[str, Any]], argv: list[str]) -> None:
 
 
 def run_lightning(argv: list[str]) -> None:
-    """Run one of Lightning's sub-commands from `argv` (``fit --config NAME_OR_FILE ...``)."""
+    """Run one of Lightning's sub-commands from `argv` (``fit --config NAME_OR_FILE ...``), in the pipeline's words
+    or Lightning's (:mod:`sfp.cli.fit_dialect`)."""
     argv = resolve_arguments(argv)
-    configs = [read_yaml(path) for path in config_files(argv)]
+    configs = {path: read_yaml(path) for path in config_files(argv)}
+    role = role_of(list(configs.values()), argv)
+    with TemporaryDirectory(prefix="sfp-config-") as folder:
+        if role is not None:
+            argv, aside = write_lightning_configs(argv, configs, role, Path(folder))
+            configs = {path: read_yaml(path) for path in config_files(argv)}
+            if aside:
+                print(f"sfp {argv[0]}: the config's {role} alone; set aside: {', '.join(aside)}")
+        try:
+            _run_lightning(argv, list(configs.values()))
+        except UserError as err:
+            raise UserError(in_pipeline_words(str(err), role) if role else str(err)) from err
+
+
+def _run_lightning(argv: list[str], configs: list[dict[str, Any]]) -> None:
     _check_old_keys(configs, argv)
     check_class_paths(configs, argv)
     no_exit = {"exit_on_error": False}
