@@ -9,7 +9,8 @@ import sfp
 
 SOURCE = Path(sfp.__file__).parent
 LOWER = ("sfp.data", "sfp.models", "sfp.metrics", "sfp.forecasting", "sfp.planning")
-UPPER = ("sfp.configs", "sfp.cli", "sfp.pipeline", "sfp.pipeline_config", "sfp.run_spec", "sfp.stages", "sfp.table")
+UPPER = ("sfp.configs", "sfp.cli", "sfp.pipeline", "sfp.pipeline_config", "sfp.run_spec", "sfp.stages", "sfp.table",
+         "sfp.radar_heldout")
 
 
 def _modules() -> dict[str, Path]:

@@ -18,10 +18,29 @@ def add_parser(subparsers: Any) -> None:
                        help="the pysteps example data the windows were built from: also run each reference on the "
                             "whole composite and cut it to the tiles (<name>_full)")
     radar.add_argument("--members", type=int, default=16, help="STEPS members")
+    radar.add_argument("--heldout", metavar="RUNS",
+                       help="leave each event out in turn: train the config's agent on the others in RUNS/<event>, "
+                            "score it beside the references on the whole composite (needs --composites); "
+                            "<out>/events/<event>.json per fold (resumes), <out>/heldout.json and .md pooled")
+    radar.add_argument("--config", default="radar_sfp", help="with --heldout: the pipeline config of the agent")
+    radar.add_argument("--event", action="append", default=None,
+                       help="with --heldout: only this event's fold (repeatable; default every event)")
     radar.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
+    from sfp.errors import UserError
+
+    if args.heldout is not None:
+        from sfp.radar_heldout import run_folds
+
+        if args.composites is None or args.checkpoint or args.limit is not None:
+            raise UserError("--heldout scores every event's own agent on the whole composite: give --composites, "
+                            "and no --checkpoint or --limit")
+        run_folds(args.data, args.out, args.composites, args.heldout, args.config, args.event, args.members)
+        return
+    if args.event is not None:
+        raise UserError("--event chooses held-out folds: use it with --heldout")
     from sfp.report.radar import run as score
 
     named = dict(text.split("=", 1) if "=" in text else ("checkpoint", text) for text in args.checkpoint)

@@ -14,7 +14,7 @@ sfp radar --data runs/radar/windows.npz --out runs/radar/eval [--checkpoint [NAM
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +92,25 @@ class _LeadScores:
         }
 
 
+class _WindowCounts:
+    """Hits, misses and false alarms per window and threshold ``(W, K, 3)``: rows that sum to the pooled counts of
+    any set of windows (what a bootstrap over forecast start times resamples)."""
+
+    def __init__(self, thresholds: tuple[float, ...]) -> None:
+        self.thresholds, self.rows = thresholds, []
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        self.rows.append(contingency(pred, target, self.thresholds, reduction="none")[..., :3])
+
+    def compute(self) -> list:
+        return torch.cat(self.rows).tolist() if self.rows else []
+
+
 def evaluate_radar(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tensor, ...]], task: TaskSpec,
                    target_len: int, km_per_pixel: float = 2.0, step_minutes: int = 10) -> dict[str, Any]:
-    """metrics.json content: task metrics, CSI per lead time and FSS per model, with units; each forecast is made
-    once (STEPS is slow) and fed to both sets of scores."""
+    """metrics.json content: task metrics, CSI per lead time and FSS per model, with units, and per model each
+    window's contingency counts (``window_counts``); each forecast is made once (STEPS is slow) and fed to every
+    score."""
     counted: list[int] = []
 
     def windows() -> Iterable[tuple[Tensor, ...]]:
@@ -104,14 +119,15 @@ def evaluate_radar(forecasts: dict[str, Forecast], batches: Iterable[tuple[Tenso
             yield batch
 
     computed = accumulate(forecasts, windows(), lambda name: [build_task_metrics(task, target_len),
-                                                              _LeadScores(task, target_len, km_per_pixel)])
+                                                              _LeadScores(task, target_len, km_per_pixel),
+                                                              _WindowCounts(tuple(task.thresholds))])
     return {
         "dataset": task.name, "windows": sum(counted),
         "lead_minutes": [step_minutes * (t + 1) for t in range(target_len)],
         "units": {"mse": "(mm/h)^2", "mae": "mm/h", "csi": "dimensionless", "fss": "dimensionless",
                   "thresholds": "mm/h"},
-        "models": {name: {**shape_metrics(as_floats(metrics), task), **leads}
-                   for name, (metrics, leads) in computed.items()},
+        "models": {name: {**shape_metrics(as_floats(metrics), task), **leads, "window_counts": counts}
+                   for name, (metrics, leads, counts) in computed.items()},
     }
 
 
@@ -148,16 +164,18 @@ def plot_csi_per_lead(path: Path, results: dict[str, Any]) -> Path:
 
 
 def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: int | None = None,
-        batch_size: int = 8, composites: str | None = None, members: int = 16) -> dict[str, Any]:
+        batch_size: int = 8, composites: str | None = None, members: int = 16,
+        events: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Evaluate the references (and the named ``checkpoints``) on the test events of a prepared file; write the
     report. ``composites``: the pysteps example data the file was built from, to add each reference, and each
     checkpoint (its tiles overlapping by half and blended), run on the whole composite and cut to the scored tiles
-    (``<name>_full``, :mod:`sfp.report.full_domain`)."""
+    (``<name>_full``, :mod:`sfp.report.full_domain`). ``events``: ``val_events`` and ``test_events`` in place of
+    the data module's (a held-out fold)."""
     from sfp.data.radar import RadarDataModule
     from sfp.models.common import require_positive
 
     require_positive(members=members)  # before any forecast is made
-    datamodule = RadarDataModule(data, loading={"batch_size": batch_size}, augment=False)
+    datamodule = RadarDataModule(data, loading={"batch_size": batch_size}, augment=False, **(events or {}))
     datamodule.setup()
     forecasts = reference_forecasters(members)
     if composites is not None:
@@ -177,6 +195,7 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
     results = evaluate_radar(forecasts, batches, datamodule.task, datamodule.target,
                              float(datamodule.arrays["spacing_km"]), int(datamodule.arrays["step_minutes"]))
     results["test_events"] = list(datamodule.test_events)
+    results["window_starts"] = window_starts(datamodule)[: results["windows"]]
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(results, indent=1))
@@ -185,6 +204,15 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
     plot_views(folder, results, datamodule.task)
     _pictures(folder, forecasts, batches, datamodule.task, results["lead_minutes"][0])
     return results
+
+
+def window_starts(datamodule: Any) -> list[list[Any]]:
+    """Each test window's forecast start, ``[event, frame]``, in the test loader's order: windows of one start (the
+    tiles of one composite) share their weather, so a bootstrap resamples starts, not windows."""
+    arrays, dataset = datamodule.arrays, datamodule.datasets["test"]
+    names = [str(name) for name in arrays["events"]]
+    sequences = dataset.index[:, 0].tolist()
+    return [[names[int(arrays["event"][i])], int(arrays["position"][i][0])] for i in sequences]
 
 
 def plot_views(folder: Path, results: dict[str, Any], task: TaskSpec) -> None:
