@@ -8,6 +8,7 @@ at a 10-min step only every 30 min would remain.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,7 @@ EVENTS: tuple[Event, ...] = (
 )
 
 
-def read_event(root: str | Path, event: Event, spacing_km: float = 2.0, step_minutes: int = 10) -> np.ndarray:
-    """The event's frames on the step, block-averaged to ``spacing_km``: ``(T, H, W)`` float32 mm/h, NaN missing."""
+def _files_on_step(root: str | Path, event: Event, step_minutes: int) -> list[Path]:
     network = NETWORKS[event.network]
     folder = Path(root) / event.folder
     if not folder.is_dir():
@@ -47,9 +47,28 @@ def read_event(root: str | Path, event: Event, spacing_km: float = 2.0, step_min
     keep = on_step([file_time(network, f) for f in files], step_minutes)
     if not keep:
         raise UserError(f"{folder}: no frame on the {step_minutes}-min step")
+    return [files[index] for index in keep]
+
+
+def read_event(root: str | Path, event: Event, spacing_km: float = 2.0, step_minutes: int = 10) -> np.ndarray:
+    """The event's frames on the step, block-averaged to ``spacing_km``: ``(T, H, W)`` float32 mm/h, NaN missing."""
+    network = NETWORKS[event.network]
     factor = block_factor(network.pixel_m, spacing_km)
-    frames = [block_mean(read_frame(network, files[index]).rain, factor) for index in keep]
+    frames = [block_mean(read_frame(network, path).rain, factor) for path in _files_on_step(root, event, step_minutes)]
     shapes = {f.shape for f in frames}
     if len(shapes) != 1:
-        raise UserError(f"{folder}: frames of different sizes {sorted(shapes)}")
+        raise UserError(f"{Path(root) / event.folder}: frames of different sizes {sorted(shapes)}")
     return np.stack(frames)
+
+
+def event_grid(root: str | Path, event: Event, shape: tuple[int, int], spacing_km: float = 2.0,
+               step_minutes: int = 10) -> tuple[list[datetime], np.ndarray, np.ndarray, str]:
+    """Where :func:`read_event`'s frames lie: their times, the pixel centres' ``y`` and ``x`` for frames of
+    ``shape`` ``(H, W)``, and the PROJ string of the importer's projection (read from its first file)."""
+    network = NETWORKS[event.network]
+    files = _files_on_step(root, event, step_minutes)
+    grid = read_frame(network, files[0]).grid
+    if grid is None:
+        raise UserError(f"{files[0]}: its importer gives no georeferencing")
+    y, x = grid.centres(*shape, factor=block_factor(network.pixel_m, spacing_km))
+    return [file_time(network, path) for path in files], y, x, grid.projection

@@ -46,12 +46,44 @@ NETWORKS: dict[str, Network] = {n.name: n for n in (
 )}
 
 
+@dataclass(frozen=True)
+class Grid:
+    """Where a composite's pixels lie: pysteps' georeferencing (``projection`` a PROJ string; ``x1, y1, x2, y2`` the
+    corners and ``xpixelsize, ypixelsize`` in ``unit``; ``yorigin`` ``upper`` when row 0 is the northern edge)."""
+
+    projection: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    xpixelsize: float
+    ypixelsize: float
+    yorigin: str
+    unit: str = "m"
+
+    @classmethod
+    def of(cls, metadata: dict[str, Any]) -> Grid:
+        return cls(str(metadata.get("projection", "")), *(float(metadata[key]) for key in (
+            "x1", "y1", "x2", "y2", "xpixelsize", "ypixelsize")), str(metadata.get("yorigin", "upper")),
+            str(metadata.get("cartesian_unit", "m")))
+
+    def centres(self, height: int, width: int, factor: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(y, x)`` coordinates of the pixel centres of the ``(height, width)`` field that blocks of ``factor``
+        pixels (cut from the top-left corner as stored, :func:`~sfp.data.radar.grid.block_mean`) make."""
+        dx, dy = self.xpixelsize * factor, self.ypixelsize * factor
+        x = self.x1 + (np.arange(width) + 0.5) * dx
+        rows = (np.arange(height) + 0.5) * dy
+        y = self.y2 - rows if self.yorigin == "upper" else self.y1 + rows
+        return y, x
+
+
 @dataclass
 class Frame:
-    """One composite: rain rate (H, W) in mm/h with NaN where missing, and its time."""
+    """One composite: rain rate (H, W) in mm/h with NaN where missing, its time and where its pixels lie."""
 
     rain: np.ndarray
     time: datetime
+    grid: Grid | None = None
 
 
 def _quiet_pysteps_io() -> Any:
@@ -106,7 +138,11 @@ def read_frame(network: Network, path: str | Path) -> Frame:
     rain = np.asarray(rain, dtype=np.float32)
     if rain.ndim != 2:
         raise UserError(f"{path}: expected one 2-D composite, got shape {rain.shape}")
-    return Frame(rain, time)
+    try:
+        grid = Grid.of(metadata)
+    except (KeyError, TypeError, ValueError):
+        grid = None  # an importer that gives no georeferencing
+    return Frame(rain, time, grid)
 
 
 def event_files(network: Network, folder: str | Path) -> list[Path]:
