@@ -77,6 +77,19 @@ def test_baseline_and_sfp_train_the_same_steps_and_report_is_written(run):
     assert sfp_state and all(key.startswith("agent.") for key in sfp_state)
 
 
+def test_each_stages_checkpoints_carry_the_run_spec_they_trained_with(run):
+    """The settings beside the weights, as plain data: the spec of the run's config, field for field."""
+    from sfp.pipeline_config import load_config
+
+    config = load_config(["--config", str(run[1])])
+    for stage in ("agent", "world_model", "sfp"):
+        for name in ("last", "best"):
+            kept = torch.load(run[0] / stage / "checkpoints" / f"{name}.ckpt", weights_only=True)["sfp_run_spec"]
+            assert kept["sfp"]["pseudo_labels"] == config["sfp"]["pseudo_labels"]
+            assert kept["data"] == config["data"] and kept["agent_trainer"] == config["agent_trainer"]
+            assert set(kept) == set(config) - {"config"}
+
+
 def test_rerun_skips_every_finished_stage(run, capsys):
     assert main(["pipeline", "--config", str(run[1])]) == 0
     out = capsys.readouterr().out

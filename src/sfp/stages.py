@@ -18,9 +18,18 @@ from typing import Any, Protocol
 
 import lightning as L
 
+from sfp.options import plain
 from sfp.run_spec import FineTuning, RunSpec
 from sfp.surrogate_weights import match_surrogate_weight
-from sfp.training import FitClock, prepare_strategy, read_checkpoint, resolve_checkpoint, run_callbacks, run_logger
+from sfp.training import (
+    FitClock,
+    KeepSpec,
+    prepare_strategy,
+    read_checkpoint,
+    resolve_checkpoint,
+    run_callbacks,
+    run_logger,
+)
 
 
 class Run(Protocol):
@@ -52,6 +61,7 @@ def fit(run: Run, stage: str, model: L.LightningModule, trainer_section: str, pa
     prepare_strategy(kwargs.get("strategy"))
     callbacks = run_callbacks(root, run.datamodule, run.spec.checkpoint_every,
                               kwargs.get("enable_progress_bar") is not False, patience, by_mse)
+    callbacks.append(KeepSpec(plain(run.spec)))
     trainer = L.Trainer(default_root_dir=str(root), logger=run_logger(root), use_distributed_sampler=False,
                         callbacks=callbacks, **kwargs)
     trainer.fit(model, datamodule=run.datamodule, ckpt_path=resolve_checkpoint(root, "last", required=False),

@@ -106,6 +106,19 @@ class FitClock(Callback):
         self.seconds_before = float(state_dict["seconds"])
 
 
+class KeepSpec(Callback):
+    """The run spec a stage trained with, as plain data, in each of its checkpoints (``sfp_run_spec``): the
+    weights carry the settings that made them, as nanoGPT keeps its config beside its weights."""
+
+    KEY = "sfp_run_spec"
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+
+    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        checkpoint[self.KEY] = self.spec
+
+
 def run_callbacks(root: str | Path, datamodule: Any, checkpoint_every: int = CHECKPOINT_EVERY,
                   progress: bool = True, patience: int | None = None, by_mse: bool = False) -> list[Callback]:
     """Checkpointing (last and best), the :class:`FitClock`, a progress bar and, with ``patience``, early stopping
