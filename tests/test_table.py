@@ -360,7 +360,7 @@ def test_the_blackbox_table_judges_each_row_on_its_reward_with_the_rows_peers():
     from sfp.table.cells import agent_config, cell_config, world_model_config
 
     table = load_table("blackbox")
-    assert {row.dataset for row in table.datasets.values()} == {"storms", "navier_stokes"}
+    assert {row.dataset for row in table.datasets.values()} == {"storms", "navier_stokes", "radar"}
     assert len(table.backbones) >= 2 and len(table.cells()) == len(table.datasets) * len(table.backbones)
     objects = cell_config(table, Cell("storms/object", "unet", 0))
     assert objects["sfp"]["reward"]["name"] == "object_csi" and objects["sfp"]["planner"]["kind"] == "best_of_k"
@@ -372,6 +372,9 @@ def test_the_blackbox_table_judges_each_row_on_its_reward_with_the_rows_peers():
     assert unaided["sfp"]["planner"]["kind"] == "perturbation" and unaided["sfp"]["reward"] == objects["sfp"]["reward"]
     gauged = cell_config(table, Cell("storms/gauges", "fno", 0))
     assert gauged["sfp"]["gauges"] == 0.02 and gauged["evaluation"]["metric"] is None  # CSI-M on the full field
+    rain_cells = cell_config(table, Cell("radar/object", "unet", 0))
+    assert rain_cells["sfp"]["reward"] == {"name": "object_csi", "thresholds": [5, 10], "radius": 4}
+    assert rain_cells["data"]["init_args"]["test_events"] == ["fmi/20170509", "mch/20160711"]  # held-out events
     vortices = cell_config(table, Cell("navier_stokes/vortices", "fno", 0))
     assert vortices["evaluation"]["metric"] == "vortex_csi" and not vortices["balanced_mse_baseline"]
     # the storms rows share one world model and, per backbone and seed, one agent
