@@ -346,3 +346,16 @@ def test_the_agent_can_follow_its_validation_mse_and_that_reruns_it(tmp_path):
     _run(config)
     config["agent_monitor"] = "mse"
     assert _run(config) == ["agent", "baseline_steps", "sfp", "evaluate", "report"]
+
+
+def test_a_stage_stored_with_the_soft_csi_surrogate_option_reads_it_as_surrogate_loss(tmp_path):
+    from sfp.reuse import first_difference
+
+    config = _load(tmp_path, "--surrogate_loss", "{name: soft_csi, thresholds: [5], pool: 8}")
+    keys = ("surrogate_baseline", "surrogate_loss", "surrogate_weights")
+    stored = {"surrogate_baseline": False, "surrogate_soft_csi": {"thresholds": [5], "pool": 8},
+              "surrogate_weights": [0.1, 0.3, 1.0, 3.0]}
+    assert first_difference(stored, config, keys) is None
+    stored["surrogate_soft_csi"]["pool"] = 4
+    assert first_difference(stored, config, keys) == "surrogate_loss.pool: 4 -> 8"
+    assert first_difference({**stored, "surrogate_soft_csi": None}, _load(tmp_path), keys) is None

@@ -130,3 +130,49 @@ def test_a_negative_or_nan_surrogate_weight_is_refused_before_anything_loads(wei
 
     with pytest.raises(UserError, match="surrogate_weight"):
         SFPModule(agent_checkpoint="nosuch.ckpt", surrogate_weight=weight)
+
+
+def _blob(centre_y: float, centre_x: float, amplitude: float = 10.0, width: float = 3.0) -> torch.Tensor:
+    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    return (amplitude * torch.exp(-((y - centre_y) ** 2 + (x - centre_x) ** 2) / (2 * width**2)))[None, None]
+
+
+def test_soft_sal_is_exact_where_sal_needs_no_objects():
+    """A doubled field: only A, (2 - 1) / 1.5; a field shifted by 6 px: only L1, 6 / the diagonal."""
+    from sfp.metrics.surrogates import soft_sal_loss
+
+    truth = _blob(12, 12)
+    valid = torch.ones_like(truth, dtype=torch.bool)
+    assert soft_sal_loss(truth, truth, valid).item() == pytest.approx(0.0, abs=1e-6)
+    assert soft_sal_loss(2 * truth, truth, valid).item() == pytest.approx(2 / 3, abs=1e-6)
+    assert soft_sal_loss(_blob(12, 18), truth, valid).item() == pytest.approx(6 / math.hypot(32, 32), abs=1e-4)
+
+
+def test_soft_sal_follows_sal_on_one_cell_and_has_a_gradient():
+    """Against the object-based SAL (sfp.metrics.sal, a second implementation): within 10 % for one wider cell."""
+    from sfp.metrics.sal import sal, sal_penalty
+    from sfp.metrics.surrogates import soft_sal_loss
+
+    truth, wide = _blob(12, 12), _blob(12, 12, width=5.0)
+    exact = sal_penalty(sal(wide[:, :, None], truth[:, :, None])).item()
+    forecast = wide.clone().requires_grad_(True)
+    loss = soft_sal_loss(forecast, truth, torch.ones_like(truth, dtype=torch.bool))
+    assert loss.item() == pytest.approx(exact, rel=0.1)
+    loss.backward()
+    assert torch.isfinite(forecast.grad).all() and forecast.grad.abs().sum() > 0
+
+
+def test_surrogates_are_named_in_one_registry():
+    from sfp.metrics.surrogates import SURROGATES, get_surrogate
+
+    assert SURROGATES.names() == ["soft_csi", "soft_sal"]
+    truth = _blob(12, 12)
+    valid = torch.ones_like(truth, dtype=torch.bool)
+    loss = get_surrogate({"name": "soft_csi", "thresholds": [5.0], "pool": 2})
+    assert loss(truth, truth, valid).item() == pytest.approx(soft_csi_loss(truth, truth, valid, (5.0,), pool=2).item())
+    with pytest.raises(UserError, match="unknown surrogate 'soft_iou'"):
+        get_surrogate({"name": "soft_iou"})
+    with pytest.raises(UserError, match="quantile"):
+        get_surrogate({"name": "soft_sal", "quantile": 1.5})
+    with pytest.raises(UserError, match="soft_sal.*unexpected keyword"):
+        get_surrogate({"name": "soft_sal", "radius": 3})

@@ -367,7 +367,8 @@ def test_the_blackbox_table_judges_each_row_on_its_reward_with_the_rows_peers():
     assert objects["sfp"]["pseudo_labels"]["kind"] == "objects"
     assert objects["sfp"]["pseudo_labels"]["weight"] == 2.0  # the row's settings laid over storms_sfp's, key by key
     assert objects["evaluation"]["metric"] == "object_csi_m" and objects["equal_time_budget"] == "step_cost"
-    assert objects["surrogate_soft_csi"] == {"thresholds": [133, 181], "pool": 8}
+    assert objects["surrogate_loss"] == {"name": "soft_csi", "thresholds": [133, 181], "pool": 8}
+    assert cell_config(table, Cell("storms/sal", "unet", 0))["surrogate_loss"] == {"name": "soft_sal"}
     unaided = cell_config(table, Cell("storms/object_perturbation", "unet", 0))
     assert unaided["sfp"]["planner"]["kind"] == "perturbation" and unaided["sfp"]["reward"] == objects["sfp"]["reward"]
     gauged = cell_config(table, Cell("storms/gauges", "fno", 0))

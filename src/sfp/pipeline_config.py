@@ -82,9 +82,10 @@ def pipeline_parser() -> Any:
     parser.add_argument("--qmap_baseline", type=bool, default=False,
                         help="also quantile-map the equal-step baseline onto the truth (fitted on validation), "
                              "blended to SFP's MSE change")
-    parser.add_argument("--surrogate_soft_csi", type=dict | None, default=None,
-                        help="the surrogate's loss: soft CSI at these options (thresholds, pool: block size, width) "
-                             "in place of the headline metric's stand-in, e.g. at an object reward's thresholds")
+    parser.add_argument("--surrogate_loss", type=dict | None, default=None,
+                        help="the surrogate's loss in place of the headline metric's stand-in: {name: soft_csi, "
+                             "thresholds, pool, width} (e.g. at an object reward's thresholds) or {name: soft_sal, "
+                             "threshold_factor, quantile, width} (sfp.metrics.surrogates)")
     parser.add_argument("--surrogate_weights", type=list[float], default=[0.1, 0.3, 1.0, 3.0],
                         help="the peers' weights tried; validation picks the one whose MSE change is SFP's")
     parser.add_subclass_arguments(L.LightningDataModule, "data", required=True)
@@ -92,7 +93,7 @@ def pipeline_parser() -> Any:
     parser.add_class_arguments(WorldModelModule, "world_model", skip={"agent_checkpoint", "imagination"})
     parser.add_class_arguments(SFPModule, "sfp",
                                skip={"agent_checkpoint", "world_model_checkpoint", "seed", "surrogate_weight", "peer",
-                                     "surrogate_soft_csi"})
+                                     "surrogate_loss"})
     for stage in TRAINING_STAGES:
         parser.add_class_arguments(L.Trainer, f"{stage}_trainer", skip=TRAINER_SET_BY_SFP)
         parser.set_defaults({f"{stage}_trainer.{key}": value for key, value in TRAINER_DEFAULTS.items()})
@@ -112,7 +113,7 @@ def _validate(config: dict[str, Any]) -> None:
     """Build what a config names once, cheaply, so a bad value fails before any stage touches the disk."""
     from sfp.forecasting.checkpoints import load_forecaster
     from sfp.metrics.peer_losses import balanced_mse_bins
-    from sfp.metrics.surrogates import soft_csi_surrogate
+    from sfp.metrics.surrogates import get_surrogate
     from sfp.options import coerce
     from sfp.planning.options import PlannerOptions, PseudoLabels, check_labels_for
     from sfp.planning.planner import planner_class
@@ -159,11 +160,11 @@ def _validate(config: dict[str, Any]) -> None:
         built("world_model", lambda: WorldModelModule(**config["world_model"]))
     check_label_reward(labels.kind, reward if reward is not None else reward_for_task(datamodule.task))
     _check_evaluation(config["evaluation"], datamodule)
-    if config["surrogate_soft_csi"] is not None:
+    if config["surrogate_loss"] is not None:
         try:
-            soft_csi_surrogate(**config["surrogate_soft_csi"])
-        except (UserError, TypeError) as err:
-            raise UserError(f"surrogate_soft_csi: {err}") from None
+            get_surrogate(config["surrogate_loss"])
+        except UserError as err:
+            raise UserError(f"surrogate_loss: {err}") from None
     if config["balanced_mse_baseline"]:
         try:
             balanced_mse_bins(datamodule.task)  # its bins are the task's event thresholds

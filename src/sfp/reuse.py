@@ -5,7 +5,7 @@ settings are parsed again by today's parser over today's spec: an option that di
 filled in at the default declared on the option itself, so it counts as equal there (a new option never re-runs a
 finished stage), while a stored value that was then a default and is not today's default differs (a changed default
 does re-run it). An option that moved into an option group is read where it lives now (a data module's flat
-arguments, :func:`sfp.configs.moved.upgrade_data`); one that no longer exists makes the stored settings
+arguments, :func:`sfp.configs.moved.upgrade_stored`); one that no longer exists makes the stored settings
 unparseable: a difference, named.
 """
 
@@ -67,15 +67,16 @@ def first_difference(stored: Mapping[str, Any], spec: Mapping[str, Any], keys: I
     """The first setting where ``stored`` (key -> value, as :func:`settings` wrote it) differs from the run spec
     ``spec`` (a resolved pipeline config), after today's parser filled in the options ``stored`` lacks; ``keys``:
     the keys read today (one ``stored`` lacks counts at its declared default). None when every field is equal."""
-    from sfp.configs.moved import upgrade_data
+    from sfp.configs.moved import upgrade_stored
     from sfp.pipeline_config import reparse
 
+    stored = upgrade_stored(stored)
     merged = copy.deepcopy(dict(spec))
     for key in keys:
         if key not in stored:
             _remove(merged, key)  # read today, not then: at its declared default
     for key, value in stored.items():
-        _write(merged, key, copy.deepcopy(upgrade_data(value) if key == "data" else value))
+        _write(merged, key, copy.deepcopy(value))
     try:
         filled = reparse(merged)
     except UserError as err:

@@ -88,7 +88,7 @@ class RunSpec:
     balanced_mse_baseline: bool
     facl_baseline: bool
     qmap_baseline: bool
-    surrogate_soft_csi: dict[str, Any] | None
+    surrogate_loss: dict[str, Any] | None
     surrogate_weights: list[float]
     data: ClassSpec
     agent: ClassSpec

@@ -44,7 +44,7 @@ GRAPH = (
           sources=(*_SELF_TRAINING, *_PLANNING)),
     Stage("baseline_time", ("equal_time_baseline", "equal_time_budget", *FINE_TUNING), ("agent", "sfp"),
           switch="equal_time_baseline", sources=(*_SELF_TRAINING, "sfp.step_cost")),
-    Stage("surrogate", ("surrogate_baseline", "surrogate_soft_csi", "surrogate_weights", *FINE_TUNING),
+    Stage("surrogate", ("surrogate_baseline", "surrogate_loss", "surrogate_weights", *FINE_TUNING),
           ("baseline_steps", "sfp"),
           switch="surrogate_baseline", sources=(*_SELF_TRAINING, "sfp.surrogate_weights", "sfp.metrics.surrogates")),
     *(Stage(peer, (f"{peer}_baseline", "surrogate_weights", *FINE_TUNING), ("baseline_steps", "sfp"),

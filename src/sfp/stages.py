@@ -74,7 +74,7 @@ def fit(run: Run, stage: str, model: L.LightningModule, trainer_section: str, pa
 
 
 def sfp_module(run: Run, fine_tuning: FineTuning, world_model: str | None = None, surrogate_weight: float = 0.0,
-               peer: str = "surrogate", surrogate_soft_csi: dict[str, Any] | None = None) -> L.LightningModule:
+               peer: str = "surrogate", surrogate_loss: dict[str, Any] | None = None) -> L.LightningModule:
     """:class:`SFPModule` on the run's agent, fine-tuning as ``fine_tuning`` says, planning in the world model at
     ``world_model`` (a checkpoint; None with planning off) and adding ``surrogate_weight`` times the loss ``peer``."""
     from sfp.planning.self_training import SFPModule
@@ -83,7 +83,7 @@ def sfp_module(run: Run, fine_tuning: FineTuning, world_model: str | None = None
                      planner=fine_tuning.planner, pseudo_labels=fine_tuning.pseudo_labels, reward=fine_tuning.reward,
                      lr=fine_tuning.lr, weight_decay=fine_tuning.weight_decay, seed=run.seed,
                      surrogate_weight=surrogate_weight, peer=peer, gauges=fine_tuning.gauges,
-                     surrogate_soft_csi=surrogate_soft_csi)
+                     surrogate_loss=surrogate_loss)
 
 
 def fine_tune(run: Run, stage: str, build: Callable[[], L.LightningModule],
@@ -211,7 +211,7 @@ def matched_peer(run: Run, peer: str) -> dict[str, Any]:
     ``peer``): the one whose validation MSE, relative to the equal-step baseline's, is nearest SFP's
     (:func:`match_surrogate_weight`)."""
     trained: dict[float, str] = {}
-    options = {"surrogate_soft_csi": run.spec.surrogate_soft_csi} if peer == "surrogate" else {}
+    options = {"surrogate_loss": run.spec.surrogate_loss} if peer == "surrogate" else {}
     val = validate(run, {"baseline_steps": run.checkpoint("baseline_steps"), "sfp": run.checkpoint("sfp")})
 
     def change(name: str) -> float:  # validation MSE relative to the equal-step baseline's

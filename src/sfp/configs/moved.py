@@ -42,6 +42,9 @@ def check(arguments: Mapping[str, Any], moves: Mapping[str, str], prefix: str) -
     for key, value in arguments.items():
         if key == "planner" and isinstance(value, str):
             raise UserError(f"{prefix}planner is a section now: write {prefix}planner.kind: {value}")
+        if prefix == "" and key == "surrogate_soft_csi":
+            raise UserError("surrogate_soft_csi is surrogate_loss now: write surrogate_loss: {name: soft_csi, ...the "
+                            "same options}")
         if key in moves:
             target = moves[key]
             if target == GONE:
@@ -88,6 +91,16 @@ def _check_augment(class_path: Any, value: Any) -> None:
     if str(class_path).endswith("SeriesDataModule") and isinstance(value, bool):
         raise UserError("data.init_args.augment is a section now (noise_std, freq_noise_std): write augment: {} "
                         "for the defaults, or augment: null for none")
+
+
+def upgrade_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings a stage or table cell stored under an earlier sfp, with their keys where they live now: a data
+    module's flat arguments in its option groups, ``surrogate_soft_csi`` as ``surrogate_loss: {name: soft_csi}``."""
+    upgraded = {key: upgrade_data(value) if key == "data" else value for key, value in stored.items()}
+    if "surrogate_soft_csi" in upgraded:
+        options = upgraded.pop("surrogate_soft_csi")
+        upgraded["surrogate_loss"] = None if options is None else {"name": "soft_csi", **options}
+    return upgraded
 
 
 def upgrade_data(data: Any) -> Any:

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from sfp.errors import UserError
 from sfp.metrics._common import check_pair
-from sfp.metrics.surrogates import Surrogate, soft_csi_surrogate, surrogate_for_task
+from sfp.metrics.surrogates import Surrogate, get_surrogate, surrogate_for_task
 from sfp.options import require_finite
 from sfp.task import TaskSpec
 
@@ -125,12 +125,12 @@ class ScheduledFACL:
 PEER_LOSSES = ("surrogate", "balanced_mse", "facl")  # what SFPModule's ``peer`` may add to the MSE
 
 
-def peer_loss(name: str, task: TaskSpec, seed: int = 0, soft_csi: Mapping[str, Any] | None = None) -> Any:
+def peer_loss(name: str, task: TaskSpec, seed: int = 0, surrogate: Mapping[str, Any] | None = None) -> Any:
     """The differentiable loss ``name`` (:data:`PEER_LOSSES`) on ``task``: the headline metric's stand-in
-    (:func:`~sfp.metrics.surrogates.surrogate_for_task`; with ``soft_csi``, the options of
-    :func:`~sfp.metrics.surrogates.soft_csi_surrogate` instead), balanced MSE, or FACL (a :class:`ScheduledFACL`)."""
+    (:func:`~sfp.metrics.surrogates.surrogate_for_task`; with ``surrogate``, the one it names,
+    :func:`~sfp.metrics.surrogates.get_surrogate`), balanced MSE, or FACL (a :class:`ScheduledFACL`)."""
     if name == "surrogate":
-        return soft_csi_surrogate(**soft_csi) if soft_csi is not None else surrogate_for_task(task)
+        return get_surrogate(surrogate) if surrogate is not None else surrogate_for_task(task)
     if name == "balanced_mse":
         return balanced_mse_for_task(task)
     if name == "facl":

@@ -7,6 +7,11 @@
 - TKE spectrum error (navier_stokes): the mean squared log10 ratio of the forecast's and the truth's shell
   energies over the de-aliased band (differentiable wherever the energies are positive).
 - SSIM (flame): ``1 - SSIM``.
+- SAL's ``|S| + |A| + L`` (a reward, :mod:`sfp.metrics.sal`): soft SAL, each term without its objects — A exactly
+  (domain means), L1 exactly (centres of mass), and, on the pixels above the threshold softly
+  (``sigmoid((value - R*) / (width R*))``, R* the paper's ``threshold_factor`` times the field's wet ``quantile``),
+  the whole wet area taken as one object: its scaled volume (mass over a soft maximum) for S, the mass-weighted
+  distance of its pixels from the centre of mass for L2.
 - Strong-core CSI (ocean): soft CSI of the day being a category II core, ``sigmoid((pred - level) / (width *
   (level - seas)))`` with ``level = seas + 2 (thresh - seas)``, against the truth's cores (found with the duration
   rule after the context); the forecast side has no duration rule, which is what a gradient cannot see. Needs each
@@ -15,8 +20,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -25,7 +31,9 @@ from sfp.errors import UserError
 from sfp.metrics._common import check_thresholds, positive_float, positive_int
 from sfp.metrics.functional import ssim
 from sfp.metrics.heatwave_scores import Window, classify, day_classes
+from sfp.metrics.sal import PAPER_THRESHOLD_FACTOR
 from sfp.metrics.spectrum import log_spectrum_distance
+from sfp.registry import Registry
 from sfp.task import TaskSpec
 
 SOFT_CSI_WIDTH = 0.1  # of each threshold: the sigmoid's scale
@@ -101,12 +109,78 @@ def spectrum_loss(pred: Tensor, truth: Tensor, valid: Tensor) -> Tensor:
 
 def soft_csi_surrogate(thresholds: Sequence[float], pool: int = 1, width: float = SOFT_CSI_WIDTH) -> Surrogate:
     """Soft CSI at ``thresholds`` on ``pool``-block maxima (:func:`soft_csi_loss`), checked: the stand-in a
-    pipeline's ``surrogate_soft_csi`` puts in place of the task's (e.g. at an object reward's thresholds)."""
+    pipeline's ``surrogate_loss: {name: soft_csi, ...}`` puts in place of the task's (e.g. at an object reward's
+    thresholds)."""
     levels = check_thresholds(thresholds)
     pool, width = positive_int("pool", pool), positive_float("width", width)
     if min(levels) <= 0:
         raise UserError(f"soft CSI thresholds must be > 0, got {list(levels)}")
     return partial(soft_csi_loss, thresholds=levels, width=width, pool=pool)
+
+
+def _normalized_difference(forecast: Tensor, truth: Tensor) -> Tensor:
+    return (forecast - truth) / (0.5 * (forecast + truth)).clamp_min(1e-6)
+
+
+def soft_sal_loss(pred: Tensor, truth: Tensor, valid: Tensor, threshold_factor: float = PAPER_THRESHOLD_FACTOR,
+                  quantile: float = 0.95, width: float = SOFT_CSI_WIDTH) -> Tensor:
+    """The mean over frames of soft ``|S| + |A| + L`` (module docstring) of ``pred`` against ``truth``
+    ``(..., H, W)``, missing truth as no rain on both sides."""
+    keep = valid.to(pred.dtype)
+    pred = (pred.clamp_min(0.0) * keep).reshape(-1, *pred.shape[-2:])
+    truth = (torch.nan_to_num(truth).clamp_min(0.0) * keep).reshape(-1, *truth.shape[-2:])
+    height, width_px = truth.shape[-2:]
+    diagonal = (height**2 + width_px**2) ** 0.5
+    rows = torch.arange(height, dtype=pred.dtype, device=pred.device)[:, None].expand(height, width_px)
+    columns = torch.arange(width_px, dtype=pred.dtype, device=pred.device)[None, :].expand(height, width_px)
+
+    def summary(field: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        wet = torch.where(field > 0, field, torch.nan).flatten(1).detach()
+        level = (threshold_factor * torch.nanquantile(wet, quantile, dim=1).nan_to_num(1.0)).clamp_min(1e-6)
+        level = level[:, None, None]
+        mass = field.sum((-2, -1)).clamp_min(1e-6)
+        centre = torch.stack([(field * rows).sum((-2, -1)), (field * columns).sum((-2, -1))], -1) / mass[:, None]
+        inside = field * torch.sigmoid((field - level) / (width * level))
+        inside_mass = inside.sum((-2, -1)).clamp_min(1e-6)
+        peak = inside.flatten(1).amax(1).clamp_min(1e-6)
+        distance = torch.hypot(rows - centre[:, None, None, 0], columns - centre[:, None, None, 1])
+        spread = (inside * distance).sum((-2, -1)) / inside_mass
+        return field.mean((-2, -1)), inside_mass / peak, centre, spread
+
+    f_mean, f_volume, f_centre, f_spread = summary(pred)
+    t_mean, t_volume, t_centre, t_spread = summary(truth)
+    amplitude = _normalized_difference(f_mean, t_mean).abs()
+    structure = _normalized_difference(f_volume, t_volume).abs()
+    location = ((f_centre - t_centre).norm(dim=-1) + 2 * (f_spread - t_spread).abs()) / diagonal
+    return (structure + amplitude + location).mean()
+
+
+def soft_sal_surrogate(threshold_factor: float = PAPER_THRESHOLD_FACTOR, quantile: float = 0.95,
+                       width: float = SOFT_CSI_WIDTH) -> Surrogate:
+    """Soft SAL (:func:`soft_sal_loss`) at these options, checked."""
+    positive_float("threshold_factor", threshold_factor)
+    positive_float("width", width)
+    if not 0 < quantile <= 1:
+        raise UserError(f"quantile must be in (0, 1], got {quantile!r}")
+    return partial(soft_sal_loss, threshold_factor=threshold_factor, quantile=quantile, width=width)
+
+
+SURROGATES: Registry[Callable[..., Surrogate]] = Registry.of("surrogate", {"soft_csi": soft_csi_surrogate,
+                                                                          "soft_sal": soft_sal_surrogate})
+
+
+def get_surrogate(spec: Mapping[str, Any]) -> Surrogate:
+    """The surrogate ``{"name": ..., **options}`` names (:data:`SURROGATES`), its options checked: one line for an
+    unknown name or option."""
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+        raise UserError(f"a surrogate loss is {{name: {' | '.join(SURROGATES.names())}, ...its options}}; got "
+                        f"{spec!r}"[:300])
+    factory = SURROGATES.get(spec["name"])
+    options = {key: value for key, value in spec.items() if key != "name"}
+    try:
+        return factory(**options)
+    except TypeError as err:
+        raise UserError(f"surrogate {spec['name']!r}: {err}") from None
 
 
 def surrogate_for_task(task: TaskSpec) -> Surrogate | HeatwaveSurrogate:

@@ -64,8 +64,8 @@ class SFPModule(L.LightningModule):
     surrogate_weight: adds this times the differentiable loss ``peer`` to the MSE: the stand-in for the headline
     metric (``surrogate``: :func:`sfp.metrics.surrogates.surrogate_for_task`), ``balanced_mse`` or ``facl``
     (:mod:`sfp.metrics.peer_losses`); with no pseudo-labels, that is a peer baseline SFP is compared with.
-    surrogate_soft_csi: the surrogate peer's soft CSI options in place of the task's stand-in
-    (:func:`~sfp.metrics.surrogates.soft_csi_surrogate`: thresholds, pool, width).
+    surrogate_loss: the surrogate peer's loss in place of the task's stand-in, ``{name, ...options}``
+    (:func:`~sfp.metrics.surrogates.get_surrogate`: soft_csi, soft_sal).
     gauges: where > 0, the truth is seen only at this fraction of the pixels (a fixed set, the same for every
     model: :func:`~sfp.planning.reward_types.gauge_mask`): the MSE, the peer loss and the planner's reward see the
     gauges alone (incomplete truth); validation and test still score the full field.
@@ -75,7 +75,7 @@ class SFPModule(L.LightningModule):
                  planner: PlannerOptions = PlannerOptions(), pseudo_labels: PseudoLabels = PseudoLabels(),
                  reward: str | dict | None = None, lr: float = 3e-4, weight_decay: float = 0.0, seed: int = 0,
                  surrogate_weight: float = 0.0, peer: str = "surrogate", gauges: float = 0.0,
-                 surrogate_soft_csi: dict[str, Any] | None = None):
+                 surrogate_loss: dict[str, Any] | None = None):
         super().__init__()
         require_finite("surrogate_weight", surrogate_weight, minimum=0.0)
         require_finite("gauges", gauges, minimum=0.0)
@@ -94,7 +94,7 @@ class SFPModule(L.LightningModule):
         save_plain_hyperparameters(self, logger=False, planner=self.planner_options, pseudo_labels=self.labels)
         self.reward_spec, self.lr, self.weight_decay, self.seed = reward, lr, weight_decay, seed
         self.surrogate_weight, self.peer, self.surrogate = surrogate_weight, peer, None
-        self.surrogate_soft_csi = surrogate_soft_csi
+        self.surrogate_loss = surrogate_loss
         self.gauges = gauges
         self.label_distance: Any = None  # the pseudo-label distance of ``loss: surrogate``, set from the task in setup
         self.agent: Forecaster = load_forecaster(agent_checkpoint).train()
@@ -125,7 +125,7 @@ class SFPModule(L.LightningModule):
         self.reward_fn = get_reward(self.reward_spec) if self.reward_spec is not None else reward_for_task(task)
         check_label_reward(self.labels.kind, self.reward_fn)
         if self.surrogate_weight > 0:
-            self.surrogate = peer_loss(self.peer, task, self.seed, self.surrogate_soft_csi)
+            self.surrogate = peer_loss(self.peer, task, self.seed, self.surrogate_loss)
         if self.labels.loss == "surrogate":
             self.label_distance = surrogate_for_task(task)
             if hasattr(self.label_distance, "given"):
