@@ -378,6 +378,7 @@ def test_the_blackbox_table_judges_each_row_on_its_reward_with_the_rows_peers():
     assert rain_cells["data"]["init_args"]["test_events"] == ["fmi/20170509", "mch/20160711"]  # held-out events
     vortices = cell_config(table, Cell("navier_stokes/vortices", "fno", 0))
     assert vortices["evaluation"]["metric"] == "vortex_csi" and not vortices["balanced_mse_baseline"]
+    assert vortices["surrogate_loss"] == {"name": "soft_vortices", "pool": 4}
     # the storms rows share one world model and, per backbone and seed, one agent
     storms = [row for row in table.datasets if row.startswith("storms/")]
     assert {world_model_config(table, row)["run_dir"] for row in storms} == {"runs/blackbox/storms/world_model"}

@@ -85,7 +85,8 @@ def pipeline_parser() -> Any:
     parser.add_argument("--surrogate_loss", type=dict | None, default=None,
                         help="the surrogate's loss in place of the headline metric's stand-in: {name: soft_csi, "
                              "thresholds, pool, width} (e.g. at an object reward's thresholds) or {name: soft_sal, "
-                             "threshold_factor, quantile, width} (sfp.metrics.surrogates)")
+                             "threshold_factor, quantile, width} or {name: soft_vortices, level, pool, width} "
+                             "(sfp.metrics.surrogates)")
     parser.add_argument("--surrogate_weights", type=list[float], default=[0.1, 0.3, 1.0, 3.0],
                         help="the peers' weights tried; validation picks the one whose MSE change is SFP's")
     parser.add_subclass_arguments(L.LightningDataModule, "data", required=True)

@@ -10,8 +10,12 @@
 - SAL's ``|S| + |A| + L`` (a reward, :mod:`sfp.metrics.sal`): soft SAL, each term without its objects — A exactly
   (domain means), L1 exactly (centres of mass), and, on the pixels above the threshold softly
   (``sigmoid((value - R*) / (width R*))``, R* the paper's ``threshold_factor`` times the field's wet ``quantile``),
-  the whole wet area taken as one object: its scaled volume (mass over a soft maximum) for S, the mass-weighted
+  the whole wet area taken as one object: its scaled volume (mass over its maximum) for S, the mass-weighted
   distance of its pixels from the centre of mass for L2.
+- The vortex census (navier_stokes, :mod:`sfp.metrics.vortices`): soft vortex CSI — the Okubo–Weiss field computed
+  differentiably (spectrally, on the torus), a pixel a core of each sign with probability
+  ``sigmoid((-W / σ_W - level) / width) · sigmoid(±ω / (width σ_ω))``, soft CSI against the truth's cores on
+  ``pool``-block maxima (a core displaced within a block still hits, as cores within the radius match).
 - Strong-core CSI (ocean): soft CSI of the day being a category II core, ``sigmoid((pred - level) / (width *
   (level - seas)))`` with ``level = seas + 2 (thresh - seas)``, against the truth's cores (found with the duration
   rule after the context); the forecast side has no duration rule, which is what a gradient cannot see. Needs each
@@ -33,6 +37,7 @@ from sfp.metrics.functional import ssim
 from sfp.metrics.heatwave_scores import Window, classify, day_classes
 from sfp.metrics.sal import PAPER_THRESHOLD_FACTOR
 from sfp.metrics.spectrum import log_spectrum_distance
+from sfp.metrics.vortices import OKUBO_WEISS_LEVEL
 from sfp.registry import Registry
 from sfp.task import TaskSpec
 
@@ -165,8 +170,64 @@ def soft_sal_surrogate(threshold_factor: float = PAPER_THRESHOLD_FACTOR, quantil
     return partial(soft_sal_loss, threshold_factor=threshold_factor, quantile=quantile, width=width)
 
 
-SURROGATES: Registry[Callable[..., Surrogate]] = Registry.of("surrogate", {"soft_csi": soft_csi_surrogate,
-                                                                          "soft_sal": soft_sal_surrogate})
+def _okubo_weiss(vorticity: Tensor) -> Tensor:
+    """:func:`sfp.metrics.vortices.okubo_weiss` in torch, differentiable: ``W`` of periodic fields ``(..., H, W)``."""
+    height, width = vorticity.shape[-2:]
+    kx = (2 * torch.pi * torch.fft.fftfreq(height, device=vorticity.device))[:, None]
+    ky = (2 * torch.pi * torch.fft.fftfreq(width, device=vorticity.device))[None, :]
+    squared = kx**2 + ky**2
+    squared[0, 0] = 1.0
+    mean_free = torch.ones_like(squared)
+    mean_free[0, 0] = 0.0  # a periodic streamfunction carries no mean vorticity
+    streamfunction = torch.fft.fft2(vorticity) / squared * mean_free
+
+    def second_derivative(factor: Tensor) -> Tensor:
+        return torch.fft.ifft2(-factor * streamfunction).real
+
+    psi_xx, psi_yy, psi_xy = (second_derivative(f) for f in (kx**2, ky**2, kx * ky))
+    return (2 * psi_xy) ** 2 + (psi_yy - psi_xx) ** 2 - (psi_xx + psi_yy) ** 2
+
+
+def _periodic_block_maxima(values: Tensor, pool: int) -> Tensor:
+    """``pool x pool`` block maxima of frames ``(N, H, W)`` (the last blocks cut short at the edges)."""
+    return torch.nn.functional.max_pool2d(values[:, None], pool, ceil_mode=True)[:, 0]
+
+
+def soft_vortex_loss(pred: Tensor, truth: Tensor, valid: Tensor, level: float = OKUBO_WEISS_LEVEL,
+                     pool: int = 4, width: float = SOFT_CSI_WIDTH) -> Tensor:
+    """``1 -`` the mean over the two signs of the soft CSI of vortex cores (module docstring) of vorticity ``pred``
+    against ``truth`` ``(..., H, W)``, on ``pool``-block maxima."""
+    pred = pred.reshape(-1, *pred.shape[-2:])
+    truth = torch.where(valid, truth, 0.0).reshape(-1, *truth.shape[-2:])
+    losses = []
+    for sign in (1.0, -1.0):
+        fields = []
+        for field, soft in ((pred, True), (truth, False)):
+            weiss = _okubo_weiss(field)
+            scale = weiss.std((-2, -1), keepdim=True).clamp_min(1e-12)
+            if soft:
+                spin = field.std((-2, -1), keepdim=True).clamp_min(1e-12)
+                core = torch.sigmoid((-weiss / scale - level) / width) * torch.sigmoid(sign * field / (width * spin))
+            else:
+                core = ((weiss < -level * scale) & (sign * field > 0)).to(pred.dtype)
+            fields.append(_periodic_block_maxima(core, pool))
+        forecast, observed = fields
+        hits = (forecast * observed).sum()
+        misses = ((1 - forecast) * observed).sum()
+        false_alarms = (forecast * (1 - observed)).sum()
+        losses.append(1.0 - hits / (hits + misses + false_alarms).clamp_min(1e-6))
+    return torch.stack(losses).mean()
+
+
+def soft_vortex_surrogate(level: float = OKUBO_WEISS_LEVEL, pool: int = 4, width: float = SOFT_CSI_WIDTH
+                          ) -> Surrogate:
+    """Soft vortex CSI (:func:`soft_vortex_loss`) at these options, checked."""
+    return partial(soft_vortex_loss, level=positive_float("level", level), pool=positive_int("pool", pool),
+                   width=positive_float("width", width))
+
+
+SURROGATES: Registry[Callable[..., Surrogate]] = Registry.of("surrogate", {
+    "soft_csi": soft_csi_surrogate, "soft_sal": soft_sal_surrogate, "soft_vortices": soft_vortex_surrogate})
 
 
 def get_surrogate(spec: Mapping[str, Any]) -> Surrogate:
