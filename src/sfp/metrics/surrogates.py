@@ -56,6 +56,15 @@ def _block_maxima(pred: Tensor, truth: Tensor, valid: Tensor, pool: int) -> tupl
     return torch.where(seen, pooled_pred, 0.0), torch.where(seen, pooled_truth, 0.0), seen
 
 
+def _soft_csi_loss(forecast: Tensor, observed: Tensor, keep: Tensor) -> Tensor:
+    """``1 - hits / (hits + misses + false alarms)`` of event probabilities ``forecast`` against events
+    ``observed`` (0 or 1), summed where ``keep`` is 1."""
+    hits = (forecast * observed).sum()
+    misses = ((keep - forecast) * observed).sum()
+    false_alarms = (forecast * (keep - observed)).sum()
+    return 1.0 - hits / (hits + misses + false_alarms).clamp_min(1e-6)
+
+
 def soft_csi_loss(pred: Tensor, truth: Tensor, valid: Tensor, thresholds: tuple[float, ...],
                   width: float = SOFT_CSI_WIDTH, pool: int = 1) -> Tensor:
     """``1 -`` the mean over ``thresholds`` (all > 0) of the soft CSI of ``pred`` against ``truth`` events; with
@@ -69,10 +78,7 @@ def soft_csi_loss(pred: Tensor, truth: Tensor, valid: Tensor, thresholds: tuple[
     for threshold in thresholds:
         forecast = torch.sigmoid((pred - threshold) / (width * threshold)) * keep
         observed = (truth >= threshold).to(pred.dtype) * keep
-        hits = (forecast * observed).sum()
-        misses = ((keep - forecast) * observed).sum()
-        false_alarms = (forecast * (keep - observed)).sum()
-        losses.append(1.0 - hits / (hits + misses + false_alarms).clamp_min(1e-6))
+        losses.append(_soft_csi_loss(forecast, observed, keep))
     return torch.stack(losses).mean()
 
 
@@ -86,10 +92,7 @@ def soft_core_loss(pred: Tensor, truth: Tensor, valid: Tensor, context: Tensor, 
     forecast = torch.sigmoid((pred - seas[:, days] - level * excess) / (width * level * excess)) * keep
     truth = torch.where(valid, truth, torch.nan)
     observed = (day_classes(classify(context, truth, seas, thresh)) >= level).to(pred.dtype) * keep
-    hits = (forecast * observed).sum()
-    misses = ((keep - forecast) * observed).sum()
-    false_alarms = (forecast * (keep - observed)).sum()
-    return 1.0 - hits / (hits + misses + false_alarms).clamp_min(1e-6)
+    return _soft_csi_loss(forecast, observed, keep)
 
 
 class HeatwaveSurrogate:
@@ -212,10 +215,7 @@ def soft_vortex_loss(pred: Tensor, truth: Tensor, valid: Tensor, level: float = 
                 core = ((weiss < -level * scale) & (sign * field > 0)).to(pred.dtype)
             fields.append(_periodic_block_maxima(core, pool))
         forecast, observed = fields
-        hits = (forecast * observed).sum()
-        misses = ((1 - forecast) * observed).sum()
-        false_alarms = (forecast * (1 - observed)).sum()
-        losses.append(1.0 - hits / (hits + misses + false_alarms).clamp_min(1e-6))
+        losses.append(_soft_csi_loss(forecast, observed, torch.ones_like(observed)))
     return torch.stack(losses).mean()
 
 
