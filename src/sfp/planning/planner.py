@@ -22,8 +22,9 @@ the truth by a :class:`~sfp.planning.reward_types.Reward`:
   itself (scaled, shifted, plus a smooth random field): the peer that shows what the world model adds.
 
 With ``centring: mean`` best-of-K and the mosaic search around the forecast instead: every decoded future becomes
-the forecast plus its departure from the mean of the searched futures (:func:`~sfp.planning.ensemble.around`), so
-the plans keep the forecast's detail and differ from it only by what the imagination varies.
+the forecast plus its departure from the mean of the searched futures
+(:func:`~sfp.planning.ensemble.departures_around`), so the plans keep the forecast's detail and differ from it only
+by what the imagination varies.
 
 All are batched over samples and candidates (no Python loop over either), decode at most ``max_batch_frames``
 frames per call (bounding memory), run without gradients, and are reproducible with a seeded ``generator``.
