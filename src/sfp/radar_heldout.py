@@ -24,10 +24,11 @@ import numpy as np
 
 from sfp.errors import UserError
 from sfp.metrics.bootstrap import csi_m_of_counts, paired_bootstrap
+from sfp.task import RADAR
 
 REFERENCES = ("extrapolation_full", "sprog_full")  # the deterministic pysteps nowcasts on the whole composite
 AGENT = "agent_full"
-CSI5 = 3  # index of 5 mm/h among the radar task's thresholds (0.5, 1, 2, 5, 10)
+CSI5 = RADAR.thresholds.index(5.0)  # where 5 mm/h lies among the radar task's thresholds
 
 
 def folds(events: Sequence[str], chosen: Sequence[str] | None = None) -> list[tuple[str, str]]:
@@ -91,12 +92,11 @@ def run_folds(data: str, out: str, composites: str, runs: str, config: str = "ra
     return summarize(Path(out))
 
 
-def _per_start(record: dict[str, Any], model: str) -> tuple[list[tuple[str, int]], np.ndarray]:
+def _per_start(record: dict[str, Any], model: str) -> np.ndarray:
     """A model's window counts summed per forecast start ``(S, K, 3)``, starts in sorted order."""
     starts = [tuple(start) for start in record["window_starts"]]
     counts = np.asarray(record["models"][model]["window_counts"], dtype=np.float64)
-    order = sorted(set(starts))
-    return order, np.stack([counts[[i for i, s in enumerate(starts) if s == start]].sum(0) for start in order])
+    return np.stack([counts[[i for i, s in enumerate(starts) if s == start]].sum(0) for start in sorted(set(starts))])
 
 
 def summarize(out: Path) -> dict[str, Any]:
@@ -107,9 +107,9 @@ def summarize(out: Path) -> dict[str, Any]:
     if not records:
         raise UserError(f"{out / 'events'}: no scored fold yet")
     models = sorted(set.intersection(*(set(record["models"]) for record in records.values())))
-    pooled = {model: np.concatenate([_per_start(record, model)[1] for record in records.values()]) for model in models}
+    pooled = {model: np.concatenate([_per_start(record, model) for record in records.values()]) for model in models}
     csi_m = {model: float(csi_m_of_counts(counts.sum(0))) for model, counts in pooled.items()}
-    csi5 = {model: float(_csi(counts.sum(0)[CSI5])) for model, counts in pooled.items()}
+    csi5 = {model: float(csi_m_of_counts(counts.sum(0)[[CSI5]])) for model, counts in pooled.items()}
     summary: dict[str, Any] = {"events": sorted(records), "csi_m": csi_m, "csi5": csi5}
     references = [name for name in REFERENCES if name in pooled]
     if references and AGENT in pooled:
@@ -124,12 +124,6 @@ def summarize(out: Path) -> dict[str, Any]:
     (out / "heldout.json").write_text(json.dumps(result, indent=1))
     (out / "heldout.md").write_text(markdown(result))
     return result
-
-
-def _csi(counts: np.ndarray) -> float:
-    """CSI of one threshold's pooled ``(hits, misses, false alarms)``; NaN without any event."""
-    total = counts.sum()
-    return float(counts[0] / total) if total > 0 else float("nan")
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -85,16 +85,17 @@ def in_pipeline_words(message: str, role: Role) -> str:
 
 
 def write_lightning_configs(argv: list[str], configs: dict[Path, dict[str, Any]], role: Role,
-                            folder: Path) -> tuple[list[str], list[str]]:
+                            folder: Path) -> tuple[list[str], list[dict[str, Any]], list[str]]:
     """``argv`` with each ``--config FILE`` replaced by its translation written into ``folder`` and its overrides
-    translated; and the sections set aside."""
-    translated, aside = {}, set()
+    translated; the translated configs; and the sections set aside."""
+    translated, results, aside = {}, [], set()
     for index, (path, config) in enumerate(configs.items()):
         result, skipped = lightning_config(config, role)
+        results.append(result)
         aside.update(skipped)
         translated[str(path)] = folder / f"{index}-{path.name}"
         translated[str(path)].write_text(yaml.safe_dump(result, sort_keys=False))
     argv = [str(translated.get(item, item)) for item in argv]
     argv = [f"--config={translated[item[9:]]}" if item.startswith("--config=") and item[9:] in translated else item
             for item in argv]
-    return lightning_arguments(argv, role), sorted(aside)
+    return lightning_arguments(argv, role), results, sorted(aside)

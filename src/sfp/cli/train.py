@@ -227,16 +227,16 @@ def run_lightning(argv: list[str]) -> None:
     """Run one of Lightning's sub-commands from `argv` (``fit --config NAME_OR_FILE ...``), in the pipeline's words
     or Lightning's (:mod:`sfp.cli.fit_dialect`)."""
     argv = resolve_arguments(argv)
-    configs = {path: read_yaml(path) for path in config_files(argv)}
-    role = role_of(list(configs.values()), argv)
+    read = {path: read_yaml(path) for path in config_files(argv)}
+    configs = list(read.values())
+    role = role_of(configs, argv)
     with TemporaryDirectory(prefix="sfp-config-") as folder:
         if role is not None:
-            argv, aside = write_lightning_configs(argv, configs, role, Path(folder))
-            configs = {path: read_yaml(path) for path in config_files(argv)}
+            argv, configs, aside = write_lightning_configs(argv, read, role, Path(folder))
             if aside:
                 print(f"sfp {argv[0]}: the config's {role} alone; set aside: {', '.join(aside)}")
         try:
-            _run_lightning(argv, list(configs.values()))
+            _run_lightning(argv, configs)
         except UserError as err:
             raise UserError(in_pipeline_words(str(err), role) if role else str(err)) from err
 

@@ -52,20 +52,18 @@ def write_composite_forecast(root: str, data: str, event_name: str, start: int, 
     """The forecasts of ``event_name`` from ``start`` (pysteps' extrapolation and S-PROG, and each checkpoint's
     agent tiled as it was trained, on the grid of the prepared file ``data``) as ``<out>/<event>-<start>.nc``."""
     from sfp.data.radar.dataset import load
-    from sfp.data.radar.events import EVENTS, event_grid, read_event
+    from sfp.data.radar.events import event_grid, event_named, read_event
     from sfp.data.windows import time_features
     from sfp.models.nowcasts import extrapolation_nowcast, sprog_nowcast
     from sfp.report.full_domain import forecaster_tiles, tiled
     from sfp.task import RADAR
 
-    events = {event.name: event for event in EVENTS}
-    if event_name not in events:
-        raise UserError(f"unknown radar event {event_name!r}; known: {', '.join(events)}")
+    event = event_named(event_name)
     arrays = load(data)
     spacing, step, size = float(arrays["spacing_km"]), int(arrays["step_minutes"]), arrays["data"].shape[-1]
     context, target = int(arrays["context"]), arrays["data"].shape[1] - int(arrays["context"])
-    frames = read_event(root, events[event_name], spacing, step)
-    times, y, x, projection = event_grid(root, events[event_name], frames.shape[1:], spacing, step)
+    frames = read_event(root, event, spacing, step)
+    times, y, x, projection = event_grid(root, event, frames.shape[1:], spacing, step)
     features = torch.from_numpy(time_features(np.arange(context + target), context + target))  # a window's own
     nowcasts: dict[str, Nowcast] = {"extrapolation": extrapolation_nowcast, "sprog": sprog_nowcast}
     for name, path in checkpoints.items():

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sfp.data.radar.events import EVENTS, read_event
+from sfp.data.radar.events import event_named, read_event
 from sfp.errors import UserError
 
 Nowcast = Callable[[Tensor, int], Tensor]  # context (B, T, C, H, W) mm/h, frames out -> (B, out, C, H, W)
@@ -116,15 +116,12 @@ def full_domain_references(root: str | Path, datamodule: Any, nowcasts: dict[str
     arrays, test = datamodule.arrays, datamodule.datasets["test"]
     indices = np.asarray(test.index)[:, 0]
     contexts = [test[k][1] for k in range(len(test))]
-    events = {event.name: event for event in EVENTS}
     owners, places = arrays["event"][indices], arrays["position"][indices]
     size = arrays["data"].shape[-1]
     frames = {}
     for owner in np.unique(owners):
-        name = arrays["events"][owner]
-        if name not in events:
-            raise UserError(f"{name}: not an event of the pysteps example data")
-        frames[owner] = read_event(root, events[name], float(arrays["spacing_km"]), int(arrays["step_minutes"]))
+        event = event_named(str(arrays["events"][owner]))
+        frames[owner] = read_event(root, event, float(arrays["spacing_km"]), int(arrays["step_minutes"]))
     found = {}
     for name, nowcast in nowcasts.items():
         tiles = np.empty((len(indices), datamodule.target, 1, size, size), np.float32)

@@ -38,6 +38,15 @@ EVENTS: tuple[Event, ...] = (
 )
 
 
+def event_named(name: str) -> Event:
+    """The event of the pysteps example data called ``name`` (e.g. ``fmi/20170509``); one line for another name."""
+    found = {event.name: event for event in EVENTS}
+    if name not in found:
+        raise UserError(f"unknown radar event {name!r}: not an event of the pysteps example data "
+                        f"({', '.join(found)})")
+    return found[name]
+
+
 def _files_on_step(root: str | Path, event: Event, step_minutes: int) -> list[Path]:
     network = NETWORKS[event.network]
     folder = Path(root) / event.folder
