@@ -51,7 +51,7 @@ def pipeline_parser() -> Any:
     parser.add_argument("--checkpoint_every", type=int, default=CHECKPOINT_EVERY, help="steps between last.ckpt saves")
     parser.add_argument("--until", type=Literal[STAGES] | None, default=None, help="stop after this stage")
     parser.add_argument("--force", type=bool, default=False,
-                        help="use a run folder that another command or run made (see the README's run folders)")
+                        help="use a run folder that another command or run made (docs/architecture.md, Run folders)")
     parser.add_argument("--report.gif_samples", type=int, default=GIF_SAMPLES, help="test sequences in forecasts.gif")
     parser.add_argument("--evaluation.metric", type=str | None, default=None,
                         help="the test metric the run is judged on (its intervals, a table's summary); None: the "

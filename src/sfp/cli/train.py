@@ -93,7 +93,8 @@ class SfpCLI(LightningCLI):
         parser.add_argument("--world_model_checkpoint", type=str, default=None,
                             help="predict --ensemble: the trained world model that imagines the members")
         parser.add_argument("--force", type=bool, default=False,
-                            help="use a run folder that another command or run made (see the README's run folders)")
+                            help="use a run folder that another command or run made "
+                                 "(docs/architecture.md, Run folders)")
 
     def _set_seed(self) -> None:
         """Lightning seeds before it builds anything: the run's options are checked first."""
