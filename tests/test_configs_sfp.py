@@ -7,7 +7,7 @@ from sfp.cli.main import main
 from sfp.configs import read_yaml, resolve, shipped
 from sfp.pipeline_config import load_config
 
-PIPELINES = ["storms_sfp", "navier_stokes_sfp", "flame_sfp", "radar_sfp", "ocean_sfp"]
+PIPELINES = ["storms_sfp", "navier_stokes_sfp", "flame_sfp", "radar_sfp", "radar_hybrid", "ocean_sfp"]
 TABLES = {name for name in shipped() if "datasets" in read_yaml(resolve(name))}  # tests/test_table.py's
 
 

@@ -2,7 +2,8 @@
 
 With ``--from DIR`` the data are read from ``DIR`` (a copy of pysteps-data); without it they are downloaded with
 ``pysteps.datasets.download_pysteps_data`` into the sfp cache, which needs internet access. A file already built
-with the same settings is kept (it is the cache); ``--overwrite`` rebuilds it.
+with the same settings is kept (it is the cache); ``--overwrite`` rebuilds it. ``--first-guess sprog`` adds S-PROG's
+forecast of the whole composite to every window, for the hybrid agent (:mod:`sfp.data.radar.first_guess`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def add_parser(actions: Any) -> None:
     prep.add_argument("--from", dest="source", help="folder of the pysteps example data (default: download it)")
     prep.add_argument("--out", required=True, help="output .npz")
     prep.add_argument("--size", type=_tile_size, default=64, help="tile side in pixels of 2 km (default 64)")
+    prep.add_argument("--first-guess", choices=["extrapolation", "sprog"], default="",
+                      help="insert this pysteps nowcast of the whole composite after each window's context, for a "
+                           "hybrid agent that corrects it (backbone first_guess; configs/radar_hybrid.yaml)")
     prep.add_argument("--overwrite", action="store_true", help="rebuild even when the file is up to date")
     prep.set_defaults(run=prepare)
 
@@ -69,7 +73,7 @@ def prepare(args: argparse.Namespace) -> None:
 
     out = check_output(args.out, {".npz"}, replace=True, make_folders=True)
     rule = TileRule(size=args.size)
-    key = dataset.settings_key(rule, 2.0, 10)
+    key = dataset.settings_key(rule, 2.0, 10, args.first_guess)
     if out.exists() and not args.overwrite:
         if str(dataset.load(out)["key"]) == key:
             print(f"{out}: up to date")
@@ -79,6 +83,6 @@ def prepare(args: argparse.Namespace) -> None:
     if not root.is_dir():
         raise UserError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}")
     start = time.perf_counter()
-    arrays = dataset.build(root, rule, log=print)
+    arrays = dataset.build(root, rule, log=print, first_guess=args.first_guess)
     dataset.save(out, arrays)
     print(f"wrote {out}: {arrays['data'].shape} windows (mm/h, NaN missing), {time.perf_counter() - start:.1f} s")

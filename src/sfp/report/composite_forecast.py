@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sfp.data.radar.first_guess import Nowcast
 from sfp.errors import UserError
-from sfp.report.full_domain import Nowcast
 
 
 def forecast_dataset(frames: np.ndarray, times: list[datetime], y: np.ndarray, x: np.ndarray, projection: str,
@@ -53,23 +53,24 @@ def write_composite_forecast(root: str, data: str, event_name: str, start: int, 
     agent tiled as it was trained, on the grid of the prepared file ``data``) as ``<out>/<event>-<start>.nc``."""
     from sfp.data.radar.dataset import load
     from sfp.data.radar.events import event_grid, event_named, read_event
+    from sfp.data.radar.first_guess import layout
     from sfp.data.windows import time_features
     from sfp.models.nowcasts import extrapolation_nowcast, sprog_nowcast
-    from sfp.report.full_domain import forecaster_tiles, tiled
+    from sfp.report.full_domain import forecaster_nowcast
     from sfp.task import RADAR
 
     event = event_named(event_name)
     arrays = load(data)
-    spacing, step, size = float(arrays["spacing_km"]), int(arrays["step_minutes"]), arrays["data"].shape[-1]
-    context, target = int(arrays["context"]), arrays["data"].shape[1] - int(arrays["context"])
+    spacing, step, length = float(arrays["spacing_km"]), int(arrays["step_minutes"]), arrays["data"].shape[1]
+    observed, guess = layout(arrays)
+    context, target = observed + guess, length - observed - guess  # what the agent reads, what it forecasts
     frames = read_event(root, event, spacing, step)
     times, y, x, projection = event_grid(root, event, frames.shape[1:], spacing, step)
-    features = torch.from_numpy(time_features(np.arange(context + target), context + target))  # a window's own
+    features = torch.from_numpy(time_features(np.arange(length), length))  # a window's own
     nowcasts: dict[str, Nowcast] = {"extrapolation": extrapolation_nowcast, "sprog": sprog_nowcast}
     for name, path in checkpoints.items():
-        nowcasts[name] = tiled(forecaster_tiles(path, RADAR.bounds, features[:context], features[context:]), size,
-                               size // 2)
-    dataset = forecast_dataset(frames, times, y, x, projection, start, context, target, nowcasts)
+        nowcasts[name] = forecaster_nowcast(path, arrays, RADAR.bounds, features[:context], features[context:])
+    dataset = forecast_dataset(frames, times, y, x, projection, start, observed, target, nowcasts)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{event_name.replace('/', '-')}-{start:03d}.nc"

@@ -9,8 +9,7 @@ event serves every tile cut from it.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +18,8 @@ import torch
 from torch import Tensor
 
 from sfp.data.radar.events import event_named, read_event
+from sfp.data.radar.first_guess import Nowcast, domain_crops, guessed, layout
 from sfp.errors import UserError
-
-Nowcast = Callable[[Tensor, int], Tensor]  # context (B, T, C, H, W) mm/h, frames out -> (B, out, C, H, W)
-
-
-def domain_crops(frames: np.ndarray, places: Sequence[Sequence[int]], context: int, target: int, size: int,
-                 nowcast: Nowcast) -> np.ndarray:
-    """For windows at ``places`` (first frame, row, column) of one event's frames ``(T, H, W)``: the nowcast of the
-    whole domain from the window's context, cut to its tile: ``(N, target, 1, size, size)`` float32."""
-    tiles = np.empty((len(places), target, 1, size, size), np.float32)
-    by_start: dict[int, list[int]] = defaultdict(list)
-    for i, (start, _, _) in enumerate(places):
-        by_start[int(start)].append(i)
-    for start, members in by_start.items():
-        window = torch.as_tensor(np.asarray(frames[start:start + context], np.float32))[None, :, None]
-        forecast = nowcast(window, target)[0].numpy()  # (target, 1, H, W)
-        for i in members:
-            _, row, column = places[i]
-            tiles[i] = forecast[:, :, row:row + size, column:column + size]
-    return tiles
 
 
 def _starts(length: int, size: int, stride: int) -> list[int]:
@@ -89,6 +70,16 @@ def forecaster_tiles(path: str, bounds: Any, context_x: Tensor, target_x: Tensor
     return forecast
 
 
+def forecaster_nowcast(path: str, arrays: dict[str, Any], bounds: Any, context_x: Tensor,
+                       target_x: Tensor) -> Nowcast:
+    """The forecaster of checkpoint ``path``, trained on windows of the prepared ``arrays``, as a nowcast of whole
+    domains: its tiles overlapping by half and blended; a hybrid's first guess made on the whole domain first, as
+    its training windows hold it (:func:`sfp.data.radar.first_guess.guessed`)."""
+    size, (_, guess) = arrays["data"].shape[-1], layout(arrays)
+    nowcast = tiled(forecaster_tiles(path, bounds, context_x, target_x), size, size // 2)
+    return guessed(str(arrays["first_guess"]), guess, nowcast) if guess else nowcast
+
+
 def _key(context: Tensor) -> bytes:
     return context.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
 
@@ -111,13 +102,13 @@ class TileForecast:
 
 def full_domain_references(root: str | Path, datamodule: Any, nowcasts: dict[str, Nowcast]) -> dict[str, TileForecast]:
     """Each of ``nowcasts`` run on the whole composites under ``root`` (the pysteps example data the prepared file
-    was built from) and cut to the test windows of ``datamodule`` (a set-up :class:`RadarDataModule`), as
-    forecasters named ``<name>_full``."""
+    was built from) from the observed context frames and cut to the test windows of ``datamodule`` (a set-up
+    :class:`RadarDataModule`), as forecasters named ``<name>_full``."""
     arrays, test = datamodule.arrays, datamodule.datasets["test"]
     indices = np.asarray(test.index)[:, 0]
     contexts = [test[k][1] for k in range(len(test))]
     owners, places = arrays["event"][indices], arrays["position"][indices]
-    size = arrays["data"].shape[-1]
+    size, (observed, _) = arrays["data"].shape[-1], layout(arrays)
     frames = {}
     for owner in np.unique(owners):
         event = event_named(str(arrays["events"][owner]))
@@ -127,7 +118,7 @@ def full_domain_references(root: str | Path, datamodule: Any, nowcasts: dict[str
         tiles = np.empty((len(indices), datamodule.target, 1, size, size), np.float32)
         for owner, event_frames in frames.items():
             members = np.flatnonzero(owners == owner)
-            tiles[members] = domain_crops(event_frames, places[members].tolist(), datamodule.context,
-                                          datamodule.target, size, nowcast)
+            tiles[members] = domain_crops(event_frames, places[members].tolist(), observed, datamodule.target,
+                                          size, nowcast)
         found[f"{name}_full"] = TileForecast(contexts, tiles)
     return found

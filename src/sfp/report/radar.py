@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sfp.data.radar.first_guess import layout
 from sfp.metrics.events import contingency, performance_points
 from sfp.metrics.modules import FSS
 from sfp.metrics.spectrum import rapsd
@@ -35,19 +36,23 @@ FSS_THRESHOLDS = (1.0, 5.0)  # mm/h
 FSS_KM = (8, 32)
 
 
-def reference_forecasters(members: int = 16, seed: int = 0) -> dict[str, Forecast]:
-    """Persistence (missing counted as no rain) and the pysteps nowcasts, as functions of a batch."""
+def reference_forecasters(members: int = 16, seed: int = 0, observed: int | None = None) -> dict[str, Forecast]:
+    """Persistence (missing counted as no rain) and the pysteps nowcasts, as functions of a batch; they read its
+    first ``observed`` context frames (all by default; a window with a first guess holds it after them)."""
     from sfp.models.baselines import persistence
     from sfp.models.nowcasts import extrapolation_nowcast, sprog_nowcast, steps_mean_nowcast
 
     def out(batch: tuple[Tensor, ...]) -> int:
         return batch[3].shape[1]
 
+    def seen(batch: tuple[Tensor, ...]) -> Tensor:
+        return batch[1][:, :observed]
+
     return {
-        "persistence": lambda b: persistence(b[1], out(b)).nan_to_num(0.0),
-        "extrapolation": lambda b: extrapolation_nowcast(b[1], out(b)),
-        "sprog": lambda b: sprog_nowcast(b[1], out(b)),
-        "steps_mean": lambda b: steps_mean_nowcast(b[1], out(b), members=members, seed=seed),
+        "persistence": lambda b: persistence(seen(b), out(b)).nan_to_num(0.0),
+        "extrapolation": lambda b: extrapolation_nowcast(seen(b), out(b)),
+        "sprog": lambda b: sprog_nowcast(seen(b), out(b)),
+        "steps_mean": lambda b: steps_mean_nowcast(seen(b), out(b), members=members, seed=seed),
     }
 
 
@@ -177,17 +182,16 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
     require_positive(members=members)  # before any forecast is made
     datamodule = RadarDataModule(data, loading={"batch_size": batch_size}, augment=False, **(events or {}))
     datamodule.setup()
-    forecasts = reference_forecasters(members)
+    forecasts = reference_forecasters(members, observed=layout(datamodule.arrays)[0])
     if composites is not None:
         from sfp.models.nowcasts import extrapolation_nowcast, sprog_nowcast, steps_mean_nowcast
-        from sfp.report.full_domain import forecaster_tiles, full_domain_references, tiled
+        from sfp.report.full_domain import forecaster_nowcast, full_domain_references
 
         context_x, _, target_x, _ = datamodule.datasets["test"][0]
-        size = datamodule.arrays["data"].shape[-1]
         forecasts.update(full_domain_references(composites, datamodule, {
             "extrapolation": extrapolation_nowcast, "sprog": sprog_nowcast,
             "steps_mean": lambda context, out: steps_mean_nowcast(context, out, members=members, seed=0),
-            **{name: tiled(forecaster_tiles(path, datamodule.task.bounds, context_x, target_x), size, size // 2)
+            **{name: forecaster_nowcast(path, datamodule.arrays, datamodule.task.bounds, context_x, target_x)
                for name, path in (checkpoints or {}).items()}}))
     for name, path in (checkpoints or {}).items():
         forecasts[name] = checkpoint_forecast(path, datamodule.task.bounds)

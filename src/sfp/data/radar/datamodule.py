@@ -16,6 +16,7 @@ from torch.utils.data import get_worker_info
 from sfp.data.datamodules import WindowDataModule
 from sfp.data.options import Loading, Windows
 from sfp.data.radar.dataset import load
+from sfp.data.radar.first_guess import layout
 from sfp.data.radar.split import TEST_EVENTS, VAL_EVENTS, split_by_event
 from sfp.data.windows import ArraySource, Segment, SequenceSource
 from sfp.errors import UserError
@@ -48,7 +49,8 @@ class RadarDataModule(WindowDataModule):
     """Windows of ``path`` (a prepared radar .npz); ``val_events``/``test_events`` are held out whole.
 
     ``context + target`` must fit in the prepared window length; each prepared window gives one sample (its first
-    ``context + target`` frames).
+    ``context + target`` frames). In a file with a first guess the context is the observed frames and the guess
+    (:mod:`sfp.data.radar.first_guess`), so ``context`` must be their sum.
     """
 
     def __init__(self, path: str, windows: Windows = Windows(context=6, target=6),
@@ -70,6 +72,12 @@ class RadarDataModule(WindowDataModule):
         if self._arrays is None:
             self._arrays = load(self.path)
             length = self._arrays["data"].shape[1]
+            observed, guess = layout(self._arrays)
+            if guess and not (self.context == observed + guess and self.target <= guess):
+                raise UserError(f"{self.path}: its windows hold {observed} observed frames and a {guess}-frame first "
+                                f"guess ({self._arrays['first_guess']}); read them with windows.context = "
+                                f"{observed + guess} and windows.target <= {guess}, not {self.context} and "
+                                f"{self.target}")
             if self.context + self.target > length:
                 raise UserError(f"{self.path}: context + target = {self.context + self.target} is longer than "
                                 f"its windows of {length} frames")

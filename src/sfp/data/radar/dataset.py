@@ -4,7 +4,8 @@ An ``.npz`` with ``data`` ``(N, length, 1, size, size)`` float32 mm/h (NaN missi
 ``event`` ``(N,)`` the index of each window's event in ``events`` (names), ``position`` ``(N, 3)`` each window's
 first frame, row and column in its event's regridded composite, and the settings it was built with (``spacing_km``,
 ``step_minutes``, ``context``, ``key``). ``key`` hashes the settings, so a file built with the same ones is reused
-instead of rebuilt.
+instead of rebuilt. A file may also hold a first guess after each window's context (``first_guess`` names its
+nowcast, :mod:`sfp.data.radar.first_guess`); without that key it has none.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from sfp.data.cache import cache_key
 from sfp.data.radar.events import EVENTS, Event, read_event
+from sfp.data.radar.first_guess import add_first_guess
 from sfp.data.radar.tiles import TileRule, cut_windows
 from sfp.data.writing import write_file
 from sfp.errors import UserError
@@ -27,15 +29,18 @@ KEYS = ("data", "mask", "event", "events", "position", "spacing_km", "step_minut
 FORMAT = 2  # 2: windows keep their place in the composite (position)
 
 
-def settings_key(rule: TileRule, spacing_km: float, step_minutes: int) -> str:
+def settings_key(rule: TileRule, spacing_km: float, step_minutes: int, first_guess: str = "") -> str:
     """A hash of everything that shapes the windows."""
+    guess = {"first_guess": first_guess} if first_guess else {}
     return cache_key("radar", {**dataclasses.asdict(rule), "spacing_km": spacing_km, "step_minutes": step_minutes,
-                               "format": FORMAT})
+                               "format": FORMAT, **guess})
 
 
 def build(root: str | Path, rule: TileRule, spacing_km: float = 2.0, step_minutes: int = 10,
-          events: tuple[Event, ...] = EVENTS, log: Callable[[str], None] = lambda _: None) -> dict[str, np.ndarray]:
-    """Read every event under ``root`` and cut its kept windows; the arrays of the prepared file."""
+          events: tuple[Event, ...] = EVENTS, log: Callable[[str], None] = lambda _: None,
+          first_guess: str = "") -> dict[str, np.ndarray]:
+    """Read every event under ``root`` and cut its kept windows; the arrays of the prepared file. ``first_guess``:
+    a nowcast's name to insert after each window's context (:func:`~sfp.data.radar.first_guess.add_first_guess`)."""
     windows, owners, places = [], [], []
     for index, event in enumerate(events):
         cut, where = cut_windows(read_event(root, event, spacing_km, step_minutes), rule)
@@ -46,11 +51,12 @@ def build(root: str | Path, rule: TileRule, spacing_km: float = 2.0, step_minute
     data = np.concatenate(windows)[:, :, None]
     if not len(data):
         raise UserError(f"{root}: no window passes the tile rule {rule}")
-    return {"data": data, "mask": np.isfinite(data), "event": np.concatenate(owners),
-            "events": np.array([e.name for e in events]), "position": np.concatenate(places),
-            "spacing_km": np.float64(spacing_km),
-            "step_minutes": np.int64(step_minutes), "context": np.int64(rule.context),
-            "key": np.array(settings_key(rule, spacing_km, step_minutes))}
+    arrays = {"data": data, "mask": np.isfinite(data), "event": np.concatenate(owners),
+              "events": np.array([e.name for e in events]), "position": np.concatenate(places),
+              "spacing_km": np.float64(spacing_km),
+              "step_minutes": np.int64(step_minutes), "context": np.int64(rule.context),
+              "key": np.array(settings_key(rule, spacing_km, step_minutes, first_guess))}
+    return add_first_guess(arrays, root, events, first_guess, log) if first_guess else arrays
 
 
 def save(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -73,6 +79,7 @@ def load(path: str | Path) -> dict[str, Any]:
                 raise UserError(f"{path}: not a prepared radar file of this sfp (lacks {', '.join(missing)}); "
                                 f"build it again: sfp data prepare radar --out {path}")
             arrays = {key: archive[key] for key in KEYS}
+            arrays["first_guess"] = str(archive["first_guess"]) if "first_guess" in archive.files else ""
     except UserError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
