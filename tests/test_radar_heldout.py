@@ -24,7 +24,8 @@ def test_each_event_is_tested_once_and_the_next_validates():
 
 
 def test_window_counts_pool_to_the_tasks_csi():
-    """The per-window rows, summed, are the counts behind the task metrics' CSI (a second implementation)."""
+    """The per-window rows, summed, are the counts behind the task metrics' CSI (a second implementation); the
+    per-lead rows sum to the same counts."""
     generator = torch.Generator().manual_seed(0)
     truth = torch.rand(6, 2, 1, 8, 8, generator=generator) * 12
     batch = (torch.zeros(6, 2, 1), truth, torch.zeros(6, 2, 1), truth)
@@ -38,6 +39,9 @@ def test_window_counts_pool_to_the_tasks_csi():
         misses = ((noisy < threshold) & (truth >= threshold)).sum().item()
         false_alarms = ((noisy >= threshold) & (truth < threshold)).sum().item()
         assert pooled[k].tolist() == [hits, misses, false_alarms]
+        first_lead = ((noisy[:, 0] >= threshold) & (truth[:, 0] >= threshold)).sum().item()
+        assert results["models"]["noisy"]["lead_counts"][0][k][0] == first_lead
+    np.testing.assert_array_equal(np.asarray(results["models"]["noisy"]["lead_counts"]).sum(0), pooled)
     csi = pooled[:, 0] / pooled.sum(1)
     assert results["models"]["noisy"]["csi_m"] == pytest.approx(csi.mean())
 
@@ -73,6 +77,22 @@ def test_the_summary_pools_counts_over_events_and_compares_the_agent_with_the_be
     assert "agent_full vs sprog_full" in (tmp_path / "heldout.md").read_text()
 
 
+def test_per_lead_curves_pool_each_lead_times_counts_over_events(tmp_path):
+    (tmp_path / "events").mkdir()
+    leads = {"a/1": [(3, 1, 0), (1, 1, 2)], "b/2": [(1, 3, 0), (0, 2, 0)]}  # (hits, misses, false alarms) per lead
+    for event, rows in leads.items():
+        record = _record(event, [[event, 0]], {"agent_full": [(1, 0, 0)], "sprog_full": [(1, 0, 0)]})
+        record["lead_minutes"] = [10, 20]
+        for model in record["models"].values():
+            model["lead_counts"] = [[list(row)] * len(RADAR.thresholds) for row in rows]
+        (tmp_path / "events" / f"{event.replace('/', '-')}.json").write_text(json.dumps(record))
+    summary = summarize(tmp_path)["summary"]
+    # lead 1: 4 hits of 4 + 4 + 0; lead 2: 1 hit of 1 + 3 + 2 (the same at every threshold)
+    assert summary["per_lead"]["agent_full"]["csi_m"] == pytest.approx([4 / 8, 1 / 6])
+    assert summary["per_lead"]["sprog_full"]["csi5"] == pytest.approx([4 / 8, 1 / 6])
+    assert summary["lead_minutes"] == [10, 20] and (tmp_path / "csi_lead.png").is_file()
+
+
 def test_a_held_out_run_trains_scores_and_resumes_fold_by_fold(tmp_path, monkeypatch):
     """Two folds of a tiny file, the training and scoring stood in for: each fold's record is written once, the
     second call reuses both."""
@@ -88,8 +108,9 @@ def test_a_held_out_run_trains_scores_and_resumes_fold_by_fold(tmp_path, monkeyp
         scored.append((checkpoints["agent"], events))
         counts = [[[1.0, 1.0, 0.0]] * len(RADAR.thresholds)]
         return {"test_events": events["test_events"], "window_starts": [[events["test_events"][0], 0]],
-                "models": {name: {"csi_m": 0.5, "csi": {}, "mse": 1.0, "window_counts": counts}
-                           for name in ("agent_full", "sprog_full", "extrapolation_full")}}
+                "lead_minutes": [10], "models": {name: {"csi_m": 0.5, "csi": {}, "mse": 1.0, "window_counts": counts,
+                                                        "lead_counts": counts}
+                                                 for name in ("agent_full", "sprog_full", "extrapolation_full")}}
 
     chosen = ["fmi/20170509", "mch/20160711"]
     result = run_folds(str(data), str(tmp_path / "out"), "composites", str(tmp_path / "runs"), events=chosen,
@@ -98,6 +119,7 @@ def test_a_held_out_run_trains_scores_and_resumes_fold_by_fold(tmp_path, monkeyp
     assert scored[0] == (f"{tmp_path / 'runs'}/fmi/20170509.ckpt",
                          {"val_events": ["mch/20160711"], "test_events": ["fmi/20170509"]})
     assert sorted(result["events"]) == chosen and result["summary"]["agent_vs_best_reference"] == 0.0
+    assert result["summary"]["per_lead"]["agent_full"]["csi_m"] == [0.5]
     run_folds(str(data), str(tmp_path / "out"), "composites", str(tmp_path / "runs"), events=chosen, score=score)
     assert len(trained) == 2  # both folds reused
 

@@ -10,7 +10,9 @@ resumes at the first missing fold.
 One aggregation everywhere, as the SEVIR protocol does: contingency counts pooled over windows (and, pooled, over
 events), CSI from the pooled counts. Intervals: paired bootstrap over forecast start times (the tiles of one start
 share their weather), from each window's counts (:func:`sfp.metrics.bootstrap.paired_bootstrap`). ``heldout.json``:
-``{"events": {event: {model: {"csi_m", "csi", "mse"}}}, "summary": {...}}``, relative changes as fractions.
+``{"events": {event: {model: {"csi_m", "csi", "mse"}}}, "summary": {...}}``, relative changes as fractions; the
+summary's ``per_lead`` (CSI-M and CSI at 5 mm/h per lead time, counts pooled over events, drawn in ``csi_lead.png``)
+where every fold kept its per-lead counts.
 """
 
 from __future__ import annotations
@@ -61,10 +63,11 @@ def train_agent(config: str, data: str, runs: Path, test: str, val: str) -> str:
 
 
 def event_record(results: dict[str, Any], val: str) -> dict[str, Any]:
-    """What a fold keeps of its report: per model CSI-M, CSI per threshold, MSE, its windows' counts, and the
-    windows' start times."""
+    """What a fold keeps of its report: per model CSI-M, CSI per threshold, MSE, its windows' counts and its
+    counts per lead time, and the windows' start times and the lead times."""
     return {"test_events": results["test_events"], "val_events": [val], "window_starts": results["window_starts"],
-            "models": {name: {key: model[key] for key in ("csi_m", "csi", "mse", "window_counts")}
+            "lead_minutes": results["lead_minutes"],
+            "models": {name: {key: model[key] for key in ("csi_m", "csi", "mse", "window_counts", "lead_counts")}
                        for name, model in results["models"].items()}}
 
 
@@ -118,12 +121,40 @@ def summarize(out: Path) -> dict[str, Any]:
         summary.update(best_reference=best, agent_vs_best_reference=change.change,
                        agent_vs_best_reference_ci95=[change.low, change.high],
                        csi5_vs_best_reference=(csi5[AGENT] - csi5[best]) / abs(csi5[best]))
+    if all("lead_counts" in record["models"][model] for record in records.values() for model in models):
+        summary["lead_minutes"] = next(iter(records.values()))["lead_minutes"]
+        summary["per_lead"] = per_lead(records, models)
+        plot_per_lead(out / "csi_lead.png", summary)
     events = {event: {model: {key: record["models"][model][key] for key in ("csi_m", "csi", "mse")}
                       for model in models} for event, record in records.items()}
     result = {"events": events, "summary": summary}
     (out / "heldout.json").write_text(json.dumps(result, indent=1))
     (out / "heldout.md").write_text(markdown(result))
     return result
+
+
+def per_lead(records: dict[str, dict[str, Any]], models: Sequence[str]) -> dict[str, dict[str, list[float]]]:
+    """Per model, CSI-M and CSI at 5 mm/h per lead time from the folds' per-lead counts pooled over events."""
+    found = {}
+    for model in models:
+        counts = sum(np.asarray(record["models"][model]["lead_counts"], np.float64) for record in records.values())
+        found[model] = {"csi_m": csi_m_of_counts(counts).tolist(), "csi5": csi_m_of_counts(counts[:, [CSI5]]).tolist()}
+    return found
+
+
+def plot_per_lead(path: Path, summary: dict[str, Any]) -> Path:
+    """Pooled CSI-M and CSI at 5 mm/h against lead time, one line per model."""
+    from sfp.report.figures import pyplot, save_figure
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), sharex=True)
+    for axis, (key, title) in zip(axes, (("csi_m", "CSI-M"), ("csi5", "CSI >= 5 mm/h"))):
+        for model, curves in sorted(summary["per_lead"].items()):
+            axis.plot(summary["lead_minutes"], curves[key], marker="o", label=model)
+        axis.set_title(f"{title}, pooled over {len(summary['events'])} held-out events", fontsize=9)
+        axis.set_xlabel("lead time (min)")
+    axes[0].legend(fontsize=7)
+    return save_figure(fig, path)
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -139,4 +170,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", f"{AGENT} vs {summary['best_reference']} (pooled CSI-M): "
                       f"{summary['agent_vs_best_reference']:+.1%} [{low:+.1%}, {high:+.1%}] (95 % bootstrap over "
                       f"forecast starts); CSI at 5 mm/h {summary['csi5_vs_best_reference']:+.1%}"]
+    if "per_lead" in summary:
+        minutes = summary["lead_minutes"]
+        lines += ["", "Pooled CSI-M per lead time:", "",
+                  "| model | " + " | ".join(f"{m} min" for m in minutes) + " |", "|" + "---|" * (len(minutes) + 1)]
+        lines += [f"| {m} | " + " | ".join(f"{v:.3f}" for v in summary["per_lead"][m]["csi_m"]) + " |"
+                  for m in models]
     return "\n".join(lines) + "\n"

@@ -58,8 +58,9 @@ def reference_forecasters(members: int = 16, seed: int = 0, observed: int | None
 
 class _LeadScores:
     """CSI per threshold and lead time, FSS at the field's thresholds and windows, the contingency counts per lead
-    time and threshold (a performance diagram's points) and the radially averaged power spectrum per lead time of
-    the forecasts and of the observations (missing pixels as no rain), summed over the set."""
+    time and threshold (hits, misses, false alarms: ``lead_counts``, and a performance diagram's points) and the
+    radially averaged power spectrum per lead time of the forecasts and of the observations (missing pixels as no
+    rain), summed over the set."""
 
     def __init__(self, task: TaskSpec, target_len: int, km_per_pixel: float) -> None:
         self.csi = LeadCurves(task, target_len)
@@ -92,6 +93,7 @@ class _LeadScores:
             "fss": {f"{threshold_key(t)}mm_{km}km": float(fss[i, j])
                     for i, t in enumerate(FSS_THRESHOLDS) for j, km in enumerate(FSS_KM)},
             "performance": {key: points[key].tolist() for key in ("success_ratio", "pod")},
+            "lead_counts": self.counts[..., :3].tolist(),  # (T, K, 3): per-lead counts pool over sets
             "rapsd": {"frequencies": self.frequencies.tolist(),
                       **{name: (power / self.fields).tolist() for name, power in self.power.items()}},
         }
