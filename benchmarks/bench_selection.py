@@ -1,7 +1,8 @@
 """How much of a plan's gain a forecaster could learn: on the storms validation windows, K futures imagined around
 the trained agent's forecast, the plan chosen on one half of each window (alternate lead times, or a checkerboard
-of 16-px squares) and scored on the other (:mod:`sfp.planning.selection`), for the argmax plan and
-advantage-weighted labels; rewards CSI-M (the headline) and object CSI. Writes ``results/selection/storms.json``.
+of 16-px squares) and scored on the other (:mod:`sfp.planning.selection`), for the argmax plan, advantage-weighted
+labels and the local (cell-by-cell) choice; rewards CSI-M (the headline) and object CSI. Writes
+``results/selection/storms.json``.
 
 Needs a pipeline run with its ``agent`` and ``world_model`` stages (``SFP_SELECTION_RUNS``, default
 ``runs/storms_sfp``: ``sfp pipeline --config storms_sfp --until agent`` makes them).
@@ -50,7 +51,7 @@ def _gains(imagined, reward, beta: float, split: str, patch: int) -> dict:
             totals.setdefault(f"{label}_in_sample", []).append(gain.in_sample)
             totals.setdefault(f"{label}_held_out", []).append(gain.held_out)
     means = {key: float(torch.cat(values).mean()) for key, values in totals.items()}
-    for label in ("argmax", "weighted"):
+    for label in ("argmax", "weighted", "local"):
         means[f"{label}_share_kept"] = means[f"{label}_held_out"] / means[f"{label}_in_sample"]
     return means
 
@@ -82,9 +83,8 @@ def run() -> list[dict]:
                     results["measurements"].append({"reward": reward_name, "split": split, "patch": patch,
                                                     "beta": beta, **means})
                     name = f"{reward_name} {split} beta={beta:g}"
-                    rows += [{"name": f"{name}: argmax share kept", "value": means["argmax_share_kept"], "unit": ""},
-                             {"name": f"{name}: weighted share kept", "value": means["weighted_share_kept"],
-                              "unit": ""}]
+                    rows += [{"name": f"{name}: {label} share kept", "value": means[f"{label}_share_kept"],
+                              "unit": ""} for label in ("argmax", "weighted", "local")]
     out = ROOT / "results" / "selection" / "storms.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -92,16 +92,31 @@ def test_hand_computed_two_futures(split, shape, scale):
     Half A: the action scores -1, the futures 0 and -0.25: future 0 is chosen, gain 1; on half B it scores -4
     against the action's -1: gain -3. Weighted at beta 4 ln 3 on advantages 1 and 0.75: weights 3/4 and 1/4,
     label (0.125, 1.5), gains 1 - 0.125² and 1 - 1.5². A checkerboard half is half the window's pixels: gains
-    halved."""
+    halved. The local label chooses future 0 on half A's one cell, and so for its neighbour on half B."""
     truth, action = torch.zeros(shape, dtype=torch.float64), torch.ones(shape, dtype=torch.float64)
     futures = torch.tensor([[0.0, 2.0], [0.5, 0.0]], dtype=torch.float64).reshape(1, 2, *shape[1:])
     result = selection_gains(futures, action, truth, NEG_MSE, 4 * math.log(3) / scale, split)
-    expected = {"argmax": (1.0, -3.0), "weighted": (1 - 0.125**2, 1 - 1.5**2)}
+    expected = {"argmax": (1.0, -3.0), "weighted": (1 - 0.125**2, 1 - 1.5**2), "local": (1.0, -3.0)}
     for name, (in_sample, held_out) in expected.items():
         gain = getattr(result, name)
         assert gain.in_sample.item() == pytest.approx(scale * in_sample)
         assert gain.held_out.item() == pytest.approx(scale * held_out)
     assert result.argmax.share_kept == pytest.approx(-3.0)
+
+
+def test_a_local_label_takes_the_future_its_neighbours_chose():
+    """Truth 0, action 1 on a 4 x 16 window of 2 x 2 squares; future 0 is right (0) on the left half and wrong (2) on
+    the right, future 1 the reverse. On half A both futures err alike (a tie: the argmax takes future 0, gains -0.5
+    on each half: 16 pixels of error 4 against the action's 32 of error 1, over 64 pixels). Chosen square by square,
+    each half-B square follows the majority of its neighbours (3 of them lie on its own side), so the local label is
+    the truth: gains +0.5 on both halves (the action's 32 errors of 1 per half, over 64 pixels)."""
+    truth, action = torch.zeros(1, 1, 1, 4, 16, dtype=torch.float64), torch.ones(1, 1, 1, 4, 16, dtype=torch.float64)
+    left = torch.arange(16) < 8
+    futures = torch.stack([torch.where(left, 0.0, 2.0), torch.where(left, 2.0, 0.0)]).to(torch.float64)
+    futures = futures[:, None].expand(2, 4, 16).reshape(1, 2, 1, 1, 4, 16)
+    result = selection_gains(futures, action, truth, NEG_MSE, 0.0, "checkerboard", 2)
+    assert [result.argmax.in_sample.item(), result.argmax.held_out.item()] == pytest.approx([-0.5, -0.5])
+    assert [result.local.in_sample.item(), result.local.held_out.item()] == pytest.approx([0.5, 0.5])
 
 
 @pytest.mark.parametrize("split, window, patch, match", [

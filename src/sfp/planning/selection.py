@@ -14,6 +14,12 @@ Splits of a window ``(T, C, H, W)`` into halves 0 (A) and 1 (B):
   forecast that is perfect outside the half, so only the half's own pixels can differ between two forecasts.
   This works for any reward of whole fields (CSI, FSS, SSIM, spectra). For an additive reward such as -MSE a
   half's score is the whole window's count of its error: -(squared error over A) / (valid pixels in the window).
+
+Three labels: the argmax (the future best on half A), the advantage-weighted blend, and the ``local`` label, the
+choice a mosaic planner makes: each cell of half A (a lead time, or a square) takes the future best on that cell
+alone (scored as a half is: the truth everywhere else), and each cell of half B the future whose mean score over its
+neighbouring half-A cells (the lead times before and after, the four squares beside) is best. Its held-out gain
+says whether the future that is best at one place is also best next to it: whether local choices are learnable.
 """
 
 from __future__ import annotations
@@ -63,18 +69,59 @@ class SelectionGain(NamedTuple):
 
 
 class SelectionGains(NamedTuple):
-    """The selection diagnostic of the argmax label (the future best on half A) and of the advantage-weighted
-    label (the futures blended by their half-A advantages, :func:`~sfp.planning.weighted_labels.weighted_label`)."""
+    """The selection diagnostic of the argmax label (the future best on half A), the advantage-weighted label (the
+    futures blended by their half-A advantages, :func:`~sfp.planning.weighted_labels.weighted_label`) and the local
+    label (chosen cell by cell, see the module's docstring)."""
 
     argmax: SelectionGain
     weighted: SelectionGain
+    local: SelectionGain
+
+
+def cells(split: str, shape: tuple[int, ...], patch: int = 1,
+          device: torch.device | str | None = None) -> tuple[Tensor, Tensor, list[list[int]]]:
+    """The cells of ``split`` over a window of ``shape`` ``(T, C, H, W)``: their masks ``(N, T, 1, H, W)``, the half
+    each lies in ``(N,)`` (0 is A) and each cell's neighbours (indices), which lie in the other half."""
+    steps, _, height, width = shape
+    if split == "leads":
+        masks = torch.eye(steps, dtype=torch.bool, device=device)[:, :, None, None, None].expand(-1, -1, 1, height,
+                                                                                               width)
+        halves = torch.arange(steps, device=device) % 2
+        return masks, halves, [[m for m in (n - 1, n + 1) if 0 <= m < steps] for n in range(steps)]
+    rows, columns = -(-height // patch), -(-width // patch)
+    row_of = torch.arange(height, device=device)[:, None] // patch
+    column_of = torch.arange(width, device=device)[None, :] // patch
+    places = [(i, j) for i in range(rows) for j in range(columns)]
+    masks = torch.stack([(row_of == i) & (column_of == j) for i, j in places])[:, None, None].expand(-1, steps, 1,
+                                                                                                   -1, -1)
+    halves = torch.tensor([(i + j) % 2 for i, j in places], device=device)
+    neighbours = [[(i + di) * columns + j + dj for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1))
+                   if 0 <= i + di < rows and 0 <= j + dj < columns] for i, j in places]
+    return masks, halves, neighbours
+
+
+def local_label(futures: Tensor, truth: Tensor, reward: Reward, split: str, patch: int = 1) -> Tensor:
+    """The futures ``(B, K, T, C, H, W)`` chosen cell by cell (the module's docstring): ``(B, T, C, H, W)``."""
+    masks, halves, neighbours = cells(split, tuple(truth.shape[1:]), patch, truth.device)
+    stacked = truth[:, None]
+    known = ~torch.isnan(stacked)
+    scores = torch.full((len(futures), futures.shape[1], len(masks)), float("nan"), device=truth.device)
+    for n in torch.nonzero(halves == 0).flatten().tolist():  # each half-A cell scored alone, the truth elsewhere
+        scores[:, :, n] = reward(torch.where(~masks[n] & known, stacked, futures), truth)
+    label = torch.zeros_like(truth)
+    rows = torch.arange(len(futures), device=truth.device)
+    for n, mask in enumerate(masks):
+        cell_scores = scores[:, :, n] if halves[n] == 0 else scores[:, :, neighbours[n]].nanmean(-1)
+        label = torch.where(mask, futures[rows, cell_scores.nan_to_num(-float("inf")).argmax(1)], label)
+    return label
 
 
 @torch.no_grad()
 def selection_gains(futures: Tensor, action: Tensor, truth: Tensor, reward: Reward, beta: float,
                     split: str = "leads", patch: int = 1) -> SelectionGains:
     """Choose among ``futures (B, K, T, C, H, W)`` on half A of each window and score on both halves against the
-    action ``(B, T, C, H, W)`` and the truth (same shape): gains per window of the argmax and weighted labels.
+    action ``(B, T, C, H, W)`` and the truth (same shape): gains per window of the argmax, weighted and local
+    labels.
 
     The weighted label uses ``beta`` on the half-A rewards; ``patch`` is the checkerboard's square size.
     """
@@ -88,7 +135,7 @@ def selection_gains(futures: Tensor, action: Tensor, truth: Tensor, reward: Rewa
     future_scores = score_on_half(reward, futures, truth, split, 0, patch)  # (B, K)
     best = futures[torch.arange(len(futures), device=futures.device), future_scores.argmax(1)]
     blended = weighted_label(futures, future_scores, action_scores[0], beta)
-    return SelectionGains(gains(best), gains(blended))
+    return SelectionGains(gains(best), gains(blended), gains(local_label(futures, truth, reward, split, patch)))
 
 
 def _check(futures: Tensor, action: Tensor, truth: Tensor, split: str, patch: int) -> None:
