@@ -116,3 +116,25 @@ def test_a_hybrid_nowcasts_whole_domains_from_the_context_and_its_guess(composit
     forecast = first_guess.guessed("shift", LEAD, forecaster)(context, LEAD)
     torch.testing.assert_close(seen[0], torch.cat([context, shift_right(context, LEAD)], dim=1))
     torch.testing.assert_close(forecast, shift_right(context, LEAD))
+
+
+def test_the_radar_report_scores_a_hybrid_file_with_the_references_on_the_observed_frames(monkeypatch, tmp_path):
+    """Scoring a file with a first guess: the data module reads its windows as the hybrid does, and persistence (like
+    every reference) repeats the last observed frame, not the guess's last."""
+    from sfp.report.radar import run
+
+    frames = np.random.default_rng(1).gamma(0.5, 2.0, size=(10, 32, 32)).astype(np.float32)
+    monkeypatch.setattr(first_guess, "read_event", lambda root, event, spacing, step: frames)
+    monkeypatch.setattr(nowcasts_module, "NOWCASTS", Registry.of("nowcast", {"shift": shift_right}))
+    names = ("fmi/20170509", "mch/20160711", "mch/20150515")
+    size = 32
+    data = np.stack([frames[t:t + OBSERVED + LEAD] for t in (0, 1, 2)])[:, :, None]
+    arrays = {"data": data, "mask": np.isfinite(data), "event": np.arange(3), "events": np.array(names),
+              "position": np.array([(t, 0, 0) for t in (0, 1, 2)], np.int64), "spacing_km": np.float64(2.0),
+              "step_minutes": np.int64(10), "context": np.int64(OBSERVED), "key": np.array("k")}
+    path = dataset.save(tmp_path / "guess.npz", first_guess.add_first_guess(
+        arrays, "root", [SimpleNamespace(name=name) for name in names], "shift"))
+    results = run(str(path), str(tmp_path / "out"), members=2,
+                  events={"val_events": [names[1]], "test_events": [names[2]]})
+    truth, last = frames[2 + OBSERVED:2 + OBSERVED + LEAD, :size, :size], frames[2 + OBSERVED - 1, :size, :size]
+    assert results["models"]["persistence"]["mse"] == pytest.approx(float(((truth - last) ** 2).mean()), rel=1e-5)

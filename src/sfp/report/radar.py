@@ -179,10 +179,15 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
     (``<name>_full``, :mod:`sfp.report.full_domain`). ``events``: ``val_events`` and ``test_events`` in place of
     the data module's (a held-out fold)."""
     from sfp.data.radar import RadarDataModule
+    from sfp.data.radar.dataset import load
     from sfp.models.common import require_positive
 
     require_positive(members=members)  # before any forecast is made
-    datamodule = RadarDataModule(data, loading={"batch_size": batch_size}, augment=False, **(events or {}))
+    arrays = load(data)
+    observed, guess = layout(arrays)  # a hybrid's windows: its context holds the first guess
+    windows = {"context": observed + guess, "target": arrays["data"].shape[1] - observed - guess}
+    datamodule = RadarDataModule(data, windows=windows, loading={"batch_size": batch_size}, augment=False,
+                                 **(events or {}))
     datamodule.setup()
     forecasts = reference_forecasters(members, observed=layout(datamodule.arrays)[0])
     if composites is not None:
