@@ -89,7 +89,7 @@ def test_render_keeps_only_cells_with_the_current_settings(tmp_path):
     assert storms["missing"] == [{"cell": "storms/unet/s0", "reason": reason}]
     assert json.loads((tmp_path / "t.json").read_text()) == table
     text = (tmp_path / "t.md").read_text()
-    assert "| storms | csi_m | +50.0% | +20.0% | +50.0% | +50.0% (surrogate) | +0.0% | simvp | 1 of 2 |" in text
+    assert "| storms | csi_m ↑ | +50.0% | +20.0% | +50.0% | +50.0% (surrogate) | +0.0% | simvp | 1 of 2 |" in text
     assert "- storms/unet/s0: stale: computed with other settings" in text
     assert (tmp_path / "t.png").stat().st_size > 0
 
@@ -209,7 +209,7 @@ def test_a_nan_cell_is_left_out_of_the_means_marked_and_named(tmp_path):
     assert storms["missing"] == [{"cell": "storms/unet/s0", "reason": "NaN sfp csi_m"}]
     assert json.loads((tmp_path / "t.json").read_text())["summary"] == table["summary"]
     lines = (tmp_path / "t.md").read_text().splitlines()
-    assert "| storms | csi_m | +50.0% | +20.0% | +25.0% | +25.0% (surrogate) | +10.0% | simvp | 1 of 2 |" in lines
+    assert "| storms | csi_m ↑ | +50.0% | +20.0% | +25.0% | +25.0% (surrogate) | +10.0% | simvp | 1 of 2 |" in lines
     assert lines[lines.index("Left out of the means above:") + 1] == "- storms/unet/s0: NaN sfp csi_m"
     assert "| storms/unet/s0 (left out) | csi_m | n/a | n/a | 0.2 | 0.2 | 0.2 | nan | n/a | 10 |" in lines
     assert "| storms/simvp/s0 | csi_m | n/a | n/a | 0.2 | 0.25 | 0.24 | 0.3 | n/a | 10 |" in lines
@@ -286,6 +286,16 @@ def test_the_summary_names_the_best_peer_and_can_be_keyed_by_the_headline(tmp_pa
     keyed = json.loads((tmp_path / "t.json").read_text())["summary"]
     assert list(keyed) == ["csi_m"] and keyed["csi_m"]["dataset"] == "storms"
     assert keyed["csi_m"]["sfp_vs_best_peer"] == pytest.approx(storms["sfp_vs_best_peer"])
+
+
+def test_the_best_peer_of_an_error_is_the_one_with_the_lowest_error():
+    """TKE error (lower is better): SFP 0.30, surrogate 0.25 (SFP +20 %), FACL 0.40 (SFP -25 %): the surrogate is
+    the strongest peer, and SFP's change against it the one the summary keeps."""
+    cell = _cell("navier_stokes", "fno", 0, 0.30, 0.50, 0.45, surrogate=0.25)
+    cell["models"]["facl"] = {"tke_error": 0.40}
+    summary = summarize([cell])["navier_stokes"]
+    assert summary["best_peer"] == "surrogate" and summary["sfp_vs_best_peer"] == pytest.approx(0.2)
+    assert summary["higher_is_better"] is False
 
 
 def test_a_cell_is_stale_when_code_it_ran_changed_not_when_a_stage_was_added_since(tmp_path):

@@ -20,22 +20,22 @@ def fraction_of(cell: dict[str, Any]) -> float:
 def data_fraction(cells: list[dict[str, Any]], changes: Any, best_peer: Any) -> dict[str, dict[str, Any]]:
     """Per ``dataset/backbone`` that has cells on a share of the data: per fraction (``"0.1"`` ... ``"1"``) the
     mean over seeds of each of :data:`FRACTION_CHANGES`; ``changes(cell)`` gives a cell's changes (None where it
-    cannot be used) and ``best_peer(means)`` the best peer of a set of mean changes."""
-    grouped: dict[str, dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    cannot be used) and ``best_peer(means, dataset)`` the best peer of a set of a dataset's mean changes."""
+    grouped: dict[tuple[str, str], dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for cell in cells:
         found = changes(cell)
         if found is not None:
-            grouped[f"{cell['dataset']}/{cell['backbone']}"][fraction_of(cell)].append(found)
+            grouped[cell["dataset"], cell["backbone"]][fraction_of(cell)].append(found)
     axis = {}
-    for pair, by_fraction in sorted(grouped.items()):
+    for (dataset, backbone), by_fraction in sorted(grouped.items()):
         if all(fraction == 1 for fraction in by_fraction):
             continue
         rows = {}
         for fraction, seeds in sorted(by_fraction.items()):
             means = {key: _mean([seed.get(key) for seed in seeds]) for key in seeds[0]}
-            means.update(best_peer(means))
+            means.update(best_peer(means, dataset))
             rows[f"{fraction:g}"] = {key: means.get(key) for key in FRACTION_CHANGES} | {"seeds": len(seeds)}
-        axis[pair] = rows
+        axis[f"{dataset}/{backbone}"] = rows
     return axis
 
 

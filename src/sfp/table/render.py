@@ -137,25 +137,37 @@ def summarize(cells: list[dict[str, Any]], absent: Iterable[tuple[Cell, str]] = 
         missing = [{"cell": _label(cell), "reason": why} for cell, why in left_out if cell.dataset == dataset]
         averaged = sum(len(seeds) for seeds in backbones.values())
         means = {key: _mean([changes[key] for changes in per_backbone.values()]) for key in CHANGES}
-        best = _best_peer(means)
+        higher = _headline_higher(cells, dataset)
+        best = _best_peer(means, higher)
         ci95 = dataset_intervals({backbone: {seed: cell_draws(usable[dataset, backbone, seed],
                                                               _all_compared(usable[dataset, backbone, seed]), weights)
                                              for seed in seeds} for backbone, seeds in backbones.items()})
         if ci95 is not None and best["best_peer"] and PEERS[best["best_peer"]] in ci95:
             ci95["sfp_vs_best_peer"] = ci95[PEERS[best["best_peer"]]]
-        summary[dataset] = {"headline": _row_metric(cells, dataset), "backbones": list(per_backbone), **means, **best,
+        summary[dataset] = {"headline": _row_metric(cells, dataset), "higher_is_better": higher,
+                            "backbones": list(per_backbone), **means, **best,
                             "ci95": ci95, "significant": None if ci95 is None else
                             {key: low > 0 or high < 0 for key, (low, high) in ci95.items()},
                             "averaged_cells": averaged, "table_cells": averaged + len(missing), "missing": missing}
     return summary
 
 
-def _best_peer(means: dict[str, float | None]) -> dict[str, Any]:
-    """The peer (:data:`PEERS`) whose headline SFP's mean change is smallest against, i.e. the strongest one, and
-    that change (None where no peer has one)."""
+def _best_peer(means: dict[str, float | None], higher: bool) -> dict[str, Any]:
+    """The strongest peer (:data:`PEERS`): the one SFP's mean change of the headline is worst against (smallest
+    where ``higher`` values are better, largest where lower ones are), and that change (None where no peer has
+    one)."""
     against = {peer: means[key] for peer, key in PEERS.items() if means[key] is not None}
-    best = min(against, key=against.__getitem__) if against else None
+    worst_for_sfp = min if higher else max
+    best = worst_for_sfp(against, key=against.__getitem__) if against else None
     return {"best_peer": best, "sfp_vs_best_peer": against.get(best)}
+
+
+def _headline_higher(cells: list[dict[str, Any]], dataset: str) -> bool:
+    """Whether a larger value of the metric a dataset's row is judged on is better."""
+    task = next((cell_task(cell) for cell in cells if cell["dataset"] == dataset),
+                TASKS[dataset] if dataset in TASKS else None)
+    metric = _row_metric(cells, dataset)
+    return True if task is None or metric is None else higher_is_better(metric, task)
 
 
 def seed_spread(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -225,7 +237,8 @@ def _spread(change: dict[str, Any]) -> str:
 
 def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
              spread: dict[str, dict[str, Any]] | None = None) -> str:
-    """The summary (mean over backbones; how many cells it averages, and each one left out with why), the spread
+    """The summary (mean over backbones of each relative change of the headline, whose better direction the arrow
+    gives; how many cells it averages, and each one left out with why), the spread
     over seeds where there are several, each agent's size and training, and one row per cell (a cell left out of
     the means marked)."""
     lines = ["| dataset | headline | SFP vs equal steps | SFP vs equal time | SFP vs surrogate | SFP vs best peer "
@@ -237,7 +250,8 @@ def markdown(cells: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
             return _percent(row[key]) + (f" [{_percent(found[0])}, {_percent(found[1])}]" if found else "")
 
         best = f"{change('sfp_vs_best_peer')} ({row['best_peer']})" if row["best_peer"] else "n/a"
-        lines.append(f"| {dataset} | {row['headline']} | {change('sfp_vs_baseline_steps')} | "
+        arrow = "" if row["headline"] is None else " ↑" if row["higher_is_better"] else " ↓"
+        lines.append(f"| {dataset} | {row['headline']}{arrow} | {change('sfp_vs_baseline_steps')} | "
                      f"{change('sfp_vs_baseline_time')} | {change('sfp_vs_surrogate')} | {best} | "
                      f"{change('mse_vs_baseline_steps')} | {', '.join(row['backbones'])} | "
                      f"{row['averaged_cells']} of {row['table_cells']} |")
@@ -325,7 +339,8 @@ def render(results: str | Path, name: str, states: dict[Cell, str | None] | None
     absent = [(cell, reason) for cell, reason in (states or {}).items() if reason]
     summary = summarize(cells, [(cell, reason) for cell, reason in absent if cell.fraction == 1])
     spread = seed_spread(cells)
-    axis = data_fraction(current, lambda cell: None if cell_hole(cell) else cell_changes(cell), _best_peer)
+    axis = data_fraction(current, lambda cell: None if cell_hole(cell) else cell_changes(cell),
+                         lambda means, dataset: _best_peer(means, _headline_higher(current, dataset)))
     table = {"cells": [{**{key: cell.get(key) for key in ("dataset", "backbone", "seed", "parameters", "steps",
                                                           "seconds", "step_cost", "models")},
                         "fraction": fraction_of(cell), "converged": cell_convergence(cell)["converged"]}
