@@ -359,3 +359,11 @@ def test_a_stage_stored_with_the_soft_csi_surrogate_option_reads_it_as_surrogate
     stored["surrogate_soft_csi"]["pool"] = 4
     assert first_difference(stored, config, keys) == "surrogate_loss.pool: 4 -> 8"
     assert first_difference({**stored, "surrogate_soft_csi": None}, _load(tmp_path), keys) is None
+
+
+def test_a_stage_needs_the_stages_whose_outputs_it_reads_and_theirs():
+    from sfp.stage_graph import with_needs
+
+    assert with_needs("agent") == {"data", "agent"}
+    assert with_needs("sfp") == {"data", "world_model", "agent", "sfp"}
+    assert with_needs("baseline_time") == {"data", "world_model", "agent", "sfp", "baseline_time"}

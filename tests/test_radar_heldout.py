@@ -151,3 +151,4 @@ def test_a_folds_agent_is_the_configs_trained_without_the_test_event(tmp_path):
     data_spec = manifest["stages"]["data"]["spec"]["data"]["init_args"]
     assert (data_spec["path"], data_spec["val_events"], data_spec["test_events"]) == (
         str(data), ["mch/20150515"], ["mch/20160711"])
+    assert sorted(manifest["stages"]) == ["agent", "data"]  # the agent needs no world model

@@ -87,14 +87,16 @@ class Pipeline:
         return {stage: self.checkpoint(stage) for stage in COMPARED if self.active(stage)}
 
     # ------------------------------------------------------------------ the graph
-    def plan(self, until: str | None = None) -> list[tuple[Stage, str | None]]:
-        """Each active stage (up to ``until``) with why it runs, or None where its finished outputs are reused."""
+    def plan(self, until: str | None = None, needed_only: bool = False) -> list[tuple[Stage, str | None]]:
+        """Each active stage (up to ``until``; with ``needed_only``, only ``until`` and the stages it needs) with why
+        it runs, or None where its finished outputs are reused."""
         if until is not None and until not in STAGES:
             raise UserError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
+        wanted = stage_graph.with_needs(until) if needed_only and until is not None else set(STAGES)
         plan: list[tuple[Stage, str | None]] = []
         remade: set[str] = set()  # a stage whose input is made again runs again, whatever its settings
         for stage in stage_graph.GRAPH:
-            if self.active(stage.name):
+            if self.active(stage.name) and stage.name in wanted:
                 reason = self.manifest.why_not_reused(stage, remade) or self._budget_changed(stage)
                 if reason:
                     remade.add(stage.name)
@@ -107,13 +109,14 @@ class Pipeline:
         """One line per stage: reused, or why it would run."""
         return [f"[{stage.name}] " + (f"runs: {reason}" if reason else "reused") for stage, reason in self.plan(until)]
 
-    def run(self, until: str | None = None) -> dict[str, Any]:
-        """Run every unfinished stage (up to `until`), reusing finished ones; returns the manifest's stages."""
+    def run(self, until: str | None = None, needed_only: bool = False) -> dict[str, Any]:
+        """Run every unfinished stage (up to `until`; with `needed_only`, only those `until` needs), reusing finished
+        ones; returns the manifest's stages."""
         self.root = writable_run_dir(self.spec.run_dir)
         with run_folder(self.root, self.made_by, self.run_name, force=self.spec.force):
             move_renamed_folders(self.root)
             self.manifest = self._read_manifest()  # as the lock found it
-            for stage, reason in self.plan(until):
+            for stage, reason in self.plan(until, needed_only):
                 if reason is None:
                     self.log(f"[{stage.name}] done before, reused")
                 else:

@@ -58,7 +58,7 @@ def train_agent(config: str, data: str, runs: Path, test: str, val: str) -> str:
     spec = load_layers(config, {"run_dir": str(runs / slug(test)), "until": "agent",
                                 "data": {"init_args": {"path": data, "val_events": [val], "test_events": [test]}}})
     pipeline = Pipeline(spec)
-    pipeline.run("agent")
+    pipeline.run("agent", needed_only=True)  # no world model: the fold scores the agent alone
     return pipeline.checkpoint("agent")
 
 

@@ -60,5 +60,16 @@ GRAPH = (
 STAGES = tuple(stage.name for stage in GRAPH)
 RENAMED = {"baseline": "baseline_steps"}  # stage names an earlier sfp used -> today's (sfp.manifest moves them)
 BY_NAME = {stage.name: stage for stage in GRAPH}
+
+
+def with_needs(name: str) -> set[str]:
+    """Stage ``name`` and every stage it needs, directly or through others."""
+    found, todo = set(), [name]
+    while todo:
+        stage = todo.pop()
+        if stage not in found:
+            found.add(stage)
+            todo += BY_NAME[stage].needs
+    return found
 # the fine-tuned agents evaluate and report compare
 COMPARED = ("baseline_steps", "baseline_time", "surrogate", *PEER_BASELINES, "qmap", "sfp")
