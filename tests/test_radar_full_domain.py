@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from sfp.data.radar.first_guess import domain_crops
 from sfp.errors import UserError
 from sfp.models.nowcasts import extrapolation_nowcast
-from sfp.report.full_domain import TileForecast, domain_crops, tiled
+from sfp.report.full_domain import TileForecast, tiled
 
 
 def _moving_blob(frames: int = 4, height: int = 32, width: int = 96) -> np.ndarray:
