@@ -261,7 +261,7 @@ def test_unwritable_output_folder_is_refused_before_generating(tmp_path, monkeyp
     assert "generating" not in capfd.readouterr().out and list(tmp_path.iterdir()) == []
 
 
-def _tiny_radar_arrays(root, rule, log):
+def _tiny_radar_arrays(root, rule, log, first_guess=""):
     data = np.zeros((1, rule.length, 1, rule.size, rule.size), np.float32)
     return {"data": data, "mask": np.isfinite(data), "event": np.zeros(1, np.int64)}
 
