@@ -58,6 +58,8 @@ def test_the_guess_of_the_whole_domain_sits_between_the_context_and_the_truth(co
     np.testing.assert_array_equal(guessed["data"][:, OBSERVED + LEAD:], arrays["data"][:, OBSERVED:])
     assert first_guess.layout({**guessed, "first_guess": "shift"}) == (OBSERVED, LEAD)
     assert first_guess.layout({**arrays, "first_guess": ""}) == (OBSERVED, 0)
+    assert first_guess.forecaster_window({**guessed, "first_guess": "shift"}) == (OBSERVED + LEAD, LEAD)
+    assert first_guess.forecaster_window({**arrays, "first_guess": ""}) == (OBSERVED, LEAD)
 
 
 def test_a_first_guess_changes_the_files_key_and_only_then():

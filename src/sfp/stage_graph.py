@@ -60,6 +60,8 @@ GRAPH = (
 STAGES = tuple(stage.name for stage in GRAPH)
 RENAMED = {"baseline": "baseline_steps"}  # stage names an earlier sfp used -> today's (sfp.manifest moves them)
 BY_NAME = {stage.name: stage for stage in GRAPH}
+# the fine-tuned agents evaluate and report compare
+COMPARED = ("baseline_steps", "baseline_time", "surrogate", *PEER_BASELINES, "qmap", "sfp")
 
 
 def with_needs(name: str) -> set[str]:
@@ -71,5 +73,3 @@ def with_needs(name: str) -> set[str]:
             found.add(stage)
             todo += BY_NAME[stage].needs
     return found
-# the fine-tuned agents evaluate and report compare
-COMPARED = ("baseline_steps", "baseline_time", "surrogate", *PEER_BASELINES, "qmap", "sfp")

@@ -53,7 +53,7 @@ def write_composite_forecast(root: str, data: str, event_name: str, start: int, 
     agent tiled as it was trained, on the grid of the prepared file ``data``) as ``<out>/<event>-<start>.nc``."""
     from sfp.data.radar.dataset import load
     from sfp.data.radar.events import event_grid, event_named, read_event
-    from sfp.data.radar.first_guess import layout
+    from sfp.data.radar.first_guess import forecaster_window, layout
     from sfp.data.windows import time_features
     from sfp.models.nowcasts import extrapolation_nowcast, sprog_nowcast
     from sfp.report.full_domain import forecaster_nowcast
@@ -62,8 +62,7 @@ def write_composite_forecast(root: str, data: str, event_name: str, start: int, 
     event = event_named(event_name)
     arrays = load(data)
     spacing, step, length = float(arrays["spacing_km"]), int(arrays["step_minutes"]), arrays["data"].shape[1]
-    observed, guess = layout(arrays)
-    context, target = observed + guess, length - observed - guess  # what the agent reads, what it forecasts
+    observed, context, target = layout(arrays)[0], *forecaster_window(arrays)
     frames = read_event(root, event, spacing, step)
     times, y, x, projection = event_grid(root, event, frames.shape[1:], spacing, step)
     features = torch.from_numpy(time_features(np.arange(length), length))  # a window's own

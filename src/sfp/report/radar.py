@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sfp.data.radar.first_guess import layout
+from sfp.data.radar.first_guess import forecaster_window, layout
 from sfp.metrics.events import contingency, performance_points
 from sfp.metrics.modules import FSS
 from sfp.metrics.spectrum import rapsd
@@ -184,12 +184,11 @@ def run(data: str, out: str, checkpoints: dict[str, str] | None = None, limit: i
 
     require_positive(members=members)  # before any forecast is made
     arrays = load(data)
-    observed, guess = layout(arrays)  # a hybrid's windows: its context holds the first guess
-    windows = {"context": observed + guess, "target": arrays["data"].shape[1] - observed - guess}
-    datamodule = RadarDataModule(data, windows=windows, loading={"batch_size": batch_size}, augment=False,
-                                 **(events or {}))
+    context, target = forecaster_window(arrays)  # a hybrid's context holds the first guess
+    datamodule = RadarDataModule(data, windows={"context": context, "target": target},
+                                 loading={"batch_size": batch_size}, augment=False, **(events or {}))
     datamodule.setup()
-    forecasts = reference_forecasters(members, observed=layout(datamodule.arrays)[0])
+    forecasts = reference_forecasters(members, observed=layout(arrays)[0])
     if composites is not None:
         from sfp.models.nowcasts import extrapolation_nowcast, sprog_nowcast, steps_mean_nowcast
         from sfp.report.full_domain import forecaster_nowcast, full_domain_references

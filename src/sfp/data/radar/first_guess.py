@@ -49,6 +49,13 @@ def layout(arrays: dict[str, Any]) -> tuple[int, int]:
     return observed, ((length - observed) // 2 if str(arrays["first_guess"]) else 0)
 
 
+def forecaster_window(arrays: dict[str, Any]) -> tuple[int, int]:
+    """``(context, target)``: the frames a forecaster of a prepared file reads (the observed ones and any guess) and
+    the frames it forecasts."""
+    observed, guess = layout(arrays)
+    return observed + guess, arrays["data"].shape[1] - observed - guess
+
+
 def add_first_guess(arrays: dict[str, Any], root: str | Path, events: Sequence[Event], name: str,
                     log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """The prepared ``arrays`` (without a first guess) of ``events`` (the file's, in order, read from ``root``) with
